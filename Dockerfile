@@ -1,0 +1,78 @@
+# One Dockerfile, two images:
+#   --target dagster    the webserver and the daemon (Dagster, no dbt or DuckDB)
+#   --target user_code  the code server and every run container (the assets, dbt, DuckDB)
+# The base image is a build argument, so the stack also builds where no registry can be reached
+# (`make images-offline` makes one from Debian packages). No `# syntax=` line: it would pull a frontend.
+ARG PYTHON_BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_BASE_IMAGE} AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    DAGSTER_HOME=/opt/dagster/home
+RUN groupadd --system --gid 1000 clawdata \
+ && useradd --system --uid 1000 --gid clawdata --home-dir /opt/clawdata --no-create-home --shell /usr/sbin/nologin clawdata
+# The instance config has no secrets (only environment variable names), so it is baked into both
+# images: run containers launched by the run launcher find it without any mount.
+COPY dagster.yaml /opt/dagster/home/dagster.yaml
+
+# uv, in a throwaway stage. The optional `ca_bundle` secret serves TLS-intercepting proxies; it is
+# used for the install steps only and never stored in a layer.
+FROM base AS builder
+ARG UV_VERSION=0.13.9
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=cache,target=/root/.cache/pip \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
+ && python3 -m venv /opt/uv && /opt/uv/bin/pip install --disable-pip-version-check -q "uv==${UV_VERSION}"
+ENV UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PYTHON_DOWNLOADS=never
+COPY requirements.lock /tmp/requirements.lock
+
+# Dependencies come before the source, so a code change rebuilds only the last layers. Every version
+# is pinned by requirements.lock; each image installs only what its services import.
+FROM builder AS dagster-deps
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=cache,target=/root/.cache/uv \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
+ && /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
+ && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
+      dagster dagster-webserver dagster-graphql dagster-postgres dagster-docker
+
+FROM builder AS user-code-deps
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=cache,target=/root/.cache/uv \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
+ && /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
+ && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
+      dagster dagster-graphql dagster-postgres dagster-docker dagster-dbt dagster-duckdb \
+      dbt-core dbt-duckdb duckdb sqlalchemy rich
+COPY pyproject.toml README.md /src/
+COPY user_code /src/user_code
+RUN /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python --no-deps /src
+
+FROM base AS dagster
+COPY --from=dagster-deps /opt/venv /opt/venv
+COPY workspace.yaml /opt/dagster/workspace.yaml
+WORKDIR /opt/dagster
+USER clawdata
+EXPOSE 3000
+
+FROM base AS user_code
+COPY --from=user-code-deps /opt/venv /opt/venv
+ENV CLAWDATA_PROJECT_DIR=/opt/clawdata \
+    CLAWDATA_WAREHOUSE_PATH=/var/lib/clawdata/warehouse/warehouse.duckdb \
+    CLAWDATA_INBOX_DIR=/var/lib/clawdata/inbox \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=false
+WORKDIR /opt/clawdata
+COPY --chown=clawdata:clawdata dbt /opt/clawdata/dbt
+COPY data/sample /opt/clawdata/data/sample
+# The volume mount points exist with the right owner, so fresh named volumes start writable by it.
+RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox \
+ && chown -R clawdata:clawdata /var/lib/clawdata
+USER clawdata
+# The dbt manifest is prepared here, once, so the code server never parses dbt at start.
+RUN python -c "from clawdata.defs.gold.project import prepare_if_stale; prepare_if_stale()" \
+ && rm -rf /opt/clawdata/dbt/logs
+EXPOSE 4000
+CMD ["dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "4000", \
+     "--module-name", "clawdata.definitions", "--location-name", "clawdata"]

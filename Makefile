@@ -1,0 +1,71 @@
+# clawdata: `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+COMPOSE ?= docker compose
+# Commands against the running stack run inside its user-code container: nothing to install locally.
+EXEC := $(COMPOSE) exec $(shell [ -t 0 ] || echo -T) user_code
+STACK_URL := http://webserver:3000
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test lock env up down materialize status logs ps backup restore images-offline bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+install: $(BIN)/clawdata  ## local venv with the pinned dependencies and the `clawdata` command
+
+$(BIN)/clawdata: requirements-dev.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-dev.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+dev: install  ## local UI and daemon on the embedded default (no Docker)
+	$(BIN)/clawdata dagster dev
+
+test: install  ## every test, the end-to-end test of the real Compose stack included
+	$(BIN)/python -m pytest
+
+lock:  ## re-pin requirements*.lock from pyproject.toml
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
+
+env:  ## write .env: a random Postgres password (once) and the Docker socket's group
+	@deploy/write-env.sh .env
+
+up: env  ## build, start, wait until every service is healthy
+	$(COMPOSE) up -d --build --wait
+	@echo "clawdata is up: http://$${CLAWDATA_UI_BIND:-127.0.0.1}:$$(grep -oP '^CLAWDATA_UI_PORT=\K.*' .env || echo 3000)"
+
+down:  ## stop the stack (volumes, run history and the warehouse are kept)
+	$(COMPOSE) down
+
+materialize:  ## materialize everything through the running stack; exits with the run's result
+	$(EXEC) clawdata dagster --url $(STACK_URL) materialize --all
+
+status:  ## assets, checks, runs, schedules, sensors and daemon of the running stack
+	$(EXEC) clawdata dagster --url $(STACK_URL) status
+
+logs:  ## follow the services' logs
+	$(COMPOSE) logs -f --tail=100
+
+ps:  ## the services and their health
+	$(COMPOSE) ps
+
+backup:  ## dump Postgres and copy the warehouse into backups/<timestamp>/
+	deploy/backup.sh backup
+
+restore:  ## restore a backup: make restore BACKUP=backups/<timestamp>
+	deploy/backup.sh restore $(BACKUP)
+
+images-offline:  ## build base and Postgres images from Debian packages (no registry needed)
+	deploy/offline-images.sh --env-file .env
+
+bench: install  ## benchmarks: figures, JSON and a chart under benchmarks/results/
+	$(BIN)/python -m benchmarks.run
+
+clean:  ## remove the local instance and warehouse (not the Docker volumes)
+	rm -rf .dagster_home data/warehouse.duckdb data/warehouse.duckdb.wal dbt/target dbt/logs

@@ -1,0 +1,37 @@
+-- One row per silver customer, with their order history summarised.
+with customers as (
+    select * from {{ source('silver', 'slv_customers') }}
+),
+
+orders as (
+    select * from {{ source('silver', 'slv_orders') }}
+),
+
+customer_orders as (
+    select
+        customer_id,
+        min(order_date) as first_order_date,
+        max(order_date) as last_order_date,
+        count(*) filter (where {{ is_revenue_order('status') }}) as order_count,
+        sum(amount) filter (where {{ is_revenue_order('status') }}) as lifetime_value
+    from orders
+    group by customer_id
+)
+
+select
+    customers.customer_id,
+    customers.first_name,
+    customers.last_name,
+    customers.email,
+    customers.phone,
+    customers.city,
+    customers.country,
+    customers.signup_date as customer_since,
+    customer_orders.first_order_date,
+    customer_orders.last_order_date,
+    coalesce(customer_orders.order_count, 0) as order_count,
+    cast(coalesce(customer_orders.lifetime_value, 0) as decimal(18, 2)) as lifetime_value,
+    customers.updated_at
+from customers
+left join customer_orders
+    on customers.customer_id = customer_orders.customer_id

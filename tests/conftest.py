@@ -1,0 +1,43 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAWDATA = Path(sys.executable).parent / "clawdata"
+
+
+def make_project(tmp_path: Path) -> dict:
+    """A private copy of the sample, plus an inbox, a warehouse and a Dagster instance."""
+    paths = {
+        "sample": tmp_path / "sample",
+        "inbox": tmp_path / "inbox",
+        "warehouse": tmp_path / "warehouse.duckdb",
+        "home": tmp_path / "dagster_home",
+    }
+    shutil.copytree(ROOT / "data" / "sample", paths["sample"])
+    paths["inbox"].mkdir()
+    env = {
+        "CLAWDATA_SAMPLE_DIR": str(paths["sample"]),
+        "CLAWDATA_INBOX_DIR": str(paths["inbox"]),
+        "CLAWDATA_WAREHOUSE_PATH": str(paths["warehouse"]),
+        "DAGSTER_HOME": str(paths["home"]),
+    }
+    paths["env"] = {**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"}
+    return paths
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A private project for one test; its paths are also set in this process's environment."""
+    paths = make_project(tmp_path)
+    for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH", "DAGSTER_HOME"):
+        monkeypatch.setenv(key, paths["env"][key])
+    return paths
+
+
+def run_cli(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLAWDATA), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)

@@ -1,0 +1,95 @@
+"""The embedded default, as a user drives it: `clawdata dagster materialize --all`, then status."""
+
+import re
+
+import duckdb
+import pytest
+
+from tests.conftest import make_project, run_cli
+from tests.oracle import expected
+
+GOLD = ("dim_customers", "fct_daily_revenue", "fct_category_revenue")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    paths = make_project(tmp_path_factory.mktemp("built"))
+    result = run_cli(paths["env"], "dagster", "materialize", "--all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    paths["output"] = result.stdout
+    paths["oracle"] = expected(paths["sample"])
+    return paths
+
+
+def query(paths, sql):
+    with duckdb.connect(str(paths["warehouse"]), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_materialize_all_fills_every_layer(built):
+    tables = {r[0] for r in query(built, "SELECT table_name FROM information_schema.tables")}
+    for name in ("customers", "orders", "products"):
+        assert {f"raw_{name}", f"slv_{name}"} <= tables
+    assert set(GOLD) <= tables
+    assert not any(t.endswith("__staging") for t in tables), "a staging table was left behind"
+    assert "SUCCESS" in built["output"]
+
+
+def test_bronze_and_silver_match_the_csv_files(built):
+    oracle = built["oracle"]
+    for name in ("customers", "orders", "products"):
+        assert query(built, f"SELECT count(*) FROM raw_{name}")[0][0] == oracle[f"raw_{name}"]
+        assert query(built, f"SELECT count(*) FROM slv_{name}")[0][0] == oracle[f"slv_{name}"]
+    # Deduplication kept the latest version of each customer, cleaned.
+    emails = dict(query(built, "SELECT customer_id, email FROM slv_customers"))
+    assert emails == oracle["emails"]
+    assert oracle["raw_customers"] > oracle["slv_customers"], "the sample must contain duplicates"
+
+
+def test_gold_models_agree_with_the_csv_files(built):
+    oracle = built["oracle"]
+    assert query(built, "SELECT count(*) FROM dim_customers")[0][0] == oracle["slv_customers"]
+    revenue = query(built, "SELECT sum(revenue) FROM fct_daily_revenue")[0][0]
+    assert revenue == oracle["revenue"]
+
+
+def test_status_lists_every_asset_with_rows_and_checks(built):
+    result = run_cli(built["env"], "dagster", "status")
+    assert result.returncode == 0, result.stderr
+    oracle = built["oracle"]
+    for name in ("customers", "orders", "products"):
+        for table in (f"raw_{name}", f"slv_{name}"):
+            line = next(l for l in result.stdout.splitlines() if re.search(rf"\b{table}\b", l))
+            assert f"{oracle[table]:,}" in line, line
+            assert "passed" in line and "failed" not in line, line
+    for model in GOLD:
+        line = next(l for l in result.stdout.splitlines() if re.search(rf"\b{model}\b", l))
+        assert "gold" in line and "never" not in line, line
+    assert "materialize_all" in result.stdout and "SUCCESS" in result.stdout
+    assert "inbox_sensor" in result.stdout and "daily_refresh" in result.stdout
+
+
+def test_materialize_named_assets(built):
+    result = run_cli(built["env"], "dagster", "materialize", "slv_products", "fct_category_revenue")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "slv_products" in result.stdout and "fct_category_revenue" in result.stdout
+
+
+def test_unknown_asset_gets_close_matches_and_exit_2(built):
+    result = run_cli(built["env"], "dagster", "materialize", "slv_customer")
+    assert result.returncode == 2
+    assert "unknown asset 'slv_customer'" in result.stderr and "slv_customers" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_sensor_exit_2(built):
+    result = run_cli(built["env"], "dagster", "sensor", "tick", "inbox_sensr")
+    assert result.returncode == 2 and "inbox_sensor" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_server_is_a_clear_error(built):
+    result = run_cli(built["env"], "dagster", "--url", "http://127.0.0.1:9", "status")
+    assert result.returncode == 1
+    assert "cannot reach the Dagster webserver at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr

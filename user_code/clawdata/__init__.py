@@ -1,0 +1,1 @@
+"""clawdata: a data platform in a box (Dagster + DuckDB + dbt)."""

@@ -1,0 +1,1 @@
+"""The `clawdata` command: drives the local instance (default) or a deployment (--url)."""

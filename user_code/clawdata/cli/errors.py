@@ -1,0 +1,9 @@
+class ClawdataError(Exception):
+    """An error the user can act on: printed as one message, never as a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+USAGE_ERROR = 2  # a wrong name or argument, as click uses for usage errors

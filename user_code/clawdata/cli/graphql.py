@@ -1,0 +1,82 @@
+"""Dagster's GraphQL API, reached over HTTP (a deployment) or in-process (the local instance).
+
+Both transports answer the same documents (queries.py), so status and sensor ticks are one code path
+whichever instance they look at, and they read Dagster's records, never the warehouse file.
+"""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import requests
+
+from clawdata.cli.errors import ClawdataError
+
+LOCATION = "clawdata"
+REPOSITORY = "__repository__"  # the name Dagster gives the repository of a Definitions object
+
+
+class GraphQL(Protocol):
+    where: str
+
+    def __call__(self, query: str, variables: Mapping[str, Any] | None = None) -> dict: ...
+
+
+class HttpGraphQL:
+    def __init__(self, url: str, timeout: float = 30):
+        self.where = url.rstrip("/")
+        self._timeout = timeout
+
+    def __call__(self, query: str, variables: Mapping[str, Any] | None = None) -> dict:
+        try:
+            response = requests.post(
+                f"{self.where}/graphql", json={"query": query, "variables": dict(variables or {})}, timeout=self._timeout
+            )
+        except requests.RequestException as e:
+            raise ClawdataError(
+                f"cannot reach the Dagster webserver at {self.where} ({type(e).__name__}). "
+                "Is the stack up (`make up`, `make ps`)? Check --url / CLAWDATA_DAGSTER_URL."
+            ) from None
+        if response.status_code != 200:
+            raise ClawdataError(f"{self.where}/graphql answered HTTP {response.status_code}: {response.text[:300]}")
+        return _data(response.json())
+
+
+class InProcessGraphQL:
+    def __init__(self, context):
+        self.where = "the local instance"
+        self._context = context
+
+    def __call__(self, query: str, variables: Mapping[str, Any] | None = None) -> dict:
+        from dagster_graphql.cli import execute_query
+
+        return _data(execute_query(self._context, query, variables))
+
+
+@contextmanager
+def in_process_graphql(instance) -> Iterator[InProcessGraphQL]:
+    """The code location loaded into this process (no gRPC server), on the given instance."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="clawdata.definitions", attribute="defs"), location_name=LOCATION
+    )
+    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
+        yield InProcessGraphQL(context)
+
+
+def _data(payload: dict) -> dict:
+    if payload.get("errors"):
+        raise ClawdataError("GraphQL error: " + "; ".join(e.get("message", str(e)) for e in payload["errors"]))
+    return payload["data"]
+
+
+def expect(result: dict, typename: str, what: str) -> dict:
+    """Dagster answers errors as typed results (`PythonError`, `SensorNotFoundError`...): raise them."""
+    if result.get("__typename") != typename:
+        message = result.get("message") or result.get("__typename")
+        raise ClawdataError(f"{what}: {message}")
+    return result

@@ -1,0 +1,123 @@
+"""Entry point of the `clawdata` command."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from clawdata.cli.errors import ClawdataError
+from clawdata.cli.progress import errors
+
+URL_HELP = "The Dagster webserver of a deployment (e.g. http://127.0.0.1:3000). Default: the local instance."
+
+
+class FriendlyGroup(click.Group):
+    """Turns errors into one message and an exit status instead of a traceback (CLAWDATA_DEBUG=1
+    shows the traceback)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except ClawdataError as e:
+            errors.print(f"[red]error:[/] {e}", markup=True)
+            sys.exit(e.exit_code)
+        except Exception as e:
+            if os.environ.get("CLAWDATA_DEBUG"):
+                raise
+            errors.print(f"[red]error:[/] {_innermost(e)}\n(CLAWDATA_DEBUG=1 shows the traceback)")
+            sys.exit(1)
+
+
+def _innermost(error: BaseException) -> str:
+    """Dagster wraps user-code errors several times; the innermost cause is the one to act on."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    lines = [l for l in str(error).strip().splitlines() if l.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}" + ("".join(f"\n  {l}" for l in lines[1:8]))
+
+
+@click.group(cls=FriendlyGroup)
+def cli():
+    """clawdata: Dagster orchestrating DuckDB and dbt, from CSV to gold."""
+
+
+@cli.command()
+@click.option("--customers", type=click.IntRange(min=1), default=600, show_default=True, help="Distinct customers.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the CSV files.")
+def generate(customers: int, seed: int, out: Path):
+    """Write a seeded sample (customers, orders, products) of any size."""
+    from clawdata.sample_data.generate import generate as write_sample
+
+    for name, rows in write_sample(out, customers=customers, seed=seed).items():
+        click.echo(f"{name}: {rows:,} rows")
+
+
+@cli.group("dagster", cls=FriendlyGroup)
+@click.option("--url", envvar="CLAWDATA_DAGSTER_URL", default=None, help=URL_HELP)
+@click.pass_context
+def dagster_group(ctx, url):
+    """Drive Dagster: locally (DAGSTER_HOME) or a running deployment (--url / CLAWDATA_DAGSTER_URL)."""
+    ctx.obj = url
+
+
+@dagster_group.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def dev(ctx):
+    """Local UI and daemon on the embedded default (extra options go to `dagster dev`)."""
+    from clawdata.cli.local import dagster_home
+
+    if ctx.obj:
+        raise ClawdataError("`dev` runs locally; it takes no --url")
+    dagster_home()
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "clawdata.definitions", *ctx.args]
+    os.execv(sys.executable, command)
+
+
+@dagster_group.command()
+@click.option("--all", "all_assets", is_flag=True, help="Every asset, dbt models included.")
+@click.argument("assets", nargs=-1)
+@click.pass_obj
+def materialize(url, all_assets, assets):
+    """Materialize the named ASSETS (keys as shown in the UI), or --all."""
+    from clawdata.cli.materialize import materialize as run
+    from clawdata.cli.target import open_target
+
+    with open_target(url) as target:
+        run(target, all_assets, assets)
+
+
+@dagster_group.command()
+@click.option("--runs", default=10, show_default=True, help="How many recent runs to list.")
+@click.pass_obj
+def status(url, runs):
+    """Each asset's last materialization, rows and checks; recent runs; schedules, sensors, daemon."""
+    from clawdata.cli.status import status as show
+    from clawdata.cli.target import open_target
+
+    with open_target(url) as target:
+        show(target, runs)
+
+
+@dagster_group.group(cls=FriendlyGroup)
+def sensor():
+    """Sensors."""
+
+
+@sensor.command()
+@click.argument("name")
+@click.pass_obj
+def tick(url, name):
+    """Evaluate sensor NAME now, submit what it requests, keep its cursor."""
+    from clawdata.cli.sensor import tick as run_tick
+    from clawdata.cli.target import open_target
+
+    with open_target(url) as target:
+        run_tick(target, name)
+
+
+def main():
+    cli(prog_name="clawdata")

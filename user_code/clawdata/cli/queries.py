@@ -1,0 +1,133 @@
+"""The GraphQL documents the CLI sends; the same for the local instance and a deployment."""
+
+LOCATIONS = """
+query Locations {
+  workspaceOrError {
+    __typename
+    ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+ASSET_KEYS = """
+query AssetKeys { assetNodes { assetKey { path } } }
+"""
+
+STATUS = """
+query Status($runLimit: Int!) {
+  assetNodes {
+    assetKey { path }
+    groupName
+    assetMaterializations(limit: 1) {
+      timestamp
+      runId
+      metadataEntries { label ... on IntMetadataEntry { intValue } }
+    }
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks { checks { name executionForLatestMaterialization { status } } }
+    }
+  }
+  runsOrError(limit: $runLimit) {
+    __typename
+    ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
+    ... on PythonError { message }
+  }
+  instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } }
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection {
+      nodes {
+        schedules { name cronSchedule executionTimezone scheduleState { status } futureTicks(limit: 1) { results { timestamp } } }
+        sensors { name minIntervalSeconds sensorState { status ticks(limit: 1) { status timestamp skipReason error { message } } } }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+SENSOR = """
+query Sensor($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { name sensorState { status typeSpecificData { ... on SensorData { lastCursor } } } }
+    ... on SensorNotFoundError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+SENSOR_NAMES = """
+query SensorNames { repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name } } } } }
+"""
+
+SENSOR_DRY_RUN = """
+mutation SensorDryRun($selector: SensorSelector!, $cursor: String) {
+  sensorDryRun(selectorData: $selector, cursor: $cursor) {
+    __typename
+    ... on DryRunInstigationTick {
+      evaluationResult {
+        cursor
+        skipReason
+        runRequests { runKey tags { key value } assetSelection { path } }
+        error { message }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+SET_SENSOR_CURSOR = """
+mutation SetSensorCursor($selector: SensorSelector!, $cursor: String) {
+  setSensorCursor(sensorSelector: $selector, cursor: $cursor) {
+    __typename
+    ... on PythonError { message }
+    ... on SensorNotFoundError { message }
+  }
+}
+"""
+
+RUNS_WITH_TAGS = """
+query RunsWithTags($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}, limit: 1) { ... on Runs { results { runId status } } }
+}
+"""
+
+LAUNCH_RUN = """
+mutation LaunchRun($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on UnauthorizedError { message }
+    ... on PipelineNotFoundError { message }
+    ... on RunConflict { message }
+  }
+}
+"""
+
+RUN_EVENTS = """
+query RunEvents($runId: ID!, $after: String) {
+  runOrError(runId: $runId) { __typename ... on Run { status } ... on RunNotFoundError { message } }
+  logsForRun(runId: $runId, afterCursor: $after) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on MessageEvent { message stepKey timestamp }
+        ... on MaterializationEvent { assetKey { path } metadataEntries { label ... on IntMetadataEntry { intValue } } }
+        ... on ExecutionStepFailureEvent { error { message } }
+        ... on RunFailureEvent { error { message } }
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success assetKey { path } } }
+      }
+    }
+  }
+}
+"""

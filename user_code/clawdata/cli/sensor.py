@@ -1,0 +1,60 @@
+"""`clawdata dagster sensor tick NAME`: evaluate a sensor now, as the daemon would.
+
+It evaluates from the sensor's stored cursor, shows what it requested or why it skipped, submits the
+requested runs (skipping run keys that already ran, as the daemon does) and stores the new cursor.
+"""
+
+import difflib
+
+from clawdata.cli import queries
+from clawdata.cli.errors import USAGE_ERROR, ClawdataError
+from clawdata.cli.graphql import LOCATION, REPOSITORY, expect
+from clawdata.cli.materialize import ASSET_JOB, run_and_report
+from clawdata.cli.progress import console
+from clawdata.cli.target import Target
+
+
+def tick(target: Target, name: str) -> None:
+    target.check_location()
+    graphql = target.graphql
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": name}
+    sensor = graphql(queries.SENSOR, {"selector": selector})["sensorOrError"]
+    if sensor["__typename"] == "SensorNotFoundError":
+        names = [s["name"] for repo in graphql(queries.SENSOR_NAMES)["repositoriesOrError"]["nodes"] for s in repo["sensors"]]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        raise ClawdataError(f"unknown sensor '{name}'{hint}\nknown sensors: {', '.join(names)}", exit_code=USAGE_ERROR)
+    expect(sensor, "Sensor", f"sensor {name}")
+    cursor = (sensor["sensorState"]["typeSpecificData"] or {}).get("lastCursor")
+
+    dry = expect(graphql(queries.SENSOR_DRY_RUN, {"selector": selector, "cursor": cursor})["sensorDryRun"],
+                 "DryRunInstigationTick", f"evaluating sensor {name}")
+    result = dry["evaluationResult"]
+    if result["error"]:
+        raise ClawdataError(f"sensor {name} raised an error: {result['error']['message']}")
+    requests = result["runRequests"] or []
+    if not requests:
+        console.print(f"sensor [bold]{name}[/] skipped: {result['skipReason'] or 'no run requested'}")
+
+    failed = 0
+    for request in requests:
+        tags = {t["key"]: t["value"] for t in request["tags"]}
+        assets = [a["path"] for a in request["assetSelection"] or []]
+        console.print(f"sensor [bold]{name}[/] requested {', '.join('/'.join(a) for a in assets)}"
+                      + (f"  [dim]({tags['clawdata/trigger']})[/]" if "clawdata/trigger" in tags else ""))
+        tags.update({"dagster/sensor_name": name, "clawdata/launched_by": "cli sensor tick"})
+        if request["runKey"]:
+            tags["dagster/run_key"] = request["runKey"]
+            existing = graphql(queries.RUNS_WITH_TAGS, {"tags": [
+                {"key": "dagster/sensor_name", "value": name}, {"key": "dagster/run_key", "value": request["runKey"]}]})
+            if existing["runsOrError"]["results"]:
+                console.print(f"  already ran for run key {request['runKey']}: skipped")
+                continue
+        failed += not run_and_report(target, ASSET_JOB, assets or None, tags)
+
+    if result["cursor"] != cursor:
+        expect(graphql(queries.SET_SENSOR_CURSOR, {"selector": selector, "cursor": result["cursor"]})["setSensorCursor"],
+               "Sensor", f"storing the cursor of sensor {name}")
+        console.print(f"cursor of [bold]{name}[/] updated")
+    if failed:
+        raise ClawdataError(f"{failed} of the sensor's runs failed")

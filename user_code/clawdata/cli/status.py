@@ -1,0 +1,96 @@
+"""`clawdata dagster status`: assets, checks, recent runs, automation and daemons, from Dagster's
+records (never the warehouse file, which a run may hold)."""
+
+from datetime import datetime, timezone
+
+from rich.table import Table
+
+from clawdata.cli import queries
+from clawdata.cli.graphql import expect
+from clawdata.cli.progress import console
+from clawdata.cli.target import Target
+
+TRIGGER_TAGS = ("dagster/schedule_name", "dagster/sensor_name", "clawdata/launched_by", "dagster/backfill")
+
+
+def _when(timestamp) -> str:
+    if not timestamp:
+        return "-"
+    seconds = float(timestamp) / (1000 if float(timestamp) > 1e11 else 1)  # GraphQL mixes ms and s
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _checks(node: dict) -> str:
+    checks = node["assetChecksOrError"].get("checks") or []
+    if not checks:
+        return "-"
+    statuses = {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
+    failed = [n for n, s in statuses.items() if s in ("FAILED", "EXECUTION_FAILED")]
+    passed = sum(s == "SUCCEEDED" for s in statuses.values())
+    if failed:
+        return f"[red]{len(failed)} failed[/]: {', '.join(sorted(failed))}"
+    return f"{passed}/{len(checks)} passed" if passed == len(checks) else f"{passed}/{len(checks)} passed, {len(checks) - passed} not run"
+
+
+def status(target: Target, run_limit: int = 10) -> None:
+    target.check_location()
+    data = target.graphql(queries.STATUS, {"runLimit": run_limit})
+    order = {"bronze": 0, "silver": 1, "gold": 2}
+
+    assets = Table(title=f"Assets ({target.graphql.where})", title_justify="left")
+    for column in ("asset", "group", "last materialization", "rows", "checks"):
+        assets.add_column(column, justify="right" if column == "rows" else "left")
+    nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
+    for node in nodes:
+        last = (node["assetMaterializations"] or [None])[0]
+        rows = next((m["intValue"] for m in (last or {}).get("metadataEntries", []) if m["label"] == "dagster/row_count"), None)
+        assets.add_row(
+            "/".join(node["assetKey"]["path"]),
+            node["groupName"] or "-",
+            _when(last["timestamp"]) if last else "[yellow]never[/]",
+            f"{rows:,}" if rows is not None else "-",
+            _checks(node),
+        )
+    console.print(assets)
+
+    runs = Table(title="Recent runs", title_justify="left")
+    for column in ("run", "job", "status", "started", "seconds", "triggered by"):
+        runs.add_column(column)
+    for run in expect(data["runsOrError"], "Runs", "listing runs")["results"]:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        trigger = next((f"{k.split('/')[-1]}: {tags[k]}" for k in TRIGGER_TAGS if k in tags), "-")
+        took = f"{run['endTime'] - run['startTime']:.1f}" if run["startTime"] and run["endTime"] else "-"
+        colour = {"SUCCESS": "green", "FAILURE": "red", "CANCELED": "red"}.get(run["status"], "yellow")
+        runs.add_row(run["runId"][:8], run["jobName"], f"[{colour}]{run['status']}[/]", _when(run["startTime"]), took, trigger)
+    console.print(runs)
+
+    automation = Table(title="Schedules and sensors", title_justify="left")
+    for column in ("name", "kind", "state", "when", "last tick"):
+        automation.add_column(column)
+    for repo in expect(data["repositoriesOrError"], "RepositoryConnection", "listing schedules")["nodes"]:
+        for s in repo["schedules"]:
+            future = s["futureTicks"]["results"]
+            automation.add_row(
+                s["name"], "schedule", s["scheduleState"]["status"], f"{s['cronSchedule']} ({s['executionTimezone'] or 'UTC'})",
+                f"next {_when(future[0]['timestamp'])}" if future else "-",
+            )
+        for s in repo["sensors"]:
+            ticks = s["sensorState"]["ticks"]
+            tick = ticks[0] if ticks else None
+            last = "-"
+            if tick:
+                reason = tick["skipReason"] or ((tick["error"] or {}).get("message") or "").splitlines()[:1]
+                last = f"{tick['status']} {_when(tick['timestamp'])}" + (f" ({''.join(reason)})" if reason else "")
+            automation.add_row(s["name"], "sensor", s["sensorState"]["status"], f"every {s['minIntervalSeconds']} s", last)
+    console.print(automation)
+
+    daemons = data["instance"]["daemonHealth"]["allDaemonStatuses"]
+    required = [d for d in daemons if d["required"]]
+    unhealthy = [d["daemonType"] for d in required if not d["healthy"]]
+    if not unhealthy:
+        console.print(f"daemon: [green]healthy[/] ({', '.join(d['daemonType'] for d in required)})")
+    else:
+        console.print(
+            f"daemon: [yellow]not running[/] ({', '.join(unhealthy)}): schedules and sensors only run under "
+            "`clawdata dagster dev` or the Compose stack's daemon"
+        )

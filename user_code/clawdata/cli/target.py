@@ -1,0 +1,76 @@
+"""What the commands drive: the local instance (default) or a deployment's webserver (--url)."""
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+
+from clawdata.cli import local, queries, remote
+from clawdata.cli.errors import ClawdataError
+from clawdata.cli.graphql import LOCATION, GraphQL, HttpGraphQL, expect, in_process_graphql
+from clawdata.cli.progress import RunEvent
+
+
+class Target:
+    """A context manager exposing `graphql` and `run(...)` (run id, then events, then final status)."""
+
+    graphql: GraphQL
+
+    def check_location(self) -> None:
+        """Fail clearly when the code location did not load (rather than showing no assets)."""
+        workspace = expect(self.graphql(queries.LOCATIONS)["workspaceOrError"], "Workspace", "reading the workspace")
+        entry = next((e for e in workspace["locationEntries"] if e["name"] == LOCATION), None)
+        if entry is None:
+            raise ClawdataError(f"{self.graphql.where} has no code location named '{LOCATION}'")
+        loaded = entry["locationOrLoadError"] or {}
+        if loaded.get("__typename") == "PythonError":
+            detail = "\n".join(loaded["message"].strip().splitlines()[-6:])
+            raise ClawdataError(f"the code location '{LOCATION}' failed to load:\n{detail}")
+        if not loaded:
+            raise ClawdataError(f"the code location '{LOCATION}' is still loading on {self.graphql.where}; try again")
+
+    def asset_paths(self) -> list[list[str]]:
+        self.check_location()
+        return [node["assetKey"]["path"] for node in self.graphql(queries.ASSET_KEYS)["assetNodes"]]
+
+    def run(self, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class LocalTarget(Target):
+    def __enter__(self):
+        self._stack = ExitStack()
+        self.instance = self._stack.enter_context(local.local_instance())
+        self.graphql = self._stack.enter_context(in_process_graphql(self.instance))
+        return self
+
+    def __exit__(self, *exc):
+        return self._stack.__exit__(*exc)
+
+    def run(self, job_name, asset_paths, tags):
+        from dagster import AssetKey
+
+        keys = [AssetKey(p) for p in asset_paths] if asset_paths is not None else None
+        run_id = None
+        for item in local.execute(self.instance, job_name, keys, tags):
+            run_id = run_id or item
+            yield item
+        yield self.instance.get_run_by_id(run_id).status.value
+
+
+class RemoteTarget(Target):
+    def __init__(self, url: str):
+        self.graphql = HttpGraphQL(url)
+
+    def run(self, job_name, asset_paths, tags):
+        run_id = remote.launch(self.graphql, job_name, asset_paths, tags)
+        yield run_id
+        yield from remote.follow(self.graphql, run_id)
+
+
+def open_target(url: str | None) -> Target:
+    return RemoteTarget(url) if url else LocalTarget()

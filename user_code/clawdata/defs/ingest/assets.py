@@ -1,0 +1,125 @@
+"""Bronze and silver assets, two per CSV source, written through write-audit-publish."""
+
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from clawdata.defs.ingest.audits import raw_audits, silver_audits
+from clawdata.defs.ingest.sources import Source
+from clawdata.settings import WAREHOUSE_POOL
+from clawdata.warehouse.csv_files import BadInputFile, check_header, explain_duckdb_error, select_file_sql
+from clawdata.warehouse.publish import Audit, AuditFailed, AuditResult, audit, staged_table, table_profile
+
+
+def build_ingest_assets(source: Source) -> list[dg.AssetsDefinition]:
+    return [_bronze_asset(source), _silver_asset(source)]
+
+
+def _bronze_asset(source: Source) -> dg.AssetsDefinition:
+    audits = raw_audits(source)
+
+    @dg.asset(
+        name=source.raw_table,
+        group_name="bronze",
+        description=f"{source.description} Every delivered row, typed, as delivered.",
+        kinds={"duckdb", "csv"},
+        pool=WAREHOUSE_POOL,
+        check_specs=_check_specs(source.raw_table, audits),
+        metadata={"dagster/table_name": source.raw_table},
+    )
+    def bronze(duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _fail_clearly():
+            # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
+            headers = [check_header(path, source.columns) for path in source.input_files()]
+            with duckdb.get_connection() as conn, staged_table(conn, source.raw_table) as staging:
+                for i, header in enumerate(headers):
+                    select = f"SELECT *, current_timestamp AS _loaded_at FROM ({select_file_sql(header, source.columns)})"
+                    statement = f'CREATE TABLE "{staging}" AS {select}' if i == 0 else f'INSERT INTO "{staging}" {select}'
+                    try:
+                        conn.execute(statement)
+                    except duckdb.Error as e:
+                        raise explain_duckdb_error(header.path, e) from None
+                results = audit(conn, staging, source.raw_table, audits)
+                profile = table_profile(conn, staging)
+        ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
+        return _materialize_result(source.raw_table, profile, results, {
+            "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
+            "ignored_columns": dg.MetadataValue.json(ignored),
+        })
+
+    return bronze
+
+
+def _silver_asset(source: Source) -> dg.AssetsDefinition:
+    audits = silver_audits(source)
+
+    @dg.asset(
+        name=source.silver_table,
+        group_name="silver",
+        description=f"{source.description} Cleaned: one row per {source.key}, latest version wins.",
+        kinds={"duckdb"},
+        deps=[source.raw_table],
+        pool=WAREHOUSE_POOL,
+        check_specs=_check_specs(source.silver_table, audits),
+        metadata={"dagster/table_name": source.silver_table},
+    )
+    def silver(duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _fail_clearly():
+            with duckdb.get_connection() as conn, staged_table(conn, source.silver_table) as staging:
+                conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql.format(raw=source.raw_table)}')
+                results = audit(conn, staging, source.silver_table, audits)
+                profile = table_profile(conn, staging)
+        return _materialize_result(source.silver_table, profile, results, {})
+
+    return silver
+
+
+def _check_specs(table: str, audits: list[Audit]) -> list[dg.AssetCheckSpec]:
+    # Blocking: a failed audit fails the step, so nothing downstream reads the rejected data.
+    return [dg.AssetCheckSpec(a.name, asset=table, description=a.description, blocking=True) for a in audits]
+
+
+@contextmanager
+def _fail_clearly():
+    """Bad input and failed audits end the step with a one-line message, not a traceback."""
+    try:
+        yield
+    except BadInputFile as e:
+        raise dg.Failure(description=str(e), allow_retries=False) from None
+    except AuditFailed as e:
+        raise dg.Failure(
+            description=str(e),
+            metadata={r.audit.name: r.observed for r in e.results},
+            allow_retries=False,
+        ) from None
+
+
+def _materialize_result(table: str, profile: dict, results: list[AuditResult], extra: dict) -> dg.MaterializeResult:
+    names, rows = profile["preview"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(profile["rows"]),
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name, type_) for name, type_ in profile["schema"]]
+            ),
+            "preview": dg.MetadataValue.md(_markdown_table(names, rows)),
+            **extra,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={"observed": r.observed}
+            )
+            for r in results
+        ],
+    )
+
+
+def _markdown_table(names: list[str], rows: list[tuple]) -> str:
+    def cell(value) -> str:
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

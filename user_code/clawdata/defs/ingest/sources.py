@@ -1,0 +1,140 @@
+"""The CSV sources: what each file must contain and how its silver table is cleaned.
+
+Each source `NAME` gives two assets: `raw_NAME` (bronze: every input file, typed, as delivered, plus
+`_source_file` and `_loaded_at`) and `slv_NAME` (silver: trimmed, normalised, one row per key, the
+latest version winning). Input files are `sample_NAME.csv` in the sample folder and `NAME*.csv` in
+the inbox, where new deliveries land.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from clawdata import settings
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    description: str
+    columns: dict[str, str]  # header name -> DuckDB type the bronze read enforces
+    key: str  # business key: unique in silver
+    required: tuple[str, ...]  # must be non-null in silver
+    silver_sql: str  # SELECT over the staged bronze table `{raw}`
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.name}"
+
+    @property
+    def silver_table(self) -> str:
+        return f"slv_{self.name}"
+
+    def input_files(self) -> list[Path]:
+        """The sample file first, then inbox deliveries in name order (later names win ties)."""
+        files = [settings.sample_dir() / f"sample_{self.name}.csv"]
+        inbox = settings.inbox_dir()
+        if inbox.is_dir():
+            files += sorted(inbox.glob(f"{self.name}*.csv"))
+        return files
+
+
+# `{raw}` is filled with the bronze table name. Text cleaning: trim, collapse inner whitespace,
+# blank -> NULL. Dedupe: the row with the latest `updated_at` per key; among identical timestamps the
+# later file wins, so a redelivery in the inbox overrides the sample.
+CUSTOMERS = Source(
+    name="customers",
+    description="Customers as delivered by the CRM export: duplicates, stray whitespace, mixed-case e-mails.",
+    columns={
+        "customer_id": "BIGINT",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "email": "VARCHAR",
+        "phone": "VARCHAR",
+        "city": "VARCHAR",
+        "country": "VARCHAR",
+        "signup_date": "DATE",
+        "updated_at": "TIMESTAMP",
+    },
+    key="customer_id",
+    required=("customer_id", "last_name", "signup_date", "updated_at"),
+    silver_sql="""
+        SELECT
+            customer_id,
+            nullif(regexp_replace(trim(first_name), '\\s+', ' ', 'g'), '') AS first_name,
+            nullif(regexp_replace(trim(last_name), '\\s+', ' ', 'g'), '') AS last_name,
+            nullif(lower(trim(email)), '') AS email,
+            nullif(regexp_replace(phone, '[^0-9+]', '', 'g'), '') AS phone,
+            nullif(regexp_replace(trim(city), '\\s+', ' ', 'g'), '') AS city,
+            nullif(upper(trim(country)), '') AS country,
+            signup_date,
+            updated_at
+        FROM {raw}
+        WHERE customer_id IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, _source_file DESC
+        ) = 1
+    """,
+)
+
+ORDERS = Source(
+    name="orders",
+    description="Order lines from the shop: one product per order, some referencing unknown customers.",
+    columns={
+        "order_id": "BIGINT",
+        "customer_id": "BIGINT",
+        "product_id": "BIGINT",
+        "order_date": "DATE",
+        "quantity": "INTEGER",
+        "unit_price": "DECIMAL(12,2)",
+        "status": "VARCHAR",
+        "updated_at": "TIMESTAMP",
+    },
+    key="order_id",
+    required=("order_id", "customer_id", "product_id", "order_date", "quantity", "unit_price", "status"),
+    silver_sql="""
+        SELECT
+            order_id,
+            customer_id,
+            product_id,
+            order_date,
+            quantity,
+            unit_price,
+            CAST(quantity * unit_price AS DECIMAL(14,2)) AS amount,
+            lower(trim(status)) AS status,
+            updated_at
+        FROM {raw}
+        WHERE order_id IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, _source_file DESC
+        ) = 1
+    """,
+)
+
+PRODUCTS = Source(
+    name="products",
+    description="The product catalogue with list prices.",
+    columns={
+        "product_id": "BIGINT",
+        "product_name": "VARCHAR",
+        "category": "VARCHAR",
+        "unit_price": "DECIMAL(12,2)",
+        "updated_at": "TIMESTAMP",
+    },
+    key="product_id",
+    required=("product_id", "product_name", "category", "unit_price"),
+    silver_sql="""
+        SELECT
+            product_id,
+            nullif(regexp_replace(trim(product_name), '\\s+', ' ', 'g'), '') AS product_name,
+            nullif(lower(trim(category)), '') AS category,
+            unit_price,
+            updated_at
+        FROM {raw}
+        WHERE product_id IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY product_id ORDER BY updated_at DESC NULLS LAST, _source_file DESC
+        ) = 1
+    """,
+)
+
+SOURCES: tuple[Source, ...] = (CUSTOMERS, ORDERS, PRODUCTS)

@@ -1,0 +1,48 @@
+"""Where things live. Every path can be overridden by one environment variable.
+
+The warehouse path is normalised into the environment at import, so the DuckDB resource, the dbt
+profile (`env_var('CLAWDATA_WAREHOUSE_PATH')`) and any subprocess all see the same absolute file.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# In a checkout (editable install) the project root is two levels above this package; the Docker
+# image sets CLAWDATA_PROJECT_DIR because there the package is installed into site-packages.
+PROJECT_DIR = Path(os.environ.get("CLAWDATA_PROJECT_DIR") or Path(__file__).resolve().parents[2])
+
+WAREHOUSE_ENV = "CLAWDATA_WAREHOUSE_PATH"
+SAMPLE_DIR_ENV = "CLAWDATA_SAMPLE_DIR"
+INBOX_DIR_ENV = "CLAWDATA_INBOX_DIR"
+
+# The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+def _path_from_env(var: str, default: str) -> Path:
+    path = Path(os.environ.get(var) or default).expanduser()
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def warehouse_path() -> Path:
+    return _path_from_env(WAREHOUSE_ENV, "data/warehouse.duckdb")
+
+
+def sample_dir() -> Path:
+    return _path_from_env(SAMPLE_DIR_ENV, "data/sample")
+
+
+def inbox_dir() -> Path:
+    return _path_from_env(INBOX_DIR_ENV, "data/inbox")
+
+
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt"
+
+os.environ[WAREHOUSE_ENV] = str(warehouse_path())
+
+# dagster-dbt runs `dbt` from PATH; make it the dbt installed beside this interpreter, so that
+# `.venv/bin/clawdata` works without an activated venv.
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")

@@ -1,0 +1,1 @@
+"""How clawdata touches the DuckDB warehouse file: reading CSVs, publishing tables atomically."""

@@ -1,0 +1,85 @@
+"""Write-audit-publish: a table is replaced only by a version that passed its audits.
+
+The new version is built under a staging name, audited, and swapped in within one DuckDB
+transaction. Whatever fails (a bad file, a failed audit, a crash) rolls back, so readers and the next
+run see the last good table. Dagster's own asset checks run after a materialization has already
+replaced the data; these audits run before, and their results are reported as the asset's checks.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Audit:
+    name: str  # the asset check's name
+    description: str
+    sql: str  # one row, (passed BOOLEAN, observed VARCHAR) over the staged table `{table}`
+
+    def run(self, conn: duckdb.DuckDBPyConnection, table: str) -> "AuditResult":
+        passed, observed = conn.execute(self.sql.format(table=table)).fetchone()
+        return AuditResult(self, bool(passed), str(observed))
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    audit: Audit
+    passed: bool
+    observed: str
+
+
+class AuditFailed(Exception):
+    def __init__(self, table: str, results: Sequence[AuditResult]):
+        self.results = list(results)
+        failed = "; ".join(f"{r.audit.name} ({r.observed})" for r in results if not r.passed)
+        super().__init__(f"{table}: audit failed, last good version kept: {failed}")
+
+
+def staging_name(table: str) -> str:
+    return f"{table}__staging"
+
+
+@contextmanager
+def staged_table(conn: duckdb.DuckDBPyConnection, table: str) -> Iterator[str]:
+    """Open a transaction and yield the staging table's name for the caller to fill.
+
+    On normal exit the staged table replaces `table` and the transaction commits; on any exception
+    everything rolls back and the previous `table` stays exactly as it was."""
+    staging = staging_name(table)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f'DROP TABLE IF EXISTS "{staging}"')
+        yield staging
+        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        conn.execute(f'ALTER TABLE "{staging}" RENAME TO "{table}"')
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def audit(
+    conn: duckdb.DuckDBPyConnection, staging: str, table: str, audits: Sequence[Audit]
+) -> list[AuditResult]:
+    """Run every audit on the staged table; raise AuditFailed (rolling back the caller's
+    transaction) if any fails."""
+    results = [a.run(conn, staging) for a in audits]
+    if not all(r.passed for r in results):
+        raise AuditFailed(table, results)
+    return results
+
+
+def table_profile(conn: duckdb.DuckDBPyConnection, table: str, preview_rows: int = 5) -> dict:
+    """Row count, schema and a small preview, for materialization metadata."""
+    rows = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    schema = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    cursor = conn.execute(f'SELECT * FROM "{table}" LIMIT {int(preview_rows)}')
+    names = [d[0] for d in cursor.description]
+    return {"rows": rows, "schema": schema, "preview": (names, cursor.fetchall())}
