@@ -89,7 +89,7 @@ EOF
 # all other lines are kept. Rewrites in place (keeps the file's inode, mode and symlinks).
 set_env() {
   local file=$1 key=$2 val=$3 tmp
-  touch "$file"
+  [ -e "$file" ] || (umask 077 && : >"$file")  # .env also holds secrets: private if we create it
   tmp=$(mktemp)
   awk -v k="$key" -v v="$val" '
     $0 ~ "^[[:space:]]*(export[[:space:]]+)?" k "=" { if (!done) print k "=" v; done = 1; next }

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from clawdata import settings
-from clawdata.cli.progress import RunEvent, rows_detail
+from clawdata.cli.progress import RunEvent, failure_text, rows_detail
 
 # The local instance: SQLite storage (Dagster's default), telemetry off, and the warehouse pool
 # limited to one slot, so the CLI, `dagster dev` and its daemon never open the file together.
@@ -67,17 +67,25 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
                 event = next(events, None)
             if event is None:
                 return
-            mapped = _from_dagster_event(event)
+            mapped = describe_event(event)
             if mapped:
                 yield mapped
 
 
-def _from_dagster_event(event) -> RunEvent | None:
+def describe_event(event) -> RunEvent | None:
+    """A Dagster event as the CLI reports it (None for events it does not show)."""
     kind = event.event_type_value
     if kind == "STEP_START":
         return RunEvent("step_start", event.step_key)
     if kind == "STEP_FAILURE":
-        return RunEvent("step_failure", event.step_key, event.event_specific_data.error.message.strip(), ok=False)
+        data = event.event_specific_data
+        causes = []
+        error = data.error
+        while error is not None:
+            causes.append(error.message)
+            error = error.cause
+        description = data.user_failure_data.description if data.user_failure_data else None
+        return RunEvent("step_failure", event.step_key, failure_text(description, causes), ok=False)
     if kind == "ASSET_MATERIALIZATION":
         rows = event.event_specific_data.materialization.metadata.get("dagster/row_count")
         return RunEvent("materialized", event.asset_key.to_user_string(), rows_detail(rows.value if rows else None))

@@ -32,5 +32,14 @@ def show(event: RunEvent) -> None:
         console.print(f"  [red]✗ {event.name}[/]: {event.detail}")
 
 
+def failure_text(description: str | None, causes: list[str]) -> str:
+    """A step failure in one message: a dagster.Failure's description (our bad-input and audit
+    errors), else the innermost cause (the user-code error inside Dagster's wrappers)."""
+    if description:
+        return description.strip()
+    text = next((c for c in reversed(causes) if c and c.strip()), "step failed").strip()
+    return text.split("\n\nStack Trace:")[0]
+
+
 def rows_detail(rows: int | None) -> str:
     return f"{rows:,} rows" if rows is not None else ""

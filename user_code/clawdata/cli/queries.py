@@ -123,7 +123,10 @@ query RunEvents($runId: ID!, $after: String) {
         __typename
         ... on MessageEvent { message stepKey timestamp }
         ... on MaterializationEvent { assetKey { path } metadataEntries { label ... on IntMetadataEntry { intValue } } }
-        ... on ExecutionStepFailureEvent { error { message } }
+        ... on ExecutionStepFailureEvent {
+          error { message cause { message cause { message cause { message } } } }
+          failureMetadata { description }
+        }
         ... on RunFailureEvent { error { message } }
         ... on AssetCheckEvaluationEvent { evaluation { checkName success assetKey { path } } }
       }

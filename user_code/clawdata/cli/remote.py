@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from clawdata.cli import queries
 from clawdata.cli.errors import ClawdataError
 from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
-from clawdata.cli.progress import RunEvent, rows_detail
+from clawdata.cli.progress import RunEvent, failure_text, rows_detail
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -47,7 +47,12 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
     if kind == "ExecutionStepStartEvent":
         return RunEvent("step_start", event["stepKey"])
     if kind == "ExecutionStepFailureEvent":
-        return RunEvent("step_failure", event["stepKey"], event["error"]["message"].strip(), ok=False)
+        causes, error = [], event["error"]
+        while error:
+            causes.append(error["message"])
+            error = error.get("cause")
+        description = (event.get("failureMetadata") or {}).get("description")
+        return RunEvent("step_failure", event["stepKey"], failure_text(description, causes), ok=False)
     if kind == "MaterializationEvent":
         rows = next((m["intValue"] for m in event["metadataEntries"] if m["label"] == "dagster/row_count"), None)
         return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows))

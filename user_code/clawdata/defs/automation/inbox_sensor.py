@@ -1,7 +1,7 @@
 """A sensor that notices new or changed CSV files and ingests what they feed.
 
-The cursor maps every watched file to its size and modification time. A source whose files changed
-gets one run for its bronze asset and everything downstream of it, gold included. On its first tick
+The cursor maps every watched file to its size and modification time. The sources whose files
+changed get one run: their bronze assets and everything downstream, gold included. On its first tick
 the sensor only records what is there, except that sources never materialized are ingested, so a
 fresh deployment fills itself.
 """
@@ -48,18 +48,21 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         if diff:
             changed.append((source, files, ", ".join(os.path.basename(p) for p in diff)))
 
-    graph = context.repository_def.asset_graph
-    run_requests = [
-        dg.RunRequest(
-            # The same files in the same state never trigger twice, whatever happens to the cursor.
-            run_key=f"{source.name}:{hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]}",
-            asset_selection=sorted(
-                dg.AssetSelection.assets(source.raw_table).downstream().resolve(graph),
-                key=lambda k: k.to_user_string(),
-            ),
-            tags={"clawdata/trigger": f"{source.name}: {why}"[:200]},
+    run_requests = []
+    if changed:
+        # One run for every changed source: gold models join several sources, so separate runs
+        # could build a model before a silver table it reads exists (on a fresh warehouse).
+        graph = context.repository_def.asset_graph
+        keys = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
+        layer = {"bronze": 0, "silver": 1, "gold": 2}
+        state = {p: f for _, files, _ in changed for p, f in files.items()}
+        run_requests.append(
+            dg.RunRequest(
+                # The same files in the same state never trigger twice, whatever happens to the cursor.
+                run_key=hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16],
+                asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
+                tags={"clawdata/trigger": "; ".join(f"{source.name}: {why}" for source, _, why in changed)[:200]},
+            )
         )
-        for source, files, why in changed
-    ]
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(current, sort_keys=True))

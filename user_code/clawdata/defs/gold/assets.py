@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.gold.project import dbt_project, prepare_if_stale
 from clawdata.settings import WAREHOUSE_POOL
+from clawdata.warehouse.connection import connect
 
 prepare_if_stale()
 
@@ -52,7 +53,7 @@ def _row_counts(duckdb: DuckDBResource, tables: dict[str, str]) -> dict[str, int
     if not tables:
         return {}
     counts = {}
-    with duckdb.get_connection() as conn:
+    with connect(duckdb) as conn:
         existing = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         for output, table in tables.items():
             if table in existing:

@@ -3,12 +3,14 @@
 from contextlib import contextmanager
 
 import dagster as dg
-import duckdb
 from dagster_duckdb import DuckDBResource
+
+from duckdb import Error as DuckDBError  # not `duckdb`: that name is the resource below
 
 from clawdata.defs.ingest.audits import raw_audits, silver_audits
 from clawdata.defs.ingest.sources import Source
 from clawdata.settings import WAREHOUSE_POOL
+from clawdata.warehouse.connection import connect
 from clawdata.warehouse.csv_files import BadInputFile, check_header, explain_duckdb_error, select_file_sql
 from clawdata.warehouse.publish import Audit, AuditFailed, AuditResult, audit, staged_table, table_profile
 
@@ -33,13 +35,14 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         with _fail_clearly():
             # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
             headers = [check_header(path, source.columns) for path in source.input_files()]
-            with duckdb.get_connection() as conn, staged_table(conn, source.raw_table) as staging:
+            with connect(duckdb) as conn, staged_table(conn, source.raw_table) as staging:
                 for i, header in enumerate(headers):
-                    select = f"SELECT *, current_timestamp AS _loaded_at FROM ({select_file_sql(header, source.columns)})"
+                    # _file_rank: the file's place in delivery order; silver lets later files win ties.
+                    select = f"SELECT *, {i} AS _file_rank, current_timestamp AS _loaded_at FROM ({select_file_sql(header, source.columns)})"
                     statement = f'CREATE TABLE "{staging}" AS {select}' if i == 0 else f'INSERT INTO "{staging}" {select}'
                     try:
                         conn.execute(statement)
-                    except duckdb.Error as e:
+                    except DuckDBError as e:
                         raise explain_duckdb_error(header.path, e) from None
                 results = audit(conn, staging, source.raw_table, audits)
                 profile = table_profile(conn, staging)
@@ -67,8 +70,8 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
     )
     def silver(duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _fail_clearly():
-            with duckdb.get_connection() as conn, staged_table(conn, source.silver_table) as staging:
-                conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql.format(raw=source.raw_table)}')
+            with connect(duckdb) as conn, staged_table(conn, source.silver_table) as staging:
+                conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql}')
                 results = audit(conn, staging, source.silver_table, audits)
                 profile = table_profile(conn, staging)
         return _materialize_result(source.silver_table, profile, results, {})

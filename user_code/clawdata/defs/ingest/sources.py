@@ -19,7 +19,7 @@ class Source:
     columns: dict[str, str]  # header name -> DuckDB type the bronze read enforces
     key: str  # business key: unique in silver
     required: tuple[str, ...]  # must be non-null in silver
-    silver_sql: str  # SELECT over the staged bronze table `{raw}`
+    silver_sql: str  # SELECT over the bronze table
 
     @property
     def raw_table(self) -> str:
@@ -38,9 +38,14 @@ class Source:
         return files
 
 
-# `{raw}` is filled with the bronze table name. Text cleaning: trim, collapse inner whitespace,
-# blank -> NULL. Dedupe: the row with the latest `updated_at` per key; among identical timestamps the
-# later file wins, so a redelivery in the inbox overrides the sample.
+def clean_text(column: str) -> str:
+    """SQL: collapse any whitespace run (tabs, no-break spaces too) to one space, trim, blank -> NULL."""
+    return f"nullif(trim(regexp_replace({column}, '[\\s\\x{{00a0}}]+', ' ', 'g')), '')"
+
+
+# Text cleaning: see clean_text. Dedupe: the row with the
+# latest `updated_at` per key; among identical timestamps the later file (higher `_file_rank`) wins, so
+# a redelivery in the inbox overrides the sample.
 CUSTOMERS = Source(
     name="customers",
     description="Customers as delivered by the CRM export: duplicates, stray whitespace, mixed-case e-mails.",
@@ -57,21 +62,21 @@ CUSTOMERS = Source(
     },
     key="customer_id",
     required=("customer_id", "last_name", "signup_date", "updated_at"),
-    silver_sql="""
+    silver_sql=f"""
         SELECT
             customer_id,
-            nullif(regexp_replace(trim(first_name), '\\s+', ' ', 'g'), '') AS first_name,
-            nullif(regexp_replace(trim(last_name), '\\s+', ' ', 'g'), '') AS last_name,
-            nullif(lower(trim(email)), '') AS email,
+            {clean_text('first_name')} AS first_name,
+            {clean_text('last_name')} AS last_name,
+            lower({clean_text('email')}) AS email,
             nullif(regexp_replace(phone, '[^0-9+]', '', 'g'), '') AS phone,
-            nullif(regexp_replace(trim(city), '\\s+', ' ', 'g'), '') AS city,
-            nullif(upper(trim(country)), '') AS country,
+            {clean_text('city')} AS city,
+            upper({clean_text('country')}) AS country,
             signup_date,
             updated_at
-        FROM {raw}
+        FROM raw_customers
         WHERE customer_id IS NOT NULL
         QUALIFY row_number() OVER (
-            PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, _source_file DESC
+            PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, _file_rank DESC
         ) = 1
     """,
 )
@@ -91,7 +96,7 @@ ORDERS = Source(
     },
     key="order_id",
     required=("order_id", "customer_id", "product_id", "order_date", "quantity", "unit_price", "status"),
-    silver_sql="""
+    silver_sql=f"""
         SELECT
             order_id,
             customer_id,
@@ -100,12 +105,12 @@ ORDERS = Source(
             quantity,
             unit_price,
             CAST(quantity * unit_price AS DECIMAL(14,2)) AS amount,
-            lower(trim(status)) AS status,
+            lower({clean_text('status')}) AS status,
             updated_at
-        FROM {raw}
+        FROM raw_orders
         WHERE order_id IS NOT NULL
         QUALIFY row_number() OVER (
-            PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, _source_file DESC
+            PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, _file_rank DESC
         ) = 1
     """,
 )
@@ -122,17 +127,17 @@ PRODUCTS = Source(
     },
     key="product_id",
     required=("product_id", "product_name", "category", "unit_price"),
-    silver_sql="""
+    silver_sql=f"""
         SELECT
             product_id,
-            nullif(regexp_replace(trim(product_name), '\\s+', ' ', 'g'), '') AS product_name,
-            nullif(lower(trim(category)), '') AS category,
+            {clean_text('product_name')} AS product_name,
+            lower({clean_text('category')}) AS category,
             unit_price,
             updated_at
-        FROM {raw}
+        FROM raw_products
         WHERE product_id IS NOT NULL
         QUALIFY row_number() OVER (
-            PARTITION BY product_id ORDER BY updated_at DESC NULLS LAST, _source_file DESC
+            PARTITION BY product_id ORDER BY updated_at DESC NULLS LAST, _file_rank DESC
         ) = 1
     """,
 )

@@ -1,0 +1,124 @@
+"""Bad deliveries: each fails with a message naming the file (and line), or is accepted as
+documented; either way the last good tables stay byte-for-byte as they were."""
+
+import dagster as dg
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from clawdata.cli.local import describe_event
+from clawdata.defs.ingest.assets import build_ingest_assets
+from clawdata.defs.ingest.sources import CUSTOMERS
+from clawdata.warehouse.readers import read_only, table_checksum
+
+HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
+ROW = "9001,Ada,Lovelace,ADA@Example.com,+44 20 1234,London,gb,2025-01-02,2026-11-01 10:00:00"
+
+# name: (file name in the inbox, bytes, expected fragments of the failure message)
+REJECTED = {
+    "bad quoting": ("customers_q.csv", f'{HEADER}\n{ROW}\n9002,"Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n',
+                    ["customers_q.csv line 3", "unterminated quote"]),
+    "wrong column count": ("customers_c.csv", f"{HEADER}\n{ROW}\n{ROW},extra\n", ["customers_c.csv line 3", "Expected Number of Columns: 9 Found: 10"]),
+    "wrong types": ("customers_t.csv", f"{HEADER}\n{ROW}\nnot-a-number,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n",
+                    ["customers_t.csv line 3", 'Could not convert string "not-a-number"']),
+    "bad date": ("customers_d.csv", f"{HEADER}\n9003,Bob,Smith,b@x.org,,Paris,FR,2025-13-45,2026-11-01 10:00:00\n",
+                 ["customers_d.csv line 2", "2025-13-45"]),
+    "empty file": ("customers_e.csv", "", ["customers_e.csv: file is empty"]),
+    "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "customer_id"']),
+    "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
+                       ["customers_m.csv line 1", "missing column(s) email"]),
+    "duplicated column": ("customers_u.csv", HEADER + ",city\n" + ROW + ",Paris\n", ["customers_u.csv line 1", "duplicated column(s) city"]),
+}
+
+
+def _materialize(raise_on_error=False):
+    return dg.materialize(
+        build_ingest_assets(CUSTOMERS),
+        resources={"duckdb": DuckDBResource(database=dg.EnvVar("CLAWDATA_WAREHOUSE_PATH"))},
+        raise_on_error=raise_on_error,
+    )
+
+
+def _checksums(project):
+    with read_only(project["warehouse"]) as conn:
+        return {t: table_checksum(conn, t) for t in ("raw_customers", "slv_customers")}
+
+
+def _failure_message(result) -> str:
+    """The failure as the CLI shows it."""
+    failures = [describe_event(e) for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failures, "the run should have failed"
+    return failures[0].detail
+
+
+@pytest.fixture
+def loaded(project):
+    assert _materialize(raise_on_error=True).success
+    return project, _checksums(project)
+
+
+@pytest.mark.parametrize("case", REJECTED)
+def test_rejected_input_names_file_and_line_and_keeps_tables(loaded, case):
+    project, before = loaded
+    name, content, fragments = REJECTED[case]
+    (project["inbox"] / name).write_text(content)
+    result = _materialize()
+    assert not result.success
+    message = _failure_message(result)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert _checksums(project) == before
+
+
+def test_missing_file_fails_clearly_and_keeps_tables(loaded):
+    project, before = loaded
+    (project["sample"] / "sample_customers.csv").unlink()
+    result = _materialize()
+    assert not result.success
+    assert "sample_customers.csv: file not found" in _failure_message(result)
+    assert _checksums(project) == before
+
+
+def test_byte_order_mark_is_stripped(loaded):
+    project, _ = loaded
+    (project["inbox"] / "customers_bom.csv").write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\n{ROW}\n".encode())
+    assert _materialize().success
+    with read_only(project["warehouse"]) as conn:
+        assert conn.execute("SELECT email FROM slv_customers WHERE customer_id = 9001").fetchone() == ("ada@example.com",)
+
+
+def test_new_column_is_accepted_and_reported(loaded):
+    project, _ = loaded
+    (project["inbox"] / "customers_new.csv").write_text(f"{HEADER},loyalty_tier\n{ROW},gold\n")
+    result = _materialize()
+    assert result.success
+    materialization = next(
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("raw_customers")
+    ).materialization
+    assert materialization.metadata["ignored_columns"].value == ["customers_new.csv: loyalty_tier"]
+
+
+def test_failed_audit_keeps_the_last_good_table(loaded):
+    """A file that parses but breaks a rule (a customer without a last name) is rejected by the
+    silver audit, after bronze accepted it: silver stays as it was."""
+    project, before = loaded
+    (project["inbox"] / "customers_nameless.csv").write_text(f"{HEADER}\n9004,Ann,,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n")
+    result = _materialize()
+    assert not result.success
+    assert "slv_customers: audit failed, last good version kept: required_not_null (1 null values" in _failure_message(result)
+    assert _checksums(project)["slv_customers"] == before["slv_customers"]
+
+
+def test_failed_step_releases_the_warehouse_file(loaded):
+    """After a failed write, another process can open the file at once (the pool slot is free, so
+    the lock must be too)."""
+    import subprocess
+    import sys
+
+    project, _ = loaded
+    (project["inbox"] / "customers_bad.csv").write_text(f"{HEADER}\n{ROW},extra\n")
+    assert not _materialize().success
+    opener = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(project['warehouse'])!r}).close()"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert opener.returncode == 0, opener.stderr

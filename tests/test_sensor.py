@@ -1,0 +1,42 @@
+"""The inbox sensor, ticked from the CLI as a user would: it fills a fresh warehouse, stays quiet
+while nothing changes, and ingests a new delivery with everything downstream of it."""
+
+import duckdb
+
+from tests.conftest import run_cli
+from tests.oracle import expected
+
+HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
+
+
+def tick(project):
+    result = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_sensor_tick_ingests_new_files(project):
+    first = tick(project)  # nothing built yet: every source is requested, gold included
+    for asset in ("raw_customers", "slv_orders", "dim_customers", "fct_category_revenue"):
+        assert asset in first
+    assert first.count("SUCCESS") == 1 and "cursor of inbox_sensor updated" in first
+
+    assert "skipped: no new or changed files" in tick(project)
+
+    (project["inbox"] / "customers_2026-11-24.csv").write_text(
+        f"{HEADER}\n"
+        "1,Changed,Name,  NEW.Address@Example.COM ,,Berlin,de,2024-01-01,2099-01-01 00:00:00\n"
+        "900001,New,Customer,new@example.com,,Oslo,NO,2026-11-24,2026-11-24 08:00:00\n"
+    )
+    third = tick(project)
+    assert "requested raw_customers, slv_customers, dim_customers" in third, third
+    assert "(customers: customers_2026-11-24.csv)" in third and "SUCCESS" in third
+
+    oracle = expected(project["sample"], project["inbox"])
+    with duckdb.connect(str(project["warehouse"]), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM slv_customers").fetchone()[0] == oracle["slv_customers"]
+        assert conn.execute("SELECT email, city FROM slv_customers WHERE customer_id = 1").fetchone() == (
+            "new.address@example.com", "Berlin")
+        assert conn.execute("SELECT count(*) FROM dim_customers").fetchone()[0] == oracle["slv_customers"]
+
+    assert "skipped: no new or changed files" in tick(project)
