@@ -21,34 +21,31 @@ COPY dagster.yaml /opt/dagster/home/dagster.yaml
 # used for the install steps only and never stored in a layer.
 FROM base AS builder
 ARG UV_VERSION=0.13.9
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=cache,target=/root/.cache/pip \
-    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
- && python3 -m venv /opt/uv && /opt/uv/bin/pip install --disable-pip-version-check -q "uv==${UV_VERSION}"
+COPY deploy/with-ca-bundle.sh /usr/local/bin/with-ca-bundle
+RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/pip \
+    python3 -m venv /opt/uv \
+ && with-ca-bundle /opt/uv/bin/pip install --disable-pip-version-check -q "uv==${UV_VERSION}"
 ENV UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PYTHON_DOWNLOADS=never
 COPY requirements.lock /tmp/requirements.lock
 
 # Dependencies come before the source, so a code change rebuilds only the last layers. Every version
 # is pinned by requirements.lock; each image installs only what its services import.
 FROM builder AS dagster-deps
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=cache,target=/root/.cache/uv \
-    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
- && /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
- && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
+RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
+ && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
       dagster dagster-webserver dagster-graphql dagster-postgres dagster-docker
 
 FROM builder AS user-code-deps
-RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=cache,target=/root/.cache/uv \
-    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
- && /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
- && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
+RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
+ && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
       dagster dagster-graphql dagster-postgres dagster-docker dagster-dbt dagster-duckdb \
       dbt-core dbt-duckdb duckdb sqlalchemy rich
 COPY pyproject.toml README.md /src/
 COPY user_code /src/user_code
-RUN /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python --no-deps /src
+RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
+    with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python --no-deps /src
 
 FROM base AS dagster
 COPY --from=dagster-deps /opt/venv /opt/venv

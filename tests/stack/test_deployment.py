@@ -1,0 +1,135 @@
+"""The Compose deployment, driven end to end as a user drives it (issue: the Docker deployment)."""
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.oracle import expected
+from tests.stack.runs import event_messages, run, runs, wait_for_run
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample"
+TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
+          "dim_customers", "fct_daily_revenue", "fct_category_revenue"]
+
+
+def test_every_service_is_healthy(stack):
+    services = {}
+    for line in stack.compose("ps", "--format", "{{.Service}} {{.State}} {{.Health}}").stdout.splitlines():
+        name, *state = line.split()
+        services[name] = state
+    assert set(services) == {"postgres", "user_code", "webserver", "daemon"}, services
+    assert all(state == ["running", "healthy"] for state in services.values()), services
+    print(f"cold start to healthy and loaded: {stack.cold_start_seconds:.1f} s")
+
+
+def test_webserver_is_on_localhost_only(stack):
+    ports = stack.compose("port", "webserver", "3000").stdout.strip()
+    assert ports == f"127.0.0.1:{stack.port}", ports
+
+
+def test_materialize_all_through_the_webserver(stack):
+    result = stack.cli("materialize", "--all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = re.search(r"run ([0-9a-f-]{36})", result.stdout).group(1)
+
+    # Recorded in the Postgres run storage...
+    status = stack.compose("exec", "-T", "postgres", "psql", "-U", "dagster", "-d", "dagster", "-tAc",
+                           f"SELECT status FROM runs WHERE run_id = '{run_id}'").stdout.strip()
+    assert status == "SUCCESS"
+    # ...and executed in its own container, launched by the DockerRunLauncher.
+    tags = run(stack.graphql, run_id)["tags"]
+    assert tags.get("docker/container_id"), tags
+    assert any("Launching run in a new container" in m for m in event_messages(stack.graphql, run_id))
+
+    # The warehouse volume holds every table, with the counts computed from the CSV files.
+    oracle = expected(SAMPLE)
+    counts = stack.warehouse_counts(TABLES)
+    for table in ("raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products"):
+        assert counts[table] == oracle[table], (table, counts[table], oracle[table])
+    assert counts["dim_customers"] == oracle["slv_customers"]
+    assert all(counts[t] > 0 for t in ("fct_daily_revenue", "fct_category_revenue"))
+
+
+def test_status_through_the_webserver(stack):
+    result = stack.cli("status")
+    assert result.returncode == 0, result.stderr
+    for table in TABLES:
+        assert table in result.stdout
+    assert "daemon: healthy" in result.stdout
+    assert stack.settings["DAGSTER_POSTGRES_PASSWORD"] not in result.stdout + result.stderr
+
+
+def test_sensor_tick_through_the_cli(stack):
+    result = stack.cli("sensor", "tick", "inbox_sensor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sensor inbox_sensor" in result.stdout
+
+
+def test_daemon_runs_the_schedule(stack):
+    """CLAWDATA_DAILY_CRON is every minute in this stack: a scheduled run appears and succeeds."""
+    started = time.time()
+    scheduled = wait_for_run(
+        stack.graphql, lambda r: r["tags"].get("dagster/schedule_name") == "daily_refresh", timeout=150,
+        what="from the daily_refresh schedule",
+    )
+    assert scheduled["status"] == "SUCCESS", scheduled
+    print(f"scheduled run {scheduled['runId'][:8]} found {time.time() - started:.0f} s after asking")
+
+
+def test_sensor_ingests_a_dropped_csv(stack):
+    """A new delivery dropped in the inbox volume is ingested by a sensor-launched run, unasked."""
+    with tempfile.TemporaryDirectory() as tmp:
+        delivery = Path(tmp) / "customers_e2e.csv"
+        delivery.write_text(
+            "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+            "800001,Grace,Hopper,GRACE@Navy.mil,,Arlington,us,2026-11-24,2026-11-24 09:00:00\n"
+            "800002,Alan,Turing,alan@example.org,,Wilmslow,gb,2026-11-24,2026-11-24 09:00:00\n"
+        )
+        dropped_at = time.time()
+        stack.compose("cp", str(delivery), "user_code:/var/lib/clawdata/inbox/customers_e2e.csv")
+        ingested = wait_for_run(
+            stack.graphql,
+            lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
+            and "customers_e2e.csv" in r["tags"].get("clawdata/trigger", "") and r["creationTime"] >= dropped_at - 1,
+            timeout=120, what="from inbox_sensor for customers_e2e.csv",
+        )
+        assert ingested["status"] == "SUCCESS", ingested
+        oracle = expected(SAMPLE, Path(tmp))
+    # Wait out any other run (the every-minute schedule) by reading as an outside reader does.
+    counts = stack.warehouse_counts(["raw_customers", "slv_customers", "dim_customers"])
+    assert counts["slv_customers"] == oracle["slv_customers"] == expected(SAMPLE)["slv_customers"] + 2
+    assert counts["dim_customers"] == oracle["slv_customers"]
+
+
+def test_ui_shows_the_assets_in_a_real_browser(stack, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium package is needed for the UI test (.ci/run installs it)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=20000", "--window-size=1400,1000"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", f"{stack.url}/assets"],
+                         capture_output=True, text=True, timeout=180).stdout
+    for asset in ("raw_customers", "slv_customers", "dim_customers"):
+        assert asset in dom, f"{asset} not on the UI's asset page"
+    subprocess.run([chromium, *flags, f"--screenshot={tmp_path / 'assets.png'}", f"{stack.url}/assets"],
+                   capture_output=True, timeout=180)
+    shot = ROOT / "tests" / "stack" / "last-ui-screenshot.png"
+    if (tmp_path / "assets.png").exists():
+        shutil.copy(tmp_path / "assets.png", shot)
+
+
+def test_history_and_warehouse_survive_down_and_up(stack):
+    before_runs = {r["runId"] for r in runs(stack.graphql, limit=500)}
+    before_counts = stack.warehouse_counts(["slv_customers", "dim_customers"])
+    stack.compose("down")  # what `make down` does: volumes are kept
+    stack.up()
+    after_runs = {r["runId"] for r in runs(stack.graphql, limit=500)}
+    assert before_runs <= after_runs
+    states = stack.graphql("{ sensorsOrError(repositorySelector: {repositoryName: \"__repository__\", repositoryLocationName: \"clawdata\"}) "
+                           "{ ... on Sensors { results { name sensorState { status } } } } }")
+    assert states["sensorsOrError"]["results"][0]["sensorState"]["status"] == "RUNNING"
+    assert stack.warehouse_counts(["slv_customers", "dim_customers"]) == before_counts
