@@ -16,6 +16,7 @@ RUN groupadd --system --gid 1000 clawdata \
 # The instance config has no secrets (only environment variable names), so it is baked into both
 # images: run containers launched by the run launcher find it without any mount.
 COPY dagster.yaml /opt/dagster/home/dagster.yaml
+COPY deploy/healthcheck.py /usr/local/bin/clawdata-healthcheck
 
 # uv, in a throwaway stage. The optional `ca_bundle` secret serves TLS-intercepting proxies; it is
 # used for the install steps only and never stored in a layer.

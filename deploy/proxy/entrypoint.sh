@@ -6,8 +6,10 @@
 # pipe from a shell builtin into `openssl passwd`, and only its hash is stored (tmpfs, mode 600).
 set -eu
 
-# `docker run IMAGE sh` etc. run as given (debugging); no password needed for that.
-if [ "${1:-}" != nginx ]; then exec "$@"; fi
+# The image's CMD is `nginx -e stderr -c /etc/nginx/nginx.conf`. Any other command (`docker run
+# IMAGE sh`, for debugging) runs as given, without the password checks.
+[ "$#" -gt 0 ] || set -- nginx -e stderr -c /etc/nginx/nginx.conf
+if [ "$1" != nginx ]; then exec "$@"; fi
 
 die() { echo "proxy: error: $*" >&2; exit 1; }
 

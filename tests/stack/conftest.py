@@ -49,8 +49,14 @@ class Stack:
                 key, sep, value = line.partition("=")
                 if sep and key in ("PYTHON_BASE_IMAGE", "POSTGRES_IMAGE", "CLAWDATA_CA_BUNDLE"):
                     settings[key] = value
+        # Own image tags: run containers start from the tag, so a shared `latest` rebuilt by someone
+        # else meanwhile would change the code under this stack's runs.
+        self.user_code_image = f"clawdata/user-code:{self.name}"
+        self.dagster_image = f"clawdata/dagster:{self.name}"
         settings.update({
             "CLAWDATA_STACK": self.name,
+            "CLAWDATA_USER_CODE_IMAGE": self.user_code_image,
+            "CLAWDATA_DAGSTER_IMAGE": self.dagster_image,
             "CLAWDATA_UI_PORT": str(self.port),
             "DAGSTER_POSTGRES_PASSWORD": secrets.token_urlsafe(18),
             "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
@@ -104,7 +110,7 @@ class Stack:
         mode = ":ro" if volumes_ro else ""
         result = subprocess.run(
             ["docker", "run", "--rm", "-v", f"{self.name}_warehouse:/var/lib/clawdata/warehouse{mode}",
-             "-v", f"{self.name}_inbox:/var/lib/clawdata/inbox{mode}", "clawdata/user-code:latest", *command],
+             "-v", f"{self.name}_inbox:/var/lib/clawdata/inbox{mode}", self.user_code_image, *command],
             capture_output=True, text=True, timeout=300,
         )
         assert result.returncode == 0, result.stderr
@@ -131,6 +137,8 @@ class Stack:
         ).stdout.split()
         if leftovers:  # run containers are removed on exit; a killed one may remain
             subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
+        # Only the tags go: the layers are shared with every other build and stay cached.
+        subprocess.run(["docker", "rmi", self.user_code_image, self.dagster_image], capture_output=True)
 
 
 @pytest.fixture(scope="session")

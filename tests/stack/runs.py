@@ -44,3 +44,172 @@ def wait_for_run(graphql, predicate, timeout: float, what: str, poll: float = 1.
 def event_messages(graphql, run_id: str) -> list[str]:
     events = graphql(RUN_EVENTS, {"runId": run_id})["logsForRun"]["events"]
     return [e.get("message") or "" for e in events]
+
+
+# --- Concurrency and fault tests -------------------------------------------------------------------
+
+ACTIVE = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING", "MANAGED")
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+WAREHOUSE_POOL = "duckdb_warehouse"
+LOCK_ERROR = ("Could not set lock", "Conflicting lock")
+
+ALL_RUN_EVENTS = """
+query AllEvents($runId: ID!, $after: String) {
+  logsForRun(runId: $runId, afterCursor: $after, limit: 1000) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on MessageEvent { message stepKey }
+        ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
+        ... on ExecutionStepFailureEvent { failureMetadata { description } }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+POOL = """
+query Pool($key: String!) {
+  instance {
+    concurrencyLimit(concurrencyKey: $key) {
+      slotCount limit claimedSlots { runId stepKey } pendingSteps { runId stepKey assignedTimestamp }
+    }
+  }
+}
+"""
+
+SCHEDULE = """
+query Schedule($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    __typename ... on Schedule { name scheduleState { id status } }
+  }
+}
+"""
+
+STOP_SCHEDULE = """
+mutation Stop($id: String) {
+  stopRunningSchedule(id: $id) { __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } }
+}
+"""
+
+START_SCHEDULE = """
+mutation Start($selector: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $selector) { __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } }
+}
+"""
+
+DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+
+def all_events(graphql, run_id: str) -> list[dict]:
+    """Every event of a run (engine events, step failures with their error chains included)."""
+    events, cursor = [], None
+    while True:
+        connection = graphql(ALL_RUN_EVENTS, {"runId": run_id, "after": cursor})["logsForRun"]
+        assert connection["__typename"] == "EventConnection", connection
+        events += connection["events"]
+        cursor = connection["cursor"]
+        if not connection["hasMore"]:
+            return events
+
+
+def lock_errors(graphql, run_ids) -> dict[str, list[str]]:
+    """Per run, the events that mention a DuckDB lock conflict (message, error, cause, stack)."""
+    import json
+
+    found = {}
+    for run_id in run_ids:
+        hits = [json.dumps(e)[:600] for e in all_events(graphql, run_id) if any(s in json.dumps(e) for s in LOCK_ERROR)]
+        if hits:
+            found[run_id] = hits
+    return found
+
+
+def wait_for_runs(graphql, run_ids, timeout: float, poll: float = 2.0) -> dict[str, dict]:
+    """Every one of `run_ids` once finished; fails after `timeout` seconds naming the unfinished."""
+    wanted, deadline = set(run_ids), time.monotonic() + timeout
+    while True:
+        current = {r["runId"]: r for r in runs(graphql, limit=500) if r["runId"] in wanted}
+        if len(current) == len(wanted) and all(r["status"] in FINISHED for r in current.values()):
+            return current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"runs not finished within {timeout:.0f} s: "
+                                 + ", ".join(f"{i[:8]} {current.get(i, {}).get('status', 'MISSING')}" for i in sorted(wanted)
+                                             if current.get(i, {}).get("status") not in FINISHED))
+        time.sleep(poll)
+
+
+def wait_for_status(graphql, run_id: str, statuses, timeout: float, poll: float = 0.5) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = next((r for r in runs(graphql, limit=500) if r["runId"] == run_id), None)
+        if r and r["status"] in statuses:
+            return r
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id[:8]} not in {statuses} within {timeout:.0f} s: {r and r['status']}")
+        time.sleep(poll)
+
+
+def wait_for_step_start(graphql, run_id: str, timeout: float, poll: float = 0.5) -> str:
+    """The key of the first step the run started (it then holds the warehouse slot)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        started = [e for e in all_events(graphql, run_id) if e["__typename"] == "ExecutionStepStartEvent"]
+        if started:
+            return started[0]["stepKey"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id[:8]} started no step within {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def active_runs(graphql) -> list[dict]:
+    return [r for r in runs(graphql, limit=500) if r["status"] in ACTIVE]
+
+
+def pool(graphql, key: str = WAREHOUSE_POOL) -> dict:
+    return graphql(POOL, {"key": key})["instance"]["concurrencyLimit"]
+
+
+def wait_until_idle(graphql, timeout: float, poll: float = 2.0) -> None:
+    """No run queued or in progress and no warehouse slot claimed or step pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        active, slots = active_runs(graphql), pool(graphql)
+        if not active and not slots["claimedSlots"] and not slots["pendingSteps"]:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not idle within {timeout:.0f} s: runs "
+                                 + ", ".join(f"{r['runId'][:8]} {r['status']}" for r in active) + f"; pool {slots}")
+        time.sleep(poll)
+
+
+def daemons_healthy(graphql) -> bool:
+    statuses = graphql(DAEMON_HEALTH)["instance"]["daemonHealth"]["allDaemonStatuses"]
+    return all(d["healthy"] for d in statuses if d["required"])
+
+
+def _schedule_selector(name: str) -> dict:
+    return {"repositoryLocationName": "clawdata", "repositoryName": "__repository__", "scheduleName": name}
+
+
+def schedule_status(graphql, name: str = "daily_refresh") -> str:
+    return graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]["status"]
+
+
+def stop_schedule(graphql, name: str = "daily_refresh") -> str:
+    """Stop a schedule as the UI's toggle does; returns the status it had."""
+    state = graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]
+    if state["status"] == "RUNNING":
+        result = graphql(STOP_SCHEDULE, {"id": state["id"]})["stopRunningSchedule"]
+        assert result["__typename"] == "ScheduleStateResult", result
+    return state["status"]
+
+
+def start_schedule(graphql, name: str = "daily_refresh") -> None:
+    if schedule_status(graphql, name) != "RUNNING":
+        result = graphql(START_SCHEDULE, {"selector": _schedule_selector(name)})["startSchedule"]
+        assert result["__typename"] == "ScheduleStateResult", result

@@ -87,8 +87,10 @@ def describe_event(event) -> RunEvent | None:
         description = data.user_failure_data.description if data.user_failure_data else None
         return RunEvent("step_failure", event.step_key, failure_text(description, causes), ok=False)
     if kind == "ASSET_MATERIALIZATION":
-        rows = event.event_specific_data.materialization.metadata.get("dagster/row_count")
-        return RunEvent("materialized", event.asset_key.to_user_string(), rows_detail(rows.value if rows else None))
+        metadata = event.event_specific_data.materialization.metadata
+        rows, reused = metadata.get("dagster/row_count"), metadata.get("reused")
+        detail = rows_detail(rows.value if rows else None, bool(reused and reused.value))
+        return RunEvent("materialized", event.asset_key.to_user_string(), detail)
     if kind == "ASSET_CHECK_EVALUATION":
         evaluation = event.event_specific_data
         return RunEvent("check", f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", ok=evaluation.passed)

@@ -41,5 +41,6 @@ def failure_text(description: str | None, causes: list[str]) -> str:
     return text.split("\n\nStack Trace:")[0]
 
 
-def rows_detail(rows: int | None) -> str:
-    return f"{rows:,} rows" if rows is not None else ""
+def rows_detail(rows: int | None, reused: bool = False) -> str:
+    text = f"{rows:,} rows" if rows is not None else ""
+    return f"{text}, inputs unchanged: reused" if reused else text

@@ -122,7 +122,10 @@ query RunEvents($runId: ID!, $after: String) {
       events {
         __typename
         ... on MessageEvent { message stepKey timestamp }
-        ... on MaterializationEvent { assetKey { path } metadataEntries { label ... on IntMetadataEntry { intValue } } }
+        ... on MaterializationEvent {
+          assetKey { path }
+          metadataEntries { label ... on IntMetadataEntry { intValue } ... on BoolMetadataEntry { boolValue } }
+        }
         ... on ExecutionStepFailureEvent {
           error { message cause { message cause { message cause { message } } } }
           failureMetadata { description }

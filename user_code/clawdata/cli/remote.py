@@ -54,8 +54,10 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         description = (event.get("failureMetadata") or {}).get("description")
         return RunEvent("step_failure", event["stepKey"], failure_text(description, causes), ok=False)
     if kind == "MaterializationEvent":
-        rows = next((m["intValue"] for m in event["metadataEntries"] if m["label"] == "dagster/row_count"), None)
-        return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows))
+        entries = {m["label"]: m for m in event["metadataEntries"]}
+        rows = entries.get("dagster/row_count", {}).get("intValue")
+        reused = entries.get("reused", {}).get("boolValue", False)
+        return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused))
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"

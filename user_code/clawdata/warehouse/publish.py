@@ -6,7 +6,7 @@ run see the last good table. Dagster's own asset checks run after a materializat
 replaced the data; these audits run before, and their results are reported as the asset's checks.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -70,6 +70,35 @@ def audit(
     if not all(r.passed for r in results):
         raise AuditFailed(table, results)
     return results
+
+
+@dataclass(frozen=True)
+class Published:
+    results: list[AuditResult]
+    profile: dict
+    reused: bool
+
+
+def publish(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    build: Callable[[str], None],
+    audits: Sequence[Audit],
+    reuse: bool = False,
+) -> Published:
+    """Build the new version with `build(staging_name)`, audit it, swap it in. With `reuse` (the
+    inputs are unchanged) and the table present, the table is kept as it is and only audited."""
+    if reuse and table_exists(conn, table):
+        return Published(audit(conn, table, table, audits), table_profile(conn, table), reused=True)
+    with staged_table(conn, table) as staging:
+        build(staging)
+        results = audit(conn, staging, table, audits)
+        profile = table_profile(conn, staging)
+    return Published(results, profile, reused=False)
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
 
 
 def table_profile(conn: duckdb.DuckDBPyConnection, table: str, preview_rows: int = 5) -> dict:

@@ -8,11 +8,17 @@ from dagster_duckdb import DuckDBResource
 from duckdb import Error as DuckDBError  # not `duckdb`: that name is the resource below
 
 from clawdata.defs.ingest.audits import raw_audits, silver_audits
+from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, fingerprint, latest_data_version
 from clawdata.defs.ingest.sources import Source
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.csv_files import BadInputFile, check_header, explain_duckdb_error, select_file_sql
-from clawdata.warehouse.publish import Audit, AuditFailed, AuditResult, audit, staged_table, table_profile
+from clawdata.warehouse.publish import Audit, AuditFailed, Published, publish
+
+
+# Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
+# warehouse/ that alters how tables are written).
+CODE_REVISION = 1
 
 
 def build_ingest_assets(source: Source) -> list[dg.AssetsDefinition]:
@@ -21,6 +27,7 @@ def build_ingest_assets(source: Source) -> list[dg.AssetsDefinition]:
 
 def _bronze_asset(source: Source) -> dg.AssetsDefinition:
     audits = raw_audits(source)
+    code_version = fingerprint(CODE_REVISION, source.columns, [a.sql for a in audits])
 
     @dg.asset(
         name=source.raw_table,
@@ -28,14 +35,18 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         description=f"{source.description} Every delivered row, typed, as delivered.",
         kinds={"duckdb", "csv"},
         pool=WAREHOUSE_POOL,
+        code_version=code_version,
         check_specs=_check_specs(source.raw_table, audits),
         metadata={"dagster/table_name": source.raw_table},
     )
-    def bronze(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _fail_clearly():
             # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
             headers = [check_header(path, source.columns) for path in source.input_files()]
-            with connect(duckdb) as conn, staged_table(conn, source.raw_table) as staging:
+            version = files_fingerprint([h.path for h in headers], code_version)
+            unchanged = latest_data_version(context.instance, context.asset_key) == version
+
+            def load(staging: str) -> None:
                 for i, header in enumerate(headers):
                     # _file_rank: the file's place in delivery order; silver lets later files win ties.
                     select = f"SELECT *, {i} AS _file_rank, current_timestamp AS _loaded_at FROM ({select_file_sql(header, source.columns)})"
@@ -44,10 +55,11 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
                         conn.execute(statement)
                     except DuckDBError as e:
                         raise explain_duckdb_error(header.path, e) from None
-                results = audit(conn, staging, source.raw_table, audits)
-                profile = table_profile(conn, staging)
+
+            with connect(duckdb) as conn:
+                published = publish(conn, source.raw_table, load, audits, reuse=unchanged)
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
-        return _materialize_result(source.raw_table, profile, results, {
+        return _materialize_result(source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
             "ignored_columns": dg.MetadataValue.json(ignored),
         })
@@ -57,6 +69,7 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
 
 def _silver_asset(source: Source) -> dg.AssetsDefinition:
     audits = silver_audits(source)
+    code_version = fingerprint(CODE_REVISION, source.silver_sql, [a.sql for a in audits])
 
     @dg.asset(
         name=source.silver_table,
@@ -65,16 +78,18 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         deps=[source.raw_table],
         pool=WAREHOUSE_POOL,
+        code_version=code_version,
         check_specs=_check_specs(source.silver_table, audits),
         metadata={"dagster/table_name": source.silver_table},
     )
-    def silver(duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _fail_clearly():
-            with connect(duckdb) as conn, staged_table(conn, source.silver_table) as staging:
-                conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql}')
-                results = audit(conn, staging, source.silver_table, audits)
-                profile = table_profile(conn, staging)
-        return _materialize_result(source.silver_table, profile, results, {})
+    def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        unchanged = built_from_same_inputs(context, context.asset_key, code_version, [dg.AssetKey(source.raw_table)])
+        with _fail_clearly(), connect(duckdb) as conn:
+            published = publish(
+                conn, source.silver_table, lambda staging: conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql}'),
+                audits, reuse=unchanged,
+            )
+        return _materialize_result(source.silver_table, published, None, {})
 
     return silver
 
@@ -99,10 +114,15 @@ def _fail_clearly():
         ) from None
 
 
-def _materialize_result(table: str, profile: dict, results: list[AuditResult], extra: dict) -> dg.MaterializeResult:
+def _materialize_result(
+    table: str, published: Published, data_version: dg.DataVersion | None, extra: dict
+) -> dg.MaterializeResult:
+    profile, results = published.profile, published.results
     names, rows = profile["preview"]
     return dg.MaterializeResult(
+        data_version=data_version,  # None: Dagster derives it from code version and inputs
         metadata={
+            "reused": dg.MetadataValue.bool(published.reused),
             "dagster/row_count": dg.MetadataValue.int(profile["rows"]),
             "dagster/column_schema": dg.TableSchema(
                 columns=[dg.TableColumn(name, type_) for name, type_ in profile["schema"]]

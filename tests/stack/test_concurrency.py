@@ -1,0 +1,165 @@
+"""Overlapping materializations from every route at once, on the real stack (issue: concurrency).
+
+The design under test: every step that writes the DuckDB warehouse is in Dagster pool
+`duckdb_warehouse` (limit 1, op granularity, queued run coordinator), so however runs from the UI, the
+schedule, the sensor and `make materialize` overlap, no step ever meets another's file lock.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from clawdata.cli.remote import launch
+from tests.oracle import expected
+from tests.stack.runs import (
+    FINISHED, LOCK_ERROR, active_runs, lock_errors, runs, start_schedule, stop_schedule, wait_for_runs,
+    wait_until_idle,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample"
+INBOX = "/var/lib/clawdata/inbox"
+TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
+          "dim_customers", "fct_daily_revenue", "fct_category_revenue"]
+RUN_ID = re.compile(r"run ([0-9a-f-]{36})")
+
+# Deliveries for the sensor: new keys, and a new version of an existing key (latest wins in silver).
+DELIVERIES = {
+    "customers_concurrency.csv": (
+        "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+        "910001,Ada,Lovelace,ADA@example.org,,London,gb,2026-11-20,2026-11-20 10:00:00\n"
+        "910002,Edsger,Dijkstra,ewd@example.org,,Nuenen,nl,2026-11-21,2026-11-21 10:00:00\n"
+        "1,John,O'Brien,john.obrien@example.org,,Dublin,ie,2024-01-01,2026-11-22 10:00:00\n"
+    ),
+    "orders_concurrency.csv": (
+        "order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at\n"
+        "920001,910001,3,2026-11-22,2,10.50,delivered,2026-11-22 11:00:00\n"
+        "920002,910002,5,2026-11-22,1,99.99,shipped,2026-11-22 11:00:00\n"
+        "920003,2,7,2026-11-23,4,5.25,cancelled,2026-11-23 11:00:00\n"
+    ),
+}
+
+
+def drop(stack, name: str, content: str, tmp: Path) -> None:
+    """Deliver a file as a careful producer does: copy under a name no reader matches, then rename."""
+    local = tmp / name
+    local.write_text(content)
+    stack.compose("cp", str(local), f"user_code:{INBOX}/.{name}.part")
+    stack.compose("exec", "-T", "user_code", "mv", f"{INBOX}/.{name}.part", f"{INBOX}/{name}")
+
+
+def make_materialize(stack) -> subprocess.CompletedProcess:
+    """`make materialize` itself, against this stack (the Makefile's COMPOSE, with its env file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_"))}
+    return subprocess.run(
+        ["make", "--no-print-directory", "materialize", f"COMPOSE=docker compose --env-file {stack.env_file}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500,
+    )
+
+
+def test_overlapping_runs_from_every_route(stack):
+    tag = uuid.uuid4().hex[:8]
+    started = time.time()
+    already_active = {r["runId"] for r in active_runs(stack.graphql)}
+    submitted: dict[str, list[str]] = {"ui": [], "cli": [], "make": [], "sensor": [], "schedule": []}
+    outputs: list[str] = []
+
+    # The CLI and `make materialize` block until their run ends: one thread each, all started at once.
+    def cli(*args):
+        result = stack.cli(*args, timeout=1500)
+        outputs.append(result.stdout + result.stderr)
+        submitted["cli"] += RUN_ID.findall(result.stdout)[:1]
+
+    def make():
+        result = make_materialize(stack)
+        outputs.append(result.stdout + result.stderr)
+        submitted["make"] += RUN_ID.findall(result.stdout)[:1]
+
+    threads = [threading.Thread(target=cli, args=("materialize", "--all")),
+               threading.Thread(target=cli, args=("materialize", "raw_customers", "slv_customers")),
+               threading.Thread(target=make)]
+    for t in threads:
+        t.start()
+
+    # UI-style launches: what the Launchpad and "Materialize selected" send to the webserver.
+    ui_tags = {"clawdata/test": f"concurrency-{tag}"}
+    submitted["ui"].append(launch(stack.graphql, "materialize_all", None, ui_tags))
+    for selection in ([["raw_products"], ["slv_products"]], [["raw_orders"], ["slv_orders"]],
+                      [["raw_customers"], ["slv_customers"]]):
+        submitted["ui"].append(launch(stack.graphql, "__ASSET_JOB", selection, ui_tags))
+
+    # The sensor: two deliveries, more than one tick apart, so two sensor runs join the overlap.
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, content) in enumerate(DELIVERIES.items()):
+            if i:
+                time.sleep(8)
+            drop(stack, name, content, Path(tmp))
+
+    def sensor_runs():
+        return [r for r in runs(stack.graphql, limit=500)
+                if r["tags"].get("dagster/sensor_name") == "inbox_sensor" and r["creationTime"] >= started
+                and "concurrency" in r["tags"].get("clawdata/trigger", "")]
+
+    deadline = time.monotonic() + 180
+    while len(sensor_runs()) < len(DELIVERIES) and time.monotonic() < deadline:
+        time.sleep(2)
+    submitted["sensor"] = [r["runId"] for r in sensor_runs()]
+    assert len(submitted["sensor"]) == len(DELIVERIES), f"sensor runs for the deliveries: {sensor_runs()}"
+
+    for t in threads:
+        t.join(timeout=1800)
+    assert not any(t.is_alive() for t in threads), "a CLI / make materialize did not return"
+    assert len(submitted["cli"]) == 2 and len(submitted["make"]) == 1, "\n".join(outputs)
+
+    ours = [i for route in ("ui", "cli", "make", "sensor") for i in submitted[route]]
+    wait_for_runs(stack.graphql, ours, timeout=1800)
+    # The schedule fires every minute in this stack: make sure one of its runs is in the overlap.
+    deadline = time.monotonic() + 120
+    while not any(r["tags"].get("dagster/schedule_name") == "daily_refresh" and r["creationTime"] >= started
+                  for r in runs(stack.graphql)) and time.monotonic() < deadline:
+        time.sleep(2)
+    ours_done = time.time()
+    # The schedule (every minute in this stack) overlaps too; stop it only now, so the warehouse can
+    # go quiet for an exact count, and restore it whatever happens.
+    was = stop_schedule(stack.graphql)
+    try:
+        wait_until_idle(stack.graphql, timeout=900)
+        with tempfile.TemporaryDirectory() as inbox:  # everything delivered so far, by any test
+            stack.compose("cp", f"user_code:{INBOX}/.", inbox)
+            oracle = expected(SAMPLE, Path(inbox))
+        counts = stack.warehouse_counts(TABLES)
+    finally:
+        if was == "RUNNING":
+            start_schedule(stack.graphql)
+
+    # Every run that overlapped this test, whoever launched it.
+    overlapping = [r for r in runs(stack.graphql, limit=500)
+                   if r["runId"] in already_active or started <= r["creationTime"] <= ours_done]
+    submitted["schedule"] = [r["runId"] for r in overlapping if r["tags"].get("dagster/schedule_name") == "daily_refresh"]
+    statuses = {r["runId"]: r["status"] for r in overlapping}
+    succeeded = [i for i, s in statuses.items() if s == "SUCCESS"]
+    errors = lock_errors(stack.graphql, statuses)
+    logs = stack.compose("logs", "--no-color", check=False).stdout
+    log_lock_lines = [line for line in logs.splitlines() if any(s in line for s in LOCK_ERROR)]
+    print(f"\nconcurrency: submitted ui={len(submitted['ui'])} cli={len(submitted['cli'])} make={len(submitted['make'])} "
+          f"sensor={len(submitted['sensor'])} schedule={len(submitted['schedule'])}; overlapping runs {len(statuses)}, "
+          f"succeeded {len(succeeded)}, lock errors in event logs {sum(map(len, errors.values()))}, in service logs "
+          f"{len(log_lock_lines)}; all ours finished {ours_done - started:.0f} s after the first submission")
+
+    assert set(ours) <= set(statuses)
+    assert len(ours) >= 9 and submitted["schedule"], submitted  # every route took part
+    assert all(s in FINISHED for s in statuses.values())
+    assert succeeded == list(statuses), {i[:8]: s for i, s in statuses.items() if s != "SUCCESS"}
+    assert not errors, errors
+    assert not log_lock_lines, log_lock_lines[:10]
+
+    # Exact rows: what the CSV files (sample and every delivery) say, computed independently.
+    for table in ("raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products"):
+        assert counts[table] == oracle[table], (table, counts[table], oracle[table])
+    assert counts["dim_customers"] == oracle["slv_customers"]
+    assert all(counts[t] > 0 for t in ("fct_daily_revenue", "fct_category_revenue"))
