@@ -55,7 +55,11 @@ class Context:
         self.runs.mkdir(parents=True)
 
     def env(self, sample_dir: str, warehouse: Path, home: Path | None = None) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_", "DBT_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_", "DBT_", "PYTHONPYCACHE"))}
+        # A bytecode cache, as on any machine where PYTHONDONTWRITEBYTECODE is not set (and as in the
+        # images, which are built with compiled bytecode); kept under .work so the venv is not touched.
+        # Without it every process compiles Dagster and dbt from source: see component_costs.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(
             CLAWDATA_PROJECT_DIR=str(self.project),
             CLAWDATA_SAMPLE_DIR=sample_dir,
@@ -63,6 +67,7 @@ class Context:
             CLAWDATA_WAREHOUSE_PATH=str(warehouse),
             PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
             PYTHONUNBUFFERED="1",
+            PYTHONPYCACHEPREFIX=str(self.work / "pycache"),
         )
         if home is not None:
             env["DAGSTER_HOME"] = str(home)

@@ -12,21 +12,22 @@ warehouse=/var/lib/clawdata/warehouse/warehouse.duckdb
 case "${1:-}" in
   backup)
     dir=${2:-backups/$(date -u +%Y%m%dT%H%M%SZ)}
-    mkdir -p "$dir"
+    mkdir -p "$dir" && dir=$(realpath "$dir")
     # Custom format: compressed, and pg_restore can clean and recreate every object.
     $compose exec -T postgres pg_dump -U dagster -d dagster --format=custom >"$dir/dagster.dump"
     # Through DuckDB, read-only: waits while a run writes, then copies a consistent state.
-    $compose run --rm --no-deps -T --user "$(id -u):$(id -g)" -v "$PWD/$dir:/backup" user_code \
+    $compose run --rm --no-deps -T --user "$(id -u):$(id -g)" -v "$dir:/backup" user_code \
       sh -c "python -m clawdata.warehouse.backup $warehouse /backup/warehouse.duckdb && tar -C /var/lib/clawdata/inbox -czf /backup/inbox.tar.gz ."
     echo "backup written to $dir"
     ;;
   restore)
     dir=${2:?usage: deploy/backup.sh restore backups/<timestamp>}
+    dir=$(realpath "$dir")
     [ -s "$dir/dagster.dump" ] && [ -s "$dir/warehouse.duckdb" ] && [ -s "$dir/inbox.tar.gz" ] || { echo "$dir has no complete backup" >&2; exit 1; }
     # Nothing may write while the state is replaced: stop everything but Postgres.
     $compose stop webserver daemon user_code
     $compose exec -T postgres pg_restore -U dagster -d dagster --clean --if-exists --no-owner <"$dir/dagster.dump"
-    $compose run --rm --no-deps -T --user 0 -v "$PWD/$dir:/backup:ro" user_code sh -c \
+    $compose run --rm --no-deps -T --user 0 -v "$dir:/backup:ro" user_code sh -c \
       "cp /backup/warehouse.duckdb $warehouse.restoring && rm -f $warehouse.wal && mv $warehouse.restoring $warehouse \
        && find /var/lib/clawdata/inbox -mindepth 1 -delete && tar -C /var/lib/clawdata/inbox -xzf /backup/inbox.tar.gz \
        && chown -R clawdata:clawdata /var/lib/clawdata"

@@ -213,3 +213,16 @@ def start_schedule(graphql, name: str = "daily_refresh") -> None:
     if schedule_status(graphql, name) != "RUNNING":
         result = graphql(START_SCHEDULE, {"selector": _schedule_selector(name)})["startSchedule"]
         assert result["__typename"] == "ScheduleStateResult", result
+
+
+TERMINATE = """
+mutation Terminate($ids: [String!]!) {
+  terminateRuns(runIds: $ids, terminatePolicy: MARK_AS_CANCELED_IMMEDIATELY) { __typename }
+}
+"""
+
+
+def mark_canceled(graphql, run_ids) -> None:
+    """Mark runs canceled without asking their workers (for runs that never got one)."""
+    if run_ids:
+        graphql(TERMINATE, {"ids": list(run_ids)})

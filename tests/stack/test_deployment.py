@@ -1,5 +1,6 @@
 """The Compose deployment, driven end to end as a user drives it (issue: the Docker deployment)."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -73,11 +74,19 @@ def test_daemon_runs_the_schedule(stack):
     """CLAWDATA_DAILY_CRON is every minute in this stack: a scheduled run appears and succeeds."""
     started = time.time()
     scheduled = wait_for_run(
-        stack.graphql, lambda r: r["tags"].get("dagster/schedule_name") == "daily_refresh", timeout=150,
+        stack.graphql, lambda r: r["tags"].get("dagster/schedule_name") == "daily_refresh", timeout=240,
         what="from the daily_refresh schedule",
     )
     assert scheduled["status"] == "SUCCESS", scheduled
     print(f"scheduled run {scheduled['runId'][:8]} found {time.time() - started:.0f} s after asking")
+    # Proven; now stop it as an operator would, so a run a minute does not crowd the later tests.
+    schedule = stack.graphql(
+        '{ scheduleOrError(scheduleSelector: {repositoryName: "__repository__", repositoryLocationName: "clawdata", '
+        'scheduleName: "daily_refresh"}) { ... on Schedule { scheduleState { id } } } }')
+    stopped = stack.graphql(
+        "mutation Stop($id: String) { stopRunningSchedule(id: $id) { __typename } }",
+        {"id": schedule["scheduleOrError"]["scheduleState"]["id"]})
+    assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
 
 
 def test_sensor_ingests_a_dropped_csv(stack):
@@ -95,7 +104,7 @@ def test_sensor_ingests_a_dropped_csv(stack):
             stack.graphql,
             lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
             and "customers_e2e.csv" in r["tags"].get("clawdata/trigger", "") and r["creationTime"] >= dropped_at - 1,
-            timeout=120, what="from inbox_sensor for customers_e2e.csv",
+            timeout=300, what="from inbox_sensor for customers_e2e.csv",
         )
         assert ingested["status"] == "SUCCESS", ingested
         oracle = expected(SAMPLE, Path(tmp))
@@ -129,7 +138,42 @@ def test_history_and_warehouse_survive_down_and_up(stack):
     stack.up()
     after_runs = {r["runId"] for r in runs(stack.graphql, limit=500)}
     assert before_runs <= after_runs
-    states = stack.graphql("{ sensorsOrError(repositorySelector: {repositoryName: \"__repository__\", repositoryLocationName: \"clawdata\"}) "
-                           "{ ... on Sensors { results { name sensorState { status } } } } }")
-    assert states["sensorsOrError"]["results"][0]["sensorState"]["status"] == "RUNNING"
+    # Instigator state is kept too: the sensor still running, the schedule still stopped (by the test above).
+    states = stack.graphql(
+        '{ repositoryOrError(repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "clawdata"}) '
+        "{ ... on Repository { sensors { name sensorState { status } } schedules { name scheduleState { status } } } } }"
+    )["repositoryOrError"]
+    assert {s["name"]: s["sensorState"]["status"] for s in states["sensors"]} == {"inbox_sensor": "RUNNING"}
+    assert {s["name"]: s["scheduleState"]["status"] for s in states["schedules"]} == {"daily_refresh": "STOPPED"}
     assert stack.warehouse_counts(["slv_customers", "dim_customers"]) == before_counts
+
+
+def test_backup_and_restore(stack, tmp_path):
+    """`make backup`, a new delivery changes the warehouse, `make restore` brings back the backup:
+    tables, run history and inbox as they were."""
+    compose = f"docker compose --env-file {stack.env_file}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_"))}
+    backup = tmp_path / "backup"
+    made = subprocess.run(["deploy/backup.sh", "backup", str(backup)], cwd=ROOT, env={**env, "COMPOSE": compose},
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert {p.name for p in backup.iterdir()} == {"dagster.dump", "warehouse.duckdb", "inbox.tar.gz"}
+    runs_then = {r["runId"] for r in runs(stack.graphql, limit=500)}
+    counts_then = stack.warehouse_counts(["raw_customers", "slv_customers"])
+
+    delivery = tmp_path / "customers_after_backup.csv"
+    delivery.write_text("customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+                        "700001,Late,Arrival,late@example.org,,Rome,it,2026-11-24,2026-11-24 10:00:00\n")
+    stack.compose("cp", str(delivery), "user_code:/var/lib/clawdata/inbox/customers_after_backup.csv")
+    wait_for_run(stack.graphql, lambda r: "customers_after_backup.csv" in r["tags"].get("clawdata/trigger", ""),
+                 timeout=300, what="ingesting the delivery after the backup")
+    assert stack.warehouse_counts(["slv_customers"])["slv_customers"] == counts_then["slv_customers"] + 1
+
+    restored = subprocess.run(["deploy/backup.sh", "restore", str(backup)], cwd=ROOT, env={**env, "COMPOSE": compose},
+                              capture_output=True, text=True, timeout=600)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    stack.wait_until_loaded()
+    assert {r["runId"] for r in runs(stack.graphql, limit=500)} == runs_then
+    assert stack.warehouse_counts(["raw_customers", "slv_customers"]) == counts_then
+    inbox = stack.in_user_code_image("ls", "/var/lib/clawdata/inbox")
+    assert "customers_after_backup.csv" not in inbox

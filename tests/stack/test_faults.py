@@ -1,28 +1,33 @@
 """Faults on the real stack, each with a defined outcome and a measured recovery (issue: concurrency).
 
-  - the daemon killed mid-run, then started: the run (its own container) completes, a run queued
-    meanwhile launches once the daemon is back, nothing stays STARTING/STARTED;
+  - the daemon process killed mid-run: Docker restarts it; the run (its own container) completes, a
+    run submitted meanwhile launches once the daemon is back, nothing stays STARTING/STARTED;
   - a run container killed: run monitoring marks the run failed, its warehouse slot is freed, the
-    next run succeeds;
-  - the code server restarted: the webserver and the daemon reconnect by themselves;
-  - Postgres restarted (idle, and under a running run): services reconnect, no run or event is lost.
+    next run succeeds on the same warehouse;
+  - the code server restarted: the webserver and the daemon reconnect by themselves, nothing else
+    is restarted;
+  - Postgres restarted, idle and under a running run: the first UI action afterwards works, the run
+    completes with all its events, no run or event recorded before is lost.
 
 (`docker compose down` then `up` is test_deployment's test_history_and_warehouse_survive_down_and_up.)
-The schedule, every minute in this stack, is paused for this module, so that each figure measures the
-fault and not the queue; it is restored afterwards. Each test leaves the stack healthy and loaded.
+The schedule, every minute in this stack, is paused for this module so that each figure measures the
+fault and not the queue; it is restored afterwards. Every test leaves the stack healthy and loaded.
 """
 
 import json
+import os
+import signal
 import subprocess
 import time
 import uuid
 
 import pytest
 
+from clawdata.cli.errors import ClawdataError
 from clawdata.cli.remote import launch
 from tests.stack.runs import (
-    FINISHED, WAREHOUSE_POOL, active_runs, all_events, daemons_healthy, lock_errors, pool, run, runs,
-    start_schedule, stop_schedule, wait_for_runs, wait_for_status, wait_for_step_start, wait_until_idle,
+    FINISHED, all_events, daemons_healthy, lock_errors, mark_canceled, pool, run, runs, start_schedule,
+    stop_schedule, wait_for_runs, wait_for_status, wait_for_step_start, wait_until_idle,
 )
 
 SERVICES = {"postgres", "user_code", "webserver", "daemon"}
@@ -34,16 +39,46 @@ def quiet_stack(stack):
     was = stop_schedule(stack.graphql)
     wait_until_idle(stack.graphql, timeout=900)
     yield
-    try:
-        wait_healthy(stack)
-    finally:
-        if was == "RUNNING":
-            start_schedule(stack.graphql)
+    if was == "RUNNING":
+        retrying(lambda: start_schedule(stack.graphql))
 
 
-def service_states(stack) -> dict[str, tuple[str, str]]:
+@pytest.fixture
+def test_tag(stack):
+    """A tag for this test's runs; afterwards, the stack healthy again and none of them left behind."""
+    tag = {"clawdata/test": f"fault-{uuid.uuid4().hex[:8]}"}
+    yield tag
+    wait_healthy(stack)
+    never_started = [r["runId"] for r in retrying(lambda: runs(stack.graphql, tags=tag, limit=500))
+                     if r["status"] == "NOT_STARTED"]
+    retrying(lambda: mark_canceled(stack.graphql, never_started))  # a failed test's leftovers must not fail the next
+    retrying(lambda: wait_until_idle(stack.graphql, timeout=600))
+
+
+def retrying(fn, timeout: float = 120, errors: list | None = None):
+    """fn(), retried while the webserver answers with an error (the errors seen go to `errors`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except ClawdataError as e:
+            if errors is not None:
+                errors.append(str(e)[:300])
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def service_states(stack) -> dict[str, tuple[str, ...]]:
     out = stack.compose("ps", "--format", "{{.Service}} {{.State}} {{.Health}}", check=False).stdout
     return {name: tuple(rest) for name, *rest in (line.split() for line in out.splitlines()) if name in SERVICES}
+
+
+def wait_service_healthy(stack, service: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while service_states(stack).get(service) != ("running", "healthy"):
+        assert time.monotonic() < deadline, f"{service} not healthy within {timeout} s: {service_states(stack)}"
+        time.sleep(0.5)
 
 
 def wait_healthy(stack, timeout: float = 300) -> float:
@@ -51,13 +86,12 @@ def wait_healthy(stack, timeout: float = 300) -> float:
     start, deadline = time.monotonic(), time.monotonic() + timeout
     while True:
         states = service_states(stack)
-        ok = set(states) == SERVICES and all(s == ("running", "healthy") for s in states.values())
-        if ok:
+        if set(states) == SERVICES and all(s == ("running", "healthy") for s in states.values()):
             try:
-                stack.wait_until_loaded(timeout=max(1, deadline - time.monotonic()))
+                stack.wait_until_loaded(timeout=max(1.0, deadline - time.monotonic()))
                 if daemons_healthy(stack.graphql):
                     return time.monotonic() - start
-            except Exception:  # the webserver or Postgres is still coming back
+            except (ClawdataError, AssertionError):  # still coming back
                 pass
         if time.monotonic() > deadline:
             raise AssertionError(f"stack not healthy within {timeout} s: {states}")
@@ -67,111 +101,92 @@ def wait_healthy(stack, timeout: float = 300) -> float:
 def container(stack, service: str) -> dict:
     cid = stack.compose("ps", "-q", service).stdout.strip()
     info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True, check=True).stdout)[0]
-    return {"id": cid, "started": info["State"]["StartedAt"], "restarts": info["RestartCount"]}
+    return {"id": cid, "started": info["State"]["StartedAt"], "restarts": info["RestartCount"], "pid": info["State"]["Pid"]}
 
 
-def launch_retrying(stack, job: str, selection, tags: dict, timeout: float = 180) -> tuple[str, float]:
-    """Launch as the UI does, retrying while the webserver cannot; the run id and seconds waited."""
-    start, deadline = time.monotonic(), time.monotonic() + timeout
-    while True:
-        try:
-            return launch(stack.graphql, job, selection, tags), time.monotonic() - start
-        except Exception as e:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not launch {job} within {timeout} s: {e}") from None
-            time.sleep(1)
+def launch_retrying(stack, job: str, selection, tags: dict, timeout: float = 180) -> tuple[str, float, list[str]]:
+    """Launch as the UI does, retrying while the webserver cannot: run id, seconds, errors seen."""
+    start, errors = time.monotonic(), []
+    run_id = retrying(lambda: launch(stack.graphql, job, selection, tags), timeout=timeout, errors=errors)
+    return run_id, time.monotonic() - start, errors
 
 
-def mid_run(stack, test: str) -> tuple[str, str]:
-    """A materialize_all run, returned once it is STARTED and executing a step (holding the slot)."""
-    run_id = launch(stack.graphql, "materialize_all", None, {"clawdata/test": test})
+def mid_run(stack, tags: dict) -> tuple[str, str]:
+    """A materialize_all run (about 7 warehouse steps), once STARTED and executing its first step."""
+    run_id = launch(stack.graphql, "materialize_all", None, tags)
     wait_for_status(stack.graphql, run_id, {"STARTED"}, timeout=300)
-    step = wait_for_step_start(stack.graphql, run_id, timeout=300)
-    return run_id, step
+    return run_id, wait_for_step_start(stack.graphql, run_id, timeout=300)
 
 
-def no_run_stuck(stack, timeout: float = 600) -> None:
-    """Nothing left QUEUED, STARTING, STARTED or CANCELING and no warehouse slot held."""
-    wait_until_idle(stack.graphql, timeout=timeout)
+def complete_event_log(graphql, run_id: str) -> list[str]:
+    kinds = [e["__typename"] for e in all_events(graphql, run_id)]
+    # Every step that started also finished, every asset of the run was recorded, the run ended.
+    assert kinds.count("ExecutionStepStartEvent") == kinds.count("ExecutionStepSuccessEvent") > 0, kinds
+    assert kinds.count("MaterializationEvent") >= 9 and "RunSuccessEvent" in kinds, kinds
+    return kinds
 
 
-def test_daemon_killed_mid_run(stack):
-    test = f"daemon-kill-{uuid.uuid4().hex[:6]}"
-    run_id, step = mid_run(stack, test)
-    stack.compose("kill", "daemon")  # SIGKILL, as an OOM kill or a crash would
+def test_daemon_killed_mid_run(stack, test_tag):
+    run_id, step = mid_run(stack, test_tag)
+    before = container(stack, "daemon")
+    os.kill(before["pid"], signal.SIGKILL)  # the daemon process dies (OOM killer, crash): no `docker stop`
     killed = time.monotonic()
-    # A run submitted while the daemon is down waits in the queue: nothing dequeues it.
-    queued, _ = launch_retrying(stack, "__ASSET_JOB", SMALL, {"clawdata/test": test})
-    time.sleep(5)
-    assert run(stack.graphql, queued)["status"] == "QUEUED"
+    queued, _, _ = launch_retrying(stack, "__ASSET_JOB", SMALL, test_tag)  # submitted while it is down
 
-    stack.compose("start", "daemon")
-    healthy = wait_healthy(stack) + (time.monotonic() - killed) - (time.monotonic() - killed)
-    healthy = time.monotonic() - killed
-    wait_for_status(stack.graphql, queued, {"STARTING", "STARTED", *FINISHED}, timeout=300)
-    dequeued = time.monotonic() - killed
+    healthy = dequeued = None
+    while healthy is None or dequeued is None:
+        assert time.monotonic() - killed < 300, f"daemon not back: healthy {healthy}, queued run launched {dequeued}"
+        if dequeued is None and run(stack.graphql, queued)["status"] not in ("QUEUED", "NOT_STARTED"):
+            dequeued = time.monotonic() - killed
+        if healthy is None and service_states(stack).get("daemon") == ("running", "healthy") and daemons_healthy(stack.graphql):
+            healthy = time.monotonic() - killed
+        time.sleep(0.5)
+    after = container(stack, "daemon")
     done = wait_for_runs(stack.graphql, [run_id, queued], timeout=900)
-    print(f"\ndaemon killed during step {step}: run {run_id[:8]} {done[run_id]['status']}, run queued while down "
-          f"{done[queued]['status']}; daemon healthy {healthy:.1f} s after the kill, queued run launched "
-          f"{dequeued:.1f} s after the kill")
-    # The run's own container never depended on the daemon: it completes.
+    print(f"\ndaemon killed during step {step} of run {run_id[:8]}: restarted by Docker (restarts "
+          f"{before['restarts']}->{after['restarts']}), healthy {healthy:.1f} s after the kill; run submitted "
+          f"meanwhile launched at {dequeued:.1f} s; outcomes: killed-over run {done[run_id]['status']}, "
+          f"queued run {done[queued]['status']}")
+    assert after["restarts"] == before["restarts"] + 1  # by the restart policy, not by hand
+    # The run's own container never depended on the daemon: it completes, as does the queued one.
     assert done[run_id]["status"] == "SUCCESS", done[run_id]
     assert done[queued]["status"] == "SUCCESS", done[queued]
-    no_run_stuck(stack)
+    complete_event_log(stack.graphql, run_id)
+    wait_until_idle(stack.graphql, timeout=300)  # nothing left STARTING / STARTED, no slot held
     assert not lock_errors(stack.graphql, [run_id, queued])
 
 
-def test_run_container_killed(stack):
-    test = f"container-kill-{uuid.uuid4().hex[:6]}"
-    run_id, step = mid_run(stack, test)
+def test_run_container_killed(stack, test_tag):
+    run_id, step = mid_run(stack, test_tag)
     container_id = run(stack.graphql, run_id)["tags"]["docker/container_id"]
-    holding = pool(stack.graphql)["claimedSlots"]
+    holders = [s["runId"] for s in pool(stack.graphql)["claimedSlots"]]
     subprocess.run(["docker", "kill", container_id], capture_output=True, check=True)
     killed = time.monotonic()
 
     failed = wait_for_status(stack.graphql, run_id, FINISHED, timeout=300)
     marked = time.monotonic() - killed
     assert failed["status"] == "FAILURE", failed
-    messages = " ".join(e.get("message") or "" for e in all_events(stack.graphql, run_id))
-    assert "run worker" in messages.lower() or "container" in messages.lower(), messages[-2000:]
+    failures = [e["message"] for e in all_events(stack.graphql, run_id) if e["__typename"] == "RunFailureEvent"]
+    assert any("Detected run worker status" in m for m in failures), failures  # run monitoring did it
 
     deadline = time.monotonic() + 120
-    while any(s["runId"] == run_id for s in pool(stack.graphql)["claimedSlots"] + pool(stack.graphql)["pendingSteps"]):
-        assert time.monotonic() < deadline, f"slot of the killed run not freed: {pool(stack.graphql)}"
+    while True:
+        slots = pool(stack.graphql)
+        if not any(s["runId"] == run_id for s in slots["claimedSlots"] + slots["pendingSteps"]):
+            break
+        assert time.monotonic() < deadline, f"warehouse slot of the killed run not freed: {slots}"
         time.sleep(0.5)
     freed = time.monotonic() - killed
 
-    # The warehouse survived the kill mid-write, and the next writer gets the slot and the file.
-    after, _ = launch_retrying(stack, "materialize_all", None, {"clawdata/test": test})
+    # The warehouse survived a writer killed mid-step: the next writer gets the slot and the file.
+    after, _, _ = launch_retrying(stack, "materialize_all", None, test_tag)
     done = wait_for_runs(stack.graphql, [after], timeout=900)[after]
     recovered = time.monotonic() - killed
-    print(f"\nrun container killed during step {step} (slot held by {holding}): run marked {failed['status']} "
-          f"{marked:.1f} s after the kill, slot freed at {freed:.1f} s, next run {done['status']} at {recovered:.1f} s")
+    print(f"\nrun container killed during step {step} (slot held by the run: {run_id in holders}): run {failed['status']} "
+          f"{marked:.1f} s after the kill ({failures[0][:60]}...), its slot free at {freed:.1f} s, "
+          f"next materialize_all {done['status']} at {recovered:.1f} s")
     assert done["status"] == "SUCCESS", done
-    assert not lock_errors(stack.graphql, [after])
-    no_run_stuck(stack)
-
-
-def test_code_server_restarted(stack):
-    test = f"code-server-{uuid.uuid4().hex[:6]}"
-    others = {s: container(stack, s) for s in ("webserver", "daemon")}
-    start = time.monotonic()
-    stack.compose("restart", "user_code")
-    restarted = time.monotonic() - start
-
-    # No reload, no restart of anything else: a UI launch works again, and the daemon runs it.
-    run_id, launched = launch_retrying(stack, "__ASSET_JOB", SMALL, {"clawdata/test": test})
-    launched += restarted
-    done = wait_for_runs(stack.graphql, [run_id], timeout=900)[run_id]
-    ran = time.monotonic() - start
-    # The daemon's own calls to the code server (sensor ticks) succeed again.
-    sensor_ok = wait_for_sensor_tick(stack, after=time.time() - (time.monotonic() - start) + restarted)
-    healthy = wait_healthy(stack)
-    print(f"\ncode server restarted ({restarted:.1f} s): UI launch accepted {launched:.1f} s after the restart began, "
-          f"run {done['status']} at {ran:.1f} s, sensor tick ok at {sensor_ok - (time.time() - (time.monotonic() - start)):.1f} s")
-    assert done["status"] == "SUCCESS", done
-    assert {s: container(stack, s) for s in ("webserver", "daemon")} == others  # nothing else was restarted
-    assert healthy < 60
+    assert not lock_errors(stack.graphql, [run_id, after])
 
 
 SENSOR_TICKS = """
@@ -183,18 +198,38 @@ query Ticks($selector: SensorSelector!) {
 """
 
 
-def wait_for_sensor_tick(stack, after: float, timeout: float = 180) -> float:
-    """Epoch of the first sensor tick evaluated after `after` without an error."""
+def first_good_sensor_tick(stack, after: float, timeout: float = 180) -> float:
+    """Epoch of the first inbox_sensor tick evaluated (by the daemon, through the code server) after `after`."""
     selector = {"repositoryLocationName": "clawdata", "repositoryName": "__repository__", "sensorName": "inbox_sensor"}
     deadline = time.monotonic() + timeout
     while True:
         ticks = stack.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
-        good = [t for t in ticks if t["timestamp"] > after and t["status"] in ("SKIPPED", "SUCCESS")]
+        good = [t["timestamp"] for t in ticks if t["timestamp"] > after and t["status"] in ("SKIPPED", "SUCCESS")]
         if good:
-            return min(t["timestamp"] for t in good)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no good sensor tick after the restart within {timeout} s: {ticks}")
+            return min(good)
+        assert time.monotonic() < deadline, f"no good sensor tick within {timeout} s after the restart: {ticks}"
         time.sleep(1)
+
+
+def test_code_server_restarted(stack, test_tag):
+    others = {s: container(stack, s) for s in ("webserver", "daemon")}
+    start = time.time()
+    stack.compose("restart", "user_code")
+    wait_service_healthy(stack, "user_code")
+    serving = time.time() - start
+
+    # No reload, no restart of anything else: a UI launch is accepted again and the daemon runs it.
+    run_id, _, errors = launch_retrying(stack, "__ASSET_JOB", SMALL, test_tag)
+    accepted = time.time() - start
+    done = wait_for_runs(stack.graphql, [run_id], timeout=900)[run_id]
+    ran = time.time() - start
+    sensor = first_good_sensor_tick(stack, after=start + serving) - start
+    print(f"\ncode server restarted: serving again {serving:.1f} s after the restart began; UI launch accepted "
+          f"at {accepted:.1f} s ({len(errors)} refused before), run {done['status']} at {ran:.1f} s; daemon's "
+          f"sensor tick through the new server at {sensor:.1f} s")
+    assert done["status"] == "SUCCESS", done
+    assert accepted - serving < 60, errors[-3:]  # the webserver noticed the new server by itself
+    assert {s: container(stack, s) for s in ("webserver", "daemon")} == others  # nothing else restarted
 
 
 def history(stack) -> dict[str, tuple[str, int]]:
@@ -203,38 +238,54 @@ def history(stack) -> dict[str, tuple[str, int]]:
             for r in runs(stack.graphql, limit=500) if r["status"] in FINISHED}
 
 
-def test_postgres_restarted(stack):
-    test = f"postgres-{uuid.uuid4().hex[:6]}"
+def test_postgres_restarted_while_idle(stack, test_tag):
     before = history(stack)
-
-    # Idle: everything reconnects by itself.
     start = time.monotonic()
     stack.compose("restart", "postgres")
-    idle_recovery = wait_healthy(stack) + (time.monotonic() - start) - (time.monotonic() - start)
-    idle_recovery = time.monotonic() - start
+    wait_service_healthy(stack, "postgres")
+    back = time.monotonic() - start
 
-    # Under a run: the run, and the services, carry on.
-    run_id, step = mid_run(stack, test)
-    start = time.monotonic()
-    stack.compose("restart", "postgres")
-    busy_recovery_healthy = wait_healthy(stack)
-    busy_recovery = time.monotonic() - start
-    during = wait_for_runs(stack.graphql, [run_id], timeout=900)[run_id]
-    after_id, _ = launch_retrying(stack, "__ASSET_JOB", SMALL, {"clawdata/test": test})
-    after = wait_for_runs(stack.graphql, [after_id], timeout=900)[after_id]
-
+    # The first things a user does once Postgres is back: look at the runs, launch one. No error, no
+    # half-created run: the webserver reconnects instead of failing on a dead pooled connection.
+    try:
+        listed = runs(stack.graphql, limit=500)
+        run_id = launch(stack.graphql, "__ASSET_JOB", SMALL, test_tag)
+    except ClawdataError as e:
+        stranded = [r for r in retrying(lambda: runs(stack.graphql, tags=test_tag)) if r["status"] == "NOT_STARTED"]
+        raise AssertionError(f"first request to the webserver after the Postgres restart failed: {e}\n"
+                             f"runs left NOT_STARTED by it: {[r['runId'] for r in stranded]}") from None
+    done = wait_for_runs(stack.graphql, [run_id], timeout=900)[run_id]
+    recovered = time.monotonic() - start
     now = history(stack)
-    lost = {i: (v, now.get(i)) for i, v in before.items() if now.get(i) != v}
-    events = all_events(stack.graphql, run_id)
-    kinds = [e["__typename"] for e in events]
-    print(f"\npostgres restarted idle: healthy again in {idle_recovery:.1f} s; restarted during step {step} of run "
-          f"{run_id[:8]}: healthy in {busy_recovery:.1f} s, that run {during['status']} with {len(events)} events, "
-          f"next run {after['status']}; runs before {len(before)}, lost or changed {len(lost)}")
-    assert not lost, lost
+    changed = {i: (v, now.get(i)) for i, v in before.items() if now.get(i) != v}
+    print(f"\npostgres restarted while idle: healthy {back:.1f} s after the restart began, first UI requests ok, "
+          f"new run {done['status']} at {recovered:.1f} s; {len(before)} finished runs before, lost or changed {len(changed)}")
+    assert {r["runId"] for r in listed} >= set(before)
+    assert done["status"] == "SUCCESS", done
+    assert not changed, changed
+
+
+def test_postgres_restarted_mid_run(stack, test_tag):
+    before = history(stack)
+    run_id, step = mid_run(stack, test_tag)
+    start = time.monotonic()
+    stack.compose("restart", "postgres")
+    wait_service_healthy(stack, "postgres")
+    back = time.monotonic() - start
+
+    errors: list[str] = []  # what the webserver answered meanwhile (the idle test asserts on these)
+    during = retrying(lambda: wait_for_runs(stack.graphql, [run_id], timeout=900), errors=errors)[run_id]
+    kinds = retrying(lambda: complete_event_log(stack.graphql, run_id), errors=errors) if during["status"] == "SUCCESS" else []
+    after, _, launch_errors = launch_retrying(stack, "__ASSET_JOB", SMALL, test_tag)
+    done = wait_for_runs(stack.graphql, [after], timeout=900)[after]
+    recovered = time.monotonic() - start
+    now = retrying(lambda: history(stack), errors=errors)
+    changed = {i: (v, now.get(i)) for i, v in before.items() if now.get(i) != v}
+    print(f"\npostgres restarted during step {step} of run {run_id[:8]}: healthy {back:.1f} s after the restart "
+          f"began; that run {during['status']} with {len(kinds)} events; next run {done['status']} at "
+          f"{recovered:.1f} s; webserver errors meanwhile {len(errors) + len(launch_errors)}; {len(before)} "
+          f"finished runs before, lost or changed {len(changed)}")
     assert during["status"] == "SUCCESS", during
-    assert after["status"] == "SUCCESS", after
-    # No event of the run that spanned the restart was lost: each step started and succeeded.
-    assert kinds.count("ExecutionStepStartEvent") == kinds.count("ExecutionStepSuccessEvent") > 0, kinds
-    assert "RunSuccessEvent" in kinds
-    no_run_stuck(stack)
-    assert busy_recovery_healthy >= 0
+    assert done["status"] == "SUCCESS", done
+    assert not changed, changed
+    assert not lock_errors(stack.graphql, [run_id, after])

@@ -1,0 +1,392 @@
+"""The Docker Compose stack: start-up, run launch latency, image sizes.
+
+Everything runs under a stack name of its own (CLAWDATA_STACK=clawbench-<random>, a free UI port, its own
+image tags), so other stacks on the engine are never touched; `compose down -v` and the removal of this
+stack's run containers, volumes, network and image tags happen on the way out, on failure too.
+
+- Build: `docker compose build` into tags named after the stack (cached layers are shared with
+  clawdata/*:latest; the build is timed but is no figure).
+- Start: from `docker compose up -d --wait` to every service healthy, and on to the webserver's GraphQL
+  API reporting the code location `clawdata` loaded. Once with fresh volumes (a first start: Postgres
+  initialises its cluster), then several times after `compose down` without -v (volumes kept). A
+  `docker events` stream, read meanwhile, splits each start per service (started, healthy, exited).
+- Launch: `launchRun` of one trivial asset (raw_products) through GraphQL, as the CLI does; timestamps
+  from the client (submitted, success seen) and from the run's events (enqueued, dequeued, starting,
+  started, success): queue to start and submit to success are the figures.
+- Images: `docker image inspect` sizes; the largest site-packages entries of the two clawdata images.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks import measure
+
+TRIVIAL_ASSET = "raw_products"
+LOCATION, REPOSITORY, ASSET_JOB = "clawdata", "__repository__", "__ASSET_JOB"
+
+WORKSPACE = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
+  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } ... on InvalidSubsetError { message }
+  ... on RunConfigValidationInvalid { errors { message } } ... on PipelineNotFoundError { message } } }"""
+RUN = """query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status creationTime startTime endTime } } }"""
+RUN_EVENTS = """query($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection {
+  events { __typename ... on MessageEvent { timestamp message } } } } }"""
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+RUN_EVENT_NAMES = {
+    "RunEnqueuedEvent": "enqueued",
+    "RunDequeuedEvent": "dequeued",
+    "RunStartingEvent": "starting",
+    "RunStartEvent": "started",
+    "RunSuccessEvent": "success",
+    "RunFailureEvent": "failure",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StackError(Exception):
+    pass
+
+
+class Stack:
+    def __init__(self, repo: Path, work: Path, log=print):
+        self.repo, self.work, self.log = repo, work, log
+        self.name = f"clawbench-{secrets.token_hex(3)}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.user_code_image = f"clawdata/user-code:{self.name}"
+        self.dagster_image = f"clawdata/dagster:{self.name}"
+        self.env_file = self._env_file()
+        self.settings = self._read_env_file()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_", "COMPOSE_", "DBT_"))}
+        self.env.update(
+            CLAWDATA_STACK=self.name,
+            CLAWDATA_UI_PORT=str(self.port),
+            CLAWDATA_UI_BIND="127.0.0.1",
+            CLAWDATA_USER_CODE_IMAGE=self.user_code_image,
+            CLAWDATA_DAGSTER_IMAGE=self.dagster_image,
+        )
+        self.built = False
+
+    # ---- plumbing --------------------------------------------------------------------------------
+
+    def _env_file(self) -> Path:
+        """The repository's .env (base images, Postgres password, Docker group) if there is one;
+        else one written for the benchmark by deploy/write-env.sh under benchmarks/.work."""
+        env = self.repo / ".env"
+        if env.exists():
+            return env
+        own = self.work / "bench.env"
+        subprocess.run([str(self.repo / "deploy" / "write-env.sh"), str(own)], check=True, cwd=self.repo)
+        return own
+
+    def _read_env_file(self) -> dict:
+        values = {}
+        for line in self.env_file.read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                key, value = line.split("=", 1)
+                values[key.strip()] = value.strip()
+        return values
+
+    def compose(self, *args: str, check: bool = True, capture: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+        cmd = ["docker", "compose", "--project-directory", str(self.repo), "-f", str(self.repo / "docker-compose.yml"),
+               "--env-file", str(self.env_file), *args]
+        result = subprocess.run(cmd, env=self.env, cwd=self.repo, capture_output=capture, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise StackError(f"`docker compose {' '.join(args)}` exited {result.returncode}: {(result.stderr or '')[-1500:]}")
+        return result
+
+    def graphql(self, query: str, variables: dict | None = None, timeout: float = 10) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read())
+        if payload.get("errors"):
+            raise StackError(f"GraphQL: {payload['errors']}")
+        return payload["data"]
+
+    # ---- preconditions and build -------------------------------------------------------------------
+
+    def check(self) -> str | None:
+        """None if the stack can be measured here, else why not."""
+        if shutil.which("docker") is None:
+            return "no docker client"
+        if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+            return "no Docker engine answering (deploy/provision-docker.sh starts one)"
+        if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
+            return "no Compose v2 plugin"
+        for key in ("PYTHON_BASE_IMAGE", "POSTGRES_IMAGE"):
+            image = self.settings.get(key)
+            if image and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+                return f"{key}={image} is not on this engine (`make images-offline` builds it)"
+        return None
+
+    def build(self) -> float:
+        t0 = time.perf_counter()
+        self.compose("build", timeout=3600)
+        self.built = True
+        return time.perf_counter() - t0
+
+    # ---- start-up ------------------------------------------------------------------------------------
+
+    def _events(self, since: float):
+        """Start `docker events` for this stack's containers; returns (process, lines)."""
+        cmd = ["docker", "events", "--since", f"{since:.3f}", "--format", "{{json .}}",
+               "--filter", f"label=com.docker.compose.project={self.name}", "--filter", "type=container"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+        reader.start()
+        return proc, lines, reader
+
+    def wait_loaded(self, deadline: float) -> float | None:
+        while time.time() < deadline:
+            try:
+                data = self.graphql(WORKSPACE, timeout=5)["workspaceOrError"]
+                for entry in data.get("locationEntries") or []:
+                    loaded = entry.get("locationOrLoadError") or {}
+                    if entry["name"] == LOCATION and entry["loadStatus"] == "LOADED":
+                        if loaded.get("__typename") == "PythonError":
+                            raise StackError(f"code location failed to load: {loaded.get('message', '')[:500]}")
+                        if loaded:
+                            return time.time()
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        return None
+
+    def start(self, kind: str) -> dict:
+        """`up -d --wait`, then until the code location is loaded; per-service timeline from events."""
+        t0 = time.time()
+        events, lines, reader = self._events(t0)
+        try:
+            up = self.compose("up", "-d", "--wait", "--wait-timeout", "300", check=False, timeout=400)
+            t_healthy = time.time()
+            if up.returncode != 0:
+                raise StackError(f"`compose up --wait` exited {up.returncode}: {up.stderr[-1500:]}")
+            t_loaded = self.wait_loaded(time.time() + 120)
+            time.sleep(0.3)  # let the last events arrive
+        finally:
+            events.terminate()
+            reader.join(timeout=5)
+        services: dict[str, dict] = {}
+        for line in lines:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            service = (e.get("Actor", {}).get("Attributes") or {}).get("com.docker.compose.service")
+            if not service:
+                continue
+            ts = e.get("timeNano", 0) / 1e9 - t0
+            if ts < 0:  # the previous `down`, or containers run from the images before this start
+                continue
+            status = e.get("status") or e.get("Action") or ""
+            s = services.setdefault(service, {})
+            if status == "start":
+                s.setdefault("started_s", ts)
+            elif status.startswith("health_status: healthy") or status == "health_status:healthy":
+                s.setdefault("healthy_s", ts)
+            elif status == "die":
+                s.setdefault("exited_s", ts)
+        return {
+            "kind": kind,
+            "to_healthy_s": t_healthy - t0,
+            "to_loaded_s": (t_loaded - t0) if t_loaded else None,
+            "services": services,
+            "load_at_start": None,
+        }
+
+    def down(self, volumes: bool = False) -> float:
+        t0 = time.perf_counter()
+        self.compose("down", *(["-v"] if volumes else []), "--remove-orphans", "--timeout", "30", check=False, timeout=300)
+        return time.perf_counter() - t0
+
+    # ---- run launch latency --------------------------------------------------------------------------
+
+    def launch_once(self, timeout: float = 180) -> dict:
+        params = {
+            "selector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+                "jobName": ASSET_JOB,
+                "assetSelection": [{"path": [TRIVIAL_ASSET]}],
+            },
+            "executionMetadata": {"tags": [{"key": "clawdata/launched_by", "value": "benchmark"}]},
+        }
+        t_submit = time.time()
+        result = self.graphql(LAUNCH, {"params": params}, timeout=30)["launchRun"]
+        t_ack = time.time()
+        if result["__typename"] != "LaunchRunSuccess":
+            raise StackError(f"launchRun: {result}")
+        run_id = result["run"]["runId"]
+        deadline = t_submit + timeout
+        while True:
+            run = self.graphql(RUN, {"runId": run_id})["runOrError"]
+            if run.get("status") in TERMINAL:
+                t_seen = time.time()
+                break
+            if time.time() > deadline:
+                raise StackError(f"run {run_id} still {run.get('status')} after {timeout:.0f} s")
+            time.sleep(0.05)
+        marks = {}
+        for event in self.graphql(RUN_EVENTS, {"runId": run_id})["logsForRun"].get("events") or []:
+            name = RUN_EVENT_NAMES.get(event["__typename"])
+            if name and event.get("timestamp"):
+                marks.setdefault(name, float(event["timestamp"]) / 1000)
+        rel = {k: v - t_submit for k, v in marks.items()}
+        out = {
+            "run_id": run_id,
+            "status": run["status"],
+            "submit_ack_s": t_ack - t_submit,
+            "marks_s": rel,  # seconds after submit
+            "creation_s": run["creationTime"] - t_submit if run.get("creationTime") else None,
+            "start_s": run["startTime"] - t_submit if run.get("startTime") else None,
+            "end_s": run["endTime"] - t_submit if run.get("endTime") else None,
+            "seen_s": t_seen - t_submit,
+        }
+        queued = marks.get("enqueued") or (run.get("creationTime"))
+        out["queue_to_start_s"] = (run["startTime"] - queued) if run.get("startTime") and queued else None
+        out["submit_to_success_s"] = (run["endTime"] - t_submit) if run.get("endTime") and run["status"] == "SUCCESS" else None
+        segs = [("submit", t_submit), *sorted(marks.items(), key=lambda kv: kv[1])]
+        out["segments_s"] = {f"{a}->{b}": tb - ta for (a, ta), (b, tb) in zip(segs, segs[1:])}
+        return out
+
+    # ---- images ----------------------------------------------------------------------------------------
+
+    def image_sizes(self) -> dict:
+        images = {
+            "user_code": self.user_code_image,
+            "dagster (webserver, daemon)": self.dagster_image,
+            "postgres": self.settings.get("POSTGRES_IMAGE") or "postgres:16-bookworm",
+            "python base": self.settings.get("PYTHON_BASE_IMAGE") or "python:3.11-slim-bookworm",
+            "user_code :latest": "clawdata/user-code:latest",
+            "dagster :latest": "clawdata/dagster:latest",
+        }
+        out = {}
+        for label, image in images.items():
+            r = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}} {{.Size}}", image], capture_output=True, text=True)
+            if r.returncode == 0:
+                image_id, size = r.stdout.split()
+                out[label] = {"image": image, "id": image_id[:19], "mb": int(size) / 1e6}
+        for label, image in (("user_code", self.user_code_image), ("dagster (webserver, daemon)", self.dagster_image)):
+            if label in out:
+                out[label]["largest"] = self._largest_packages(image)
+        return out
+
+    def _largest_packages(self, image: str, top: int = 10) -> list:
+        script = "du -sk /opt/venv/lib/python3*/site-packages/* 2>/dev/null | sort -rn | head -n %d; du -sk /opt/venv /opt/clawdata 2>/dev/null" % top
+        r = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c", script],
+                           capture_output=True, text=True, timeout=120)
+        rows = []
+        for line in r.stdout.splitlines():
+            size, _, path = line.partition("\t")
+            if size.isdigit():
+                rows.append({"path": path.replace("/opt/venv/lib/python3.11/site-packages/", ""), "mb": int(size) * 1024 / 1e6})
+        return rows
+
+    # ---- cleanup -----------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Remove everything of this stack: containers (run containers too), volumes, network, image tags."""
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.clawdata.stack={self.name}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+        self.down(volumes=True)
+        for kind in ("volume", "network"):
+            names = subprocess.run(["docker", kind, "ls", "-q", "--filter", f"name={self.name}_"], capture_output=True, text=True).stdout.split()
+            names = [n for n in names if n.startswith(f"{self.name}_")]
+            if names:
+                subprocess.run(["docker", kind, "rm", *names], capture_output=True)
+        if self.built:
+            subprocess.run(["docker", "image", "rm", self.user_code_image, self.dagster_image], capture_output=True)
+
+
+def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=print) -> dict:
+    stack = Stack(repo, work, log)
+    reason = stack.check()
+    if reason:
+        log(f"stack skipped: {reason}")
+        return {"skipped": reason}
+    result: dict = {"stack": stack.name, "port": stack.port, "starts": [], "launches": []}
+    try:
+        log(f"stack {stack.name}: building images (cached) ...")
+        result["build_s"] = stack.build()
+        result["images"] = stack.image_sizes()
+        log("  first start, fresh volumes ...")
+        load = measure.loadavg()
+        start = stack.start("first start (fresh volumes)")
+        start["load_at_start"] = load
+        result["starts"].append(start)
+        log(f"    healthy {start['to_healthy_s']:.1f} s, loaded {start['to_loaded_s'] or float('nan'):.1f} s")
+        for i in range(restarts):
+            result.setdefault("down_s", []).append(stack.down(volumes=False))
+            load = measure.loadavg()
+            start = stack.start("restart (volumes kept)")
+            start["load_at_start"] = load
+            result["starts"].append(start)
+            log(f"  restart {i + 1}/{restarts}: healthy {start['to_healthy_s']:.1f} s, loaded {start['to_loaded_s'] or float('nan'):.1f} s")
+        log(f"  {launches} launches of {TRIVIAL_ASSET} (after one warm-up launch) ...")
+        for i in range(launches + 1):
+            launch = stack.launch_once()
+            launch["warmup"] = i == 0
+            launch["load_at_start"] = measure.loadavg()
+            result["launches"].append(launch)
+            log(f"    {'warm-up' if i == 0 else f'{i}/{launches}'}: {launch['status']}, queue->start "
+                f"{launch['queue_to_start_s'] or float('nan'):.2f} s, submit->success {launch['submit_to_success_s'] or float('nan'):.2f} s")
+    except Exception as e:
+        result["error"] = f"{type(e).__name__}: {e}"
+        log(f"  ! stack: {result['error']}")
+        try:
+            result["logs_tail"] = stack.compose("logs", "--tail", "30", check=False).stdout[-4000:]
+        except Exception:
+            pass
+    finally:
+        log(f"  removing stack {stack.name} ...")
+        stack.cleanup()
+    return summarize(result)
+
+
+def summarize(result: dict) -> dict:
+    S = measure.stats
+    first = [s for s in result["starts"] if s["kind"].startswith("first")]
+    restarts = [s for s in result["starts"] if not s["kind"].startswith("first")]
+    measured = [l for l in result["launches"] if not l["warmup"] and l["status"] == "SUCCESS"]
+    segments = sorted({k for l in measured for k in l["segments_s"]})
+    services = sorted({svc for s in result["starts"] for svc in s["services"]})
+
+    def per_service(starts):
+        return {
+            svc: {k: S(s["services"].get(svc, {}).get(k) for s in starts) for k in ("started_s", "healthy_s", "exited_s")}
+            for svc in services
+        }
+
+    result["summary"] = {
+        "first_start_healthy_s": S(s["to_healthy_s"] for s in first),
+        "first_start_loaded_s": S(s["to_loaded_s"] for s in first),
+        "restart_healthy_s": S(s["to_healthy_s"] for s in restarts),
+        "restart_loaded_s": S(s["to_loaded_s"] for s in restarts),
+        "first_start_services": per_service(first),
+        "restart_services": per_service(restarts),
+        "launch_queue_to_start_s": S(l["queue_to_start_s"] for l in measured),
+        "launch_submit_to_success_s": S(l["submit_to_success_s"] for l in measured),
+        "launch_submit_to_seen_s": S(l["seen_s"] for l in measured),
+        "launch_segments_s": {k: S(l["segments_s"].get(k) for l in measured) for k in segments},
+        "launches_ok": len(measured),
+        "launches_failed": sum(1 for l in result["launches"] if l["status"] != "SUCCESS"),
+    }
+    return result
