@@ -43,9 +43,10 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
  && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
       dagster dagster-graphql dagster-postgres dagster-docker dagster-dbt dagster-duckdb \
       dbt-core dbt-duckdb duckdb sqlalchemy rich \
- # Lean: the packages' own test suites, and babel's locale data beyond the root and English ones
- # (dbt's agate formats numbers in en_US; the rest is 30 MB nobody loads).
- && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests -prune -exec rm -rf {} + \
+ # Lean: the packages' own test suites (but not dbt's `include/` macro tree, where `tests` holds the
+ # test materializations), and babel's locale data beyond the root and English ones (dbt's agate
+ # formats numbers in en_US; the rest is 30 MB nobody loads).
+ && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests ! -path '*/include/*' -prune -exec rm -rf {} + \
  && find /opt/venv/lib/python3.11/site-packages/babel/locale-data -type f \
       ! -name root.dat ! -name en.dat ! -name 'en_US*.dat' -delete
 COPY pyproject.toml README.md /src/

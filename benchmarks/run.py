@@ -52,6 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--launches", type=int, default=5, help="measured run launches (default 5, after 1 warm-up)")
     p.add_argument("--quick", action="store_true", help="100k customers, 2 repetitions, 1 restart, 3 launches")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json and benchmark.png")
+    p.add_argument("--render", type=Path, metavar="JSON", help="only print the table and draw the chart of a result file")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.reps, args.restarts, args.launches = [100_000], args.reps or 2, 1, 3
@@ -66,8 +67,26 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def write_outputs(result: dict, out: Path) -> str:
+    """The table (printed and in latest.txt) and the chart; returns a line naming the files."""
+    text = report.render(result)
+    (out / "latest.txt").write_text(text + "\n")
+    print(text)
+    try:
+        from benchmarks import chart
+
+        chart.draw(result, out / "benchmark.png")
+        return f"chart: {out / 'benchmark.png'}"
+    except Exception as e:  # the figures are written whatever happens to the drawing
+        return f"chart not drawn: {type(e).__name__}: {e}"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.render:
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(write_outputs(json.loads(args.render.read_text()), args.out))
+        return 0
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the stack is removed on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
@@ -89,16 +108,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(result, indent=1, default=str))
-    text = report.render(result)
-    (args.out / "latest.txt").write_text(text + "\n")
-    print(text)
-    try:
-        from benchmarks import chart
-
-        chart.draw(result, args.out / "benchmark.png")
-        chart_note = f"chart: {args.out / 'benchmark.png'}"
-    except Exception as e:  # the figures are written whatever happens to the drawing
-        chart_note = f"chart not drawn: {type(e).__name__}: {e}"
+    chart_note = write_outputs(result, args.out)
     print(f"\nfigures: {args.out / 'latest.json'}; {chart_note}; took {result['duration_s'] / 60:.1f} min")
     return 0
 

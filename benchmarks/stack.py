@@ -40,6 +40,8 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
 RUN = """query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status creationTime startTime endTime } } }"""
 RUN_EVENTS = """query($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection {
   events { __typename ... on MessageEvent { timestamp message } } } } }"""
+ACTIVE_RUNS = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
+  __typename ... on Runs { results { runId status jobName } } } }"""
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 RUN_EVENT_NAMES = {
     "RunEnqueuedEvent": "enqueued",
@@ -49,6 +51,19 @@ RUN_EVENT_NAMES = {
     "RunSuccessEvent": "success",
     "RunFailureEvent": "failure",
 }
+
+
+def _docker_time(text: str) -> float:
+    """Docker's RFC 3339 timestamps carry nanoseconds, which datetime does not parse."""
+    from datetime import datetime
+
+    main, dot, rest = text.partition(".")
+    if not dot:  # no fraction: the zone follows the seconds
+        main, rest = text[:19], text[19:]
+    frac = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+    zone = rest[len(frac):] or "Z"
+    stamp = datetime.fromisoformat(main + zone.replace("Z", "+00:00"))
+    return stamp.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def free_port() -> int:
@@ -204,11 +219,33 @@ class Stack:
                 s.setdefault("exited_s", ts)
         return {
             "kind": kind,
+            "healthcheck_s": self.healthcheck_durations(),
             "to_healthy_s": t_healthy - t0,
             "to_loaded_s": (t_loaded - t0) if t_loaded else None,
             "services": services,
             "load_at_start": None,
         }
+
+    def healthcheck_durations(self) -> dict:
+        """How long each service's healthcheck command takes (docker keeps the last 5 results)."""
+        ids = self.compose("ps", "-q", check=False).stdout.split()
+        if not ids:
+            return {}
+        r = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True)
+        out = {}
+        for c in json.loads(r.stdout or "[]"):
+            service = c["Config"]["Labels"].get("com.docker.compose.service")
+            log = ((c.get("State") or {}).get("Health") or {}).get("Log") or []
+            durations = []
+            for entry in log:
+                try:
+                    start, end = (_docker_time(entry[k]) for k in ("Start", "End"))
+                except (KeyError, ValueError):
+                    continue
+                durations.append(end - start)
+            if service and durations:
+                out[service] = measure.stats(durations)
+        return out
 
     def down(self, volumes: bool = False) -> float:
         t0 = time.perf_counter()
@@ -216,6 +253,19 @@ class Stack:
         return time.perf_counter() - t0
 
     # ---- run launch latency --------------------------------------------------------------------------
+
+    def wait_idle(self, timeout: float = 900) -> dict:
+        """Wait until no run is queued or running (the inbox sensor fills a fresh deployment with a
+        run of everything on its first tick; a launch measured meanwhile would wait for its pool slot)."""
+        t0, seen = time.time(), {}
+        while time.time() - t0 < timeout:
+            runs = self.graphql(ACTIVE_RUNS)["runsOrError"].get("results") or []
+            for r in runs:
+                seen[r["runId"]] = r["jobName"]
+            if not runs:
+                return {"waited_s": time.time() - t0, "runs": seen}
+            time.sleep(0.5)
+        raise StackError(f"runs still active after {timeout:.0f} s: {seen}")
 
     def launch_once(self, timeout: float = 180) -> dict:
         params = {
@@ -341,6 +391,10 @@ def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=pr
             result["starts"].append(start)
             log(f"  restart {i + 1}/{restarts}: healthy {start['to_healthy_s']:.1f} s, loaded {start['to_loaded_s'] or float('nan'):.1f} s")
         log(f"  {launches} launches of {TRIVIAL_ASSET} (after one warm-up launch) ...")
+        idle = stack.wait_idle()
+        result["initial_runs"] = idle
+        if idle["runs"]:
+            log(f"    waited {idle['waited_s']:.0f} s for {len(idle['runs'])} run(s) started by the stack itself: {sorted(set(idle['runs'].values()))}")
         for i in range(launches + 1):
             launch = stack.launch_once()
             launch["warmup"] = i == 0

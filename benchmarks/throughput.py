@@ -406,26 +406,30 @@ def component_costs(ctx: Context, sample_dir: str, warehouse: Path, reps: int = 
     dbt_dir = ctx.project / "dbt"
     target = ctx.work / "component-dbt-target"
     env = ctx.env(sample_dir, warehouse)
+    empty_cache = ctx.work / "empty-pycache"
+    shutil.rmtree(empty_cache, ignore_errors=True)
+    no_cache = {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(empty_cache)}
+    dbt_args = ["--project-dir", str(dbt_dir), "--profiles-dir", str(dbt_dir), "--target-path", str(target), "--log-path", str(target)]
     probes = {
-        "python_start": [py, "-c", "pass"],
-        "import_dagster": [py, "-c", "import dagster"],
-        "import_duckdb": [py, "-c", "import duckdb"],
-        "load_definitions": [py, "-c", "import clawdata.definitions"],
-        "dbt_version": [str(ctx.bin / "dbt"), "--version"],
-        "dbt_parse_full": [str(ctx.bin / "dbt"), "parse", "--no-partial-parse", "--project-dir", str(dbt_dir),
-                           "--profiles-dir", str(dbt_dir), "--target-path", str(target), "--log-path", str(target)],
-        "dbt_parse_partial": [str(ctx.bin / "dbt"), "parse", "--project-dir", str(dbt_dir),
-                              "--profiles-dir", str(dbt_dir), "--target-path", str(target), "--log-path", str(target)],
+        "python_start": ([py, "-c", "pass"], env),
+        "import_duckdb": ([py, "-c", "import duckdb"], env),
+        "import_dagster": ([py, "-c", "import dagster"], env),
+        "load_definitions": ([py, "-c", "import clawdata.definitions"], env),
+        "load_definitions_no_bytecode_cache": ([py, "-c", "import clawdata.definitions"], no_cache),
+        "dbt_version": ([str(ctx.bin / "dbt"), "--version"], env),
+        "dbt_parse_full": ([str(ctx.bin / "dbt"), "parse", "--no-partial-parse", *dbt_args], env),
+        "dbt_parse_partial": ([str(ctx.bin / "dbt"), "parse", *dbt_args], env),
     }
     out = {}
-    for name, cmd in probes.items():
+    for name, (cmd, probe_env) in probes.items():
         runs = []
         for i in range(reps):
-            m = measure.run(cmd, env, ctx.runs / "logs" / "components" / f"{name}-{i}.log", cwd=dbt_dir)
+            m = measure.run(cmd, probe_env, ctx.runs / "logs" / "components" / f"{name}-{i}.log", cwd=dbt_dir)
             if m.returncode == 0:
                 runs.append(m)
         out[name] = {"wall_s": measure.stats(m.wall_s for m in runs), "cpu_s": measure.stats(m.cpu_s for m in runs)}
     shutil.rmtree(target, ignore_errors=True)
+    shutil.rmtree(empty_cache, ignore_errors=True)
     return out
 
 

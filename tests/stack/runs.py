@@ -62,7 +62,7 @@ query AllEvents($runId: ID!, $after: String) {
       hasMore
       events {
         __typename
-        ... on MessageEvent { message stepKey }
+        ... on MessageEvent { message stepKey timestamp }
         ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
         ... on ExecutionStepFailureEvent { failureMetadata { description } }
       }
@@ -226,3 +226,32 @@ def mark_canceled(graphql, run_ids) -> None:
     """Mark runs canceled without asking their workers (for runs that never got one)."""
     if run_ids:
         graphql(TERMINATE, {"ids": list(run_ids)})
+
+
+def step_intervals(graphql, run_ids) -> list[tuple[float, float, str, str]]:
+    """(start, end, run id, step key) of every step of the runs, from their event logs (epoch seconds).
+    A step that started and never ended (its run died) counts until its run's last event."""
+    intervals = []
+    for run_id in run_ids:
+        started, last = {}, 0.0
+        for e in all_events(graphql, run_id):
+            kind, key = e["__typename"], e.get("stepKey")
+            last = max(last, float(e.get("timestamp") or 0) / 1000)
+            if kind == "ExecutionStepStartEvent":
+                started[key] = float(e["timestamp"]) / 1000
+            elif kind in ("ExecutionStepSuccessEvent", "ExecutionStepFailureEvent") and key in started:
+                intervals.append((started.pop(key), float(e["timestamp"]) / 1000, run_id, key))
+        intervals += [(t, last, run_id, key) for key, t in started.items()]
+    return intervals
+
+
+def overlaps(intervals) -> list[tuple]:
+    """Pairs of steps of different runs that executed at the same time."""
+    ordered, found = sorted(intervals), []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if b[0] >= a[1]:
+                break
+            if b[2] != a[2]:
+                found.append((a, b))
+    return found

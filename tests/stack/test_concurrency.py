@@ -17,8 +17,8 @@ from pathlib import Path
 from clawdata.cli.remote import launch
 from tests.oracle import expected
 from tests.stack.runs import (
-    FINISHED, LOCK_ERROR, active_runs, lock_errors, runs, start_schedule, stop_schedule, wait_for_runs,
-    wait_until_idle,
+    FINISHED, LOCK_ERROR, active_runs, lock_errors, overlaps, runs, schedule_status, start_schedule,
+    step_intervals, stop_schedule, wait_for_runs, wait_until_idle,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,9 @@ DELIVERIES = {
         "920003,2,7,2026-11-23,4,5.25,cancelled,2026-11-23 11:00:00\n"
     ),
 }
+# UI-style launches: what the Launchpad ("Materialize all") and "Materialize selected" send.
+UI_LAUNCHES = [("materialize_all", None), ("__ASSET_JOB", [["raw_products"], ["slv_products"]]),
+               ("__ASSET_JOB", [["raw_orders"], ["slv_orders"]]), ("__ASSET_JOB", [["raw_customers"], ["slv_customers"]])]
 
 
 def drop(stack, name: str, content: str, tmp: Path) -> None:
@@ -54,7 +57,7 @@ def drop(stack, name: str, content: str, tmp: Path) -> None:
 
 
 def make_materialize(stack) -> subprocess.CompletedProcess:
-    """`make materialize` itself, against this stack (the Makefile's COMPOSE, with its env file)."""
+    """`make materialize` itself, against this stack (the Makefile's COMPOSE, with the stack's env file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_"))}
     return subprocess.run(
         ["make", "--no-print-directory", "materialize", f"COMPOSE=docker compose --env-file {stack.env_file}"],
@@ -62,94 +65,98 @@ def make_materialize(stack) -> subprocess.CompletedProcess:
     )
 
 
+def scheduled_since(stack, since: float) -> list[dict]:
+    return [r for r in runs(stack.graphql, limit=500)
+            if r["tags"].get("dagster/schedule_name") == "daily_refresh" and r["creationTime"] >= since]
+
+
 def test_overlapping_runs_from_every_route(stack):
-    tag = uuid.uuid4().hex[:8]
+    schedule_was = schedule_status(stack.graphql)
+    start_schedule(stack.graphql)  # every minute in this stack: it joins the overlap
+    try:
+        run_overlap(stack)
+    finally:
+        (start_schedule if schedule_was == "RUNNING" else stop_schedule)(stack.graphql)
+
+
+def run_overlap(stack):
     started = time.time()
     already_active = {r["runId"] for r in active_runs(stack.graphql)}
     submitted: dict[str, list[str]] = {"ui": [], "cli": [], "make": [], "sensor": [], "schedule": []}
     outputs: list[str] = []
 
-    # The CLI and `make materialize` block until their run ends: one thread each, all started at once.
-    def cli(*args):
-        result = stack.cli(*args, timeout=1500)
+    # The CLI and `make materialize` block until their run ends: a thread each, all started at once.
+    def blocking(route, command):
+        result = command()
         outputs.append(result.stdout + result.stderr)
-        submitted["cli"] += RUN_ID.findall(result.stdout)[:1]
+        submitted[route] += RUN_ID.findall(result.stdout)[:1]
 
-    def make():
-        result = make_materialize(stack)
-        outputs.append(result.stdout + result.stderr)
-        submitted["make"] += RUN_ID.findall(result.stdout)[:1]
-
-    threads = [threading.Thread(target=cli, args=("materialize", "--all")),
-               threading.Thread(target=cli, args=("materialize", "raw_customers", "slv_customers")),
-               threading.Thread(target=make)]
+    threads = [threading.Thread(target=blocking, args=("cli", lambda: stack.cli("materialize", "--all", timeout=1500))),
+               threading.Thread(target=blocking, args=("cli", lambda: stack.cli("materialize", "raw_customers", "slv_customers", timeout=1500))),
+               threading.Thread(target=blocking, args=("make", lambda: make_materialize(stack)))]
     for t in threads:
         t.start()
 
-    # UI-style launches: what the Launchpad and "Materialize selected" send to the webserver.
-    ui_tags = {"clawdata/test": f"concurrency-{tag}"}
-    submitted["ui"].append(launch(stack.graphql, "materialize_all", None, ui_tags))
-    for selection in ([["raw_products"], ["slv_products"]], [["raw_orders"], ["slv_orders"]],
-                      [["raw_customers"], ["slv_customers"]]):
-        submitted["ui"].append(launch(stack.graphql, "__ASSET_JOB", selection, ui_tags))
+    tags = {"clawdata/test": f"concurrency-{uuid.uuid4().hex[:8]}"}
+    for job, selection in UI_LAUNCHES:
+        submitted["ui"].append(launch(stack.graphql, job, selection, tags))
 
-    # The sensor: two deliveries, more than one tick apart, so two sensor runs join the overlap.
+    # The sensor: two deliveries more than a tick (5 s) apart, so two sensor runs join the overlap.
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, content) in enumerate(DELIVERIES.items()):
-            if i:
-                time.sleep(8)
+            time.sleep(8 if i else 0)
             drop(stack, name, content, Path(tmp))
 
     def sensor_runs():
-        return [r for r in runs(stack.graphql, limit=500)
+        return [r["runId"] for r in runs(stack.graphql, limit=500)
                 if r["tags"].get("dagster/sensor_name") == "inbox_sensor" and r["creationTime"] >= started
                 and "concurrency" in r["tags"].get("clawdata/trigger", "")]
 
     deadline = time.monotonic() + 180
     while len(sensor_runs()) < len(DELIVERIES) and time.monotonic() < deadline:
         time.sleep(2)
-    submitted["sensor"] = [r["runId"] for r in sensor_runs()]
-    assert len(submitted["sensor"]) == len(DELIVERIES), f"sensor runs for the deliveries: {sensor_runs()}"
+    submitted["sensor"] = sensor_runs()
+    assert len(submitted["sensor"]) == len(DELIVERIES), f"sensor runs for the deliveries: {submitted['sensor']}"
+
+    # Once one scheduled run has joined the overlap, the schedule is paused: a backlog of one run a
+    # minute would only lengthen the test (and the warehouse must go quiet for an exact count).
+    deadline = time.monotonic() + 150
+    while not scheduled_since(stack, started) and time.monotonic() < deadline:
+        time.sleep(2)
+    stop_schedule(stack.graphql)
 
     for t in threads:
         t.join(timeout=1800)
     assert not any(t.is_alive() for t in threads), "a CLI / make materialize did not return"
     assert len(submitted["cli"]) == 2 and len(submitted["make"]) == 1, "\n".join(outputs)
-
     ours = [i for route in ("ui", "cli", "make", "sensor") for i in submitted[route]]
     wait_for_runs(stack.graphql, ours, timeout=1800)
-    # The schedule fires every minute in this stack: make sure one of its runs is in the overlap.
-    deadline = time.monotonic() + 120
-    while not any(r["tags"].get("dagster/schedule_name") == "daily_refresh" and r["creationTime"] >= started
-                  for r in runs(stack.graphql)) and time.monotonic() < deadline:
-        time.sleep(2)
     ours_done = time.time()
-    # The schedule (every minute in this stack) overlaps too; stop it only now, so the warehouse can
-    # go quiet for an exact count, and restore it whatever happens.
-    was = stop_schedule(stack.graphql)
-    try:
-        wait_until_idle(stack.graphql, timeout=900)
-        with tempfile.TemporaryDirectory() as inbox:  # everything delivered so far, by any test
-            stack.compose("cp", f"user_code:{INBOX}/.", inbox)
-            oracle = expected(SAMPLE, Path(inbox))
-        counts = stack.warehouse_counts(TABLES)
-    finally:
-        if was == "RUNNING":
-            start_schedule(stack.graphql)
+    wait_until_idle(stack.graphql, timeout=900)
+    quiet = time.time()
+    with tempfile.TemporaryDirectory() as inbox:  # everything delivered so far, by any test
+        stack.compose("cp", f"user_code:{INBOX}/.", inbox)
+        oracle = expected(SAMPLE, Path(inbox))
+    counts = stack.warehouse_counts(TABLES)
 
     # Every run that overlapped this test, whoever launched it.
     overlapping = [r for r in runs(stack.graphql, limit=500)
-                   if r["runId"] in already_active or started <= r["creationTime"] <= ours_done]
+                   if r["runId"] in already_active or started <= r["creationTime"] <= quiet]
     submitted["schedule"] = [r["runId"] for r in overlapping if r["tags"].get("dagster/schedule_name") == "daily_refresh"]
     statuses = {r["runId"]: r["status"] for r in overlapping}
     succeeded = [i for i, s in statuses.items() if s == "SUCCESS"]
     errors = lock_errors(stack.graphql, statuses)
     logs = stack.compose("logs", "--no-color", check=False).stdout
     log_lock_lines = [line for line in logs.splitlines() if any(s in line for s in LOCK_ERROR)]
+    # The design itself: no two steps (each writes the warehouse) of different runs ever ran at once.
+    # Lock errors alone would not show a breach: DuckDBResource retries a locked file for ~100 s.
+    steps = step_intervals(stack.graphql, statuses)
+    concurrent = overlaps(steps)
     print(f"\nconcurrency: submitted ui={len(submitted['ui'])} cli={len(submitted['cli'])} make={len(submitted['make'])} "
           f"sensor={len(submitted['sensor'])} schedule={len(submitted['schedule'])}; overlapping runs {len(statuses)}, "
-          f"succeeded {len(succeeded)}, lock errors in event logs {sum(map(len, errors.values()))}, in service logs "
-          f"{len(log_lock_lines)}; all ours finished {ours_done - started:.0f} s after the first submission")
+          f"succeeded {len(succeeded)}; lock errors in event logs {sum(map(len, errors.values()))}, in service logs "
+          f"{len(log_lock_lines)}; warehouse steps {len(steps)}, pairs run at the same time {len(concurrent)}; "
+          f"ours all finished {ours_done - started:.0f} s after the first submission, idle at {quiet - started:.0f} s")
 
     assert set(ours) <= set(statuses)
     assert len(ours) >= 9 and submitted["schedule"], submitted  # every route took part
@@ -157,6 +164,8 @@ def test_overlapping_runs_from_every_route(stack):
     assert succeeded == list(statuses), {i[:8]: s for i, s in statuses.items() if s != "SUCCESS"}
     assert not errors, errors
     assert not log_lock_lines, log_lock_lines[:10]
+    assert not concurrent, [f"{a[2][:8]} {a[3]} with {b[2][:8]} {b[3]} for {min(a[1], b[1]) - b[0]:.1f} s"
+                            for a, b in concurrent[:10]]
 
     # Exact rows: what the CSV files (sample and every delivery) say, computed independently.
     for table in ("raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products"):

@@ -72,7 +72,9 @@ def dev(ctx):
 
     if ctx.obj:
         raise ClawdataError("`dev` runs locally; it takes no --url")
-    dagster_home()
+    # From DAGSTER_HOME: the repository root's dagster.yaml configures the Compose deployment, and
+    # Dagster warns about any dagster.yaml in the working directory that is not DAGSTER_HOME's.
+    os.chdir(dagster_home())
     command = [sys.executable, "-m", "dagster", "dev", "-m", "clawdata.definitions", *ctx.args]
     os.execv(sys.executable, command)
 
