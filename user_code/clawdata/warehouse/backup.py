@@ -16,9 +16,8 @@ def copy_warehouse(source: Path, target: Path, timeout: float = 600) -> int:
     if target.exists():
         raise FileExistsError(f"{target} exists; a backup never overwrites one")
     with read_only(source, timeout=timeout) as conn:
-        name = conn.execute("SELECT current_database()").fetchone()[0]
         conn.execute("ATTACH ? AS backup", [str(target)])
-        conn.execute(f'COPY FROM DATABASE "{name}" TO backup')
+        conn.execute("COPY FROM DATABASE warehouse TO backup")
         tables = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'backup'").fetchone()[0]
         conn.execute("DETACH backup")
     return tables

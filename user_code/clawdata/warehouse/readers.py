@@ -19,22 +19,28 @@ class WarehouseBusy(Exception):
 
 @contextmanager
 def read_only(path: Path | str, timeout: float = 60.0, first_delay: float = 0.05, max_delay: float = 2.0):
+    """A connection with the warehouse attached read-only as `warehouse` (and in use).
+
+    An in-memory connection that attaches the file, rather than the file opened read-only, so the
+    caller may attach other databases writable beside it (a backup target)."""
     deadline, delay = time.monotonic() + timeout, first_delay
-    while True:
-        try:
-            conn = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or time.monotonic() >= deadline:
-                if "lock" in str(e).lower():
+    conn = duckdb.connect()
+    try:
+        while True:
+            try:
+                conn.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(path)])
+                break
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower():
+                    raise
+                if time.monotonic() >= deadline:
                     raise WarehouseBusy(
                         f"{path} is held by a writer (a run is materializing) for over {timeout:.0f} s; "
                         "try again when it ends"
                     ) from None
-                raise
-            time.sleep(random.uniform(0, delay))  # full jitter: concurrent readers spread out
-            delay = min(delay * 2, max_delay)
-    try:
+                time.sleep(random.uniform(0, delay))  # full jitter: concurrent readers spread out
+                delay = min(delay * 2, max_delay)
+        conn.execute("USE warehouse")
         yield conn
     finally:
         conn.close()
