@@ -103,7 +103,10 @@ def run(cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
                 if pid:
                     break
                 if time.perf_counter() > deadline:
-                    os.killpg(proc.pid, 9)
+                    try:
+                        os.killpg(proc.pid, 9)
+                    except ProcessLookupError:
+                        pass
                 time.sleep(0.02)
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM): take the whole tree down with us.

@@ -225,14 +225,21 @@ def render(result: dict) -> str:
                 out.append("  healthcheck command duration (median s): " + "; ".join(f"{svc} {sorted(v)[len(v) // 2]:.2f}" for svc, v in sorted(hc.items())))
             init = st.get("initial_runs")
             if init and init.get("runs"):
-                out.append(f"  before the launches: waited {init['waited_s']:.0f} s for {len(init['runs'])} run(s) the stack started by itself"
-                           f" ({', '.join(sorted(set(init['runs'].values())))}: the inbox sensor's first tick fills a fresh deployment)")
+                out.append(f"  after the first start: waited {init['waited_s']:.0f} s for {len(init['runs'])} run(s) the stack started by itself"
+                           f" ({', '.join(sorted(set(init['runs'].values())))}: the inbox sensor's first tick fills a fresh deployment);"
+                           " restarts and launches are measured with no run active")
             out.append("")
             rows = [["queue -> start (run's startTime - enqueued)", f(sm.get("launch_queue_to_start_s"), 2)],
                     ["submit -> success (run's endTime - client submit)", f(sm.get("launch_submit_to_success_s"), 2)],
                     ["submit -> success seen by a 50 ms poll", f(sm.get("launch_submit_to_seen_s"), 2)]]
-            rows += [[f"  segment {k}", f(v, 2)] for k, v in (sm.get("launch_segments_s") or {}).items()]
+            order = ["submit", "enqueued", "dequeued", "starting", "started", "success"]
+            segments = sorted((sm.get("launch_segments_s") or {}).items(),
+                              key=lambda kv: order.index(kv[0].split("->")[0]) if kv[0].split("->")[0] in order else 99)
+            rows += [[f"  segment {k}", f(v, 2)] for k, v in segments]
             out.append(table(rows, [f"run launch of raw_products: {sm.get('launches_ok', 0)} runs after 1 warm-up", "s"]))
+            la = sm.get("launch_load_avg")
+            out.append(f"  load average during the launches: {f(la)}; launches overlapping another run: {sm.get('launches_overlapping_other_runs', 0)}"
+                       " (each launch waits until no run is active)")
             images = st.get("images") or {}
             if images:
                 out.append("")
