@@ -7,7 +7,8 @@ than the stack's idle load); these ask the same questions with only grpc, urllib
 
     clawdata-healthcheck grpc PORT         the code server's gRPC health service answers SERVING
     clawdata-healthcheck http URL          the URL answers 2xx
-    clawdata-healthcheck daemon MAX_AGE    every daemon heartbeat in Postgres is newer than MAX_AGE s
+    clawdata-healthcheck daemon MAX_AGE    every daemon heartbeat in Postgres is newer than MAX_AGE s, and
+                                           this container's daemon (PID 1) has written one since it started
 """
 
 import os
@@ -24,10 +25,25 @@ def grpc_serving(port: str) -> bool:
 
 
 def http_ok(url: str) -> bool:
-    import urllib.request
+    # A raw HTTP/1.0 GET: urllib.request's imports (http.client, email, ssl) would double the
+    # check's CPU, and this one only ever asks a plain-HTTP port on localhost.
+    import socket
+    from urllib.parse import urlsplit
 
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return 200 <= response.status < 300
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=5) as conn:
+        conn.sendall(f"GET {parts.path or '/'} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        status_line = conn.makefile("rb").readline().split()
+    return len(status_line) >= 2 and status_line[1].startswith(b"2")
+
+
+def _pid1_started() -> float:
+    """When this container's main process started (epoch s): from /proc, no psutil needed."""
+    with open("/proc/1/stat") as f:
+        ticks = int(f.read().rpartition(")")[2].split()[19])  # field 22, starttime, after the name
+    with open("/proc/stat") as f:
+        boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def daemon_alive(max_age: str) -> bool:
@@ -37,10 +53,14 @@ def daemon_alive(max_age: str) -> bool:
     with psycopg2.connect(host=env["DAGSTER_POSTGRES_HOST"], dbname=env["DAGSTER_POSTGRES_DB"],
                           user=env["DAGSTER_POSTGRES_USER"], password=env["DAGSTER_POSTGRES_PASSWORD"],
                           connect_timeout=5) as conn, conn.cursor() as cursor:
-        # Dagster stores heartbeat times in UTC without a zone.
-        cursor.execute("SELECT max(extract(epoch FROM (now() AT TIME ZONE 'utc') - timestamp)) FROM daemon_heartbeats")
-        (age,) = cursor.fetchone()
-    return age is not None and float(age) < float(max_age)
+        # Dagster stores heartbeat times in UTC without a zone. The rows outlive the daemon, so after
+        # a quick restart the old process's heartbeats would still look fresh: the newest must also
+        # postdate this process's start.
+        cursor.execute("SELECT max(extract(epoch FROM (now() AT TIME ZONE 'utc') - timestamp)),"
+                       " max(extract(epoch FROM timestamp)) FROM daemon_heartbeats")
+        oldest_age, newest = cursor.fetchone()
+    return (oldest_age is not None and float(oldest_age) < float(max_age)
+            and float(newest) >= _pid1_started() - 1)
 
 
 CHECKS = {"grpc": grpc_serving, "http": http_ok, "daemon": daemon_alive}
