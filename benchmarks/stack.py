@@ -28,9 +28,10 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks import measure
+from clawdata.cli.graphql import LOCATION, REPOSITORY
 
 TRIVIAL_ASSET = "raw_products"
-LOCATION, REPOSITORY, ASSET_JOB = "clawdata", "__repository__", "__ASSET_JOB"
+ASSET_JOB = "__ASSET_JOB"
 
 WORKSPACE = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""

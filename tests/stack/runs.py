@@ -2,6 +2,8 @@
 
 import time
 
+from clawdata.cli.graphql import LOCATION, REPOSITORY
+
 RUNS = """
 query Runs($filter: RunsFilter, $limit: Int) {
   runsOrError(filter: $filter, limit: $limit) {
@@ -9,13 +11,6 @@ query Runs($filter: RunsFilter, $limit: Int) {
   }
 }
 """
-
-RUN_EVENTS = """
-query Events($runId: ID!) {
-  logsForRun(runId: $runId, limit: 5000) { ... on EventConnection { events { __typename ... on MessageEvent { message } } } }
-}
-"""
-
 
 def runs(graphql, tags: dict[str, str] | None = None, limit: int = 100) -> list[dict]:
     run_filter = {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]} if tags else None
@@ -42,8 +37,7 @@ def wait_for_run(graphql, predicate, timeout: float, what: str, poll: float = 1.
 
 
 def event_messages(graphql, run_id: str) -> list[str]:
-    events = graphql(RUN_EVENTS, {"runId": run_id})["logsForRun"]["events"]
-    return [e.get("message") or "" for e in events]
+    return [e.get("message") or "" for e in all_events(graphql, run_id)]
 
 
 # --- Concurrency and fault tests -------------------------------------------------------------------
@@ -193,7 +187,7 @@ def daemons_healthy(graphql) -> bool:
 
 
 def _schedule_selector(name: str) -> dict:
-    return {"repositoryLocationName": "clawdata", "repositoryName": "__repository__", "scheduleName": name}
+    return {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "scheduleName": name}
 
 
 def schedule_status(graphql, name: str = "daily_refresh") -> str:
