@@ -194,19 +194,36 @@ def schedule_status(graphql, name: str = "daily_refresh") -> str:
     return graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]["status"]
 
 
+# The scheduler daemon iterates at each minute boundary and writes back (as a checkpoint) the schedule
+# state it read when the iteration began: in Dagster 1.13 a start or stop that lands during that
+# iteration can be overwritten. Past this second of the minute, the iteration is over.
+SCHEDULER_ITERATION_SECONDS = 30
+
+
+def _set_schedule(graphql, name: str, want: str) -> str:
+    """Start or stop a schedule as the UI's toggle does, until it holds; returns the status it had."""
+    had = None
+    while True:
+        state = graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]
+        had = had or state["status"]
+        if state["status"] != want:
+            if want == "RUNNING":
+                result = graphql(START_SCHEDULE, {"selector": _schedule_selector(name)})["startSchedule"]
+            else:
+                result = graphql(STOP_SCHEDULE, {"id": state["id"]})["stopRunningSchedule"]
+            assert result["__typename"] == "ScheduleStateResult", result
+        second = time.time() % 60
+        if second >= SCHEDULER_ITERATION_SECONDS:  # set after this minute's iteration: it holds
+            return had
+        time.sleep(SCHEDULER_ITERATION_SECONDS - second)  # then check that it held
+
+
 def stop_schedule(graphql, name: str = "daily_refresh") -> str:
-    """Stop a schedule as the UI's toggle does; returns the status it had."""
-    state = graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]
-    if state["status"] == "RUNNING":
-        result = graphql(STOP_SCHEDULE, {"id": state["id"]})["stopRunningSchedule"]
-        assert result["__typename"] == "ScheduleStateResult", result
-    return state["status"]
+    return _set_schedule(graphql, name, "STOPPED")
 
 
-def start_schedule(graphql, name: str = "daily_refresh") -> None:
-    if schedule_status(graphql, name) != "RUNNING":
-        result = graphql(START_SCHEDULE, {"selector": _schedule_selector(name)})["startSchedule"]
-        assert result["__typename"] == "ScheduleStateResult", result
+def start_schedule(graphql, name: str = "daily_refresh") -> str:
+    return _set_schedule(graphql, name, "RUNNING")
 
 
 TERMINATE = """

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tests.oracle import expected
-from tests.stack.runs import event_messages, run, runs, wait_for_run
+from tests.stack.runs import event_messages, run, runs, start_schedule, stop_schedule, wait_for_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
@@ -72,21 +72,17 @@ def test_sensor_tick_through_the_cli(stack):
 
 def test_daemon_runs_the_schedule(stack):
     """CLAWDATA_DAILY_CRON is every minute in this stack: a scheduled run appears and succeeds."""
+    start_schedule(stack.graphql)  # its default; an earlier test may have stopped it
     started = time.time()
     scheduled = wait_for_run(
-        stack.graphql, lambda r: r["tags"].get("dagster/schedule_name") == "daily_refresh", timeout=240,
-        what="from the daily_refresh schedule",
+        stack.graphql,
+        lambda r: r["tags"].get("dagster/schedule_name") == "daily_refresh" and r["creationTime"] >= started,
+        timeout=240, what="from the daily_refresh schedule",
     )
     assert scheduled["status"] == "SUCCESS", scheduled
     print(f"scheduled run {scheduled['runId'][:8]} found {time.time() - started:.0f} s after asking")
     # Proven; now stop it as an operator would, so a run a minute does not crowd the later tests.
-    schedule = stack.graphql(
-        '{ scheduleOrError(scheduleSelector: {repositoryName: "__repository__", repositoryLocationName: "clawdata", '
-        'scheduleName: "daily_refresh"}) { ... on Schedule { scheduleState { id } } } }')
-    stopped = stack.graphql(
-        "mutation Stop($id: String) { stopRunningSchedule(id: $id) { __typename } }",
-        {"id": schedule["scheduleOrError"]["scheduleState"]["id"]})
-    assert stopped["stopRunningSchedule"]["__typename"] == "ScheduleStateResult", stopped
+    stop_schedule(stack.graphql)
 
 
 def test_sensor_ingests_a_dropped_csv(stack):
