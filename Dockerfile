@@ -57,6 +57,7 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
 FROM base AS dagster
 COPY --from=dagster-deps /opt/venv /opt/venv
 COPY workspace.yaml /opt/dagster/workspace.yaml
+COPY deploy/webserver.py /usr/local/bin/clawdata-webserver
 WORKDIR /opt/dagster
 USER clawdata
 EXPOSE 3000
