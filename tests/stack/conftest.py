@@ -101,9 +101,18 @@ class Stack:
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """The clawdata CLI on the host, pointed at this stack's webserver."""
-        env = {**os.environ, "CLAWDATA_DAGSTER_URL": self.url, "NO_COLOR": "1"}
-        clawdata = Path(os.sys.executable).parent / "clawdata"
-        return subprocess.run([str(clawdata), "dagster", *args], env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(self._cli_argv(args), env=self._cli_env(), capture_output=True, text=True, timeout=timeout)
+
+    def cli_started(self, *args: str) -> subprocess.Popen:
+        """The same, running in the background; stdout and stderr together, line by line."""
+        return subprocess.Popen(self._cli_argv(args), env=self._cli_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+    def _cli_argv(self, args) -> list[str]:
+        return [str(Path(os.sys.executable).parent / "clawdata"), "dagster", *args]
+
+    def _cli_env(self) -> dict[str, str]:
+        return {**os.environ, "CLAWDATA_DAGSTER_URL": self.url, "NO_COLOR": "1"}
 
     def in_user_code_image(self, *command: str, volumes_ro: bool = True) -> str:
         """Run a command in a throwaway container of the user-code image with the stack's volumes."""
@@ -127,8 +136,10 @@ class Stack:
 
     def diagnostics(self) -> str:
         ps = self.compose("ps", "-a", check=False).stdout
-        logs = self.compose("logs", "--no-color", "--tail", "150", check=False).stdout
-        return f"--- docker compose ps ---\n{ps}\n--- logs ---\n{logs}"
+        logs = self.compose("logs", "--no-color", "--tail", "400", check=False).stdout
+        # The sensor daemon logs two lines every 5 s in this stack: without them the tail shows events.
+        logs = "\n".join(line for line in logs.splitlines() if "SensorDaemon" not in line)
+        return f"--- docker compose ps ---\n{ps}\n--- logs (without SensorDaemon lines) ---\n{logs}"
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", check=False, timeout=300)

@@ -2,12 +2,14 @@
 
   - the daemon process killed mid-run: Docker restarts it; the run (its own container) completes, a
     run submitted meanwhile launches once the daemon is back, nothing stays STARTING/STARTED;
-  - a run container killed: run monitoring marks the run failed, its warehouse slot is freed, the
-    next run succeeds on the same warehouse;
+  - a run container killed: run monitoring marks the run failed, its warehouse slot is freed,
+    Dagster retries it once and the CLI that launched it follows the retry to SUCCESS, the next run
+    succeeds on the same warehouse;
   - the code server restarted: the webserver and the daemon reconnect by themselves, nothing else
     is restarted;
   - Postgres restarted, idle and under a running run: the first UI action afterwards works, the run
-    completes with all its events, no run or event recorded before is lost.
+    completes with all its events (or fails with the reason recorded and its retry succeeds), no run
+    or event recorded before is lost.
 
 (`docker compose down` then `up` is test_deployment's test_history_and_warehouse_survive_down_and_up.)
 The schedule, every minute in this stack, is paused for this module so that each figure measures the
@@ -156,8 +158,28 @@ def test_daemon_killed_mid_run(stack, test_tag):
     assert not lock_errors(stack.graphql, [run_id, queued])
 
 
+def retry_of(stack, run_id: str, timeout: float = 120) -> str:
+    """The id of the run Dagster launched to retry run_id (run_retries in dagster.yaml)."""
+    deadline = time.monotonic() + timeout
+    while not (found := runs(stack.graphql, tags={"dagster/parent_run_id": run_id})):
+        if time.monotonic() > deadline:
+            tags = {k: v for k, v in run(stack.graphql, run_id)["tags"].items() if "retry" in k or "failure" in k}
+            raise AssertionError(f"no retry of run {run_id} within {timeout} s; its tags {tags}; its last events: "
+                                 f"{[e['message'][:200] for e in all_events(stack.graphql, run_id)[-5:]]}")
+        time.sleep(0.5)
+    return found[0]["runId"]
+
+
 def test_run_container_killed(stack, test_tag):
-    run_id, step = mid_run(stack, test_tag)
+    """Launched by `clawdata dagster materialize --all`, as `make materialize` does. The container dies
+    mid-step: run monitoring marks the run failed and frees its slot, Dagster retries it once from the
+    failure, the CLI follows the retry and exits 0, and the next run succeeds on the same warehouse."""
+    cli = stack.cli_started("materialize", "--all")
+    first = cli.stdout.readline()  # "run <id> on <url>"
+    assert first.startswith("run "), first + cli.stdout.read()
+    run_id = first.split()[1]
+    wait_for_status(stack.graphql, run_id, {"STARTED"}, timeout=300)
+    step = wait_for_step_start(stack.graphql, run_id, timeout=300)
     container_id = run(stack.graphql, run_id)["tags"]["docker/container_id"]
     holders = [s["runId"] for s in pool(stack.graphql)["claimedSlots"]]
     subprocess.run(["docker", "kill", container_id], capture_output=True, check=True)
@@ -178,15 +200,25 @@ def test_run_container_killed(stack, test_tag):
         time.sleep(0.5)
     freed = time.monotonic() - killed
 
+    retry_id = retry_of(stack, run_id)
+    retried = time.monotonic() - killed
+    output, _ = cli.communicate(timeout=900)
+    cli_done = time.monotonic() - killed
+    retry = wait_for_runs(stack.graphql, [retry_id], timeout=60)[retry_id]
+    assert cli.returncode == 0, first + output
+    assert f"Dagster retries it once: run {retry['runId']}" in output and "SUCCESS" in output, output
+
     # The warehouse survived a writer killed mid-step: the next writer gets the slot and the file.
     after, _, _ = launch_retrying(stack, "materialize_all", None, test_tag)
     done = wait_for_runs(stack.graphql, [after], timeout=900)[after]
     recovered = time.monotonic() - killed
     print(f"\nrun container killed during step {step} (slot held by the run: {run_id in holders}): run {failed['status']} "
-          f"{marked:.1f} s after the kill ({failures[0][:60]}...), its slot free at {freed:.1f} s, "
-          f"next materialize_all {done['status']} at {recovered:.1f} s")
+          f"{marked:.1f} s after the kill ({failures[0][:60]}...), its slot free at {freed:.1f} s, retry "
+          f"{retry['status']} (created at {retried:.1f} s, the CLI followed it and exited {cli.returncode} at "
+          f"{cli_done:.1f} s), next materialize_all {done['status']} at {recovered:.1f} s")
+    assert retry["status"] == "SUCCESS", retry
     assert done["status"] == "SUCCESS", done
-    assert not lock_errors(stack.graphql, [run_id, after])
+    assert not lock_errors(stack.graphql, [run_id, retry["runId"], after])
 
 
 SENSOR_TICKS = """
@@ -279,8 +311,9 @@ def test_postgres_restarted_while_idle(stack, test_tag):
 
 def test_postgres_restarted_mid_run(stack, test_tag):
     """The run carries on, or, if Postgres dropped one of its event writes, ends FAILURE for that reason:
-    never stuck, slot freed, what it recorded before kept, and its retry (run_retries) or the next run
-    succeeds. Nothing recorded before the restart is lost."""
+    never stuck, slot freed, what it recorded before kept; Dagster retries it unless the write was a
+    step's own (a step failure), and the retry and the next run succeed. Nothing recorded before the
+    restart is lost."""
     before = history(stack)
     run_id, step = mid_run(stack, test_tag)
     start = time.monotonic()
@@ -301,12 +334,17 @@ def test_postgres_restarted_mid_run(stack, test_tag):
         assert any("server closed the connection" in line or "OperationalError" in line for line in story), story
         assert "RunStartEvent" in kinds and "ExecutionStepStartEvent" in kinds, kinds  # recorded before: kept
         outcome += f" ({story[-1].split('|')[1].strip()[:90]}...)"
-        time.sleep(15)  # an instance with run_retries enabled re-executes it: then that must succeed
-        retries = [r["runId"] for r in runs(stack.graphql, limit=500) if r["tags"].get("dagster/parent_run_id") == run_id]
-        if retries:
-            retried = wait_for_runs(stack.graphql, retries, timeout=900)
-            outcome += f", retried: {[r['status'] for r in retried.values()]}"
-            assert all(r["status"] == "SUCCESS" for r in retried.values()), retried
+        # Dagster retries a run that failed outside its steps (run_retries), and that retry must succeed.
+        # If the dropped write was inside a step, the step failed: not retried, like any step failure.
+        tags = retrying(lambda: run(stack.graphql, run_id))["tags"]
+        if tags.get("dagster/will_retry") == "true":
+            retry = retrying(lambda: retry_of(stack, run_id))
+            retried = retrying(lambda: wait_for_runs(stack.graphql, [retry], timeout=900))[retry]
+            outcome += f", retried at {time.monotonic() - start:.1f} s: {retried['status']}"
+            assert retried["status"] == "SUCCESS", failure_story(stack.graphql, retry)
+        else:
+            assert tags.get("dagster/failure_reason") == "STEP_FAILURE", tags
+            outcome += ", a step failure: not retried"
     after, _, launch_errors = launch_retrying(stack, "__ASSET_JOB", SMALL, test_tag)
     done = wait_for_runs(stack.graphql, [after], timeout=900)[after]
     recovered = time.monotonic() - start

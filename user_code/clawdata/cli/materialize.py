@@ -36,6 +36,8 @@ def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, s
             materialized += item.kind == "materialized"
             if item.kind in ("step_failure", "run_failure") or (item.kind == "check" and not item.ok):
                 failures.append(item)
+            if item.kind == "retry":  # the result is the retry's; what failed before is shown above
+                failures = []
         else:
             status = item
     ok = status == "SUCCESS"

@@ -15,8 +15,8 @@ errors = Console(file=sys.stderr, highlight=False, width=_width)
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # step_start | step_success | step_failure | materialized | check | run_failure
-    name: str  # step key, asset key or check name
+    kind: str  # step_start | step_success | step_failure | materialized | check | run_failure | retry
+    name: str  # step key, asset key, check name or (retry) the new run's id
     detail: str = ""
     ok: bool = True
 
@@ -30,6 +30,8 @@ def show(event: RunEvent) -> None:
         console.print(f"  [red]✗ check[/] {event.name}")
     elif event.kind in ("step_failure", "run_failure"):
         console.print(f"  [red]✗ {event.name}[/]: {event.detail}")
+    elif event.kind == "retry":
+        console.print(f"[yellow]{event.detail}:[/] run [bold]{event.name}[/]")
 
 
 def failure_text(description: str | None, causes: list[str]) -> str:

@@ -113,7 +113,7 @@ mutation LaunchRun($params: ExecutionParams!) {
 
 RUN_EVENTS = """
 query RunEvents($runId: ID!, $after: String) {
-  runOrError(runId: $runId) { __typename ... on Run { status } ... on RunNotFoundError { message } }
+  runOrError(runId: $runId) { __typename ... on Run { status tags { key value } } ... on RunNotFoundError { message } }
   logsForRun(runId: $runId, afterCursor: $after) {
     __typename
     ... on EventConnection {

@@ -10,6 +10,10 @@ from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
 from clawdata.cli.progress import RunEvent, failure_text, rows_detail
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+# Dagster's run tags (dagster._core.storage.tags, private): set on a failed run that will be retried,
+# and on the retry.
+WILL_RETRY_TAG = "dagster/will_retry"
+PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 
 
 def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> str:
@@ -22,7 +26,8 @@ def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]]
 
 
 def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout: float = 3600) -> Iterator[RunEvent | str]:
-    """Yield the run's progress until it ends; the last item is its final status."""
+    """Yield the run's progress until it ends, through Dagster's automatic retry if it gets one
+    (run_retries in dagster.yaml); the last item is the final status."""
     cursor, deadline = None, time.monotonic() + timeout
     while True:
         data = graphql(queries.RUN_EVENTS, {"runId": run_id, "after": cursor})
@@ -34,12 +39,30 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
                 yield mapped
         cursor = logs["cursor"]
         if run["status"] in TERMINAL and not logs["hasMore"]:
+            tags = {t["key"]: t["value"] for t in run["tags"]}
+            if run["status"] == "FAILURE" and tags.get(WILL_RETRY_TAG) == "true":
+                run_id, cursor = _retry_of(graphql, run_id, poll_seconds), None
+                yield RunEvent("retry", run_id, "the run failed outside its steps; Dagster retries it once")
+                continue
             yield run["status"]
             return
         if time.monotonic() > deadline:
             raise ClawdataError(f"run {run_id} did not finish within {timeout:.0f} s (status {run['status']})")
         if not logs["hasMore"]:
             time.sleep(poll_seconds)
+
+
+def _retry_of(graphql: HttpGraphQL, run_id: str, poll_seconds: float, timeout: float = 300) -> str:
+    """The run the daemon launches to retry run_id (it does so within seconds of the failure)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = graphql(queries.RUNS_WITH_TAGS, {"tags": [{"key": PARENT_RUN_ID_TAG, "value": run_id}]})
+        if found["runsOrError"]["results"]:
+            return found["runsOrError"]["results"][0]["runId"]
+        if time.monotonic() > deadline:
+            raise ClawdataError(f"run {run_id} failed and is marked for retry, but no retry started within "
+                                f"{timeout:.0f} s: is the daemon running (`make ps`)?")
+        time.sleep(poll_seconds)
 
 
 def _from_graphql_event(event: dict) -> RunEvent | None:
