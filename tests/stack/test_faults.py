@@ -170,6 +170,16 @@ def retry_of(stack, run_id: str, timeout: float = 120) -> str:
     return found[0]["runId"]
 
 
+def retry_decision(stack, run_id: str, timeout: float = 30) -> dict[str, str]:
+    """A failed run's tags once Dagster has tagged it will_retry true or false, which it does in a write
+    just after the FAILURE status: read at once, the tag may not be there yet."""
+    deadline = time.monotonic() + timeout
+    while "dagster/will_retry" not in (tags := retrying(lambda: run(stack.graphql, run_id))["tags"]):
+        assert time.monotonic() < deadline, f"run {run_id} failed but was never tagged will_retry: {tags}"
+        time.sleep(0.2)
+    return tags
+
+
 def test_run_container_killed(stack, test_tag):
     """Launched by `clawdata dagster materialize --all`, as `make materialize` does. The container dies
     mid-step: run monitoring marks the run failed and frees its slot, Dagster retries it once from the
@@ -336,8 +346,8 @@ def test_postgres_restarted_mid_run(stack, test_tag):
         outcome += f" ({story[-1].split('|')[1].strip()[:90]}...)"
         # Dagster retries a run that failed outside its steps (run_retries), and that retry must succeed.
         # If the dropped write was inside a step, the step failed: not retried, like any step failure.
-        tags = retrying(lambda: run(stack.graphql, run_id))["tags"]
-        if tags.get("dagster/will_retry") == "true":
+        tags = retry_decision(stack, run_id)
+        if tags["dagster/will_retry"] == "true":
             retry = retrying(lambda: retry_of(stack, run_id))
             retried = retrying(lambda: wait_for_runs(stack.graphql, [retry], timeout=900))[retry]
             outcome += f", retried at {time.monotonic() - start:.1f} s: {retried['status']}"

@@ -14,6 +14,10 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 # and on the retry.
 WILL_RETRY_TAG = "dagster/will_retry"
 PARENT_RUN_ID_TAG = "dagster/parent_run_id"
+# With run_retries on, Dagster writes a failed run's status and then, in a second write, its will_retry
+# tag (dagster/_core/instance/methods/event_methods.py); a poll between the two sees neither. The tag
+# follows within milliseconds; without run_retries it never comes, and a failure waits this long.
+RETRY_TAG_GRACE_SECONDS = 5.0
 
 
 def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> str:
@@ -28,7 +32,7 @@ def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]]
 def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout: float = 3600) -> Iterator[RunEvent | str]:
     """Yield the run's progress until it ends, through Dagster's automatic retry if it gets one
     (run_retries in dagster.yaml); the last item is the final status."""
-    cursor, deadline = None, time.monotonic() + timeout
+    cursor, deadline, untagged_until = None, time.monotonic() + timeout, None
     while True:
         data = graphql(queries.RUN_EVENTS, {"runId": run_id, "after": cursor})
         run = expect(data["runOrError"], "Run", f"run {run_id}")
@@ -40,8 +44,13 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
         cursor = logs["cursor"]
         if run["status"] in TERMINAL and not logs["hasMore"]:
             tags = {t["key"]: t["value"] for t in run["tags"]}
+            if run["status"] == "FAILURE" and WILL_RETRY_TAG not in tags:
+                untagged_until = untagged_until or time.monotonic() + RETRY_TAG_GRACE_SECONDS
+                if time.monotonic() < untagged_until:
+                    time.sleep(min(poll_seconds, 0.2))
+                    continue
             if run["status"] == "FAILURE" and tags.get(WILL_RETRY_TAG) == "true":
-                run_id, cursor = _retry_of(graphql, run_id, poll_seconds), None
+                run_id, cursor, untagged_until = _retry_of(graphql, run_id, poll_seconds), None, None
                 yield RunEvent("retry", run_id, "the run failed outside its steps; Dagster retries it once")
                 continue
             yield run["status"]
