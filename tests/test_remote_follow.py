@@ -10,8 +10,8 @@ from clawdata.cli.progress import RunEvent
 
 
 class ScriptedWebserver:
-    """Answers RUN_EVENTS for each run from a list of (status, tags) states, one per poll, the last one
-    repeating; RUNS_WITH_TAGS finds `retry_id` as the retry of `run_id`."""
+    """Answers RUN_EVENTS and RUN_TAGS for each run from a list of (status, tags) states, one per poll,
+    the last one repeating; RUNS_WITH_TAGS finds `retry_id` as the retry of `run_id`."""
 
     def __init__(self, states: dict[str, list[tuple[str, dict[str, str]]]], retry_id: str | None = None):
         self.states, self.retry_id, self.polls = states, retry_id, {run_id: 0 for run_id in states}
@@ -19,11 +19,13 @@ class ScriptedWebserver:
     def __call__(self, query: str, variables: dict) -> dict:
         if query is queries.RUNS_WITH_TAGS:
             return {"runsOrError": {"results": [{"runId": self.retry_id, "status": "STARTED"}] if self.retry_id else []}}
-        assert query is queries.RUN_EVENTS
+        assert query in (queries.RUN_EVENTS, queries.RUN_TAGS)
         run_id = variables["runId"]
         script = self.states[run_id]
         status, tags = script[min(self.polls[run_id], len(script) - 1)]
         self.polls[run_id] += 1
+        if query is queries.RUN_TAGS:
+            return {"runOrError": {"__typename": "Run", "tags": [{"key": k, "value": v} for k, v in tags.items()]}}
         return {
             "runOrError": {"__typename": "Run", "status": status, "tags": [{"key": k, "value": v} for k, v in tags.items()]},
             "logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False, "events": []},

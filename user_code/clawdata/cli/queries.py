@@ -96,6 +96,12 @@ query RunsWithTags($tags: [ExecutionTag!]) {
 }
 """
 
+RUN_TAGS = """
+query RunTags($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { tags { key value } } ... on RunNotFoundError { message } }
+}
+"""
+
 LAUNCH_RUN = """
 mutation LaunchRun($params: ExecutionParams!) {
   launchRun(executionParams: $params) {

@@ -32,7 +32,7 @@ def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]]
 def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout: float = 3600) -> Iterator[RunEvent | str]:
     """Yield the run's progress until it ends, through Dagster's automatic retry if it gets one
     (run_retries in dagster.yaml); the last item is the final status."""
-    cursor, deadline, untagged_until = None, time.monotonic() + timeout, None
+    cursor, deadline = None, time.monotonic() + timeout
     while True:
         data = graphql(queries.RUN_EVENTS, {"runId": run_id, "after": cursor})
         run = expect(data["runOrError"], "Run", f"run {run_id}")
@@ -43,14 +43,8 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
                 yield mapped
         cursor = logs["cursor"]
         if run["status"] in TERMINAL and not logs["hasMore"]:
-            tags = {t["key"]: t["value"] for t in run["tags"]}
-            if run["status"] == "FAILURE" and WILL_RETRY_TAG not in tags:
-                untagged_until = untagged_until or time.monotonic() + RETRY_TAG_GRACE_SECONDS
-                if time.monotonic() < untagged_until:
-                    time.sleep(min(poll_seconds, 0.2))
-                    continue
-            if run["status"] == "FAILURE" and tags.get(WILL_RETRY_TAG) == "true":
-                run_id, cursor, untagged_until = _retry_of(graphql, run_id, poll_seconds), None, None
+            if run["status"] == "FAILURE" and _will_retry(graphql, run_id, run["tags"]):
+                run_id, cursor = _retry_of(graphql, run_id, poll_seconds), None
                 yield RunEvent("retry", run_id, "the run failed outside its steps; Dagster retries it once")
                 continue
             yield run["status"]
@@ -59,6 +53,17 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
             raise ClawdataError(f"run {run_id} did not finish within {timeout:.0f} s (status {run['status']})")
         if not logs["hasMore"]:
             time.sleep(poll_seconds)
+
+
+def _will_retry(graphql: HttpGraphQL, run_id: str, tags: list[dict]) -> bool:
+    """Whether Dagster retries this failed run, waiting out the gap before its will_retry tag."""
+    deadline = time.monotonic() + RETRY_TAG_GRACE_SECONDS
+    while True:
+        decision = {t["key"]: t["value"] for t in tags}.get(WILL_RETRY_TAG)
+        if decision is not None or time.monotonic() > deadline:
+            return decision == "true"
+        time.sleep(0.2)
+        tags = expect(graphql(queries.RUN_TAGS, {"runId": run_id})["runOrError"], "Run", f"run {run_id}")["tags"]
 
 
 def _retry_of(graphql: HttpGraphQL, run_id: str, poll_seconds: float, timeout: float = 300) -> str:
