@@ -17,6 +17,9 @@ RUN groupadd --system --gid 1000 clawdata \
 # images: run containers launched by the run launcher find it without any mount.
 COPY dagster.yaml /opt/dagster/home/dagster.yaml
 COPY deploy/healthcheck.py /usr/local/bin/clawdata-healthcheck
+# The event log storage that dagster.yaml names; both images load the instance.
+COPY deploy/clawdata_storage.py /opt/dagster/lib/clawdata_storage.py
+ENV PYTHONPATH=/opt/dagster/lib
 
 # uv, in a throwaway stage. The optional `ca_bundle` secret serves TLS-intercepting proxies; it is
 # used for the install steps only and never stored in a layer.

@@ -67,11 +67,12 @@ class Stack:
         self.settings = settings
         self.graphql = HttpGraphQL(self.url, timeout=60)
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 900, capture: bool = True) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, check: bool = True, timeout: float = 900, capture: bool = True,
+                input: str | None = None) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_"))}
         result = subprocess.run(
             ["docker", "compose", "--env-file", str(self.env_file), *args],
-            cwd=ROOT, env=env, capture_output=capture, text=True, timeout=timeout,
+            cwd=ROOT, env=env, capture_output=capture, text=True, timeout=timeout, input=input,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -5,6 +5,7 @@ The design under test: every step that writes the DuckDB warehouse is in Dagster
 schedule, the sensor and `make materialize` overlap, no step ever meets another's file lock.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -193,3 +194,15 @@ def run_overlap(stack):
         assert counts[table] == oracle[table], (table, counts[table], oracle[table])
     assert counts["dim_customers"] == oracle["slv_customers"]
     assert all(counts[t] > 0 for t in ("fct_daily_revenue", "fct_category_revenue"))
+
+
+def test_one_slot_holder_when_run_workers_claim_at_once(stack):
+    """The pool's guarantee where it is decided: run workers claiming a one-slot pool at the same
+    instant, through the deployment's own event log storage. Dagster 1.13's claim let two of them
+    hold the slot in 15-27 of 100 such rounds (deploy/clawdata_storage.py); here none may."""
+    probe = (Path(__file__).parent / "pool_claim_probe.py").read_text()
+    result = json.loads(stack.compose("exec", "-T", "daemon", "python", "-", "60", input=probe).stdout)
+    print(f"\nsimultaneous claims of a one-slot pool (6 workers, {result['rounds']} rounds, {result['storage']}): "
+          f"rounds with several holders {result['several_holders']}, with none {result['no_holder']}")
+    assert result["storage"] == "ClawdataEventLogStorage", result
+    assert result["several_holders"] == 0 and result["no_holder"] == 0, result
