@@ -17,24 +17,18 @@ stack's run containers, volumes, network and image tags happen on the way out, o
 """
 
 import json
-import os
-import secrets
-import shutil
-import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from benchmarks import measure
 from clawdata.cli.graphql import LOCATION, REPOSITORY
+from tests.stack.harness import ComposeStack, StackError, docker_problem
 
 TRIVIAL_ASSET = "raw_products"
 ASSET_JOB = "__ASSET_JOB"
 
-WORKSPACE = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
-  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
   ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } ... on InvalidSubsetError { message }
   ... on RunConfigValidationInvalid { errors { message } } ... on PipelineNotFoundError { message } } }"""
@@ -71,94 +65,24 @@ def _docker_time(text: str) -> float:
     return stamp.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Stack(ComposeStack):
+    """The stack as the benchmark measures it (tests/stack/harness.py runs it): the deployment's own
+    schedule and sensor settings, so nothing but the benchmark's runs competes with a measurement."""
 
-
-class StackError(Exception):
-    pass
-
-
-class Stack:
     def __init__(self, repo: Path, work: Path, log=print):
-        self.repo, self.work, self.log = repo, work, log
-        self.name = f"clawbench-{secrets.token_hex(3)}"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.user_code_image = f"clawdata/user-code:{self.name}"
-        self.dagster_image = f"clawdata/dagster:{self.name}"
-        self.env_file = self._env_file()
-        self.settings = self._read_env_file()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_", "COMPOSE_", "DBT_"))}
-        self.env.update(
-            CLAWDATA_STACK=self.name,
-            CLAWDATA_UI_PORT=str(self.port),
-            CLAWDATA_UI_BIND="127.0.0.1",
-            CLAWDATA_USER_CODE_IMAGE=self.user_code_image,
-            CLAWDATA_DAGSTER_IMAGE=self.dagster_image,
-        )
-        self.built = False
-
-    # ---- plumbing --------------------------------------------------------------------------------
-
-    def _env_file(self) -> Path:
-        """The repository's .env (base images, Postgres password, Docker group) if there is one;
-        else one written for the benchmark by deploy/write-env.sh under benchmarks/.work."""
-        env = self.repo / ".env"
-        if env.exists():
-            return env
-        own = self.work / "bench.env"
-        subprocess.run([str(self.repo / "deploy" / "write-env.sh"), str(own)], check=True, cwd=self.repo)
-        return own
-
-    def _read_env_file(self) -> dict:
-        values = {}
-        for line in self.env_file.read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                key, value = line.split("=", 1)
-                values[key.strip()] = value.strip()
-        return values
-
-    def compose(self, *args: str, check: bool = True, capture: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        cmd = ["docker", "compose", "--project-directory", str(self.repo), "-f", str(self.repo / "docker-compose.yml"),
-               "--env-file", str(self.env_file), *args]
-        result = subprocess.run(cmd, env=self.env, cwd=self.repo, capture_output=capture, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            raise StackError(f"`docker compose {' '.join(args)}` exited {result.returncode}: {(result.stderr or '')[-1500:]}")
-        return result
-
-    def graphql(self, query: str, variables: dict | None = None, timeout: float = 10) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.loads(response.read())
-        if payload.get("errors"):
-            raise StackError(f"GraphQL: {payload['errors']}")
-        return payload["data"]
-
-    # ---- preconditions and build -------------------------------------------------------------------
+        super().__init__("clawbench", work, repo=repo)
+        self.log = log
 
     def check(self) -> str | None:
         """None if the stack can be measured here, else why not."""
-        if shutil.which("docker") is None:
-            return "no docker client"
-        if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-            return "no Docker engine answering (deploy/provision-docker.sh starts one)"
-        if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
-            return "no Compose v2 plugin"
+        problem = docker_problem()
+        if problem:
+            return problem
         for key in ("PYTHON_BASE_IMAGE", "POSTGRES_IMAGE"):
             image = self.settings.get(key)
             if image and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
                 return f"{key}={image} is not on this engine (`make images-offline` builds it)"
         return None
-
-    def build(self) -> float:
-        t0 = time.perf_counter()
-        self.compose("build", timeout=3600)
-        self.built = True
-        return time.perf_counter() - t0
 
     # ---- start-up ------------------------------------------------------------------------------------
 
@@ -172,22 +96,6 @@ class Stack:
         reader.start()
         return proc, lines, reader
 
-    def wait_loaded(self, deadline: float) -> float | None:
-        while time.time() < deadline:
-            try:
-                data = self.graphql(WORKSPACE, timeout=5)["workspaceOrError"]
-                for entry in data.get("locationEntries") or []:
-                    loaded = entry.get("locationOrLoadError") or {}
-                    if entry["name"] == LOCATION and entry["loadStatus"] == "LOADED":
-                        if loaded.get("__typename") == "PythonError":
-                            raise StackError(f"code location failed to load: {loaded.get('message', '')[:500]}")
-                        if loaded:
-                            return time.time()
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        return None
-
     def start(self, kind: str) -> dict:
         """`up -d --wait`, then until the code location is loaded; per-service timeline from events."""
         t0 = time.time()
@@ -197,7 +105,7 @@ class Stack:
             t_healthy = time.time()
             if up.returncode != 0:
                 raise StackError(f"`compose up --wait` exited {up.returncode}: {up.stderr[-1500:]}")
-            t_loaded = self.wait_loaded(time.time() + 120)
+            t_loaded = self.wait_until_loaded(timeout=120, poll=0.05)
             time.sleep(0.3)  # let the last events arrive
         finally:
             events.terminate()
@@ -255,11 +163,6 @@ class Stack:
                 out[service] = measure.stats(durations)
         return out
 
-    def down(self, volumes: bool = False) -> float:
-        t0 = time.perf_counter()
-        self.compose("down", *(["-v"] if volumes else []), "--remove-orphans", "--timeout", "30", check=False, timeout=300)
-        return time.perf_counter() - t0
-
     # ---- run launch latency --------------------------------------------------------------------------
 
     def wait_first_sensor_tick(self, timeout: float = 120) -> float | None:
@@ -299,7 +202,7 @@ class Stack:
             "executionMetadata": {"tags": [{"key": "clawdata/launched_by", "value": "benchmark"}]},
         }
         t_submit = time.time()
-        result = self.graphql(LAUNCH, {"params": params}, timeout=30)["launchRun"]
+        result = self.graphql(LAUNCH, {"params": params})["launchRun"]
         t_ack = time.time()
         if result["__typename"] != "LaunchRunSuccess":
             raise StackError(f"launchRun: {result}")
@@ -375,23 +278,6 @@ class Stack:
             if size.isdigit():
                 rows.append({"path": path.replace("/opt/venv/lib/python3.11/site-packages/", ""), "mb": int(size) * 1024 / 1e6})
         return rows
-
-    # ---- cleanup -----------------------------------------------------------------------------------------
-
-    def cleanup(self) -> None:
-        """Remove everything of this stack: containers (run containers too), volumes, network, image tags."""
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.clawdata.stack={self.name}"],
-                             capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        self.down(volumes=True)
-        for kind in ("volume", "network"):
-            names = subprocess.run(["docker", kind, "ls", "-q", "--filter", f"name={self.name}_"], capture_output=True, text=True).stdout.split()
-            names = [n for n in names if n.startswith(f"{self.name}_")]
-            if names:
-                subprocess.run(["docker", kind, "rm", *names], capture_output=True)
-        if self.built:
-            subprocess.run(["docker", "image", "rm", self.user_code_image, self.dagster_image], capture_output=True)
 
 
 def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=print) -> dict:
