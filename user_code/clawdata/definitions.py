@@ -6,6 +6,8 @@ from dagster_duckdb import DuckDBResource
 from clawdata import settings
 from clawdata.defs import automation, gold, ingest
 
+gold.refuse_collisions_with(ingest.defs)
+
 defs = dg.Definitions.merge(
     ingest.defs,
     gold.defs,
