@@ -6,11 +6,9 @@ from dagster_duckdb import DuckDBResource
 from clawdata import settings
 from clawdata.defs import automation, gold, ingest
 
-gold.refuse_collisions_with(ingest.defs)
-
 defs = dg.Definitions.merge(
     ingest.defs,
-    gold.defs,
+    gold.build_defs(gold.project.load(), others=ingest.defs),
     automation.defs,
     dg.Definitions(
         resources={"duckdb": DuckDBResource(database=dg.EnvVar(settings.WAREHOUSE_ENV))},

@@ -13,6 +13,8 @@
 - Checks alone (one check executed from the UI or the CLI): dbt runs exactly those tests.
 """
 
+import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -25,9 +27,13 @@ from clawdata.defs.reuse import built_from_same_inputs
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 
+_SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+
 
 def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
-    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=GoldTranslator(), pool=WAREHOUSE_POOL)
+    manifest = attach_source_tests(json.loads(project.manifest_path.read_text()))
+
+    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=GoldTranslator(), pool=WAREHOUSE_POOL)
     def gold_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator:
         keys = set(context.selected_asset_keys)
         if keys and _same_inputs(context, keys) and len(_tables(duckdb, keys)) == len(keys):
@@ -57,6 +63,20 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
             raise error
 
     return gold_models
+
+
+def attach_source_tests(manifest: dict) -> dict:
+    """A generic test on a source with a second parent (relationships to another source) has no
+    `attached_node` in dbt's manifest, so dagster-dbt would report it as observations on both
+    sources; attach it to the source it tests (its `model` argument), so that it is that source's check."""
+    sources = {(s["package_name"], s["source_name"], s["name"]): uid for uid, s in manifest.get("sources", {}).items()}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "test" or node.get("attached_node"):
+            continue
+        tested = _SOURCE_ARG.search(str((node.get("test_metadata") or {}).get("kwargs", {}).get("model", "")))
+        if tested:
+            node["attached_node"] = sources.get((node["package_name"], *tested.groups()))
+    return manifest
 
 
 def _same_inputs(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> bool:
