@@ -20,6 +20,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.gold.translator import GoldTranslator, MAIN_SCHEMA
@@ -38,7 +39,9 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
         keys = set(context.selected_asset_keys)
         if keys and _same_inputs(context, keys) and len(_tables(duckdb, keys)) == len(keys):
             recorded = _recorded_check_results(context, context.selected_asset_check_keys)
-            if recorded is not None:
+            if recorded is None:
+                context.log.info("inputs unchanged, but a check has no recorded result: running dbt")
+            else:
                 counts = _tables(duckdb, keys)
                 for key in sorted(keys):
                     yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
@@ -85,11 +88,13 @@ def _same_inputs(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey])
 
 
 def _recorded_check_results(context: dg.AssetExecutionContext, check_keys) -> list[dg.AssetCheckResult] | None:
-    """The last result of every check, again (with `reused`), or None if one has none."""
-    records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(list(check_keys))
+    """The last completed result of every check, again (with `reused`), or None if one has none.
+    (The latest execution of each is this run's own, planned: hence the status filter.)"""
+    storage, done = context.instance.event_log_storage, set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
     results = []
     for key in check_keys:
-        event = records[key].event if key in records else None
+        records = storage.get_asset_check_execution_history(key, limit=1, status=done)
+        event = records[0].event if records else None
         evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
         if not isinstance(evaluation, dg.AssetCheckEvaluation):
             return None
