@@ -1,4 +1,13 @@
-"""Gold: the dbt project (CLAWDATA_DBT_PROJECT_DIR, any dbt project on dbt-duckdb), loaded with dagster-dbt."""
+"""Gold: the dbt project (CLAWDATA_DBT_PROJECT_DIR, any dbt project on dbt-duckdb), loaded with dagster-dbt.
+
+Why `@dbt_assets` and not dagster-dbt 0.29.27's DbtProjectComponent: the component is state-backed (its
+manifest is "defs state", refreshed by `dg utils refresh-defs-state` or under `dagster dev`, not by the
+project's content at each load and image build); its op is built inside `build_defs_from_state` with
+no resources (it makes `DbtCliResource(project)` itself), so the DuckDB resource that reuse and row
+counts need, the pool and dbt's flags would mean overriding that whole method; and it reads the
+manifest file, so attaching source tests would mean rewriting dbt's manifest.json. The pieces it
+would give (translator settings, source tests as checks, streamed events) are used here directly.
+"""
 
 import json
 
