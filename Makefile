@@ -27,7 +27,6 @@ dev: install  ## local UI and daemon on the embedded default (no Docker)
 	$(BIN)/clawdata dagster dev
 
 test: install  ## every test, the end-to-end test of the real Compose stack included
-	$(BIN)/dagster definitions validate -m clawdata.definitions  # what `dg check defs` runs (pyproject.toml)
 	$(BIN)/python -m pytest
 
 lock:  ## re-pin requirements*.lock from pyproject.toml

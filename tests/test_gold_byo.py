@@ -74,6 +74,8 @@ def test_build_reports_warn_failure_and_skips(byo):
     failed = next(e for n, e in checks.items() if n.startswith("accepted_values_stg_orders_status"))
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     assert "unique_order_totals_status" not in checks  # skipped by dbt: not reported as a result
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "\x1b[" not in str(failure.event_specific_data.error.to_string())  # no dbt colour codes
 
 
 def test_row_counts_and_column_types_after_dbt_exits(byo):
@@ -126,3 +128,20 @@ def test_a_parse_error_is_one_message_with_dbts_line(tmp_path):
     message = str(failed.value)
     assert "no_such_model" in message and len(message.splitlines()) < 12, message
     assert "\x1b[" not in message
+
+
+def test_the_code_location_validates(tmp_path):
+    """What `dg check defs` checks (it does not fit this layout: pyproject.toml says why)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import make_project
+
+    env = make_project(tmp_path)["env"]
+    Path(env["DAGSTER_HOME"]).mkdir()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "clawdata.definitions"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr
