@@ -55,6 +55,7 @@ def test_seeds_views_and_tables_become_assets(byo):
         "country_names": "seeds", "stg_customers": "gold", "stg_orders": "gold",
         "customers_by_country": "gold", "order_totals": "gold",
     }
+    assert found[dg.AssetKey("country_names")].code_version  # a seed's checksum: reuse works with seeds
     mart = found[dg.AssetKey("customers_by_country")]
     assert mart.owners == ["team:analytics"] and "marts" in mart.tags
     assert mart.metadata["dagster/table_name"] == "customers_by_country"

@@ -41,6 +41,11 @@ class GoldTranslator(DagsterDbtTranslator):
             return group
         return SEED_GROUP if props["resource_type"] == "seed" else GOLD_GROUP
 
+    def get_code_version(self, props: Mapping[str, Any]) -> str | None:
+        # dagster-dbt versions SQL only; a seed's version is its file's checksum (dbt's own), so
+        # unchanged seeds do not keep the whole gold step from reusing its tables.
+        return super().get_code_version(props) or (props.get("checksum") or {}).get("checksum")
+
     def get_metadata(self, props: Mapping[str, Any]) -> Mapping[str, Any]:
         # dagster-dbt names the table database.schema.alias; bronze and silver name theirs as above.
         return {**super().get_metadata(props), "dagster/table_name": table_name(props)}
