@@ -61,6 +61,8 @@ def test_a_reused_run_keeps_every_check_result(runs):
     reused = [m for m in runs["second"].get_asset_materialization_events()
               if m.event_specific_data.materialization.metadata["reused"].value]
     assert len(reused) == 9
+    rows = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata["dagster/row_count"].value for m in reused}
+    assert rows["dim_customers"] == 600
     first, second = evaluations(runs["first"]), evaluations(runs["second"])
     assert set(second) == set(first)
     assert {k: (e.passed, e.severity) for k, e in second.items()} == {k: (e.passed, e.severity) for k, e in first.items()}

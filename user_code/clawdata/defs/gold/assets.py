@@ -45,7 +45,7 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
                 counts = _tables(duckdb, keys)
                 for key in sorted(keys):
                     yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
-                                    metadata={"dagster/row_count": counts[key], "reused": True})
+                                    metadata={"dagster/row_count": counts[key]["rows"], "reused": True})
                 yield from recorded
                 return
         built, error = [], None
