@@ -8,7 +8,7 @@ from clawdata.defs import automation, gold, ingest
 
 defs = dg.Definitions.merge(
     ingest.defs,
-    gold.defs,
+    gold.build_defs(gold.project.load(), others=ingest.defs),
     automation.defs,
     dg.Definitions(
         resources={"duckdb": DuckDBResource(database=dg.EnvVar(settings.WAREHOUSE_ENV))},

@@ -15,6 +15,10 @@ PROJECT_DIR = Path(os.environ.get("CLAWDATA_PROJECT_DIR") or Path(__file__).reso
 WAREHOUSE_ENV = "CLAWDATA_WAREHOUSE_PATH"
 SAMPLE_DIR_ENV = "CLAWDATA_SAMPLE_DIR"
 INBOX_DIR_ENV = "CLAWDATA_INBOX_DIR"
+# The gold layer: any dbt project on dbt-duckdb (README, "Bring your own dbt project").
+DBT_PROJECT_DIR_ENV = "CLAWDATA_DBT_PROJECT_DIR"
+# Optional: a profiles dir of the user's own; unset, clawdata generates the profile (defs/gold/project.py).
+DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
 
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -37,7 +41,15 @@ def inbox_dir() -> Path:
     return _path_from_env(INBOX_DIR_ENV, "data/inbox")
 
 
-DBT_PROJECT_DIR = PROJECT_DIR / "dbt"
+def dbt_project_dir() -> Path:
+    return _path_from_env(DBT_PROJECT_DIR_ENV, "dbt")
+
+
+def dbt_profiles_dir() -> Path | None:
+    return _path_from_env(DBT_PROFILES_DIR_ENV, "") if os.environ.get(DBT_PROFILES_DIR_ENV) else None
+
+
+DBT_PROJECT_DIR = dbt_project_dir()
 
 os.environ[WAREHOUSE_ENV] = str(warehouse_path())
 

@@ -4,6 +4,7 @@ Both transports answer the same documents (queries.py), so status and sensor tic
 whichever instance they look at, and they read Dagster's records, never the warehouse file.
 """
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -64,7 +65,12 @@ def in_process_graphql(instance) -> Iterator[InProcessGraphQL]:
     origin = InProcessCodeLocationOrigin(
         LoadableTargetOrigin(module_name="clawdata.definitions", attribute="defs"), location_name=LOCATION
     )
-    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
+    with warnings.catch_warnings():
+        # Dagster warns with the whole stack trace when the location fails to load; check_location
+        # reports the cause in one message instead (a dbt parse error, a refused dbt table).
+        warnings.filterwarnings("ignore", message="Error loading repository location")
+        context = WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
+    with context:
         yield InProcessGraphQL(context)
 
 

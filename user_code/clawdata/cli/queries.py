@@ -24,9 +24,11 @@ query Status($runLimit: Int!) {
       runId
       metadataEntries { label ... on IntMetadataEntry { intValue } }
     }
+    # gold reports rows after dbt exits (defs/gold/assets.py), as an observation
+    assetObservations(limit: 1) { timestamp metadataEntries { label ... on IntMetadataEntry { intValue } } }
     assetChecksOrError {
       __typename
-      ... on AssetChecks { checks { name executionForLatestMaterialization { status } } }
+      ... on AssetChecks { checks { name executionForLatestMaterialization { status evaluation { severity } } } }
     }
   }
   runsOrError(limit: $runLimit) {

@@ -21,15 +21,39 @@ def _when(timestamp) -> str:
 
 
 def _checks(node: dict) -> str:
+    """Checks on the asset's latest materialization: failed (named), warned (named), skipped, passed."""
     checks = node["assetChecksOrError"].get("checks") or []
     if not checks:
         return "-"
-    statuses = {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
-    failed = [n for n, s in statuses.items() if s in ("FAILED", "EXECUTION_FAILED")]
-    passed = sum(s == "SUCCEEDED" for s in statuses.values())
-    if failed:
-        return f"[red]{len(failed)} failed[/]: {', '.join(sorted(failed))}"
-    return f"{passed}/{len(checks)} passed" if passed == len(checks) else f"{passed}/{len(checks)} passed, {len(checks) - passed} not run"
+    by_state: dict[str, list[str]] = {}
+    for check in checks:
+        execution = check["executionForLatestMaterialization"] or {}
+        severity = (execution.get("evaluation") or {}).get("severity")
+        state = {
+            "SUCCEEDED": "passed", "FAILED": "warned" if severity == "WARN" else "failed",
+            # not executed: a dbt test skipped because what it tests failed, or a run that stopped early
+            "EXECUTION_FAILED": "skipped", "SKIPPED": "skipped", "IN_PROGRESS": "running",
+        }.get(execution.get("status"), "not run")
+        by_state.setdefault(state, []).append(check["name"])
+    parts = []
+    for state, colour in (("failed", "red"), ("warned", "yellow"), ("skipped", "yellow"), ("running", "yellow")):
+        names = sorted(by_state.get(state, []))
+        if names:
+            parts.append(f"[{colour}]{len(names)} {state}[/]" + (f": {', '.join(names)}" if state in ("failed", "warned") else ""))
+    passed = len(by_state.get("passed", []))
+    not_run = len(by_state.get("not run", []))
+    return ", ".join([f"{passed}/{len(checks)} passed", *parts] + ([f"{not_run} not run"] if not_run else []))
+
+
+def _rows(node: dict, last: dict | None) -> int | None:
+    """The row count of the latest materialization, or of a later observation (gold's)."""
+    def count(event):
+        return next((m["intValue"] for m in (event or {}).get("metadataEntries", []) if m["label"] == "dagster/row_count"), None)
+
+    observed = (node.get("assetObservations") or [None])[0]
+    if observed and last and float(observed["timestamp"]) >= float(last["timestamp"]) and count(observed) is not None:
+        return count(observed)
+    return count(last)
 
 
 def status(target: Target, run_limit: int = 10) -> None:
@@ -43,7 +67,7 @@ def status(target: Target, run_limit: int = 10) -> None:
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
     for node in nodes:
         last = (node["assetMaterializations"] or [None])[0]
-        rows = next((m["intValue"] for m in (last or {}).get("metadataEntries", []) if m["label"] == "dagster/row_count"), None)
+        rows = _rows(node, last)
         assets.add_row(
             "/".join(node["assetKey"]["path"]),
             node["groupName"] or "-",

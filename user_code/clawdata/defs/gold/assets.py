@@ -1,76 +1,132 @@
-"""Gold: the dbt models, one asset each, with dbt tests as asset checks.
+"""Gold: the dbt nodes as assets, dbt tests as asset checks, run by `dbt build`.
 
-dbt sources carry `meta.dagster.asset_key` (dbt/models/sources.yml), so each model hangs below the
-silver asset it reads, and the UI shows one graph from CSV to gold.
+- Live progress: dagster-dbt's events are yielded as dbt reports them (each model's materialization,
+  then its tests' check results), not after dbt exits.
+- Row counts and column types: the dbt process holds DuckDB's write lock until it exits (no other
+  process may even read the file meanwhile, and dbt-duckdb reports no row counts), so they are read
+  once dbt has exited and reported as one observation per built table (dagster-dbt's
+  fetch_row_counts / fetch_column_metadata would open the file while dbt holds it).
+- Reuse: unchanged model SQL over unchanged inputs rebuilds the same tables, so the step reuses them
+  and re-reports the check results recorded for that same data (a dbt test is a query over those
+  tables: re-running it would give the same answer for the cost of starting dbt, seconds on a busy
+  host). A check with no recorded result makes the step run dbt.
+- Checks alone (one check executed from the UI or the CLI): dbt runs exactly those tests.
 """
 
-from collections.abc import Iterator, Mapping
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 from dagster_duckdb import DuckDBResource
 
-from clawdata.defs.gold.project import dbt_project, prepare_if_stale
+from clawdata.defs.gold.translator import GoldTranslator, MAIN_SCHEMA
 from clawdata.defs.reuse import built_from_same_inputs
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 
-prepare_if_stale()
+_SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
 
 
-class GoldTranslator(DagsterDbtTranslator):
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return "gold" if dbt_resource_props["resource_type"] == "model" else super().get_group_name(dbt_resource_props)
+def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
+    manifest = attach_source_tests(json.loads(project.manifest_path.read_text()))
+
+    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=GoldTranslator(), pool=WAREHOUSE_POOL)
+    def gold_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator:
+        keys = set(context.selected_asset_keys)
+        if keys and _same_inputs(context, keys) and len(_tables(duckdb, keys)) == len(keys):
+            recorded = _recorded_check_results(context, context.selected_asset_check_keys)
+            if recorded is None:
+                context.log.info("inputs unchanged, but a check has no recorded result: running dbt")
+            else:
+                counts = _tables(duckdb, keys)
+                for key in sorted(keys):
+                    yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
+                                    metadata={"dagster/row_count": counts[key]["rows"], "reused": True})
+                yield from recorded
+                return
+        built, error = [], None
+        try:
+            for event in dbt.cli(["build"], context=context).stream():
+                if isinstance(event, dg.Output):
+                    built.append(context.asset_key_for_output(event.output_name))
+                    event = event.with_metadata({**event.metadata, "reused": False})
+                yield event
+        except Exception as e:  # failed models or tests: report what did get built, then fail the step
+            error = e
+        for key, table in _tables(duckdb, built).items():
+            yield dg.AssetObservation(asset_key=key, metadata={
+                "dagster/row_count": table["rows"],
+                "dagster/column_schema": _schema(context.assets_def.specs_by_key[key], table["columns"]),
+            })
+        if error is not None:
+            raise error
+
+    return gold_models
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=GoldTranslator(),
-    pool=WAREHOUSE_POOL,
-)
-def gold_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator:
-    tables = {key: key.path[-1] for key in context.selected_asset_keys}
-    existing = _row_counts(duckdb, tables) if _same_inputs(context, tables) else {}
-    if len(existing) == len(tables):
-        # Same model SQL, same upstream data: dbt would rebuild the same tables. Its tests are not
-        # re-run; their last results are for this same data.
-        for key in context.selected_asset_keys:
-            yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
-                            metadata={"dagster/row_count": existing[key], "reused": True})
-        return
-    # The dbt process holds the warehouse's write lock until it exits, so row counts are read after
-    # it ends (dagster-dbt's fetch_row_counts would open the file while dbt still holds it).
-    events, error = [], None
-    try:
-        for event in dbt.cli(["build"], context=context).stream():
-            events.append(event)
-    except Exception as e:  # failed models or tests: report what did succeed, then fail the step
-        error = e
-    outputs = {e.output_name: context.asset_key_for_output(e.output_name) for e in events if isinstance(e, dg.Output)}
-    counts = _row_counts(duckdb, {key: tables[key] for key in outputs.values()})
-    for event in events:
-        if isinstance(event, dg.Output) and outputs[event.output_name] in counts:
-            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[outputs[event.output_name]], "reused": False})
-        yield event
-    if error is not None:
-        raise error
+def attach_source_tests(manifest: dict) -> dict:
+    """A generic test on a source with a second parent (relationships to another source) has no
+    `attached_node` in dbt's manifest, so dagster-dbt would report it as observations on both
+    sources; attach it to the source it tests (its `model` argument), so that it is that source's check."""
+    sources = {(s["package_name"], s["source_name"], s["name"]): uid for uid, s in manifest.get("sources", {}).items()}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "test" or node.get("attached_node"):
+            continue
+        tested = _SOURCE_ARG.search(str((node.get("test_metadata") or {}).get("kwargs", {}).get("model", "")))
+        if tested:
+            node["attached_node"] = sources.get((node["package_name"], *tested.groups()))
+    return manifest
 
 
-def _same_inputs(context: dg.AssetExecutionContext, tables: dict[dg.AssetKey, str]) -> bool:
+def _same_inputs(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> bool:
     code_versions, deps = context.assets_def.code_versions_by_key, context.assets_def.asset_deps
-    return all(built_from_same_inputs(context, key, code_versions.get(key), deps.get(key, ())) for key in tables)
+    return all(built_from_same_inputs(context, key, code_versions.get(key), deps.get(key, ())) for key in keys)
 
 
-def _row_counts(duckdb: DuckDBResource, tables: dict) -> dict:
-    """Row count per key of `tables` (key -> table name), for the tables that exist."""
-    if not tables:
+def _recorded_check_results(context: dg.AssetExecutionContext, check_keys) -> list[dg.AssetCheckResult] | None:
+    """The last completed result of every check, again (with `reused`), or None if one has none.
+    (The latest execution of each is this run's own, planned: hence the status filter.)"""
+    storage, done = context.instance.event_log_storage, set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+    results = []
+    for key in check_keys:
+        records = storage.get_asset_check_execution_history(key, limit=1, status=done)
+        event = records[0].event if records else None
+        evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+            return None
+        results.append(dg.AssetCheckResult(
+            asset_key=key.asset_key, check_name=key.name, passed=evaluation.passed, severity=evaluation.severity,
+            description=evaluation.description, metadata={**evaluation.metadata, "reused": True},
+        ))
+    return results
+
+
+def _tables(duckdb: DuckDBResource, keys: Iterable[dg.AssetKey]) -> dict[dg.AssetKey, dict]:
+    """Rows and (name, type) columns of each key's table, for the tables that exist."""
+    wanted = {key: ((MAIN_SCHEMA, key.path[0]) if len(key.path) == 1 else tuple(key.path[-2:])) for key in keys}
+    if not wanted:
         return {}
-    counts = {}
+    found = {}
     with connect(duckdb) as conn:
-        existing = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        for output, table in tables.items():
-            if table in existing:
-                counts[output] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-    return counts
+        columns: dict[tuple, list] = {}
+        for schema, table, column, type_ in conn.execute(
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns ORDER BY ordinal_position"
+        ).fetchall():
+            columns.setdefault((schema, table), []).append((column, type_))
+        for key, (schema, table) in wanted.items():
+            if (schema, table) in columns:
+                rows = conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+                found[key] = {"rows": rows, "columns": columns[(schema, table)]}
+    return found
+
+
+def _schema(spec: dg.AssetSpec, columns: list[tuple[str, str]]) -> dg.TableSchema:
+    """The table's columns and types, with the descriptions dbt documents."""
+    documented = spec.metadata.get("dagster/column_schema")
+    documented = getattr(documented, "schema", documented)  # a TableSchemaMetadataValue in a spec
+    descriptions: Mapping[str, Any] = {c.name: c.description for c in documented.columns} if documented else {}
+    return dg.TableSchema(columns=[dg.TableColumn(name, type_, description=descriptions.get(name)) for name, type_ in columns])

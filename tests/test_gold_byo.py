@@ -1,0 +1,148 @@
+"""Bring your own dbt project: tests/dbt_other (its own name, profile, folders, a seed, views, tables,
+a warn test and a failing one) loaded through CLAWDATA_DBT_PROJECT_DIR, in-process, on silver tables
+built by the real bronze and silver assets."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from clawdata.defs import gold
+from clawdata.defs.gold import project as gold_project
+from clawdata.defs.gold.project import DbtProjectError
+from tests.test_dbt_project import build_silver
+
+OTHER = Path(__file__).parent / "dbt_other"
+
+
+@pytest.fixture(scope="module")
+def byo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("byo")
+    shutil.copytree(OTHER, tmp / "proj")
+    warehouse = tmp / "warehouse.duckdb"
+    build_silver(warehouse)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLAWDATA_DBT_PROJECT_DIR", str(tmp / "proj"))
+        mp.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+        project = gold_project.load()  # from the environment variable
+        defs = gold.build_defs(project)
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                defs.assets, instance=instance, raise_on_error=False,
+                resources={**defs.resources, "duckdb": DuckDBResource(database=str(warehouse))},
+            )
+            yield {"project": project, "defs": defs, "result": result, "dir": tmp / "proj", "instance": instance}
+
+
+def specs(defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
+    return {spec.key: spec for asset in defs.assets for spec in asset.specs}
+
+
+def test_loads_from_the_variable_with_a_generated_profile(byo):
+    project = byo["project"]
+    assert project.project_dir == byo["dir"].resolve()
+    profile = (project.profiles_dir / "profiles.yml").read_text()
+    assert profile.splitlines()[2].startswith("analytics_warehouse:") and "CLAWDATA_WAREHOUSE_PATH" in profile
+
+
+def test_seeds_views_and_tables_become_assets(byo):
+    found = specs(byo["defs"])
+    groups = {key.to_user_string(): spec.group_name for key, spec in found.items()}
+    assert groups == {
+        "country_names": "seeds", "stg_customers": "gold", "stg_orders": "gold",
+        "customers_by_country": "gold", "order_totals": "gold",
+    }
+    assert found[dg.AssetKey("country_names")].code_version  # a seed's checksum: reuse works with seeds
+    mart = found[dg.AssetKey("customers_by_country")]
+    assert mart.owners == ["team:analytics"] and "marts" in mart.tags
+    assert mart.metadata["dagster/table_name"] == "customers_by_country"
+    columns = {c.name: c.description for c in mart.metadata["dagster/column_schema"].columns}
+    assert columns["country_name"] == "From the country_names seed."
+    assert {d.asset_key for d in mart.deps} == {dg.AssetKey("stg_customers"), dg.AssetKey("country_names")}
+
+
+def test_build_reports_warn_failure_and_skips(byo):
+    result = byo["result"]
+    assert not result.success  # stg_orders fails its accepted_values test on purpose
+    built = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() for m in [m.event_specific_data.materialization]}
+    assert built == {"country_names", "stg_customers", "stg_orders", "customers_by_country"}  # order_totals skipped
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    warn = checks["not_null_customers_by_country_country_name"]
+    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
+    failed = next(e for n, e in checks.items() if n.startswith("accepted_values_stg_orders_status"))
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert "unique_order_totals_status" not in checks  # skipped by dbt: not reported as a result
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "\x1b[" not in str(failure.event_specific_data.error.to_string())  # no dbt colour codes
+
+
+def test_row_counts_and_column_types_after_dbt_exits(byo):
+    observed = {}
+    for event in byo["result"].all_events:
+        if event.event_type_value == "ASSET_OBSERVATION":
+            observation = event.event_specific_data.asset_observation
+            observed[observation.asset_key.to_user_string()] = observation.metadata
+    assert observed["country_names"]["dagster/row_count"].value == 4
+    schema = observed["customers_by_country"]["dagster/column_schema"].schema
+    types = {c.name: (c.type, c.description) for c in schema.columns}
+    assert types["customers"][0] == "BIGINT" and types["country_name"] == ("VARCHAR", "From the country_names seed.")
+
+
+def test_manifest_follows_content_not_mtimes(byo, tmp_path):
+    proj = tmp_path / "proj"
+    shutil.copytree(byo["dir"], proj)
+    project = gold_project.load(proj)
+    gold_project.prepare_if_stale(project)
+    assert not gold_project.prepare_if_stale(project)  # unchanged: no parse
+    added = proj / "transform" / "marts" / "order_count.sql"
+    added.write_text("select count(*) as orders from {{ ref('stg_orders') }}\n")
+    os.utime(added, (946684800, 946684800))  # 2000-01-01: older than the manifest, as `cp -p` leaves it
+    assert gold_project.prepare_if_stale(project)
+    assert "model.shop_analytics.order_count" in project.manifest_path.read_text()
+    (proj / "transform" / "marts" / "order_totals.sql").unlink()
+    assert gold_project.prepare_if_stale(project)
+    assert "model.shop_analytics.order_totals" not in project.manifest_path.read_text()
+
+
+def test_a_seed_on_a_bronze_table_is_refused_naming_both(tmp_path):
+    from clawdata.defs.ingest import defs as ingest_defs
+
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "seeds" / "raw_orders.csv").write_text("order_id\n1\n")
+    with pytest.raises(ValueError) as refused:
+        gold.build_defs(gold_project.load(proj), others=ingest_defs)
+    message = str(refused.value)
+    assert "dbt seed 'raw_orders' (seeds/raw_orders.csv)" in message and "bronze asset 'raw_orders'" in message
+    assert "+schema: seeds" in message
+
+
+def test_a_parse_error_is_one_message_with_dbts_line(tmp_path):
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "transform" / "marts" / "broken.sql").write_text("select * from {{ ref('no_such_model') }}\n")
+    with pytest.raises(DbtProjectError) as failed:
+        gold_project.prepare_if_stale(gold_project.load(proj))
+    message = str(failed.value)
+    assert "no_such_model" in message and len(message.splitlines()) < 12, message
+    assert "\x1b[" not in message
+
+
+def test_the_code_location_validates(tmp_path):
+    """What `dg check defs` checks (it does not fit this layout: pyproject.toml says why)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import make_project
+
+    env = make_project(tmp_path)["env"]
+    Path(env["DAGSTER_HOME"]).mkdir()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "clawdata.definitions"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr

@@ -1,0 +1,77 @@
+"""dbt tests as asset checks on clawdata's own project, in-process on a real instance: source tests on
+silver (the orphan-orders warning is a WARN check), column types, check results kept by a reused run,
+and one check executed alone really runs its dbt test."""
+
+import dagster as dg
+import pytest
+
+from tests.conftest import make_project
+
+ORPHANS = "source_relationships_silver_slv_orders_customer_id__customer_id__source_silver_slv_customers_"
+ONE_CHECK = dg.AssetCheckKey(dg.AssetKey("dim_customers"), "unique_dim_customers_customer_id")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    paths = make_project(tmp_path_factory.mktemp("checks"))
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH"):
+            mp.setenv(key, paths["env"][key])
+        from clawdata.definitions import defs
+
+        with dg.instance_for_test() as instance:
+            def run(**kwargs):
+                return dg.materialize(defs.assets, instance=instance, resources=defs.resources, raise_on_error=False, **kwargs)
+
+            first, second = run(), run()
+            single = run(selection=dg.AssetSelection.checks(ONE_CHECK))
+            graph = defs.resolve_asset_graph()
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(graph.asset_check_keys))
+            yield {"first": first, "second": second, "single": single, "graph": graph, "latest": latest}
+
+
+def evaluations(result) -> dict[dg.AssetCheckKey, dg.AssetCheckEvaluation]:
+    return {dg.AssetCheckKey(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def test_source_tests_are_checks_on_silver_and_the_orphans_warn(runs):
+    assert runs["first"].success
+    checks = evaluations(runs["first"])
+    orphans = checks[dg.AssetCheckKey(dg.AssetKey("slv_orders"), ORPHANS)]
+    assert not orphans.passed and orphans.severity == dg.AssetCheckSeverity.WARN
+    on_silver = [k for k in checks if k.asset_key.path[0].startswith("slv_") and k.name.startswith("source_")]
+    assert len(on_silver) >= 20
+    # results, not observations: silver's event log gets no observation per test
+    observed = {e.asset_key for e in runs["first"].all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    assert observed == {dg.AssetKey(m) for m in ("dim_customers", "fct_daily_revenue", "fct_category_revenue")}
+
+
+def test_gold_has_column_types_and_descriptions(runs):
+    observation = next(
+        e.event_specific_data.asset_observation for e in runs["first"].all_events
+        if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key == dg.AssetKey("dim_customers")
+    )
+    columns = {c.name: c for c in observation.metadata["dagster/column_schema"].schema.columns}
+    assert columns["lifetime_value"].type.startswith("DECIMAL") and columns["customer_id"].description == "Primary key."
+    assert observation.metadata["dagster/row_count"].value == 600
+
+
+def test_a_reused_run_keeps_every_check_result(runs):
+    assert runs["second"].success
+    reused = [m for m in runs["second"].get_asset_materialization_events()
+              if m.event_specific_data.materialization.metadata["reused"].value]
+    assert len(reused) == 9
+    rows = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata["dagster/row_count"].value for m in reused}
+    assert rows["dim_customers"] == 600
+    first, second = evaluations(runs["first"]), evaluations(runs["second"])
+    assert set(second) == set(first)
+    assert {k: (e.passed, e.severity) for k, e in second.items()} == {k: (e.passed, e.severity) for k, e in first.items()}
+
+
+def test_one_check_executed_alone_runs_its_dbt_test(runs):
+    single = runs["single"]
+    assert single.success
+    assert single.get_asset_materialization_events() == []
+    [(key, evaluation)] = evaluations(single).items()
+    assert key == ONE_CHECK and evaluation.passed
+    assert "reused" not in evaluation.metadata and evaluation.metadata["status"].value == "pass"  # dbt's own result
