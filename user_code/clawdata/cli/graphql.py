@@ -13,6 +13,7 @@ import requests
 from clawdata.cli.errors import ClawdataError
 
 LOCATION = "clawdata"
+DEFINITIONS = ("clawdata.definitions", "defs")  # module and attribute of the code location
 REPOSITORY = "__repository__"  # the name Dagster gives the repository of a Definitions object
 
 
@@ -62,7 +63,7 @@ def in_process_graphql(instance) -> Iterator[InProcessGraphQL]:
     from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
     origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name="clawdata.definitions", attribute="defs"), location_name=LOCATION
+        LoadableTargetOrigin(module_name=DEFINITIONS[0], attribute=DEFINITIONS[1]), location_name=LOCATION
     )
     with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
         yield InProcessGraphQL(context)

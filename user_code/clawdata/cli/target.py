@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
-from clawdata.cli import local, queries, remote
+from clawdata.cli import asset_names, local, queries, remote
 from clawdata.cli.errors import ClawdataError
 from clawdata.cli.graphql import LOCATION, GraphQL, HttpGraphQL, expect, in_process_graphql
 from clawdata.cli.progress import RunEvent
@@ -51,6 +51,11 @@ class LocalTarget(Target):
     def __exit__(self, *exc):
         return self._stack.__exit__(*exc)
 
+    def asset_paths(self):
+        paths = super().asset_paths()
+        asset_names.remember(local.dagster_home(), ["/".join(p) for p in paths])
+        return paths
+
     def run(self, job_name, asset_paths, tags):
         from dagster import AssetKey
 
@@ -69,7 +74,7 @@ class RemoteTarget(Target):
     def run(self, job_name, asset_paths, tags):
         run_id = remote.launch(self.graphql, job_name, asset_paths, tags)
         yield run_id
-        yield from remote.follow(self.graphql, run_id)
+        yield from remote.follow_canceling_on_interrupt(self.graphql, run_id)
 
 
 def open_target(url: str | None) -> Target:
