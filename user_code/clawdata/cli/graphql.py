@@ -55,8 +55,9 @@ class InProcessGraphQL:
 
 
 @contextmanager
-def in_process_graphql(instance) -> Iterator[InProcessGraphQL]:
-    """The code location loaded into this process (no gRPC server), on the given instance."""
+def in_process_graphql(instance, load_code: bool = True) -> Iterator[InProcessGraphQL]:
+    """The code location loaded into this process (no gRPC server), on the given instance; without
+    load_code, only the instance's records (runs, events, logs), and no seconds spent loading."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -65,7 +66,7 @@ def in_process_graphql(instance) -> Iterator[InProcessGraphQL]:
     origin = InProcessCodeLocationOrigin(
         LoadableTargetOrigin(module_name=DEFINITIONS[0], attribute=DEFINITIONS[1]), location_name=LOCATION
     )
-    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
+    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin if load_code else [])) as context:
         yield InProcessGraphQL(context)
 
 

@@ -132,7 +132,7 @@ def logs(url, run, step):
     from clawdata.cli.logs import show_logs
     from clawdata.cli.target import open_target
 
-    with open_target(url) as target:
+    with open_target(url, load_code=False) as target:
         show_logs(target.graphql, run, step)
 
 

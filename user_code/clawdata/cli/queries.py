@@ -39,7 +39,7 @@ query Status($runLimit: Int!) {
     __typename
     ... on RepositoryConnection {
       nodes {
-        schedules { name cronSchedule executionTimezone scheduleState { status } futureTicks(limit: 1) { results { timestamp } } }
+        schedules { name cronSchedule executionTimezone scheduleState { status ticks(limit: 1) { status timestamp skipReason error { message } } } futureTicks(limit: 1) { results { timestamp } } }
         sensors { name minIntervalSeconds sensorState { status ticks(limit: 1) { status timestamp skipReason error { message } } } }
       }
     }

@@ -42,10 +42,13 @@ class Target:
 
 
 class LocalTarget(Target):
+    def __init__(self, load_code: bool = True):
+        self._load_code = load_code
+
     def __enter__(self):
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(local.local_instance())
-        self.graphql = self._stack.enter_context(in_process_graphql(self.instance))
+        self.graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
         return self
 
     def __exit__(self, *exc):
@@ -77,5 +80,6 @@ class RemoteTarget(Target):
         yield from remote.follow_canceling_on_interrupt(self.graphql, run_id)
 
 
-def open_target(url: str | None) -> Target:
-    return RemoteTarget(url) if url else LocalTarget()
+def open_target(url: str | None, load_code: bool = True) -> Target:
+    """load_code=False: a command that reads only records (runs, events, logs) skips the code load."""
+    return RemoteTarget(url) if url else LocalTarget(load_code)
