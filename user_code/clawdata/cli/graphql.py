@@ -58,16 +58,21 @@ class InProcessGraphQL:
 def in_process_graphql(instance, load_code: bool = True) -> Iterator[InProcessGraphQL]:
     """The code location loaded into this process (no gRPC server), on the given instance; without
     load_code, only the instance's records (runs, events, logs), and no seconds spent loading."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name=DEFINITIONS[0], attribute=DEFINITIONS[1]), location_name=LOCATION
-    )
-    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin if load_code else [])) as context:
+    target = InProcessWorkspaceLoadTarget(code_location_origin() if load_code else [])
+    with WorkspaceProcessContext(instance, target) as context:
         yield InProcessGraphQL(context)
+
+
+def code_location_origin():
+    """The code location `clawdata`, loaded in this process."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    return InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name=DEFINITIONS[0], attribute=DEFINITIONS[1]),
+                                       location_name=LOCATION)
 
 
 def _data(payload: dict) -> dict:

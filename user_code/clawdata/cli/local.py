@@ -68,6 +68,9 @@ def recon_repository():
 def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
     """Execute a run in this process. Yields the run id first, then its progress."""
     from dagster._core.execution.api import execute_run_iterator
+    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+
+    from clawdata.cli.graphql import REPOSITORY, code_location_origin
 
     recon_job = recon_repository().get_reconstructable_job(job_name)
     if asset_keys is not None:
@@ -75,6 +78,9 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
     run = instance.create_run_for_job(
         job_def=recon_job.get_definition(),
         job_code_origin=recon_job.get_python_origin(),
+        # The run belongs to the code location `clawdata`, as runs launched by `dagster dev` or the UI
+        # do: the run-failure sensor sees it, and the UI re-executes it without a location warning.
+        remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(code_location_origin(), REPOSITORY), job_name),
         asset_selection=frozenset(asset_keys) if asset_keys is not None else None,
         tags=tags,
         # Dagster's console logger prints events, errors with their stack traces: the CLI prints

@@ -5,6 +5,7 @@ deployment read the same way, and what the CLI shows is what the UI's run page s
 printed whole here, stack traces included: `materialize` shows one line per failure and points here.
 """
 
+import re
 from datetime import datetime, timezone
 
 from clawdata.cli import queries
@@ -90,5 +91,7 @@ def show_logs(graphql: GraphQL, run: str, step: str | None) -> None:
 
 
 def _raw(text: str) -> None:
-    """As printed by the run: no markup, no wrapping."""
-    console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    """As printed by the run: no markup, no wrapping; dbt's colour codes only on a colour terminal."""
+    if console.no_color or not console.is_terminal:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    console.file.write(text + "\n")

@@ -49,15 +49,12 @@ class LocalTarget(Target):
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(local.local_instance())
         self.graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
+        if self._load_code:  # the next misspelt name is answered without this load
+            asset_names.remember(local.dagster_home(), ["/".join(p) for p in self.asset_paths()])
         return self
 
     def __exit__(self, *exc):
         return self._stack.__exit__(*exc)
-
-    def asset_paths(self):
-        paths = super().asset_paths()
-        asset_names.remember(local.dagster_home(), ["/".join(p) for p in paths])
-        return paths
 
     def run(self, job_name, asset_paths, tags):
         from dagster import AssetKey
