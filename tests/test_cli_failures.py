@@ -119,3 +119,14 @@ def test_old_runs_are_purged_with_their_logs(broken):
         purged = purge_runs(instance, days=1e-9)
         assert purged == before and not instance.get_run_records()
     assert not [p for p in storage.iterdir() if p.is_dir() and len(p.name) == 36]
+
+
+def test_summary_counts_rebuilt_reused_and_checks_by_severity():
+    from clawdata.cli.progress import RunEvent, Summary
+
+    summary = Summary()
+    for event in (RunEvent("materialized", "raw_customers"), RunEvent("materialized", "slv_customers", reused=True),
+                  RunEvent("check", "a:unique"), RunEvent("check", "a:fresh", ok=False, severity="WARN"),
+                  RunEvent("check", "a:not_null", ok=False, severity="ERROR")):
+        summary.add(event)
+    assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 1 passed, 1 warned, 1 failed; 12.3 s"

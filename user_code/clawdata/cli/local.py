@@ -1,7 +1,8 @@
 """The embedded default: a Dagster instance in DAGSTER_HOME (SQLite), runs executed in this process."""
 
 import os
-from contextlib import redirect_stdout
+import sys
+from contextlib import contextmanager, redirect_stdout
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     yield run.run_id
-    with open(os.devnull, "w") as quiet:
+    with open(os.devnull, "w") as quiet, _stderr_fd_to(quiet):
         events = execute_run_iterator(recon_job, run, instance)
         while True:
             with redirect_stdout(quiet):  # only while the run's own code executes
@@ -102,6 +103,22 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
                 instance.report_run_canceling(run, message="Canceled with Ctrl-C in the clawdata CLI")
             if mapped:
                 yield mapped
+
+
+@contextmanager
+def _stderr_fd_to(stream) -> Iterator[None]:
+    """File descriptor 2 goes to `stream` while the run executes. Dagster's log capture starts helper
+    processes (tail, an orphan watcher) that inherit it, and on Ctrl-C they print KeyboardInterrupt
+    tracebacks there. What the steps write to stderr is in the run's captured logs all the same."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(stream.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def describe_event(event) -> RunEvent | None:
