@@ -15,7 +15,7 @@ query Captures($runId: ID!) {
 """
 SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) {
-  sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 100) { status runIds logKey } } } }
+  sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 100, statuses: [SUCCESS]) { status runIds logKey } } } }
 }
 """
 
@@ -26,15 +26,15 @@ def _captured(stack, log_key) -> str:
 
 
 def _first_sensor_run(stack) -> dict:
-    """The inbox sensor's first run on a fresh stack builds everything, dbt included."""
+    """The inbox sensor's first run on a fresh stack builds everything, dbt included (or, on a host so
+    busy that its container missed run monitoring's start timeout, Dagster's retry of it)."""
     stop_schedule(stack.graphql)  # every minute in the test stack: its runs would only queue here
-    return wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor", 900,
-                        "requested by the inbox sensor")
+    return wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
+                        and r["status"] == "SUCCESS", 900, "requested by the inbox sensor, succeeded")
 
 
 def test_step_output_is_read_back_through_the_webserver(stack):
     run = _first_sensor_run(stack)
-    assert run["status"] == "SUCCESS", run
     events = stack.graphql(CAPTURES, {"runId": run["runId"]})["logsForRun"]["events"]
     captures = [e for e in events if e["__typename"] == "LogsCapturedEvent"]
     gold = next(c for c in captures if "gold_models" in c["stepKeys"])
@@ -54,6 +54,7 @@ def test_a_sensor_ticks_log_is_read_back(stack):
     run = _first_sensor_run(stack)
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": "inbox_sensor"}
     ticks = stack.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
-    tick = next(t for t in ticks if run["runId"] in (t["runIds"] or []))
+    requested = run["tags"].get("dagster/root_run_id", run["runId"])  # the run the tick requested
+    tick = next(t for t in ticks if requested in (t["runIds"] or []))
     assert tick["logKey"], tick
     assert "customers: never materialized" in _captured(stack, tick["logKey"])
