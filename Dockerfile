@@ -61,6 +61,8 @@ FROM base AS dagster
 COPY --from=dagster-deps /opt/venv /opt/venv
 COPY workspace.yaml /opt/dagster/workspace.yaml
 COPY deploy/webserver.py /usr/local/bin/clawdata-webserver
+# The compute logs' mount point (dagster.yaml), owned by the unprivileged user like the data volumes.
+RUN mkdir -p /var/lib/clawdata/logs && chown -R clawdata:clawdata /var/lib/clawdata
 WORKDIR /opt/dagster
 USER clawdata
 EXPOSE 3000
@@ -75,7 +77,7 @@ WORKDIR /opt/clawdata
 COPY --chown=clawdata:clawdata dbt /opt/clawdata/dbt
 COPY data/sample /opt/clawdata/data/sample
 # The volume mount points exist with the right owner, so fresh named volumes start writable by it.
-RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox \
+RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox /var/lib/clawdata/logs \
  && chown -R clawdata:clawdata /var/lib/clawdata
 USER clawdata
 # The dbt manifest is prepared here, once, so the code server never parses dbt at start.

@@ -4,12 +4,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from clawdata import settings
-from clawdata.defs import automation, gold, ingest
+from clawdata.defs import automation, gold, housekeeping, ingest
 
 defs = dg.Definitions.merge(
     ingest.defs,
     gold.build_defs(gold.project.load(), others=ingest.defs),
     automation.defs,
+    housekeeping.defs,
     dg.Definitions(
         resources={"duckdb": DuckDBResource(database=dg.EnvVar(settings.WAREHOUSE_ENV))},
         # One process per run, steps in sequence: every step writes the same single-writer DuckDB

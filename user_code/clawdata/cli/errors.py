@@ -7,3 +7,4 @@ class ClawdataError(Exception):
 
 
 USAGE_ERROR = 2  # a wrong name or argument, as click uses for usage errors
+INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT

@@ -4,9 +4,10 @@ Both transports answer the same documents (queries.py), so status and sensor tic
 whichever instance they look at, and they read Dagster's records, never the warehouse file.
 """
 
+import os
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from typing import Any, Protocol
 
 import requests
@@ -14,6 +15,7 @@ import requests
 from clawdata.cli.errors import ClawdataError
 
 LOCATION = "clawdata"
+DEFINITIONS = ("clawdata.definitions", "defs")  # module and attribute of the code location
 REPOSITORY = "__repository__"  # the name Dagster gives the repository of a Definitions object
 
 
@@ -51,27 +53,36 @@ class InProcessGraphQL:
     def __call__(self, query: str, variables: Mapping[str, Any] | None = None) -> dict:
         from dagster_graphql.cli import execute_query
 
-        return _data(execute_query(self._context, query, variables))
+        # A sensor evaluated here (a dry run: `sensor tick`, the deliveries `--all` registers) logs to
+        # a console logger of its own; what it logs is the tick's, not this terminal's.
+        with open(os.devnull, "w") as quiet, redirect_stderr(quiet):
+            return _data(execute_query(self._context, query, variables))
 
 
 @contextmanager
-def in_process_graphql(instance) -> Iterator[InProcessGraphQL]:
-    """The code location loaded into this process (no gRPC server), on the given instance."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+def in_process_graphql(instance, load_code: bool = True) -> Iterator[InProcessGraphQL]:
+    """The code location loaded into this process (no gRPC server), on the given instance; without
+    load_code, only the instance's records (runs, events, logs), and no seconds spent loading."""
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name="clawdata.definitions", attribute="defs"), location_name=LOCATION
-    )
+    target = InProcessWorkspaceLoadTarget(code_location_origin() if load_code else [])
     with warnings.catch_warnings():
         # Dagster warns with the whole stack trace when the location fails to load; check_location
         # reports the cause in one message instead (a dbt parse error, a refused dbt table).
         warnings.filterwarnings("ignore", message="Error loading repository location")
-        context = WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
+        context = WorkspaceProcessContext(instance, target)
     with context:
         yield InProcessGraphQL(context)
+
+
+def code_location_origin():
+    """The code location `clawdata`, loaded in this process."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    return InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name=DEFINITIONS[0], attribute=DEFINITIONS[1]),
+                                       location_name=LOCATION)
 
 
 def _data(payload: dict) -> dict:

@@ -1,7 +1,8 @@
 """The embedded default: a Dagster instance in DAGSTER_HOME (SQLite), runs executed in this process."""
 
 import os
-from contextlib import redirect_stdout
+import sys
+from contextlib import contextmanager, redirect_stdout
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,6 +19,13 @@ concurrency:
   pools:
     granularity: op
     default_limit: 1  # {settings.WAREHOUSE_POOL}: DuckDB has a single writer
+# Compute logs: Dagster's default, files under this folder's storage/. Tick history is purged by
+# Dagster; runs by the purge_old_runs schedule (CLAWDATA_RUN_RETENTION_DAYS).
+retention:
+  schedule:
+    purge_after_days: 30
+  sensor:
+    purge_after_days: {{skipped: 7, success: 30, failure: 30}}
 """
 
 
@@ -31,6 +39,18 @@ def dagster_home() -> Path:
     return home
 
 
+def dev_workspace() -> Path:
+    """The workspace `clawdata dagster dev` loads: the code location named `clawdata`, as in the CLI's
+    local mode and the stack, so sensors and schedules have one state (one cursor) whoever ticks them."""
+    from clawdata.cli.graphql import DEFINITIONS, LOCATION
+
+    module, attribute = DEFINITIONS
+    path = dagster_home() / "workspace.yaml"
+    path.write_text(f"# Written by `clawdata dagster dev` at each start.\nload_from:\n  - python_module:\n"
+                    f"      module_name: {module}\n      attribute: {attribute}\n      location_name: {LOCATION}\n")
+    return path
+
+
 def local_instance():
     from dagster import DagsterInstance
 
@@ -41,12 +61,17 @@ def local_instance():
 def recon_repository():
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-    return ReconstructableRepository.for_module("clawdata.definitions", "defs", working_directory=os.getcwd())
+    from clawdata.cli.graphql import DEFINITIONS
+
+    return ReconstructableRepository.for_module(*DEFINITIONS, working_directory=os.getcwd())
 
 
 def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
     """Execute a run in this process. Yields the run id first, then its progress."""
     from dagster._core.execution.api import execute_run_iterator
+    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+
+    from clawdata.cli.graphql import REPOSITORY, code_location_origin
 
     recon_job = recon_repository().get_reconstructable_job(job_name)
     if asset_keys is not None:
@@ -54,13 +79,17 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
     run = instance.create_run_for_job(
         job_def=recon_job.get_definition(),
         job_code_origin=recon_job.get_python_origin(),
+        # The run belongs to the code location `clawdata`, as runs launched by `dagster dev` or the UI
+        # do: the run-failure sensor sees it, and the UI re-executes it without a location warning.
+        remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(code_location_origin(), REPOSITORY), job_name),
         asset_selection=frozenset(asset_keys) if asset_keys is not None else None,
         tags=tags,
-        # Dagster's console logger would print every event; the CLI prints its own summary.
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        # Dagster's console logger prints events, errors with their stack traces: the CLI prints
+        # one line per failure instead, and the traces stay in the event log (`clawdata dagster logs`).
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     yield run.run_id
-    with open(os.devnull, "w") as quiet:
+    with open(os.devnull, "w") as quiet, _stderr_fd_to(quiet):
         events = execute_run_iterator(recon_job, run, instance)
         while True:
             with redirect_stdout(quiet):  # only while the run's own code executes
@@ -68,8 +97,28 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
             if event is None:
                 return
             mapped = describe_event(event)
+            if mapped and mapped.interrupted and instance.get_run_by_id(run.run_id).status.value == "STARTED":
+                # Ctrl-C reached a step (Dagster turns SIGINT into an interrupt there; dagster-dbt stops
+                # dbt). Marked CANCELING before Dagster ends the run, the run ends CANCELED, not FAILURE.
+                instance.report_run_canceling(run, message="Canceled with Ctrl-C in the clawdata CLI")
             if mapped:
                 yield mapped
+
+
+@contextmanager
+def _stderr_fd_to(stream) -> Iterator[None]:
+    """File descriptor 2 goes to `stream` while the run executes. Dagster's log capture starts helper
+    processes (tail, an orphan watcher) that inherit it, and on Ctrl-C they print KeyboardInterrupt
+    tracebacks there. What the steps write to stderr is in the run's captured logs all the same."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(stream.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def describe_event(event) -> RunEvent | None:
@@ -85,15 +134,18 @@ def describe_event(event) -> RunEvent | None:
             causes.append(error.message)
             error = error.cause
         description = data.user_failure_data.description if data.user_failure_data else None
-        return RunEvent("step_failure", event.step_key, failure_text(description, causes), ok=False)
+        interrupted = data.error_source is not None and data.error_source.value == "INTERRUPT"
+        text = "interrupted (Ctrl-C)" if interrupted else failure_text(description, causes)
+        return RunEvent("step_failure", event.step_key, text, ok=False, interrupted=interrupted)
     if kind == "ASSET_MATERIALIZATION":
         metadata = event.event_specific_data.materialization.metadata
-        rows, reused = metadata.get("dagster/row_count"), metadata.get("reused")
-        detail = rows_detail(rows.value if rows else None, bool(reused and reused.value))
-        return RunEvent("materialized", event.asset_key.to_user_string(), detail)
+        rows, reused = metadata.get("dagster/row_count"), bool((metadata.get("reused") or False) and metadata["reused"].value)
+        detail = rows_detail(rows.value if rows else None, reused)
+        return RunEvent("materialized", event.asset_key.to_user_string(), detail, reused=reused)
     if kind == "ASSET_CHECK_EVALUATION":
         evaluation = event.event_specific_data
-        return RunEvent("check", f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", ok=evaluation.passed)
+        return RunEvent("check", f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+                        evaluation.description or "", ok=evaluation.passed, severity=evaluation.severity.value)
     if kind == "RUN_FAILURE":
         return RunEvent("run_failure", "run", event.message or "run failed", ok=False)
     return None

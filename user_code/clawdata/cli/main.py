@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clawdata.cli.errors import ClawdataError
+from clawdata.cli.errors import INTERRUPTED, ClawdataError
 from clawdata.cli.progress import errors
 
 URL_HELP = "The Dagster webserver of a deployment (e.g. http://127.0.0.1:3000). Default: the local instance."
@@ -21,6 +21,9 @@ class FriendlyGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except KeyboardInterrupt:  # before or after a run (a run's own Ctrl-C cancels it: exit 130 too)
+            errors.print("interrupted")
+            sys.exit(INTERRUPTED)
         except ClawdataError as e:
             errors.print(f"[red]error:[/] {e}", markup=True)
             sys.exit(e.exit_code)
@@ -39,7 +42,26 @@ def _innermost(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}" + ("".join(f"\n  {l}" for l in lines[1:8]))
 
 
+def _versions(ctx, _param, value):
+    """Read from the installed packages' metadata: nothing is imported, so it answers at once."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    click.echo(f"clawdata {v('clawdata')}\ndagster {v('dagster')} (dagster-dbt {v('dagster-dbt')})\n"
+               f"dbt-core {v('dbt-core')} (dbt-duckdb {v('dbt-duckdb')})\nduckdb {v('duckdb')}")
+    ctx.exit()
+
+
 @click.group(cls=FriendlyGroup)
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_versions,
+              help="clawdata's, Dagster's, dbt's and DuckDB's versions.")
 def cli():
     """clawdata: Dagster orchestrating DuckDB and dbt, from CSV to gold."""
 
@@ -68,14 +90,14 @@ def dagster_group(ctx, url):
 @click.pass_context
 def dev(ctx):
     """Local UI and daemon on the embedded default (extra options go to `dagster dev`)."""
-    from clawdata.cli.local import dagster_home
+    from clawdata.cli.local import dagster_home, dev_workspace
 
     if ctx.obj:
         raise ClawdataError("`dev` runs locally; it takes no --url")
     # From DAGSTER_HOME: the repository root's dagster.yaml configures the Compose deployment, and
     # Dagster warns about any dagster.yaml in the working directory that is not DAGSTER_HOME's.
     os.chdir(dagster_home())
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "clawdata.definitions", *ctx.args]
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(dev_workspace()), *ctx.args]
     os.execv(sys.executable, command)
 
 
@@ -85,11 +107,33 @@ def dev(ctx):
 @click.pass_obj
 def materialize(url, all_assets, assets):
     """Materialize the named ASSETS (keys as shown in the UI), or --all."""
-    from clawdata.cli.materialize import materialize as run
+    from clawdata.cli.materialize import check_names, check_usage, materialize as run
+
+    check_usage(all_assets, assets)  # usage errors first: loading the definitions takes seconds
+    if assets and not url:
+        from clawdata.cli import asset_names
+        from clawdata.cli.local import dagster_home
+
+        known = asset_names.known(dagster_home())
+        if known is not None:
+            check_names(assets, known)
     from clawdata.cli.target import open_target
 
     with open_target(url) as target:
         run(target, all_assets, assets)
+
+
+@dagster_group.command()
+@click.argument("run")
+@click.argument("step", required=False)
+@click.pass_obj
+def logs(url, run, step):
+    """A run's events and the stdout/stderr its steps printed (RUN: the id or its first characters)."""
+    from clawdata.cli.logs import show_logs
+    from clawdata.cli.target import open_target
+
+    with open_target(url, load_code=False) as target:
+        show_logs(target.graphql, run, step)
 
 
 @dagster_group.command()

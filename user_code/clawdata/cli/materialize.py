@@ -1,9 +1,10 @@
 """`clawdata dagster materialize`: run assets, show progress, exit with the run's result."""
 
 import difflib
+import time
 
-from clawdata.cli.errors import USAGE_ERROR, ClawdataError
-from clawdata.cli.progress import RunEvent, console, show
+from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
+from clawdata.cli.progress import RunEvent, Summary, console, show
 from clawdata.cli.target import Target
 
 ALL_JOB = "materialize_all"  # defs/automation/schedules.py
@@ -13,6 +14,12 @@ ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over every asset
 def resolve_assets(target: Target, names: tuple[str, ...]) -> list[list[str]]:
     """Asset keys as the UI shows them (`slv_customers`, or `a/b` for a prefixed key)."""
     known = {"/".join(p): p for p in target.asset_paths()}
+    check_names(names, list(known))
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def check_names(names: tuple[str, ...], known: list[str]) -> None:
+    """A usage error naming each unknown asset, with close matches."""
     unknown = [n for n in names if n not in known]
     if unknown:
         lines = []
@@ -21,37 +28,49 @@ def resolve_assets(target: Target, names: tuple[str, ...]) -> list[list[str]]:
             lines.append(f"unknown asset '{name}'" + (f"; did you mean: {', '.join(close)}?" if close else ""))
         lines.append("known assets: " + ", ".join(sorted(known)))
         raise ClawdataError("\n".join(lines), exit_code=USAGE_ERROR)
-    return [known[n] for n in dict.fromkeys(names)]
 
 
-def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str]) -> bool:
-    """Run, print progress and a summary; True if the run succeeded."""
+def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str]) -> str:
+    """Run, print progress and a summary; returns the run's final status."""
+    started = time.monotonic()
     items = target.run(job_name, asset_paths, tags)
     run_id = next(items)
     console.print(f"run [bold]{run_id}[/] on {target.graphql.where}")
-    status, failures, materialized = None, [], 0
+    status, summary = None, Summary()
     for item in items:
         if isinstance(item, RunEvent):
             show(item)
-            materialized += item.kind == "materialized"
-            if item.kind in ("step_failure", "run_failure") or (item.kind == "check" and not item.ok):
-                failures.append(item)
-            if item.kind == "retry":  # the result is the retry's; what failed before is shown above
-                failures = []
+            summary.add(item)
         else:
             status = item
-    ok = status == "SUCCESS"
-    colour = "green" if ok else "red"
-    console.print(f"[{colour}]{status}[/]: {materialized} asset(s) materialized, {len(failures)} failure(s)")
-    return ok
+    colour = {"SUCCESS": "green", "CANCELED": "yellow"}.get(status, "red")
+    console.print(f"[{colour}]{status}[/]: {summary.line(time.monotonic() - started)}")
+    if status != "SUCCESS":
+        console.print(f"[dim]all events and output: clawdata dagster{_url_option(target)} logs {run_id[:8]}[/]")
+    return status
+
+
+def _url_option(target: Target) -> str:
+    return f" --url {target.graphql.where}" if target.graphql.where.startswith("http") else ""
+
+
+def raise_for(statuses: list[str]) -> None:
+    """The exit status: 130 when a run was canceled (Ctrl-C), 1 when one failed."""
+    if "CANCELED" in statuses:
+        raise ClawdataError("canceled", exit_code=INTERRUPTED)
+    if any(s != "SUCCESS" for s in statuses):
+        raise ClawdataError("materialization failed (see the failures above)")
 
 
 def materialize(target: Target, all_assets: bool, names: tuple[str, ...]) -> None:
+    check_usage(all_assets, names)
+    if all_assets:
+        status = run_and_report(target, ALL_JOB, None, {"clawdata/launched_by": "cli"})
+    else:
+        status = run_and_report(target, ASSET_JOB, resolve_assets(target, names), {"clawdata/launched_by": "cli"})
+    raise_for([status])
+
+
+def check_usage(all_assets: bool, names: tuple[str, ...]) -> None:
     if all_assets == bool(names):
         raise ClawdataError("name the assets to materialize, or pass --all (not both)", exit_code=USAGE_ERROR)
-    if all_assets:
-        ok = run_and_report(target, ALL_JOB, None, {"clawdata/launched_by": "cli"})
-    else:
-        ok = run_and_report(target, ASSET_JOB, resolve_assets(target, names), {"clawdata/launched_by": "cli"})
-    if not ok:
-        raise ClawdataError("materialization failed (see the failures above)")

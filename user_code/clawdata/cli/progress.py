@@ -19,6 +19,36 @@ class RunEvent:
     name: str  # step key, asset key, check name or (retry) the new run's id
     detail: str = ""
     ok: bool = True
+    reused: bool = False  # materialized: inputs unchanged, the table was kept
+    severity: str = "ERROR"  # check: a failed WARN check warns, it does not fail the run
+    interrupted: bool = False  # step_failure: Ctrl-C, not the step's own error
+
+
+@dataclass
+class Summary:
+    """What a run did, counted from its events: the last line `materialize` prints."""
+
+    rebuilt: int = 0
+    reused: int = 0
+    checks_passed: int = 0
+    checks_warned: int = 0
+    checks_failed: int = 0
+
+    def add(self, event: RunEvent) -> None:
+        if event.kind == "materialized":
+            self.reused += event.reused
+            self.rebuilt += not event.reused
+        elif event.kind == "check":
+            if event.ok:
+                self.checks_passed += 1
+            elif event.severity == "WARN":
+                self.checks_warned += 1
+            else:
+                self.checks_failed += 1
+
+    def line(self, seconds: float) -> str:
+        checks = f"checks {self.checks_passed} passed, {self.checks_warned} warned, {self.checks_failed} failed"
+        return f"{self.rebuilt} rebuilt, {self.reused} reused; {checks}; {seconds:.1f} s"
 
 
 def show(event: RunEvent) -> None:
@@ -27,9 +57,12 @@ def show(event: RunEvent) -> None:
     elif event.kind == "materialized":
         console.print(f"  [green]✓[/] {event.name}{f'  [dim]{event.detail}[/]' if event.detail else ''}")
     elif event.kind == "check" and not event.ok:
-        console.print(f"  [red]✗ check[/] {event.name}")
+        warn = event.severity == "WARN"
+        console.print(f"  {'[yellow]! warn' if warn else '[red]✗ check'}[/] {event.name}{f': {event.detail}' if event.detail else ''}")
     elif event.kind in ("step_failure", "run_failure"):
-        console.print(f"  [red]✗ {event.name}[/]: {event.detail}")
+        console.print(f"  [red]✗ {event.name}[/]: {event.detail}", soft_wrap=True)  # a path is not cut
+    elif event.kind == "canceling":
+        console.print(f"[yellow]{event.detail}[/]")
     elif event.kind == "retry":
         console.print(f"[yellow]{event.detail}:[/] run [bold]{event.name}[/]")
 

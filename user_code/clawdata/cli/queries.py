@@ -41,7 +41,7 @@ query Status($runLimit: Int!) {
     __typename
     ... on RepositoryConnection {
       nodes {
-        schedules { name cronSchedule executionTimezone scheduleState { status } futureTicks(limit: 1) { results { timestamp } } }
+        schedules { name cronSchedule executionTimezone scheduleState { status ticks(limit: 1) { status timestamp skipReason error { message } } } futureTicks(limit: 1) { results { timestamp } } }
         sensors { name minIntervalSeconds sensorState { status ticks(limit: 1) { status timestamp skipReason error { message } } } }
       }
     }
@@ -139,9 +139,56 @@ query RunEvents($runId: ID!, $after: String) {
           failureMetadata { description }
         }
         ... on RunFailureEvent { error { message } }
-        ... on AssetCheckEvaluationEvent { evaluation { checkName success assetKey { path } } }
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success severity assetKey { path } } }
       }
     }
   }
+}
+"""
+
+TERMINATE_RUN = """
+mutation TerminateRun($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunFailure { message }
+    ... on RunNotFoundError { message }
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+
+RECENT_RUN_IDS = """
+query RecentRunIds($limit: Int!) { runsOrError(limit: $limit) { ... on Runs { results { runId } } } }
+"""
+
+RUN_LOGS = """
+query RunLogs($runId: ID!, $after: String) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { runId status jobName startTime endTime }
+    ... on RunNotFoundError { message }
+  }
+  logsForRun(runId: $runId, afterCursor: $after, limit: 1000) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on MessageEvent { message stepKey timestamp level }
+        ... on LogsCapturedEvent { fileKey stepKeys }
+        ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
+        ... on ExecutionStepFailureEvent { failureMetadata { description } }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+CAPTURED_LOGS = """
+query CapturedLogs($logKey: [String!]!, $cursor: String) {
+  capturedLogs(logKey: $logKey, cursor: $cursor) { stdout stderr cursor }
 }
 """

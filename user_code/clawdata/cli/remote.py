@@ -55,6 +55,18 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
             time.sleep(poll_seconds)
 
 
+def follow_canceling_on_interrupt(graphql: HttpGraphQL, run_id: str) -> Iterator[RunEvent | str]:
+    """follow(), and on Ctrl-C ask the deployment to terminate the run, then follow it to its end
+    (CANCELED). A second Ctrl-C stops waiting; the run's termination goes on."""
+    try:
+        yield from follow(graphql, run_id)
+    except KeyboardInterrupt:
+        result = graphql(queries.TERMINATE_RUN, {"runId": run_id})["terminateRun"]
+        expect(result, "TerminateRunSuccess", f"canceling run {run_id}")
+        yield RunEvent("canceling", run_id, "Ctrl-C: the run is being canceled")
+        yield from follow(graphql, run_id)
+
+
 def _will_retry(graphql: HttpGraphQL, run_id: str, tags: list[dict]) -> bool:
     """Whether Dagster retries this failed run, waiting out the gap before its will_retry tag."""
     deadline = time.monotonic() + RETRY_TAG_GRACE_SECONDS
@@ -94,11 +106,11 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         entries = {m["label"]: m for m in event["metadataEntries"]}
         rows = entries.get("dagster/row_count", {}).get("intValue")
         reused = entries.get("reused", {}).get("boolValue", False)
-        return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused))
+        return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused), reused=reused)
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"
-        return RunEvent("check", name, ok=evaluation["success"])
+        return RunEvent("check", name, ok=evaluation["success"], severity=evaluation.get("severity") or "ERROR")
     if kind == "RunFailureEvent":
         return RunEvent("run_failure", "run", (event.get("error") or {}).get("message") or event["message"], ok=False)
     return None

@@ -9,7 +9,7 @@ import difflib
 from clawdata.cli import queries
 from clawdata.cli.errors import USAGE_ERROR, ClawdataError
 from clawdata.cli.graphql import LOCATION, REPOSITORY, expect
-from clawdata.cli.materialize import ASSET_JOB, run_and_report
+from clawdata.cli.materialize import ASSET_JOB, raise_for, run_and_report
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
 
@@ -36,7 +36,7 @@ def tick(target: Target, name: str) -> None:
     if not requests:
         console.print(f"sensor [bold]{name}[/] skipped: {result['skipReason'] or 'no run requested'}")
 
-    failed = 0
+    statuses = []
     for request in requests:
         tags = {t["key"]: t["value"] for t in request["tags"]}
         assets = [a["path"] for a in request["assetSelection"] or []]
@@ -50,11 +50,10 @@ def tick(target: Target, name: str) -> None:
             if existing["runsOrError"]["results"]:
                 console.print(f"  already ran for run key {request['runKey']}: skipped")
                 continue
-        failed += not run_and_report(target, ASSET_JOB, assets or None, tags)
+        statuses.append(run_and_report(target, ASSET_JOB, assets or None, tags))
 
     if result["cursor"] != cursor:
         expect(graphql(queries.SET_SENSOR_CURSOR, {"selector": selector, "cursor": result["cursor"]})["setSensorCursor"],
                "Sensor", f"storing the cursor of sensor {name}")
         console.print(f"cursor of [bold]{name}[/] updated")
-    if failed:
-        raise ClawdataError(f"{failed} of the sensor's runs failed")
+    raise_for(statuses)

@@ -10,7 +10,24 @@ from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
 
-TRIGGER_TAGS = ("dagster/schedule_name", "dagster/sensor_name", "clawdata/launched_by", "dagster/backfill")
+
+
+def _trigger(tags: dict[str, str]) -> str:
+    """Who started a run, from Dagster's tags and the CLI's own, in words."""
+    how = [f"{label} {tags[key][:n]}" for key, label, n in (
+        ("dagster/schedule_name", "schedule", 99), ("dagster/sensor_name", "sensor", 99),
+        ("dagster/backfill", "backfill", 8), ("dagster/parent_run_id", "retry of", 8)) if key in tags]
+    if "clawdata/launched_by" in tags:
+        how.append(f"via {tags['clawdata/launched_by']}")
+    return ", ".join(how) or "-"
+
+
+def _last_tick(ticks: list[dict]) -> str:
+    if not ticks:
+        return "-"
+    tick = ticks[0]
+    reason = tick["skipReason"] or ((tick["error"] or {}).get("message") or "").splitlines()[:1]
+    return f"{tick['status']} {_when(tick['timestamp'])}" + (f" ({''.join(reason)})" if reason else "")
 
 
 def _when(timestamp) -> str:
@@ -82,7 +99,7 @@ def status(target: Target, run_limit: int = 10) -> None:
         runs.add_column(column)
     for run in expect(data["runsOrError"], "Runs", "listing runs")["results"]:
         tags = {t["key"]: t["value"] for t in run["tags"]}
-        trigger = next((f"{k.split('/')[-1]}: {tags[k]}" for k in TRIGGER_TAGS if k in tags), "-")
+        trigger = _trigger(tags)
         took = f"{run['endTime'] - run['startTime']:.1f}" if run["startTime"] and run["endTime"] else "-"
         colour = {"SUCCESS": "green", "FAILURE": "red", "CANCELED": "red"}.get(run["status"], "yellow")
         runs.add_row(run["runId"][:8], run["jobName"], f"[{colour}]{run['status']}[/]", _when(run["startTime"]), took, trigger)
@@ -94,18 +111,11 @@ def status(target: Target, run_limit: int = 10) -> None:
     for repo in expect(data["repositoriesOrError"], "RepositoryConnection", "listing schedules")["nodes"]:
         for s in repo["schedules"]:
             future = s["futureTicks"]["results"]
-            automation.add_row(
-                s["name"], "schedule", s["scheduleState"]["status"], f"{s['cronSchedule']} ({s['executionTimezone'] or 'UTC'})",
-                f"next {_when(future[0]['timestamp'])}" if future else "-",
-            )
+            when = f"{s['cronSchedule']} ({s['executionTimezone'] or 'UTC'})" + (f", next {_when(future[0]['timestamp'])}" if future else "")
+            automation.add_row(s["name"], "schedule", s["scheduleState"]["status"], when, _last_tick(s["scheduleState"]["ticks"]))
         for s in repo["sensors"]:
-            ticks = s["sensorState"]["ticks"]
-            tick = ticks[0] if ticks else None
-            last = "-"
-            if tick:
-                reason = tick["skipReason"] or ((tick["error"] or {}).get("message") or "").splitlines()[:1]
-                last = f"{tick['status']} {_when(tick['timestamp'])}" + (f" ({''.join(reason)})" if reason else "")
-            automation.add_row(s["name"], "sensor", s["sensorState"]["status"], f"every {s['minIntervalSeconds']} s", last)
+            automation.add_row(s["name"], "sensor", s["sensorState"]["status"], f"every {s['minIntervalSeconds']} s",
+                               _last_tick(s["sensorState"]["ticks"]))
     console.print(automation)
 
     daemons = data["instance"]["daemonHealth"]["allDaemonStatuses"]

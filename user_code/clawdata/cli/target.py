@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
-from clawdata.cli import local, queries, remote
+from clawdata.cli import asset_names, local, queries, remote
 from clawdata.cli.errors import ClawdataError
 from clawdata.cli.graphql import LOCATION, GraphQL, HttpGraphQL, expect, in_process_graphql
 from clawdata.cli.progress import RunEvent
@@ -42,10 +42,15 @@ class Target:
 
 
 class LocalTarget(Target):
+    def __init__(self, load_code: bool = True):
+        self._load_code = load_code
+
     def __enter__(self):
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(local.local_instance())
-        self.graphql = self._stack.enter_context(in_process_graphql(self.instance))
+        self.graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
+        if self._load_code:  # the next misspelt name is answered without this load
+            asset_names.remember(local.dagster_home(), ["/".join(p) for p in self.asset_paths()])
         return self
 
     def __exit__(self, *exc):
@@ -69,8 +74,9 @@ class RemoteTarget(Target):
     def run(self, job_name, asset_paths, tags):
         run_id = remote.launch(self.graphql, job_name, asset_paths, tags)
         yield run_id
-        yield from remote.follow(self.graphql, run_id)
+        yield from remote.follow_canceling_on_interrupt(self.graphql, run_id)
 
 
-def open_target(url: str | None) -> Target:
-    return RemoteTarget(url) if url else LocalTarget()
+def open_target(url: str | None, load_code: bool = True) -> Target:
+    """load_code=False: a command that reads only records (runs, events, logs) skips the code load."""
+    return RemoteTarget(url) if url else LocalTarget(load_code)

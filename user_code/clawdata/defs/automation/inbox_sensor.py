@@ -64,5 +64,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 tags={"clawdata/trigger": "; ".join(f"{source.name}: {why}" for source, _, why in changed)[:200]},
             )
         )
+    for source, _, why in changed:  # kept with the tick (compute logs): why it ran, in the UI
+        context.log.info(f"{source.name}: {why}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(current, sort_keys=True))

@@ -119,6 +119,7 @@ def _materialize_result(
 ) -> dg.MaterializeResult:
     profile, results = published.profile, published.results
     names, rows = profile["preview"]
+    print(f"{table}: {profile['rows']:,} rows, {'reused' if published.reused else 'published'}")  # the step's stdout
     return dg.MaterializeResult(
         data_version=data_version,  # None: Dagster derives it from code version and inputs
         metadata={

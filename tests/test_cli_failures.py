@@ -1,0 +1,132 @@
+"""What a user sees when things go wrong on the laptop: a bad delivery reads in a few lines (no
+stack trace), usage errors answer before the definitions load, a failed run posts one alert to the
+webhook, old runs are purged with their logs."""
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from tests.conftest import make_project, run_cli
+
+HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
+ROW = "9001,Ada,Lovelace,ada@example.com,+44 20 1234,London,GB,2025-01-02,2026-11-01 10:00:00"
+BAD = f'{HEADER}\n{ROW}\n9002,"Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n'  # line 3: open quote
+
+
+class Webhook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Webhook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/secret-token-123"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, webhook):
+    """A project whose inbox holds a malformed customers file, and the alert sensor's cursor set
+    before any run (a run-failure sensor reports runs that fail after its first tick)."""
+    paths = make_project(tmp_path_factory.mktemp("broken"))
+    paths["env"]["CLAWDATA_ALERT_WEBHOOK_URL"] = webhook
+    first = run_cli(paths["env"], "dagster", "sensor", "tick", "run_failure_alert")
+    assert first.returncode == 0, first.stdout + first.stderr
+    (paths["inbox"] / "customers_2026-12-01.csv").write_text(BAD)
+    paths["result"] = run_cli(paths["env"], "dagster", "materialize", "--all")
+    return paths
+
+
+def test_bad_csv_reads_in_a_few_lines(broken):
+    result = broken["result"]
+    out = result.stdout + result.stderr
+    print(out)
+    assert result.returncode == 1
+    assert "customers_2026-12-01.csv line 3" in out and "unterminated quote" in out
+    assert "Traceback" not in out and 'File "' not in out and "dagster._core" not in out
+    failure_lines = [l for l in out.splitlines() if "✗" in l]
+    assert failure_lines == [l for l in failure_lines if l.lstrip().startswith("✗ raw_customers")], failure_lines
+    assert len(out.splitlines()) < 25
+    assert "clawdata dagster logs" in out  # where the whole trace is
+
+
+def test_logs_show_the_trace_and_the_steps_stdout(broken):
+    run_id = next(w for w in broken["result"].stdout.split() if len(w) == 36)
+    result = run_cli(broken["env"], "dagster", "logs", run_id[:8], "raw_customers")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "unterminated quote" in result.stdout and "Traceback" not in result.stdout
+    assert 'File "' in result.stdout  # the stack trace is kept for whoever asks
+    assert "raw_orders: 2,467 rows, published" in result.stdout  # a Python asset's print, captured
+    unknown = run_cli(broken["env"], "dagster", "logs", run_id[:8], "no_such_step")
+    assert unknown.returncode == 2 and "its steps:" in unknown.stderr
+
+
+def test_usage_errors_answer_before_the_definitions_load(broken):
+    # In a fresh interpreter: whether Dagster (and so the definitions) was imported to answer.
+    probe = (
+        "import sys\nfrom clawdata.cli.main import cli\n"
+        "try:\n    cli(sys.argv[1:], prog_name='clawdata')\n"
+        "except SystemExit as e:\n    print('exit', e.code, 'dagster imported' if 'dagster' in sys.modules else 'no dagster')\n"
+    )
+    for args, fragment in ((["dagster", "materialize"], "or pass --all"),
+                           (["dagster", "materialize", "raw_custmers"], "did you mean: raw_customers"),
+                           (["--version"], "duckdb ")):
+        result = subprocess.run([sys.executable, "-c", probe, *args], env=broken["env"], capture_output=True, text=True, timeout=600)
+        expected_exit = 0 if args == ["--version"] else 2
+        assert f"exit {expected_exit} no dagster" in result.stdout, result.stdout + result.stderr
+        assert fragment in result.stdout + result.stderr
+
+
+def test_a_failed_run_posts_one_alert(broken, webhook):
+    Webhook.received.clear()
+    second = run_cli(broken["env"], "dagster", "materialize", "raw_customers")
+    assert second.returncode == 1
+    ticks = [run_cli(broken["env"], "dagster", "sensor", "tick", "run_failure_alert") for _ in range(2)]
+    texts = [m["text"] for m in Webhook.received]
+    run_ids = [next(w for w in r.stdout.split() if len(w) == 36) for r in (broken["result"], second)]
+    assert len(texts) == 2, texts  # the --all run and the raw_customers run, once each
+    assert sorted(sum(i[:8] in t for t in texts) for i in run_ids) == [1, 1], (run_ids, texts)
+    assert all("raw_customers: " in t and "customers_2026-12-01.csv line 3" in t and "/runs/" in t for t in texts), texts
+    every_output = "".join(t.stdout + t.stderr for t in ticks) + broken["result"].stdout + second.stdout
+    assert "secret-token-123" not in every_output
+
+
+def test_old_runs_are_purged_with_their_logs(broken):
+    from dagster import DagsterInstance
+
+    from clawdata.defs.housekeeping.retention import purge_runs
+
+    storage = broken["home"] / "storage"
+    assert any(storage.iterdir())  # compute logs of the runs above
+    with DagsterInstance.from_config(str(broken["home"])) as instance:
+        before = len(instance.get_run_records())
+        assert purge_runs(instance, days=0) == 0  # 0: keep everything
+        assert purge_runs(instance, days=1) == 0  # nothing is a day old
+        purged = purge_runs(instance, days=1e-9)
+        assert purged == before and not instance.get_run_records()
+    assert not [p for p in storage.iterdir() if p.is_dir() and len(p.name) == 36]
+
+
+def test_summary_counts_rebuilt_reused_and_checks_by_severity():
+    from clawdata.cli.progress import RunEvent, Summary
+
+    summary = Summary()
+    for event in (RunEvent("materialized", "raw_customers"), RunEvent("materialized", "slv_customers", reused=True),
+                  RunEvent("check", "a:unique"), RunEvent("check", "a:fresh", ok=False, severity="WARN"),
+                  RunEvent("check", "a:not_null", ok=False, severity="ERROR")):
+        summary.add(event)
+    assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 1 passed, 1 warned, 1 failed; 12.3 s"

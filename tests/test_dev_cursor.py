@@ -1,0 +1,56 @@
+"""`clawdata dagster dev` serves the code location as `clawdata`, the name the CLI's local mode and the
+stack use: a `sensor tick` from the CLI continues the daemon's cursor (one cursor per sensor), and
+`--url` works against it."""
+
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+from tests.conftest import CLAWDATA, ROOT, make_project, run_cli
+from tests.stack.conftest import free_port
+
+TICKS = """
+query { sensorOrError(sensorSelector: {repositoryLocationName: "clawdata", repositoryName: "__repository__",
+  sensorName: "inbox_sensor"}) { ... on Sensor { sensorState { ticks(limit: 100) { status skipReason } } } } }
+"""
+
+
+def test_sensor_tick_continues_the_daemons_cursor(tmp_path):
+    paths = make_project(tmp_path)
+    for f in paths["sample"].iterdir():  # nothing to ingest: the daemon's first tick only records
+        f.unlink()
+    port = free_port()
+    env = {**paths["env"], "CLAWDATA_SENSOR_INTERVAL_SECONDS": "5"}
+    dev = subprocess.Popen([str(CLAWDATA), "dagster", "dev", "--port", str(port)], env=env, cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, tick = time.monotonic() + 600, None
+        while not tick:  # the daemon's first tick of the sensor, seen through dev's webserver
+            assert dev.poll() is None and time.monotonic() < deadline, "no daemon tick of inbox_sensor"
+            try:
+                data = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": TICKS}, timeout=10).json()["data"]
+                ticks = (data["sensorOrError"].get("sensorState") or {}).get("ticks") or []
+                done = [t for t in ticks if t["status"] != "STARTED"]
+                tick = done[-1] if done else None  # the daemon's first tick
+            except (requests.RequestException, KeyError, TypeError, ValueError):
+                pass
+            time.sleep(1)
+        assert tick["skipReason"].startswith("first tick"), tick
+
+        # The CLI's local mode, beside the running dev: the same sensor state, so not a first tick.
+        local = run_cli(paths["env"], "dagster", "sensor", "tick", "inbox_sensor")
+        assert local.returncode == 0, local.stdout + local.stderr
+        assert "skipped: no new or changed files" in local.stdout, local.stdout
+
+        remote = run_cli(paths["env"], "dagster", "--url", f"http://127.0.0.1:{port}", "status")
+        assert remote.returncode == 0, remote.stdout + remote.stderr
+        assert "inbox_sensor" in remote.stdout
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
