@@ -15,6 +15,7 @@ PROJECT_DIR = Path(os.environ.get("CLAWDATA_PROJECT_DIR") or Path(__file__).reso
 WAREHOUSE_ENV = "CLAWDATA_WAREHOUSE_PATH"
 SAMPLE_DIR_ENV = "CLAWDATA_SAMPLE_DIR"
 INBOX_DIR_ENV = "CLAWDATA_INBOX_DIR"
+REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -35,6 +36,14 @@ def sample_dir() -> Path:
 
 def inbox_dir() -> Path:
     return _path_from_env(INBOX_DIR_ENV, "data/inbox")
+
+
+def replica_path() -> Path:
+    """The published read-only copy; by default in `replica/` beside the warehouse, same file name."""
+    if os.environ.get(REPLICA_ENV):
+        return _path_from_env(REPLICA_ENV, "")
+    warehouse = warehouse_path()
+    return warehouse.parent / "replica" / warehouse.name
 
 
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt"

@@ -56,6 +56,18 @@ def generate(customers: int, seed: int, out: Path):
         click.echo(f"{name}: {rows:,} rows")
 
 
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--replica", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The replica file. Default: CLAWDATA_REPLICA_PATH, or replica/ beside the warehouse.")
+def sql(query, fmt, replica):
+    """SQL on the read path (the published replica; never waits for a run): QUERY, or a shell."""
+    from clawdata.cli.sql import default_path, sql as run_sql
+
+    run_sql(query, fmt, replica or default_path())
+
+
 @cli.group("dagster", cls=FriendlyGroup)
 @click.option("--url", envvar="CLAWDATA_DAGSTER_URL", default=None, help=URL_HELP)
 @click.pass_context
