@@ -27,12 +27,11 @@ SERVED_GROUPS = ("silver", "gold")
 INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
 
-def served_keys(upstream: dg.Definitions) -> list[dg.AssetKey]:
-    graph = upstream.resolve_asset_graph()
+def served_keys(graph) -> list[dg.AssetKey]:
     return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name in SERVED_GROUPS)
 
 
-def half_finished(context: dg.AssetExecutionContext, keys: Sequence[dg.AssetKey]) -> list[str]:
+def half_finished(context: dg.AssetExecutionContext, graph, keys: Sequence[dg.AssetKey]) -> list[str]:
     """Served assets whose served inputs changed after they were last built (Dagster's stale causes
     of category DATA, restricted to edges between served assets; code changes and bronze-only
     changes do not make the served tables disagree with each other)."""
@@ -42,8 +41,7 @@ def half_finished(context: dg.AssetExecutionContext, keys: Sequence[dg.AssetKey]
     from dagster._core.loader import LoadingContextForTest
 
     served = set(keys)
-    resolver = CachingStaleStatusResolver(context.instance, context.repository_def.asset_graph,
-                                          LoadingContextForTest(context.instance))
+    resolver = CachingStaleStatusResolver(context.instance, graph, LoadingContextForTest(context.instance))
     return sorted({
         f"{key.to_user_string()} is older than {cause.dependency_asset_key.to_user_string()}"
         for key in keys
@@ -52,7 +50,11 @@ def half_finished(context: dg.AssetExecutionContext, keys: Sequence[dg.AssetKey]
     })
 
 
-def replica_asset(keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def replica_asset(graph) -> dg.AssetsDefinition:
+    """`graph`: the asset graph of everything upstream (a subset run's own graph lacks the assets it
+    did not select, whose staleness is the point)."""
+    keys = served_keys(graph)
+
     @dg.asset(
         name=ASSET,
         group_name="serving",
@@ -65,15 +67,15 @@ def replica_asset(keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         automation_condition=dg.AutomationCondition.eager(),
     )
     def warehouse_replica(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        behind = half_finished(context, keys)
+        behind = half_finished(context, graph, keys)
         if behind:
             context.log.warning("replica not published, the warehouse is half-way through a run "
                                 f"(the run that completes it publishes): {'; '.join(behind)}")
             return
         path = settings.replica_path()
-        snapshot = replica.publish(duckdb.database, path, [k.path[-1] for k in keys], context.run_id)
+        snapshot = replica.publish(duckdb.database, path, [k.path[-1] for k in keys], context.run.run_id)
         context.log.info(f"published {snapshot.describe()} in {snapshot.seconds:.2f} s")
-        yield dg.Output(None, metadata={
+        yield dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(path)),
             "generation": snapshot.generation,
             "tables": dg.MetadataValue.json(snapshot.tables),
@@ -87,7 +89,7 @@ def replica_asset(keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
 def build_defs(upstream: dg.Definitions) -> dg.Definitions:
     """The replica asset over `upstream`'s silver and gold assets, and the sensor that evaluates its
     automation condition (Dagster's default one starts stopped)."""
-    asset = replica_asset(served_keys(upstream))
+    asset = replica_asset(upstream.resolve_asset_graph())
     sensor = dg.AutomationConditionSensorDefinition(
         "replica_sensor", target=[asset], default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=INTERVAL_SECONDS,
