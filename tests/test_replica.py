@@ -167,3 +167,22 @@ def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
     shell = subprocess.run([str(CLAWDATA), "sql"], input=".tables\nSELECT count(*) AS n\nFROM t;\n.quit\n", env=env,
                            capture_output=True, text=True, timeout=60)
     assert shell.returncode == 0 and "BASE TABLE" in shell.stdout and "│     3 │" in shell.stdout, shell.stdout
+
+
+def test_backup_copies_the_published_version_without_waiting(tmp_path):
+    from clawdata.warehouse.backup import copy_replica
+
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 4)
+    replica.publish(warehouse, path, ["t"], "run-1")
+    replica.publish(warehouse, path, ["t"], "run-2")
+    writer = hold_lock(warehouse, 60)  # a run writing the warehouse meanwhile
+    try:
+        result = subprocess.run([os.sys.executable, "-m", "clawdata.warehouse.backup", str(path), str(tmp_path / "b.duckdb")],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        writer.kill()
+    assert result.returncode == 0, result.stderr
+    assert "replica generation 2" in result.stdout and "by run run-2" in result.stdout and "main.t 4 rows" in result.stdout
+    with pytest.raises(FileExistsError):
+        copy_replica(path, tmp_path / "b.duckdb")
