@@ -42,6 +42,24 @@ def measure_publish(warehouse: Path, work: Path, reps: int = 3) -> dict:
     return out
 
 
+def scaled_warehouse(source: Path, target: Path, factor: int) -> Path:
+    """The served tables of `source`, each `factor` times with its integer keys shifted apart: a
+    stand-in for a `factor`x larger run where generating and building one does not fit the machine
+    (same values, so about the same compression)."""
+    import duckdb
+
+    target.unlink(missing_ok=True)
+    with duckdb.connect(str(target)) as conn:
+        conn.execute("ATTACH ? AS src (READ_ONLY)", [str(source)])
+        for table in SERVED:
+            columns = conn.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'src' "
+                                   "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+            select = ", ".join(f'"{c}" + k * 1000000000 AS "{c}"' if c.endswith("_id") and t in ("BIGINT", "INTEGER") else f'"{c}"'
+                               for c, t in columns)
+            conn.execute(f'CREATE TABLE "{table}" AS SELECT {select} FROM src."{table}", range({factor}) AS r(k)')
+    return target
+
+
 def step_seconds(home: Path) -> float | None:
     """The `warehouse_replica` step's publish time in the latest run of the instance at `home`."""
     import os
@@ -70,6 +88,7 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default="1000000,10000000")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--scale", type=int, default=0, help="also publish the largest size's warehouse scaled by this factor")
     args = p.parse_args(argv)
     work = Path(__file__).resolve().parent / ".work"
     ctx = throughput.Context(work.parent.parent, work, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -84,6 +103,10 @@ def main(argv=None) -> None:
         row = {"customers": n, "run_wall_s": run["wall_s"], "in_run_s": step_seconds(home), **measure_publish(warehouse, ctx.runs, args.reps)}
         ctx.log(f"  {n:,}: run {run['wall_s']:.0f} s; {json.dumps(row)}")
         rows.append(row)
+    if args.scale:
+        scaled = scaled_warehouse(warehouse, ctx.runs / "scaled" / "warehouse.duckdb", args.scale)
+        rows.append({"customers": rows[-1]["customers"] * args.scale, **measure_publish(scaled, ctx.runs, args.reps)})
+        ctx.log(f"  scaled x{args.scale}: {json.dumps(rows[-1])}")
     print(render(rows))
 
 

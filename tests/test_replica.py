@@ -149,6 +149,10 @@ def test_a_half_finished_warehouse_is_not_published_until_gold_catches_up(pipeli
     # The run that completes the work publishes, consistently.
     assert pipeline["run"]().success
     assert replica_state(pipeline["replica"]) == (generation + 1, True, customers + 1)
+    # Nothing changed since: the published version is kept, not copied again.
+    again = pipeline["run"]()
+    assert again.success and replica_state(pipeline["replica"])[0] == generation + 1
+    assert again.asset_materializations_for_node("warehouse_replica")[0].metadata["reused"].value is True
 
 
 def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):

@@ -144,7 +144,7 @@ def test_history_and_warehouse_survive_down_and_up(stack):
         '{ repositoryOrError(repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "clawdata"}) '
         "{ ... on Repository { sensors { name sensorState { status } } schedules { name scheduleState { status } } } } }"
     )["repositoryOrError"]
-    assert {s["name"]: s["sensorState"]["status"] for s in states["sensors"]} == {"inbox_sensor": "RUNNING"}
+    assert {s["name"]: s["sensorState"]["status"] for s in states["sensors"]} == {"inbox_sensor": "RUNNING", "replica_sensor": "RUNNING"}
     assert {s["name"]: s["scheduleState"]["status"] for s in states["schedules"]} == {"daily_refresh": "STOPPED"}
     assert stack.warehouse_counts(["slv_customers", "dim_customers"]) == before_counts
 

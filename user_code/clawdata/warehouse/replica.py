@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +38,7 @@ class Snapshot:
     tables: dict[str, int]  # "schema.table" -> rows
     seconds: float  # how long the publish took
     bytes: int  # size of the published file
+    versions: dict[str, str] | None = None  # the writer's versions of the tables (Dagster data versions)
 
     def describe(self) -> str:
         return (f"replica generation {self.generation}, published {self.published_at:%Y-%m-%d %H:%M:%S} UTC "
@@ -48,7 +49,8 @@ def _temporaries(replica: Path) -> list[Path]:
     return sorted(replica.parent.glob(f".{replica.name}.*.tmp*"))
 
 
-def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], run_id: str) -> Snapshot:
+def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], run_id: str,
+            versions: dict[str, str] | None = None) -> Snapshot:
     """Copy `tables` (names; found in whichever schema holds them; views are copied as tables) from
     the warehouse into a new version of the replica, and rename it into place.
 
@@ -83,10 +85,10 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
             published_at = datetime.now(timezone.utc).replace(tzinfo=None)
             conn.execute(f"CREATE SCHEMA target.{SNAPSHOT_SCHEMA}")
             conn.execute(f"CREATE TABLE target.{SNAPSHOT_TABLE} (generation BIGINT, published_at TIMESTAMP, "
-                         "run_id VARCHAR, tables JSON, publish_seconds DOUBLE)")
+                         "run_id VARCHAR, tables JSON, publish_seconds DOUBLE, data_versions JSON)")
             seconds = time.monotonic() - started
-            conn.execute(f"INSERT INTO target.{SNAPSHOT_TABLE} VALUES (?, ?, ?, ?, ?)",
-                         [generation, published_at, run_id, json.dumps(counts), seconds])
+            conn.execute(f"INSERT INTO target.{SNAPSHOT_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                         [generation, published_at, run_id, json.dumps(counts), seconds, json.dumps(versions or {})])
             conn.execute("COMMIT")
             conn.execute("DETACH target")  # checkpoints: the file is complete, no WAL beside it
         _fsync(temporary)
@@ -96,7 +98,7 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
         for path in (temporary, temporary.with_name(temporary.name + ".wal")):
             path.unlink(missing_ok=True)
         raise
-    return Snapshot(generation, published_at, run_id, counts, time.monotonic() - started, replica.stat().st_size)
+    return Snapshot(generation, published_at, run_id, counts, time.monotonic() - started, replica.stat().st_size, versions)
 
 
 def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
@@ -119,15 +121,15 @@ def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
 
 
 def snapshot_of(conn: duckdb.DuckDBPyConnection) -> Snapshot:
-    row = conn.execute(f"SELECT generation, published_at, run_id, tables, publish_seconds FROM {SNAPSHOT_TABLE}").fetchall()[0]
-    return Snapshot(row[0], row[1], row[2], json.loads(row[3]), row[4], 0)
+    row = conn.execute(f"SELECT generation, published_at, run_id, tables, publish_seconds, data_versions "
+                       f"FROM {SNAPSHOT_TABLE}").fetchall()[0]
+    return Snapshot(row[0], row[1], row[2], json.loads(row[3]), row[4], 0, json.loads(row[5]))
 
 
 def read_snapshot(replica: Path | str) -> Snapshot:
     with connect(replica) as conn:
         snapshot = snapshot_of(conn)
-    return Snapshot(snapshot.generation, snapshot.published_at, snapshot.run_id, snapshot.tables,
-                    snapshot.seconds, Path(replica).stat().st_size)
+    return replace(snapshot, bytes=Path(replica).stat().st_size)
 
 
 def _fsync(path: Path) -> None:

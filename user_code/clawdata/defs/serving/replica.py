@@ -31,17 +31,13 @@ def served_keys(graph) -> list[dg.AssetKey]:
     return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name in SERVED_GROUPS)
 
 
-def half_finished(context: dg.AssetExecutionContext, graph, keys: Sequence[dg.AssetKey]) -> list[str]:
+def half_finished(context: dg.AssetExecutionContext, resolver, keys: Sequence[dg.AssetKey]) -> list[str]:
     """Served assets whose served inputs changed after they were last built (Dagster's stale causes
     of category DATA, restricted to edges between served assets; code changes and bronze-only
     changes do not make the served tables disagree with each other)."""
-    # Dagster's own staleness resolver (what the UI's "stale" badge shows); it needs a LoadingContext,
-    # and the one Dagster ships for use outside a webserver request is this one.
-    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleCauseCategory
-    from dagster._core.loader import LoadingContextForTest
+    from dagster._core.definitions.data_version import StaleCauseCategory
 
     served = set(keys)
-    resolver = CachingStaleStatusResolver(context.instance, graph, LoadingContextForTest(context.instance))
     return sorted({
         f"{key.to_user_string()} is older than {cause.dependency_asset_key.to_user_string()}"
         for key in keys
@@ -67,15 +63,29 @@ def replica_asset(graph) -> dg.AssetsDefinition:
         automation_condition=dg.AutomationCondition.eager(),
     )
     def warehouse_replica(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-        behind = half_finished(context, graph, keys)
+        # Dagster's own staleness resolver (what the UI's "stale" badge shows); it needs a
+        # LoadingContext, and the one Dagster ships for use outside a webserver request is this one.
+        from dagster._core.definitions.data_version import CachingStaleStatusResolver
+        from dagster._core.loader import LoadingContextForTest
+
+        resolver = CachingStaleStatusResolver(context.instance, graph, LoadingContextForTest(context.instance))
+        behind = half_finished(context, resolver, keys)
         if behind:
             context.log.warning("replica not published, the warehouse is half-way through a run "
                                 f"(the run that completes it publishes): {'; '.join(behind)}")
             return
         path = settings.replica_path()
-        snapshot = replica.publish(duckdb.database, path, [k.path[-1] for k in keys], context.run.run_id)
+        versions = {k.to_user_string(): resolver.get_current_data_version(k).value for k in keys}
+        current = replica.read_snapshot(path) if path.is_file() else None
+        if current is not None and current.versions == versions:  # the same tables are published already
+            yield dg.MaterializeResult(metadata={"generation": current.generation, "reused": True,
+                                                 "dagster/row_count": sum(current.tables.values())})
+            return
+        snapshot = replica.publish(duckdb.database, path, [k.path[-1] for k in keys], context.run.run_id, versions)
         context.log.info(f"published {snapshot.describe()} in {snapshot.seconds:.2f} s")
         yield dg.MaterializeResult(metadata={
+            "dagster/row_count": sum(snapshot.tables.values()),
+            "reused": False,
             "path": dg.MetadataValue.path(str(path)),
             "generation": snapshot.generation,
             "tables": dg.MetadataValue.json(snapshot.tables),
