@@ -48,6 +48,7 @@ def scaled_warehouse(source: Path, target: Path, factor: int) -> Path:
     (same values, so about the same compression)."""
     import duckdb
 
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     with duckdb.connect(str(target)) as conn:
         conn.execute("ATTACH ? AS src (READ_ONLY)", [str(source)])

@@ -75,9 +75,11 @@ def replica_asset(graph) -> dg.AssetsDefinition:
                                 f"(the run that completes it publishes): {'; '.join(behind)}")
             return
         path = settings.replica_path()
-        versions = {k.to_user_string(): resolver.get_current_data_version(k).value for k in keys}
+        # Partitioned assets have a version per partition: with any, always publish.
+        versions = None if any(graph.get(k).is_partitioned for k in keys) else \
+            {k.to_user_string(): resolver.get_current_data_version(k).value for k in keys}
         current = replica.read_snapshot(path) if path.is_file() else None
-        if current is not None and current.versions == versions:  # the same tables are published already
+        if current is not None and versions and current.versions == versions:  # the same tables are published already
             yield dg.MaterializeResult(metadata={"generation": current.generation, "reused": True,
                                                  "dagster/row_count": sum(current.tables.values())})
             return
