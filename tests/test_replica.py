@@ -28,6 +28,7 @@ def make_warehouse(path, rows):
     with duckdb.connect(str(path)) as conn:
         conn.execute(f"CREATE OR REPLACE TABLE t AS SELECT range AS id FROM range({rows})")
         conn.execute("CREATE OR REPLACE VIEW v AS SELECT count(*) AS n FROM t")
+        conn.execute("CREATE OR REPLACE TABLE raw AS SELECT 1 AS x")  # not served (bronze)
 
 
 def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
@@ -44,8 +45,8 @@ def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
     assert replica.snapshot_of(old).generation == 1
     assert new.execute("SELECT count(*), (SELECT n FROM v) FROM t").fetchall() == [(20, 20)]
     assert (replica.snapshot_of(new).run_id, second.generation) == ("run-2", 2)
-    # Views are copied as tables: the replica reads nothing outside itself.
-    assert new.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'v'").fetchall() == [("BASE TABLE",)]
+    # Only what is served: not bronze.
+    assert new.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1").fetchall() == [("t",), ("v",)]
     old.close(), new.close()
     assert os.listdir(path.parent) == ["w.duckdb"]
 
@@ -56,10 +57,20 @@ def test_failed_publish_keeps_the_replica_and_leftovers_are_cleaned(tmp_path):
     replica.publish(warehouse, path, ["t"], "run-1")
     leftover = path.with_name(f".{path.name}.7.dead.tmp")  # a publish that was killed
     leftover.write_bytes(b"partial")
-    with pytest.raises(duckdb.Error):
+    with pytest.raises((duckdb.Error, OSError)):
         replica.publish(tmp_path / "missing" / "w.duckdb", path, ["t"], "run-2")
     assert os.listdir(path.parent) == ["w.duckdb"]  # the leftover and the failed attempt are gone
     assert replica.read_snapshot(path).generation == 1
+
+
+def test_a_warehouse_left_with_a_wal_is_copied_table_by_table(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 6)
+    script = ("import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); c.execute('SET checkpoint_threshold = \\'1TB\\''); "
+              "c.execute('INSERT INTO t SELECT 100'); os._exit(0)")  # a writer killed before its checkpoint
+    subprocess.run([os.sys.executable, "-c", script, str(warehouse)], check=True)
+    assert (tmp_path / "w.duckdb.wal").exists()
+    assert replica.publish(warehouse, path, ["t", "v"], "run-1").tables == {"main.t": 7, "main.v": 1}
 
 
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):

@@ -13,6 +13,7 @@ it was published, and the row count of every table it holds.
 
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -51,8 +52,8 @@ def _temporaries(replica: Path) -> list[Path]:
 
 def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], run_id: str,
             versions: dict[str, str] | None = None) -> Snapshot:
-    """Copy `tables` (names; found in whichever schema holds them; views are copied as tables) from
-    the warehouse into a new version of the replica, and rename it into place.
+    """Copy `tables` (names, in whichever schema holds them) from the warehouse into a new version of
+    the replica, and rename it into place.
 
     The caller must hold the warehouse's writer slot (the `duckdb_warehouse` pool): the copy reads
     the warehouse, and publishes must not run concurrently."""
@@ -65,31 +66,20 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
     generation = previous.generation + 1 if previous else 1
     temporary = replica.with_name(f".{replica.name}.{generation}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        if Path(f"{warehouse}.wal").exists():  # a writer did not close cleanly: the file alone is not the state
+            counts = _copy_tables(warehouse, temporary, tables)
+        else:
+            counts = _copy_file(warehouse, temporary, tables)
         with duckdb.connect() as conn:
-            conn.execute("ATTACH ? AS source (READ_ONLY)", [str(warehouse)])
             conn.execute("ATTACH ? AS target", [str(temporary)])
-            found = dict(conn.execute(
-                "SELECT table_name, table_schema FROM information_schema.tables "
-                "WHERE table_catalog = 'source' AND table_name IN (SELECT unnest(?))", [list(tables)]).fetchall())
-            counts = {}
-            conn.execute("BEGIN TRANSACTION")  # every table read from one state of the warehouse
-            for name in tables:
-                if name not in found:
-                    continue  # never built yet: the snapshot lists what it holds
-                schema = found[name]
-                conn.execute(f"CREATE SCHEMA IF NOT EXISTS target.{_ident(schema)}")
-                conn.execute(f"CREATE TABLE target.{_ident(schema)}.{_ident(name)} AS "
-                             f"SELECT * FROM source.{_ident(schema)}.{_ident(name)}")
-                counts[f"{schema}.{name}"] = conn.execute(
-                    f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchone()[0]
             published_at = datetime.now(timezone.utc).replace(tzinfo=None)
+            conn.execute(f"DROP SCHEMA IF EXISTS target.{SNAPSHOT_SCHEMA} CASCADE")  # a restored warehouse has one
             conn.execute(f"CREATE SCHEMA target.{SNAPSHOT_SCHEMA}")
             conn.execute(f"CREATE TABLE target.{SNAPSHOT_TABLE} (generation BIGINT, published_at TIMESTAMP, "
                          "run_id VARCHAR, tables JSON, publish_seconds DOUBLE, data_versions JSON)")
             seconds = time.monotonic() - started
             conn.execute(f"INSERT INTO target.{SNAPSHOT_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
                          [generation, published_at, run_id, json.dumps(counts), seconds, json.dumps(versions or {})])
-            conn.execute("COMMIT")
             conn.execute("DETACH target")  # checkpoints: the file is complete, no WAL beside it
         _fsync(temporary)
         os.replace(temporary, replica)
@@ -99,6 +89,49 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
             path.unlink(missing_ok=True)
         raise
     return Snapshot(generation, published_at, run_id, counts, time.monotonic() - started, replica.stat().st_size, versions)
+
+
+def _copy_file(warehouse: Path | str, temporary: Path, tables: Sequence[str]) -> dict[str, int]:
+    """The fast way: no writer has the file open (the caller holds the slot) and it was closed
+    cleanly, so the file is the whole state; copy it (the kernel copies, ~1 s of CPU per GB instead
+    of DuckDB re-encoding every row) and drop what is not served. The dropped tables' space stays in
+    the file as free blocks: the replica is as large as the warehouse."""
+    shutil.copyfile(warehouse, temporary)
+    with duckdb.connect() as conn:
+        conn.execute("ATTACH ? AS target", [str(temporary)])
+        present = conn.execute("SELECT table_schema, table_name, table_type FROM information_schema.tables "
+                               "WHERE table_catalog = 'target' ORDER BY table_type = 'VIEW' DESC").fetchall()
+        for schema, name, kind in present:
+            if name not in tables:
+                conn.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} target.{_ident(schema)}.{_ident(name)}")
+        counts = {f"{schema}.{name}": conn.execute(f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchall()[0][0]
+                  for schema, name, _ in present if name in tables}
+        conn.execute("DETACH target")
+    return counts
+
+
+def _copy_tables(warehouse: Path | str, temporary: Path, tables: Sequence[str]) -> dict[str, int]:
+    """Table by table through DuckDB (reads the warehouse with its WAL; views become tables)."""
+    with duckdb.connect() as conn:
+        conn.execute("ATTACH ? AS source (READ_ONLY)", [str(warehouse)])
+        conn.execute("ATTACH ? AS target", [str(temporary)])
+        found = dict(conn.execute(
+            "SELECT table_name, table_schema FROM information_schema.tables "
+            "WHERE table_catalog = 'source' AND table_name IN (SELECT unnest(?))", [list(tables)]).fetchall())
+        counts = {}
+        conn.execute("BEGIN TRANSACTION")  # every table read from one state of the warehouse
+        for name in tables:
+            if name not in found:
+                continue  # never built yet: the snapshot lists what it holds
+            schema = found[name]
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS target.{_ident(schema)}")
+            conn.execute(f"CREATE TABLE target.{_ident(schema)}.{_ident(name)} AS "
+                         f"SELECT * FROM source.{_ident(schema)}.{_ident(name)}")
+            counts[f"{schema}.{name}"] = conn.execute(
+                f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchall()[0][0]
+        conn.execute("COMMIT")
+        conn.execute("DETACH target")
+    return counts
 
 
 def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
