@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.stack.conftest import ROOT
-from tests.stack.runs import run, runs, wait_for_run, wait_until_idle
+from tests.stack.runs import run, runs, schedule_status, start_schedule, stop_schedule, wait_for_run, wait_until_idle
 
 INBOX = "/var/lib/clawdata/inbox"
 REPLICA = "/replica/warehouse.duckdb"
@@ -42,6 +42,17 @@ def make_sql(stack, query: str) -> subprocess.CompletedProcess:
 
 
 def test_reader_loop_never_waits_and_never_sees_a_mixture(stack):
+    # The test stack's schedule fires every minute: paused here, so one run (the sensor's) writes.
+    schedule_was = schedule_status(stack.graphql)
+    stop_schedule(stack.graphql)
+    try:
+        reader_loop(stack)
+    finally:
+        if schedule_was == "RUNNING":
+            start_schedule(stack.graphql)
+
+
+def reader_loop(stack):
     # A fresh stack fills itself: the inbox sensor's first run builds everything and publishes.
     first = wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor",
                          timeout=1200, what="the first sensor run")
