@@ -154,9 +154,10 @@ def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
 
 
 def snapshot_of(conn: duckdb.DuckDBPyConnection) -> Snapshot:
-    row = conn.execute(f"SELECT generation, published_at, run_id, tables, publish_seconds, data_versions "
-                       f"FROM {SNAPSHOT_TABLE}").fetchall()[0]
-    return Snapshot(row[0], row[1], row[2], json.loads(row[3]), row[4], 0, json.loads(row[5]))
+    cursor = conn.execute(f"SELECT * FROM {SNAPSHOT_TABLE}")  # by name: older versions lack later columns
+    row = dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0]))
+    return Snapshot(row["generation"], row["published_at"], row["run_id"], json.loads(row["tables"]),
+                    row["publish_seconds"], 0, json.loads(row.get("data_versions") or "{}"))
 
 
 def read_snapshot(replica: Path | str) -> Snapshot:
