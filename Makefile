@@ -9,7 +9,7 @@ EXEC := $(COMPOSE) exec $(shell [ -t 0 ] || echo -T) user_code
 STACK_URL := http://webserver:3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lock env up down materialize status logs ps backup restore images-offline bench clean
+.PHONY: help install dev test lock env up down materialize status logs sql ps backup restore images-offline bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ materialize:  ## materialize everything through the running stack; exits with th
 
 status:  ## assets, checks, runs, schedules, sensors and daemon of the running stack
 	$(EXEC) clawdata dagster --url $(STACK_URL) status
+
+sql:  ## SQL shell on the stack's read path (the replica); QUERY="SELECT ..." runs one query
+	$(EXEC) clawdata sql $(if $(QUERY),"$$QUERY")
 
 logs:  ## follow the services' logs
 	$(COMPOSE) logs -f --tail=100

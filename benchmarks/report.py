@@ -193,6 +193,12 @@ def render(result: dict) -> str:
             out.append(f"  second run at {size_label(sizes[-1]['customers'])}: start-up {med(sp['startup_s'])} s, run creation "
                        f"{med(sp['run_creation_s'])} s, execution {med(sp['execution_s'])} s, shutdown {med(sp['shutdown_s'])} s")
 
+    if thr and any(s.get("replica") for s in thr.get("sizes", [])):
+        from benchmarks import replica
+
+        out.append("")
+        out.append(replica.render([{"customers": s["customers"], **s["replica"]} for s in thr["sizes"] if s.get("replica")]))
+
     st = result.get("stack")
     if st:
         out.append("")

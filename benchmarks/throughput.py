@@ -304,8 +304,11 @@ def bench_size(ctx: Context, customers: int, seed: int, reps: int, manifest: Pat
         inspect_runs(ctx, home, [r[k] for r in reps_out for k in ("platform", "second") if k in r])
     except Exception as e:  # the figures stand without the breakdown
         ctx.log(f"  ! could not read the runs back: {type(e).__name__}: {e}")
+    from benchmarks import replica  # the read path's cost on this size's warehouse (REPLICA section)
+
+    published = replica.measure_publish(warehouse, ctx.runs) if warehouse.exists() else None
     _fresh_file(warehouse)
-    return summarize_size(customers, data, reps_out)
+    return {**summarize_size(customers, data, reps_out), "replica": published}
 
 
 def _floor_seconds(detail: dict | None, step: str) -> float | None:

@@ -10,7 +10,7 @@ import time
 import requests
 
 from tests.conftest import CLAWDATA, ROOT, make_project, run_cli
-from tests.stack.conftest import free_port
+from tests.stack.harness import free_port
 
 TICKS = """
 query { sensorOrError(sensorSelector: {repositoryLocationName: "clawdata", repositoryName: "__repository__",

@@ -14,7 +14,7 @@ def materialize_all(project) -> dict[str, bool]:
     result = run_cli(project["env"], "dagster", "materialize", "--all")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = re.findall(r"✓ (\w+)\s+(.*)", result.stdout)
-    return {asset: "reused" in detail for asset, detail in lines}
+    return {asset: "reused" in detail for asset, detail in lines if asset != "warehouse_replica"}  # not a table
 
 
 def test_second_run_reuses_everything_and_a_change_rebuilds_what_it_feeds(project):

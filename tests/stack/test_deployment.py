@@ -144,8 +144,10 @@ def test_history_and_warehouse_survive_down_and_up(stack):
         '{ repositoryOrError(repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "clawdata"}) '
         "{ ... on Repository { sensors { name sensorState { status } } schedules { name scheduleState { status } } } } }"
     )["repositoryOrError"]
-    assert {s["name"]: s["sensorState"]["status"] for s in states["sensors"]} == {"inbox_sensor": "RUNNING"}
-    assert {s["name"]: s["scheduleState"]["status"] for s in states["schedules"]} == {"daily_refresh": "STOPPED"}
+    assert {s["name"]: s["sensorState"]["status"] for s in states["sensors"]} == {
+        "inbox_sensor": "RUNNING", "replica_sensor": "RUNNING", "run_failure_alert": "RUNNING"}
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in states["schedules"]}
+    assert schedules == {"daily_refresh": "STOPPED", "purge_old_runs_daily": "RUNNING"}
     assert stack.warehouse_counts(["slv_customers", "dim_customers"]) == before_counts
 
 
@@ -158,9 +160,11 @@ def test_backup_and_restore(stack, tmp_path):
     made = subprocess.run(["deploy/backup.sh", "backup", str(backup)], cwd=ROOT, env={**env, "COMPOSE": compose},
                           capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stdout + made.stderr
-    assert {p.name for p in backup.iterdir()} == {"dagster.dump", "warehouse.duckdb", "inbox.tar.gz"}
+    assert {p.name for p in backup.iterdir()} == {"dagster.dump", "warehouse.duckdb", "inbox.tar.gz", "snapshot.txt"}
+    assert "replica generation" in (backup / "snapshot.txt").read_text()  # which published version it holds
     runs_then = {r["runId"] for r in runs(stack.graphql, limit=500)}
-    counts_then = stack.warehouse_counts(["raw_customers", "slv_customers"])
+    # The backup holds the replica (silver and gold); bronze is rebuilt from the inbox it also holds.
+    counts_then = stack.warehouse_counts(["slv_customers", "dim_customers"])
 
     delivery = tmp_path / "customers_after_backup.csv"
     delivery.write_text("customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
@@ -175,6 +179,6 @@ def test_backup_and_restore(stack, tmp_path):
     assert restored.returncode == 0, restored.stdout + restored.stderr
     stack.wait_until_loaded()
     assert {r["runId"] for r in runs(stack.graphql, limit=500)} == runs_then
-    assert stack.warehouse_counts(["raw_customers", "slv_customers"]) == counts_then
+    assert stack.warehouse_counts(["slv_customers", "dim_customers"]) == counts_then
     inbox = stack.in_user_code_image("ls", "/var/lib/clawdata/inbox")
     assert "customers_after_backup.csv" not in inbox

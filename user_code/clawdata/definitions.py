@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from clawdata import settings
-from clawdata.defs import automation, gold, housekeeping, ingest
+from clawdata.defs import automation, gold, housekeeping, ingest, serving
 
 defs = dg.Definitions.merge(
     ingest.defs,
@@ -19,3 +19,4 @@ defs = dg.Definitions.merge(
         executor=dg.in_process_executor,
     ),
 )
+defs = dg.Definitions.merge(defs, serving.build_defs(defs))  # the read path, over whatever defs holds

@@ -19,6 +19,7 @@ INBOX_DIR_ENV = "CLAWDATA_INBOX_DIR"
 DBT_PROJECT_DIR_ENV = "CLAWDATA_DBT_PROJECT_DIR"
 # Optional: a profiles dir of the user's own; unset, clawdata generates the profile (defs/gold/project.py).
 DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
+REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -50,6 +51,15 @@ def dbt_profiles_dir() -> Path | None:
 
 
 DBT_PROJECT_DIR = dbt_project_dir()
+def replica_path() -> Path:
+    """The published read-only copy; by default in `replica/` beside the warehouse, same file name."""
+    if os.environ.get(REPLICA_ENV):
+        return _path_from_env(REPLICA_ENV, "")
+    warehouse = warehouse_path()
+    return warehouse.parent / "replica" / warehouse.name
+
+
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt"
 
 os.environ[WAREHOUSE_ENV] = str(warehouse_path())
 

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -76,6 +77,18 @@ def generate(customers: int, seed: int, out: Path):
 
     for name, rows in write_sample(out, customers=customers, seed=seed).items():
         click.echo(f"{name}: {rows:,} rows")
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--replica", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The replica file. Default: CLAWDATA_REPLICA_PATH, or replica/ beside the warehouse.")
+def sql(query, fmt, replica):
+    """SQL on the read path (the published replica; never waits for a run): QUERY, or a shell."""
+    from clawdata.cli.sql import default_path, sql as run_sql
+
+    run_sql(query, fmt, replica or default_path())
 
 
 @cli.group("dagster", cls=FriendlyGroup)
@@ -166,4 +179,7 @@ def tick(url, name):
 
 
 def main():
+    # What the user can act on is the CLI's own output: Dagster's notes about its own APIs (beta and
+    # preview parameters) are not for this terminal.
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     cli(prog_name="clawdata")

@@ -1,0 +1,203 @@
+"""The read path: the replica is published whole, readers keep the version they opened, nothing is
+left behind, a failed or half-finished run publishes nothing; `clawdata sql` reads it while a writer
+holds the warehouse."""
+
+import json
+import os
+import subprocess
+
+import duckdb
+import dagster as dg
+import pytest
+
+from clawdata.warehouse import replica
+from tests.conftest import CLAWDATA, make_project, run_cli
+from tests.test_warehouse_readers import hold_lock
+
+# The cross-table invariant of the gold models (dbt/tests/assert_revenue_reconciles.sql): it breaks
+# on any mixture of versions of silver and gold.
+INVARIANT = """
+SELECT (SELECT sum(revenue) FROM fct_daily_revenue)
+     = (SELECT sum(lifetime_value) FROM dim_customers)
+     + (SELECT coalesce(sum(amount), 0) FROM slv_orders WHERE status NOT IN ('cancelled', 'returned')
+          AND customer_id NOT IN (SELECT customer_id FROM slv_customers))
+"""
+
+
+def make_warehouse(path, rows):
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(f"CREATE OR REPLACE TABLE t AS SELECT range AS id FROM range({rows})")
+        conn.execute("CREATE OR REPLACE VIEW v AS SELECT count(*) AS n FROM t")
+        conn.execute("CREATE OR REPLACE TABLE raw AS SELECT 1 AS x")  # not served (bronze)
+
+
+def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 10)
+    first = replica.publish(warehouse, path, ["t", "v", "never_built"], "run-1")
+    assert (first.generation, first.tables) == (1, {"main.t": 10, "main.v": 1})
+    old = replica.connect(path)
+    make_warehouse(warehouse, 20)
+    second = replica.publish(warehouse, path, ["t", "v"], "run-2")
+    new = replica.connect(path)
+    # The open reader still reads generation 1, whole; a new one reads generation 2.
+    assert old.execute("SELECT count(*), (SELECT n FROM v) FROM t").fetchall() == [(10, 10)]
+    assert replica.snapshot_of(old).generation == 1
+    assert new.execute("SELECT count(*), (SELECT n FROM v) FROM t").fetchall() == [(20, 20)]
+    assert (replica.snapshot_of(new).run_id, second.generation) == ("run-2", 2)
+    # Only what is served: not bronze.
+    assert new.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1").fetchall() == [("t",), ("v",)]
+    old.close(), new.close()
+    assert os.listdir(path.parent) == ["w.duckdb"]
+
+
+def test_failed_publish_keeps_the_replica_and_leftovers_are_cleaned(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 5)
+    replica.publish(warehouse, path, ["t"], "run-1")
+    leftover = path.with_name(f".{path.name}.7.dead.tmp")  # a publish that was killed
+    leftover.write_bytes(b"partial")
+    with pytest.raises((duckdb.Error, OSError)):
+        replica.publish(tmp_path / "missing" / "w.duckdb", path, ["t"], "run-2")
+    assert os.listdir(path.parent) == ["w.duckdb"]  # the leftover and the failed attempt are gone
+    assert replica.read_snapshot(path).generation == 1
+
+
+def test_a_warehouse_left_with_a_wal_is_copied_table_by_table(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 6)
+    script = ("import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); c.execute('SET checkpoint_threshold = \\'1TB\\''); "
+              "c.execute('INSERT INTO t SELECT 100'); os._exit(0)")  # a writer killed before its checkpoint
+    subprocess.run([os.sys.executable, "-c", script, str(warehouse)], check=True)
+    assert (tmp_path / "w.duckdb.wal").exists()
+    assert replica.publish(warehouse, path, ["t", "v"], "run-1").tables == {"main.t": 7, "main.v": 1}
+
+
+def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    replica.publish(warehouse, path, ["t"], "run-1")
+    writer = hold_lock(warehouse, 60)
+    try:
+        with pytest.raises(duckdb.IOException, match="lock"):
+            duckdb.connect(str(warehouse), read_only=True)
+        result = run_cli(dict(os.environ, CLAWDATA_REPLICA_PATH=str(path)), "sql", "--format", "json", "SELECT count(*) AS n FROM t", timeout=60)
+    finally:
+        writer.kill()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [{"n": 3}]
+    assert "replica generation 1" in result.stderr
+
+
+# -- the asset, in real runs (bronze, silver, dbt gold) on one instance ------------------------------
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    paths = make_project(tmp_path_factory.mktemp("replica"))
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH"):
+            mp.setenv(key, paths["env"][key])
+        from clawdata.definitions import defs
+
+        instance = dg.DagsterInstance.ephemeral()
+        job = defs.resolve_implicit_global_asset_job_def()
+
+        def run(*keys):
+            selection = [dg.AssetKey(k) for k in keys] if keys else None
+            return job.execute_in_process(instance=instance, asset_selection=selection, raise_on_error=False)
+
+        paths["run"], paths["instance"] = run, instance
+        paths["replica"] = paths["warehouse"].parent / "replica" / paths["warehouse"].name
+        assert run().success
+        yield paths
+
+
+def replica_state(path):
+    with replica.connect(path) as conn:
+        return replica.snapshot_of(conn).generation, conn.execute(INVARIANT).fetchone()[0], \
+            conn.execute("SELECT count(*) FROM slv_customers").fetchone()[0]
+
+
+def replica_step(result):
+    return [e for e in result.all_events if e.step_key == "warehouse_replica"]
+
+
+def test_a_run_publishes_silver_and_gold_consistently(pipeline):
+    generation, invariant, customers = replica_state(pipeline["replica"])
+    assert (generation, invariant) == (1, True) and customers > 0
+    with replica.connect(pipeline["replica"]) as conn:
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    assert tables == {"slv_customers", "slv_orders", "slv_products", "dim_customers", "fct_daily_revenue", "fct_category_revenue"}
+
+
+HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
+
+
+def test_a_failed_run_publishes_nothing(pipeline):
+    before = replica_state(pipeline["replica"])
+    bad = pipeline["inbox"] / "customers_bad.csv"
+    bad.write_text(f"{HEADER}\n1,Ann,Lee,a@x.org,,Oslo,NO,2025-13-45,2026-11-01 10:00:00\n")
+    try:
+        result = pipeline["run"]()
+    finally:
+        bad.unlink()
+    assert not result.success
+    assert not [e for e in replica_step(result) if e.event_type_value == "STEP_SUCCESS"]
+    assert replica_state(pipeline["replica"]) == before
+
+
+def test_a_half_finished_warehouse_is_not_published_until_gold_catches_up(pipeline):
+    generation, _, customers = replica_state(pipeline["replica"])
+    (pipeline["inbox"] / "customers_new.csv").write_text(
+        f"{HEADER}\n990001,Ann,Lee,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n")
+    # New silver, gold not rebuilt: publishing now would mix versions (the invariant would break).
+    half = pipeline["run"]("raw_customers", "slv_customers", "warehouse_replica")
+    assert half.success
+    assert not half.asset_materializations_for_node("warehouse_replica")
+    warnings = [r.user_message for r in pipeline["instance"].all_logs(half.run_id) if "not published" in r.user_message]
+    assert warnings and "dim_customers is older than slv_customers" in warnings[0]
+    assert replica_state(pipeline["replica"]) == (generation, True, customers)
+    # The run that completes the work publishes, consistently.
+    assert pipeline["run"]().success
+    assert replica_state(pipeline["replica"]) == (generation + 1, True, customers + 1)
+    # Nothing changed since: the published version is kept, not copied again.
+    again = pipeline["run"]()
+    assert again.success and replica_state(pipeline["replica"])[0] == generation + 1
+    assert again.asset_materializations_for_node("warehouse_replica")[0].metadata["reused"].value is True
+
+
+def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    replica.publish(warehouse, path, ["t"], "run-1")
+    env = dict(os.environ, CLAWDATA_REPLICA_PATH=str(path), COLUMNS="120")
+    table = run_cli(env, "sql", "SELECT id, id * 2 AS double FROM t ORDER BY id", timeout=60)
+    assert table.returncode == 0 and "│  id   │ double │" in table.stdout and "│     2 │      4 │" in table.stdout, table.stdout
+    csv = run_cli(env, "sql", "--format", "csv", "SELECT id, 'a,b' AS s FROM t ORDER BY id", timeout=60)
+    assert csv.stdout == 'id,s\n0,"a,b"\n1,"a,b"\n2,"a,b"\n'
+    bad = run_cli(env, "sql", "SELEC 1", timeout=60)
+    assert bad.returncode == 1 and "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run_cli(dict(env, CLAWDATA_REPLICA_PATH=str(tmp_path / "none.duckdb")), "sql", "SELECT 1", timeout=60)
+    assert missing.returncode == 1 and "no replica at" in missing.stderr and "materialize --all" in missing.stderr
+    shell = subprocess.run([str(CLAWDATA), "sql"], input=".tables\nSELECT count(*) AS n\nFROM t;\n.quit\n", env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0 and "BASE TABLE" in shell.stdout and "│     3 │" in shell.stdout, shell.stdout
+
+
+def test_backup_copies_the_published_version_without_waiting(tmp_path):
+    from clawdata.warehouse.backup import copy_replica
+
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 4)
+    replica.publish(warehouse, path, ["t"], "run-1")
+    replica.publish(warehouse, path, ["t"], "run-2")
+    writer = hold_lock(warehouse, 60)  # a run writing the warehouse meanwhile
+    try:
+        result = subprocess.run([os.sys.executable, "-m", "clawdata.warehouse.backup", str(path), str(tmp_path / "b.duckdb")],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        writer.kill()
+    assert result.returncode == 0, result.stderr
+    assert "replica generation 2" in result.stdout and "by run run-2" in result.stdout and "main.t 4 rows" in result.stdout
+    with pytest.raises(FileExistsError):
+        copy_replica(path, tmp_path / "b.duckdb")

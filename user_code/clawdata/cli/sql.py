@@ -1,0 +1,162 @@
+"""`clawdata sql`: SQL on the read path (the published replica), never on the warehouse itself.
+
+DuckDB's own shell would be the natural client, but the `duckdb-cli` package is a 1.5 build and
+cannot read files written by DuckDB 2.0; this is DuckDB's Python package (pinned with the rest),
+printing DuckDB's own box tables, with the dot commands a DuckDB user reaches for.
+"""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+
+from clawdata.cli.errors import ClawdataError
+from clawdata.warehouse import replica
+
+FORMATS = ("table", "csv", "json")
+HELP = """\
+Statements end with `;`. The replica is read-only; each statement runs on the newest published version.
+  .tables            list the tables
+  .schema [TABLE]    columns of one table, or of all
+  .snapshot          which published version you are reading
+  .mode table|csv|json
+  .quit              (or Ctrl-D)"""
+
+
+class Session:
+    """A connection to the replica, reopened when a newer version has been published."""
+
+    def __init__(self, path: Path):
+        self.path, self.conn, self.inode = path, None, None
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        inode = self.path.stat().st_ino if self.path.exists() else None
+        if self.conn is None or inode != self.inode:
+            self.close()
+            self.conn, self.inode = replica.connect(self.path), inode
+        return self.conn
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def run_query(session: Session, query: str, fmt: str, out=sys.stdout) -> None:
+    try:
+        relation = session.connection().sql(query)
+    except replica.ReplicaMissing as e:
+        raise ClawdataError(str(e)) from None
+    except duckdb.Error as e:
+        raise ClawdataError(f"{type(e).__name__}: {e}") from None
+    if relation is None:  # a statement without a result (SET, CREATE TEMP TABLE ...)
+        return
+    if fmt == "table":
+        out.write(str(relation) if relation.shape[0] else _empty(relation))
+        return
+    columns, rows = relation.columns, relation.fetchall()
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        json.dump([dict(zip(columns, row)) for row in rows], out, default=str, indent=1)
+        out.write("\n")
+
+
+def _empty(relation) -> str:
+    return f"(no rows; columns: {', '.join(relation.columns)})\n"
+
+
+def snapshot_line(session: Session) -> str:
+    try:
+        return f"-- {replica.snapshot_of(session.connection()).describe()}"
+    except duckdb.Error:
+        return f"-- {session.path}: not a clawdata replica (no snapshot table)"
+
+
+def sql(query: str | None, fmt: str, path: Path) -> None:
+    session = Session(path)
+    try:
+        if query is not None:
+            run_query(session, query, fmt)
+            # The version read, on stderr so that CSV/JSON output stays clean.
+            print(snapshot_line(session), file=sys.stderr)
+        else:
+            shell(session, fmt)
+    finally:
+        session.close()
+
+
+DOT = {
+    ".tables": "SELECT table_schema AS schema, table_name AS name, table_type AS type FROM information_schema.tables "
+               f"WHERE table_schema <> '{replica.SNAPSHOT_SCHEMA}' ORDER BY 1, 2",
+    ".schema": "SELECT table_name AS table, column_name AS column, data_type AS type FROM information_schema.columns "
+               f"WHERE table_schema <> '{replica.SNAPSHOT_SCHEMA}' {{where}} ORDER BY table_name, ordinal_position",
+}
+
+
+def shell(session: Session, fmt: str) -> None:
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    session.connection()  # a missing replica is reported before the prompt
+    print(f"clawdata sql: DuckDB {duckdb.__version__} on the read path {session.path}")
+    print(snapshot_line(session))
+    print("Enter \".help\" for usage hints.")
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("   ...> " if buffer else "clawdata> ")
+        except EOFError:
+            print()
+            return
+        except KeyboardInterrupt:
+            print()
+            buffer = []
+            continue
+        stripped = line.strip()
+        if not buffer and stripped.startswith("."):
+            command, _, argument = stripped.partition(" ")
+            if command in (".quit", ".exit"):
+                return
+            fmt = dot_command(session, command, argument.strip(), fmt)
+            continue
+        if stripped:
+            buffer.append(line)
+        if stripped.endswith(";"):
+            statement, buffer = "\n".join(buffer), []
+            try:
+                run_query(session, statement, fmt)
+            except ClawdataError as e:
+                print(f"Error: {e}", file=sys.stderr)
+
+
+def dot_command(session: Session, command: str, argument: str, fmt: str) -> str:
+    try:
+        if command == ".help":
+            print(HELP)
+        elif command == ".tables":
+            run_query(session, DOT[".tables"], fmt)
+        elif command == ".schema":
+            where = "AND table_name = '" + argument.replace("'", "''") + "'" if argument else ""
+            run_query(session, DOT[".schema"].format(where=where), fmt)
+        elif command == ".snapshot":
+            print(snapshot_line(session))
+        elif command == ".mode" and argument in FORMATS:
+            return argument
+        else:
+            print(f"Error: unknown command or invalid arguments: {command} {argument}\n{HELP}", file=sys.stderr)
+    except ClawdataError as e:
+        print(f"Error: {e}", file=sys.stderr)
+    return fmt
+
+
+def default_path() -> Path:
+    from clawdata import settings
+
+    return settings.replica_path()
+

@@ -1,0 +1,111 @@
+"""The `warehouse_replica` asset: publishes silver and gold to the read path after they change.
+
+It depends on every silver and gold asset, so it is the last step of any run that selects them
+(`materialize --all`, the schedule, the inbox sensor's runs) and is skipped when one of them fails:
+a failed run publishes nothing. Runs that build only some of them (a subset picked in the UI) are
+followed by a run of this asset alone, requested by its eager automation condition.
+
+It joins the warehouse pool, so it reads the warehouse while holding the writer slot. Between two
+steps of a run, another run's step may write, though; so before copying it checks, from Dagster's
+own data versions, that no served table is older than a served table it is built from (e.g. new
+silver but gold not yet rebuilt). If one is, the warehouse holds a half-finished run (or a failed
+one) and nothing is published: the replica keeps its last consistent version, and the run that
+finishes the work publishes it.
+"""
+
+import os
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from clawdata import settings
+from clawdata.warehouse import replica
+
+ASSET = "warehouse_replica"
+SERVED_GROUPS = ("silver", "gold")
+INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
+
+
+def served_keys(graph) -> list[dg.AssetKey]:
+    return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name in SERVED_GROUPS)
+
+
+def half_finished(context: dg.AssetExecutionContext, resolver, keys: Sequence[dg.AssetKey]) -> list[str]:
+    """Served assets whose served inputs changed after they were last built (Dagster's stale causes
+    of category DATA, restricted to edges between served assets; code changes and bronze-only
+    changes do not make the served tables disagree with each other)."""
+    from dagster._core.definitions.data_version import StaleCauseCategory
+
+    served = set(keys)
+    return sorted({
+        f"{key.to_user_string()} is older than {cause.dependency_asset_key.to_user_string()}"
+        for key in keys
+        for cause in resolver.get_stale_causes(key)
+        if cause.category == StaleCauseCategory.DATA and cause.dependency_asset_key in served
+    })
+
+
+def replica_asset(graph) -> dg.AssetsDefinition:
+    """`graph`: the asset graph of everything upstream (a subset run's own graph lacks the assets it
+    did not select, whose staleness is the point)."""
+    keys = served_keys(graph)
+
+    @dg.asset(
+        name=ASSET,
+        group_name="serving",
+        description="Read-only copy of the silver and gold tables for readers (`clawdata sql`, BI tools, "
+                    "backups), replaced atomically after each run that changed them.",
+        kinds={"duckdb"},
+        deps=list(keys),
+        pool=settings.WAREHOUSE_POOL,
+        output_required=False,  # not materialized when the warehouse is half-way through a run
+        automation_condition=dg.AutomationCondition.eager(),
+    )
+    def warehouse_replica(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        # Dagster's own staleness resolver (what the UI's "stale" badge shows); it needs a
+        # LoadingContext, and the one Dagster ships for use outside a webserver request is this one.
+        from dagster._core.definitions.data_version import CachingStaleStatusResolver
+        from dagster._core.loader import LoadingContextForTest
+
+        resolver = CachingStaleStatusResolver(context.instance, graph, LoadingContextForTest(context.instance))
+        behind = half_finished(context, resolver, keys)
+        if behind:
+            context.log.warning("replica not published, the warehouse is half-way through a run "
+                                f"(the run that completes it publishes): {'; '.join(behind)}")
+            return
+        path = settings.replica_path()
+        # Partitioned assets have a version per partition: with any, always publish.
+        versions = None if any(graph.get(k).is_partitioned for k in keys) else \
+            {k.to_user_string(): resolver.get_current_data_version(k).value for k in keys}
+        current = replica.read_snapshot(path) if path.is_file() else None
+        if current is not None and versions and current.versions == versions:  # the same tables are published already
+            yield dg.MaterializeResult(metadata={"generation": current.generation, "reused": True,
+                                                 "dagster/row_count": sum(current.tables.values())})
+            return
+        snapshot = replica.publish(duckdb.database, path, [k.path[-1] for k in keys], context.run.run_id, versions)
+        context.log.info(f"published {snapshot.describe()} in {snapshot.seconds:.2f} s")
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": sum(snapshot.tables.values()),
+            "reused": False,
+            "path": dg.MetadataValue.path(str(path)),
+            "generation": snapshot.generation,
+            "tables": dg.MetadataValue.json(snapshot.tables),
+            "publish_seconds": dg.MetadataValue.float(round(snapshot.seconds, 3)),
+            "bytes": snapshot.bytes,
+        })
+
+    return warehouse_replica
+
+
+def build_defs(upstream: dg.Definitions) -> dg.Definitions:
+    """The replica asset over `upstream`'s silver and gold assets, and the sensor that evaluates its
+    automation condition (Dagster's default one starts stopped)."""
+    asset = replica_asset(upstream.resolve_asset_graph())
+    sensor = dg.AutomationConditionSensorDefinition(
+        "replica_sensor", target=[asset], default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        description="Publishes the replica after runs that changed silver or gold without publishing it.",
+    )
+    return dg.Definitions(assets=[asset], sensors=[sensor])
+
