@@ -59,7 +59,8 @@ def test_gold_has_column_types_and_descriptions(runs):
 def test_a_reused_run_keeps_every_check_result(runs):
     assert runs["second"].success
     reused = [m for m in runs["second"].get_asset_materialization_events()
-              if m.event_specific_data.materialization.metadata["reused"].value]
+              if m.event_specific_data.materialization.metadata["reused"].value
+              and m.asset_key.to_user_string() != "warehouse_replica"]  # the read path's copy, not a layer's table
     assert len(reused) == 9
     rows = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata["dagster/row_count"].value for m in reused}
     assert rows["dim_customers"] == 600
