@@ -2,9 +2,14 @@
 the webserver's GraphQL API (`capturedLogs`, as the UI's stdout/stderr tabs read it) and through
 `clawdata dagster --url ... logs`."""
 
-from clawdata.cli.graphql import LOCATION, REPOSITORY
-from tests.stack.runs import all_events, stop_schedule, wait_for_run
+import time
 
+import pytest
+
+from clawdata.cli.graphql import LOCATION, REPOSITORY
+from tests.stack.runs import all_events, wait_for_run
+
+INBOX = "/var/lib/clawdata/inbox"
 CAPTURED = """
 query Captured($logKey: [String!]!) { capturedLogs(logKey: $logKey) { stdout stderr } }
 """
@@ -20,21 +25,34 @@ query Ticks($selector: SensorSelector!) {
 """
 
 
+DELIVERY = "customers_logs.csv"
+
+
 def _captured(stack, log_key) -> str:
     logs = stack.graphql(CAPTURED, {"logKey": log_key})["capturedLogs"]
     return (logs["stdout"] or "") + (logs["stderr"] or "")
 
 
-def _first_sensor_run(stack) -> dict:
-    """The inbox sensor's first run on a fresh stack builds everything, dbt included (or, on a host so
-    busy that its container missed run monitoring's start timeout, Dagster's retry of it)."""
-    stop_schedule(stack.graphql)  # every minute in the test stack: its runs would only queue here
-    return wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
-                        and r["status"] == "SUCCESS", 900, "requested by the inbox sensor, succeeded")
+@pytest.fixture(scope="module")
+def delivery_run(stack, tmp_path_factory):
+    """The run the inbox sensor starts for a delivery of this module's own: silver changes, so dbt runs."""
+    local = tmp_path_factory.mktemp("logs") / DELIVERY
+    local.write_text("customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+                     "930001,Margaret,Hamilton,margaret@example.org,,Boston,us,2026-11-25,2026-11-25 09:00:00\n")
+    dropped = time.time()
+    stack.compose("cp", str(local), f"user_code:{INBOX}/.{DELIVERY}.part")
+    stack.compose("exec", "-T", "user_code", "mv", f"{INBOX}/.{DELIVERY}.part", f"{INBOX}/{DELIVERY}")
+    try:
+        yield wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
+                           and DELIVERY in r["tags"].get("clawdata/trigger", "") and r["creationTime"] >= dropped - 1,
+                           600, f"requested by the inbox sensor for {DELIVERY}")
+    finally:  # later tests count rows against the sample and their own deliveries
+        stack.compose("exec", "-T", "user_code", "rm", "-f", f"{INBOX}/{DELIVERY}", check=False)
 
 
-def test_step_output_is_read_back_through_the_webserver(stack):
-    run = _first_sensor_run(stack)
+def test_step_output_is_read_back_through_the_webserver(stack, delivery_run):
+    run = delivery_run
+    assert run["status"] == "SUCCESS", run
     events = stack.graphql(CAPTURES, {"runId": run["runId"]})["logsForRun"]["events"]
     captures = [e for e in events if e["__typename"] == "LogsCapturedEvent"]
     gold = next(c for c in captures if "gold_models" in c["stepKeys"])
@@ -50,11 +68,10 @@ def test_step_output_is_read_back_through_the_webserver(stack):
     print("\n".join(l for l in cli.stdout.splitlines() if "dbt" in l.lower() or "stdout (" in l)[:3000])
 
 
-def test_a_sensor_ticks_log_is_read_back(stack):
-    run = _first_sensor_run(stack)
+def test_a_sensor_ticks_log_is_read_back(stack, delivery_run):
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": "inbox_sensor"}
     ticks = stack.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
-    requested = run["tags"].get("dagster/root_run_id", run["runId"])  # the run the tick requested
+    requested = delivery_run["tags"].get("dagster/root_run_id", delivery_run["runId"])  # the run the tick requested
     tick = next(t for t in ticks if requested in (t["runIds"] or []))
     assert tick["logKey"], tick
-    assert "customers: never materialized" in _captured(stack, tick["logKey"])
+    assert f"customers: {DELIVERY}" in _captured(stack, tick["logKey"])

@@ -11,11 +11,17 @@ materialize_all = dg.define_asset_job(
 )
 
 # The cron is an environment variable so a deployment (or the end-to-end test) can run it more often.
+# Its default state too: a staging copy (or the test stack, whose cron is every minute) may want it
+# off until an operator turns it on. Once toggled in the UI, the stored state wins over this default.
+_START = os.environ.get("CLAWDATA_DAILY_SCHEDULE", "running").strip().lower()
+if _START not in ("running", "stopped"):
+    raise ValueError(f"CLAWDATA_DAILY_SCHEDULE must be 'running' or 'stopped', not {_START!r}")
+
 daily_refresh = dg.ScheduleDefinition(
     name="daily_refresh",
     job=materialize_all,
     cron_schedule=os.environ.get("CLAWDATA_DAILY_CRON", "0 6 * * *"),
     execution_timezone=os.environ.get("CLAWDATA_TIMEZONE", "UTC"),
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=dg.DefaultScheduleStatus.RUNNING if _START == "running" else dg.DefaultScheduleStatus.STOPPED,
     description="Rebuild everything once a day.",
 )
