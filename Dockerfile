@@ -53,7 +53,7 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
  && find /opt/venv/lib/python3.11/site-packages/babel/locale-data -type f \
       ! -name root.dat ! -name en.dat ! -name 'en_US*.dat' -delete
 COPY pyproject.toml README.md /src/
-COPY user_code /src/user_code
+COPY src /src/src
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
     with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python --no-deps /src
 
@@ -75,6 +75,8 @@ ENV CLAWDATA_PROJECT_DIR=/opt/clawdata \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false
 WORKDIR /opt/clawdata
 COPY --chown=clawdata:clawdata dbt /opt/clawdata/dbt
+# The `dg` project file: load_from_defs_folder finds the project (and its defs module) from it.
+COPY pyproject.toml /opt/clawdata/pyproject.toml
 COPY data/sample /opt/clawdata/data/sample
 # The volume mount points exist with the right owner, so fresh named volumes start writable by it.
 RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox /var/lib/clawdata/logs \

@@ -9,7 +9,7 @@ EXEC := $(COMPOSE) exec $(shell [ -t 0 ] || echo -T) user_code
 STACK_URL := http://webserver:3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lock env up down materialize status logs sql ps backup restore images-offline bench clean
+.PHONY: help install check dev test lock env up down materialize status logs sql ps backup restore images-offline bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -26,8 +26,11 @@ $(BIN)/clawdata: requirements-dev.lock pyproject.toml
 dev: install  ## local UI and daemon on the embedded default (no Docker)
 	$(BIN)/clawdata dagster dev
 
-test: install  ## every test, the end-to-end test of the real Compose stack included
+test: install check  ## every test, the end-to-end test of the real Compose stack included
 	$(BIN)/python -m pytest
+
+check: install  ## `dg check defs`: the code location loads (on a throwaway instance, not the stack's dagster.yaml)
+	@home=$$(mktemp -d) && trap 'rm -rf "$$home"' EXIT && touch "$$home/dagster.yaml" && DAGSTER_HOME=$$home $(BIN)/dg check defs
 
 lock:  ## re-pin requirements*.lock from pyproject.toml
 	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements.lock

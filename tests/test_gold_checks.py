@@ -1,5 +1,5 @@
 """dbt tests as asset checks on clawdata's own project, in-process on a real instance: source tests on
-silver (the orphan-orders warning is a WARN check), column types, check results kept by a reused run,
+silver (the orphan-orders warning is a WARN check), column types (and silver's descriptions from sources.yml), check results kept by a reused run,
 and one check executed alone really runs its dbt test."""
 
 import dagster as dg
@@ -54,6 +54,14 @@ def test_gold_has_column_types_and_descriptions(runs):
     columns = {c.name: c for c in observation.metadata["dagster/column_schema"].schema.columns}
     assert columns["lifetime_value"].type.startswith("DECIMAL") and columns["customer_id"].description == "Primary key."
     assert observation.metadata["dagster/row_count"].value == 600
+
+
+def test_silver_columns_carry_the_descriptions_of_sources_yml(runs):
+    silver = next(m.event_specific_data.materialization for m in runs["first"].get_asset_materialization_events()
+                  if m.asset_key == dg.AssetKey("slv_customers"))
+    columns = {c.name: c for c in silver.metadata["dagster/column_schema"].schema.columns}
+    assert columns["customer_id"].description == "Business key from the CRM."
+    assert columns["customer_id"].type == "BIGINT"
 
 
 def test_a_reused_run_keeps_every_check_result(runs):

@@ -71,3 +71,15 @@ def refuse_collisions(manifest: Mapping[str, Any], others: dg.Definitions) -> No
             f"`{node['resource_type']}s: {{{node.get('package_name')}: {{+schema: {node['resource_type']}s}}}}`, "
             f"which builds main_{node['resource_type']}s.{node['name']}) or rename it."
         )
+
+
+def source_column_docs(manifest: Mapping[str, Any]) -> dict[dg.AssetKey, dict[str, str]]:
+    """The column descriptions that the project's sources document, by the asset each source maps to
+    (the silver tables, for ours): bronze and silver are Python assets, but dbt users document their
+    inputs in sources.yml, and the UI should show it there."""
+    translator, docs = GoldTranslator(), {}
+    for source in manifest.get("sources", {}).values():
+        described = {name: col["description"] for name, col in (source.get("columns") or {}).items() if col.get("description")}
+        if described:
+            docs.setdefault(translator.get_asset_key(source), {}).update(described)
+    return docs

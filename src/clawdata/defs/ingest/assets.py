@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from duckdb import Error as DuckDBError  # not `duckdb`: that name is the resource below
 
+from clawdata.defs.gold import project as gold_project
 from clawdata.defs.ingest.audits import raw_audits, silver_audits
 from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, fingerprint, latest_data_version
 from clawdata.defs.ingest.sources import Source
@@ -89,7 +90,9 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
                 conn, source.silver_table, lambda staging: conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql}'),
                 audits, reuse=unchanged,
             )
-        return _materialize_result(source.silver_table, published, None, {})
+        # Column descriptions from the dbt project's sources.yml, where it documents this table.
+        docs = gold_project.source_column_docs().get(context.asset_key, {})
+        return _materialize_result(source.silver_table, published, None, {}, docs)
 
     return silver
 
@@ -115,7 +118,8 @@ def _fail_clearly():
 
 
 def _materialize_result(
-    table: str, published: Published, data_version: dg.DataVersion | None, extra: dict
+    table: str, published: Published, data_version: dg.DataVersion | None, extra: dict,
+    column_docs: dict[str, str] | None = None,
 ) -> dg.MaterializeResult:
     profile, results = published.profile, published.results
     names, rows = profile["preview"]
@@ -126,7 +130,8 @@ def _materialize_result(
             "reused": dg.MetadataValue.bool(published.reused),
             "dagster/row_count": dg.MetadataValue.int(profile["rows"]),
             "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, type_) for name, type_ in profile["schema"]]
+                columns=[dg.TableColumn(name, type_, description=(column_docs or {}).get(name))
+                         for name, type_ in profile["schema"]]
             ),
             "preview": dg.MetadataValue.md(_markdown_table(names, rows)),
             **extra,

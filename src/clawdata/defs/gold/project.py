@@ -10,6 +10,7 @@
 - A project dbt cannot parse fails the load with one message that carries dbt's own error lines.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -147,6 +148,20 @@ def prepare_if_stale(project: DbtProject) -> bool:
     _dbt(project, "parse")
     stamp.write_text(wanted)
     return True
+
+
+def source_column_docs() -> dict:
+    """translator.source_column_docs of the configured project's manifest ({} before its first parse:
+    descriptions are documentation, never a reason to fail a run)."""
+    manifest = load().manifest_path
+    return _column_docs(manifest, manifest.stat().st_mtime_ns) if manifest.is_file() else {}
+
+
+@functools.lru_cache(maxsize=4)
+def _column_docs(manifest: Path, _mtime_ns: int) -> dict:
+    from clawdata.defs.gold.translator import source_column_docs as from_manifest
+
+    return from_manifest(json.loads(manifest.read_text()))
 
 
 if __name__ == "__main__":  # the image build: `python -m clawdata.defs.gold.project`

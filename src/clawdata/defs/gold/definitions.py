@@ -1,0 +1,7 @@
+"""The gold Definitions of the configured dbt project (CLAWDATA_DBT_PROJECT_DIR), checked against
+bronze and silver for colliding keys. Its own module, so that importing `clawdata.defs.gold` (to
+build another project's defs, as the tests do) loads no project."""
+
+from clawdata.defs import gold, ingest
+
+defs = gold.build_defs(gold.project.load(), others=ingest.defs)
