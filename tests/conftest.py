@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,19 @@ def make_project(tmp_path: Path) -> dict:
     }
     paths["env"] = {**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"}
     return paths
+
+
+@contextmanager
+def in_process_project(tmp_path: Path):
+    """make_project with its sample, inbox and warehouse set in this process's environment, and the
+    code location's Definitions, for runs in-process (the instance is the caller's)."""
+    paths = make_project(tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH"):
+            mp.setenv(key, paths["env"][key])
+        from clawdata.definitions import defs
+
+        yield paths, defs
 
 
 @pytest.fixture

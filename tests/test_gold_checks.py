@@ -5,7 +5,7 @@ and one check executed alone really runs its dbt test."""
 import dagster as dg
 import pytest
 
-from tests.conftest import make_project
+from tests.conftest import in_process_project
 
 ORPHANS = "source_relationships_silver_slv_orders_customer_id__customer_id__source_silver_slv_customers_"
 ONE_CHECK = dg.AssetCheckKey(dg.AssetKey("dim_customers"), "unique_dim_customers_customer_id")
@@ -13,12 +13,7 @@ ONE_CHECK = dg.AssetCheckKey(dg.AssetKey("dim_customers"), "unique_dim_customers
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    paths = make_project(tmp_path_factory.mktemp("checks"))
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH"):
-            mp.setenv(key, paths["env"][key])
-        from clawdata.definitions import defs
-
+    with in_process_project(tmp_path_factory.mktemp("checks")) as (_, defs):
         with dg.instance_for_test() as instance:
             def run(**kwargs):
                 return dg.materialize(defs.assets, instance=instance, resources=defs.resources, raise_on_error=False, **kwargs)

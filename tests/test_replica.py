@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from clawdata.warehouse import replica
-from tests.conftest import CLAWDATA, make_project, run_cli
+from tests.conftest import CLAWDATA, in_process_project, make_project, run_cli
 from tests.test_warehouse_readers import hold_lock
 
 # The cross-table invariant of the gold models (dbt/tests/assert_revenue_reconciles.sql): it breaks
@@ -93,12 +93,7 @@ def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    paths = make_project(tmp_path_factory.mktemp("replica"))
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH"):
-            mp.setenv(key, paths["env"][key])
-        from clawdata.definitions import defs
-
+    with in_process_project(tmp_path_factory.mktemp("replica")) as (paths, defs):
         instance = dg.DagsterInstance.ephemeral()
         job = defs.resolve_implicit_global_asset_job_def()
 

@@ -3,6 +3,7 @@
 import time
 
 from clawdata.cli.graphql import LOCATION, REPOSITORY
+from clawdata.cli.queries import EVENT_FIELDS
 
 RUNS = """
 query Runs($filter: RunsFilter, $limit: Int) {
@@ -47,20 +48,11 @@ FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 WAREHOUSE_POOL = "duckdb_warehouse"
 LOCK_ERROR = ("Could not set lock", "Conflicting lock")
 
-ALL_RUN_EVENTS = """
+ALL_RUN_EVENTS = EVENT_FIELDS + """
 query AllEvents($runId: ID!, $after: String) {
   logsForRun(runId: $runId, afterCursor: $after, limit: 1000) {
     __typename
-    ... on EventConnection {
-      cursor
-      hasMore
-      events {
-        __typename
-        ... on MessageEvent { message stepKey timestamp }
-        ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
-        ... on ExecutionStepFailureEvent { failureMetadata { description } }
-      }
-    }
+    ... on EventConnection { cursor hasMore events { ...EventFields } }
     ... on PythonError { message }
   }
 }

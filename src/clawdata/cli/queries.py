@@ -162,7 +162,17 @@ RECENT_RUN_IDS = """
 query RecentRunIds($limit: Int!) { runsOrError(limit: $limit) { ... on Runs { results { runId } } } }
 """
 
-RUN_LOGS = """
+# What a run's event log says, errors with their whole chain: `logs` prints it, the stack tests read it.
+EVENT_FIELDS = """
+fragment EventFields on DagsterRunEvent {
+  __typename
+  ... on MessageEvent { message stepKey timestamp level }
+  ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
+  ... on ExecutionStepFailureEvent { failureMetadata { description } }
+}
+"""
+
+RUN_LOGS = EVENT_FIELDS + """
 query RunLogs($runId: ID!, $after: String) {
   runOrError(runId: $runId) {
     __typename
@@ -175,11 +185,8 @@ query RunLogs($runId: ID!, $after: String) {
       cursor
       hasMore
       events {
-        __typename
-        ... on MessageEvent { message stepKey timestamp level }
+        ...EventFields
         ... on LogsCapturedEvent { fileKey stepKeys }
-        ... on ErrorEvent { error { message stack errorChain { error { message stack } } } }
-        ... on ExecutionStepFailureEvent { failureMetadata { description } }
       }
     }
     ... on PythonError { message }
