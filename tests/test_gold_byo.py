@@ -131,18 +131,18 @@ def test_a_parse_error_is_one_message_with_dbts_line(tmp_path):
     assert "\x1b[" not in message
 
 
-def test_the_code_location_validates(tmp_path):
-    """What `dg check defs` checks (it does not fit this layout: pyproject.toml says why)."""
-    import subprocess
-    import sys
+def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
+    """`status` on a project whose seed would overwrite bronze (`materialize` and the UI load the same
+    way): a few lines with the cause, not Dagster's wrappers around it (`dg check defs`, in `make
+    check`, validates the good project)."""
+    from tests.conftest import make_project, run_cli
 
-    from tests.conftest import make_project
-
-    env = make_project(tmp_path)["env"]
-    Path(env["DAGSTER_HOME"]).mkdir()
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "clawdata.definitions"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Validation successful" in done.stdout + done.stderr
+    paths = make_project(tmp_path)
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "seeds" / "raw_orders.csv").write_text("order_id\n1\n")
+    done = run_cli({**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(proj)}, "dagster", "status")
+    assert done.returncode != 0
+    assert "dbt seed 'raw_orders'" in done.stderr and "bronze asset 'raw_orders'" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "DagsterUserCodeLoadError" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 6, done.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clawdata.cli.remote import launch
 from tests.oracle import expected
+from tests.stack.inbox import INBOX, drop, remove
 from tests.stack.runs import (
     FINISHED, LOCK_ERROR, active_runs, lock_errors, overlaps, runs, schedule_status, start_schedule,
     step_intervals, stop_schedule, wait_for_runs, wait_until_idle,
@@ -24,7 +25,6 @@ from tests.stack.runs import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
-INBOX = "/var/lib/clawdata/inbox"
 TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
           "dim_customers", "fct_daily_revenue", "fct_category_revenue"]
 RUN_ID = re.compile(r"run ([0-9a-f-]{36})")
@@ -49,14 +49,6 @@ UI_LAUNCHES = [("materialize_all", None), ("__ASSET_JOB", [["raw_products"], ["s
                ("__ASSET_JOB", [["raw_orders"], ["slv_orders"]]), ("__ASSET_JOB", [["raw_customers"], ["slv_customers"]])]
 
 
-def drop(stack, name: str, content: str, tmp: Path) -> None:
-    """Deliver a file as a careful producer does: copy under a name no reader matches, then rename."""
-    local = tmp / name
-    local.write_text(content)
-    stack.compose("cp", str(local), f"user_code:{INBOX}/.{name}.part")
-    stack.compose("exec", "-T", "user_code", "mv", f"{INBOX}/.{name}.part", f"{INBOX}/{name}")
-
-
 def make_materialize(stack) -> subprocess.CompletedProcess:
     """`make materialize` itself, against this stack (the Makefile's COMPOSE, with the stack's env file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_"))}
@@ -69,22 +61,6 @@ def make_materialize(stack) -> subprocess.CompletedProcess:
 def scheduled_since(stack, since: float) -> list[dict]:
     return [r for r in runs(stack.graphql, limit=500)
             if r["tags"].get("dagster/schedule_name") == "daily_refresh" and r["creationTime"] >= since]
-
-
-SENSOR_TICKS = """
-query Ticks($selector: SensorSelector!) {
-  sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 1) { status } } } }
-}
-"""
-
-
-def wait_for_first_sensor_tick(stack, timeout: float = 120) -> None:
-    selector = {"repositoryLocationName": "clawdata", "repositoryName": "__repository__", "sensorName": "inbox_sensor"}
-    deadline = time.monotonic() + timeout
-    while not [t for t in stack.graphql(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
-                if t["status"] in ("SKIPPED", "SUCCESS")]:
-        assert time.monotonic() < deadline, f"inbox_sensor has not ticked within {timeout} s"
-        time.sleep(1)
 
 
 def wait_for_sensor_run(stack, file_name: str, since: float, timeout: float = 180) -> str:
@@ -108,7 +84,7 @@ def test_overlapping_runs_from_every_route(stack):
     finally:
         (start_schedule if schedule_was == "RUNNING" else stop_schedule)(stack.graphql)
         # Later tests count rows against the sample and their own deliveries only.
-        stack.compose("exec", "-T", "user_code", "rm", "-f", *(f"{INBOX}/{name}" for name in DELIVERIES), check=False)
+        remove(stack, *DELIVERIES)
 
 
 def run_overlap(stack):
@@ -134,7 +110,6 @@ def run_overlap(stack):
         submitted["ui"].append(launch(stack.graphql, job, selection, tags))
 
     # The sensor: two deliveries, the second once the first has its run, so two sensor runs join.
-    wait_for_first_sensor_tick(stack)  # on a fresh stack the first tick only records what is there
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in DELIVERIES.items():
             drop(stack, name, content, Path(tmp))

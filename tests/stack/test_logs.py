@@ -7,9 +7,9 @@ import time
 import pytest
 
 from clawdata.cli.graphql import LOCATION, REPOSITORY
-from tests.stack.runs import all_events, wait_for_run
+from tests.stack.inbox import drop, remove, wait_for_first_sensor_tick
+from tests.stack.runs import all_events, wait_for_run, wait_until_idle
 
-INBOX = "/var/lib/clawdata/inbox"
 CAPTURED = """
 query Captured($logKey: [String!]!) { capturedLogs(logKey: $logKey) { stdout stderr } }
 """
@@ -36,18 +36,19 @@ def _captured(stack, log_key) -> str:
 @pytest.fixture(scope="module")
 def delivery_run(stack, tmp_path_factory):
     """The run the inbox sensor starts for a delivery of this module's own: silver changes, so dbt runs."""
-    local = tmp_path_factory.mktemp("logs") / DELIVERY
-    local.write_text("customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
-                     "930001,Margaret,Hamilton,margaret@example.org,,Boston,us,2026-11-25,2026-11-25 09:00:00\n")
+    # On a fresh stack the sensor's first run (sources never materialized) would take the file in.
+    wait_for_first_sensor_tick(stack)
+    wait_until_idle(stack.graphql, timeout=600)
     dropped = time.time()
-    stack.compose("cp", str(local), f"user_code:{INBOX}/.{DELIVERY}.part")
-    stack.compose("exec", "-T", "user_code", "mv", f"{INBOX}/.{DELIVERY}.part", f"{INBOX}/{DELIVERY}")
+    drop(stack, DELIVERY, "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+         "930001,Margaret,Hamilton,margaret@example.org,,Boston,us,2026-11-25,2026-11-25 09:00:00\n",
+         tmp_path_factory.mktemp("logs"))
     try:
         yield wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
                            and DELIVERY in r["tags"].get("clawdata/trigger", "") and r["creationTime"] >= dropped - 1,
                            600, f"requested by the inbox sensor for {DELIVERY}")
     finally:  # later tests count rows against the sample and their own deliveries
-        stack.compose("exec", "-T", "user_code", "rm", "-f", f"{INBOX}/{DELIVERY}", check=False)
+        remove(stack, DELIVERY)
 
 
 def test_step_output_is_read_back_through_the_webserver(stack, delivery_run):

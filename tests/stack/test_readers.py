@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from tests.stack.harness import ROOT
+from tests.stack.inbox import drop, remove
 from tests.stack.runs import run, runs, schedule_status, start_schedule, stop_schedule, wait_for_run, wait_until_idle
 
-INBOX = "/var/lib/clawdata/inbox"
 REPLICA = "/replica/warehouse.duckdb"
 # New orders: existing customers' and an orphan's, so every gold total changes.
 ORDERS = ("order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at\n"
@@ -62,10 +62,7 @@ def reader_loop(stack):
     reader = start_reader(stack)
     try:
         with tempfile.TemporaryDirectory() as tmp:  # the sensor's route: a delivery in the inbox
-            local = Path(tmp) / "orders_readers.csv"
-            local.write_text(ORDERS)
-            stack.compose("cp", str(local), f"user_code:{INBOX}/.orders_readers.csv.part")
-            stack.compose("exec", "-T", "user_code", "mv", f"{INBOX}/.orders_readers.csv.part", f"{INBOX}/orders_readers.csv")
+            drop(stack, "orders_readers.csv", ORDERS, Path(tmp))
         # While its run writes: `make sql` and `clawdata sql` answer from the last published version.
         during = []
         deadline = time.monotonic() + 300
@@ -86,7 +83,7 @@ def reader_loop(stack):
         time.sleep(5)  # the reader goes on after the run: how soon does it see the new version?
     finally:
         result = stop_reader(reader)
-        stack.compose("exec", "-T", "user_code", "rm", "-f", f"{INBOX}/orders_readers.csv", check=False)
+        remove(stack, "orders_readers.csv")
 
     reads, errors = result["reads"], result["errors"]
     generations = [r[2] for r in reads]

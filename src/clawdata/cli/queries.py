@@ -4,7 +4,9 @@ LOCATIONS = """
 query Locations {
   workspaceOrError {
     __typename
-    ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } }
+    ... on Workspace {
+      locationEntries { name locationOrLoadError { __typename ... on PythonError { message errorChain { error { message } } } } }
+    }
     ... on PythonError { message }
   }
 }

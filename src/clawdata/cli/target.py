@@ -22,7 +22,9 @@ class Target:
             raise ClawdataError(f"{self.graphql.where} has no code location named '{LOCATION}'")
         loaded = entry["locationOrLoadError"] or {}
         if loaded.get("__typename") == "PythonError":
-            detail = "\n".join(loaded["message"].strip().splitlines()[-6:])
+            # The root cause (a refused dbt table, dbt's parse error), not Dagster's wrappers around it.
+            root = ([link["error"] for link in loaded.get("errorChain") or []] or [loaded])[-1]
+            detail = "\n".join(root["message"].strip().splitlines()[-6:])
             raise ClawdataError(f"the code location '{LOCATION}' failed to load:\n{detail}")
         if not loaded:
             raise ClawdataError(f"the code location '{LOCATION}' is still loading on {self.graphql.where}; try again")
