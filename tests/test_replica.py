@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from clawdata.warehouse import replica
-from tests.conftest import CLAWDATA, in_process_project, make_project, run_cli
+from tests.conftest import CLAWDATA, in_process_project, run_cli
 from tests.test_warehouse_readers import hold_lock
 
 # The cross-table invariant of the gold models (dbt/tests/assert_revenue_reconciles.sql): it breaks

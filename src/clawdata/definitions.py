@@ -1,8 +1,10 @@
 """The clawdata code location: every module under defs/, one folder per concern, loaded by Dagster's
 own `load_from_defs_folder` (the `[tool.dg]` project in pyproject.toml).
 
-Each folder's `__init__.py` gathers its concern (ingest, gold, serving, automation, housekeeping);
-`defs/resources.py` holds what all share (the warehouse resource and the executor).
+Every module there is loaded: a module's one Definitions object (the folders' `__init__.py`, and
+`definitions.py` where a concern is built from another's: gold checks its keys against ingest's,
+serving reads silver and gold), or else the Dagster objects it defines (sensors, schedules, jobs).
+`defs/resources.py` holds what all share: the warehouse resource and the executor.
 """
 
 import dagster as dg

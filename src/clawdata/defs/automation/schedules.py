@@ -22,6 +22,6 @@ daily_refresh = dg.ScheduleDefinition(
     job=materialize_all,
     cron_schedule=os.environ.get("CLAWDATA_DAILY_CRON", "0 6 * * *"),
     execution_timezone=os.environ.get("CLAWDATA_TIMEZONE", "UTC"),
-    default_status=dg.DefaultScheduleStatus.RUNNING if _START == "running" else dg.DefaultScheduleStatus.STOPPED,
+    default_status=dg.DefaultScheduleStatus(_START.upper()),
     description="Rebuild everything once a day.",
 )
