@@ -135,7 +135,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             audits = audits_mod.silver_audits(source) if audits_mod else []
             step = _publish(
-                conn, source.silver_table, lambda staging, s=source: conn.execute(f'CREATE TABLE "{staging}" AS {s.silver_sql}'), audits
+                conn, source.silver_table, lambda staging, s=source: conn.execute(f'CREATE TABLE "{staging}" AS {s.silver_select()}'), audits
             )
             step["total_s"] = time.perf_counter() - t
             result["silver"][source.silver_table] = step

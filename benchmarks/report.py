@@ -199,6 +199,12 @@ def render(result: dict) -> str:
         out.append("")
         out.append(replica.render([{"customers": s["customers"], **s["replica"]} for s in thr["sizes"] if s.get("replica")]))
 
+    if result.get("deliveries"):
+        from benchmarks import deliveries
+
+        out.append("")
+        out.append(deliveries.render(result["deliveries"]))
+
     st = result.get("stack")
     if st:
         out.append("")
@@ -308,4 +314,6 @@ def targets(result: dict) -> list[list[str]]:
                               ("webserver/daemon image < 400 MB", "dagster (webserver, daemon)", TARGET_DAGSTER_MB)):
         i = images.get(key)
         rows.append([label, f"{i['mb']:.0f} MB" if i else "not run", verdict(i and i["mb"], limit)])
-    return rows
+    from benchmarks import deliveries
+
+    return rows + deliveries.targets(result.get("deliveries"))

@@ -4,6 +4,7 @@
     python -m benchmarks.run --sizes 100000,1000000   # other sizes
     python -m benchmarks.run --skip-stack             # no Docker
     python -m benchmarks.run --quick                  # 100k only, 2 repetitions, short stack part
+    python -m benchmarks.run --only-deliveries --delivery-sizes 100000   # INCREMENTAL DELIVERIES alone
 
 Repetitions: 3 per size up to 1M customers, 2 above (--reps overrides); 5 run launches after a warm-up.
 A tiny size (1k customers, --tiny) runs too: there the fixed overhead is nearly all of the time.
@@ -20,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import report, stack, throughput
+from benchmarks import deliveries, report, stack, throughput
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -50,12 +51,21 @@ def parse_args(argv=None):
     p.add_argument("--no-incremental", action="store_true", help="no second run per repetition")
     p.add_argument("--restarts", type=int, default=3, help="stack restarts after the first start (default 3)")
     p.add_argument("--launches", type=int, default=5, help="measured run launches (default 5, after 1 warm-up)")
-    p.add_argument("--quick", action="store_true", help="100k customers, 2 repetitions, 1 restart, 3 launches")
+    p.add_argument("--delivery-sizes", type=_sizes, default=[1_000_000, 10_000_000],
+                   help="customers per size of INCREMENTAL DELIVERIES (default 1000000,10000000)")
+    p.add_argument("--skip-deliveries", action="store_true", help="no INCREMENTAL DELIVERIES section")
+    p.add_argument("--only-deliveries", action="store_true", help="only INCREMENTAL DELIVERIES (no throughput, no Docker)")
+    p.add_argument("--quick", action="store_true", help="100k customers (deliveries too), 2 repetitions, 1 restart, 3 launches")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json and benchmark.png")
     p.add_argument("--render", type=Path, metavar="JSON", help="only print the table and draw the chart of a result file")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.reps, args.restarts, args.launches = [100_000], args.reps or 2, 1, 3
+        args.delivery_sizes = [100_000]
+    if args.only_deliveries:
+        if args.skip_deliveries:
+            p.error("--only-deliveries and --skip-deliveries exclude each other")
+        args.skip_throughput = args.skip_stack = True
     return args
 
 
@@ -101,6 +111,8 @@ def main(argv=None) -> int:
         ctx = throughput.Context(REPO, WORK, log=_log)
         reps_for = (lambda n: args.reps) if args.reps else (lambda n: 3 if n <= 1_000_000 else 2)
         result["throughput"] = throughput.run_all(ctx, args.sizes, args.tiny, args.seed, reps_for, incremental=not args.no_incremental)
+    if not args.skip_deliveries:
+        result["deliveries"] = deliveries.run_all(REPO, WORK, args.delivery_sizes, args.seed, log=_log)
     if not args.skip_stack:
         result["stack"] = stack.run_all(REPO, WORK, restarts=args.restarts, launches=args.launches, log=_log)
     result["duration_s"] = time.perf_counter() - started

@@ -110,9 +110,9 @@ def floor_run(ctx: Context, sample_dir: str, manifest: Path, warehouse: Path, lo
     return out
 
 
-def compile_manifest(ctx: Context, sample_dir: str, warehouse: Path) -> Path:
+def compile_manifest(ctx: Context, sample_dir: str, warehouse: Path, target: Path | None = None) -> Path:
     """`dbt compile` of the project copy into its own target folder; returns its manifest.json."""
-    target = ctx.work / "floor-dbt-target"
+    target = target or ctx.work / "floor-dbt-target"
     shutil.rmtree(target, ignore_errors=True)
     dbt_dir = ctx.project / "dbt"
     cmd = [
@@ -223,6 +223,7 @@ def inspect_runs(ctx: Context, home: Path, runs: list[dict]) -> None:
             }
             run["phases"] = phases
             run["steps"] = step_s
+            run["step_times"] = steps  # epoch start and end of each step
             run["events"] = len(logs)
             run["planned_events_s"] = (start - first_event) if start else None
             run["materializations"] = mats

@@ -21,6 +21,9 @@ DBT_PROJECT_DIR_ENV = "CLAWDATA_DBT_PROJECT_DIR"
 DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
 REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 
+# The run tag that makes every step build in full instead of by delivery (`materialize --full-refresh`).
+FULL_REFRESH_TAG = "clawdata/full_refresh"
+
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
 

@@ -1,10 +1,21 @@
 -- Revenue per order date. Orders from customers missing in the CRM export (orphans) still count:
 -- the money came in, whoever the customer was.
+-- Incremental: a delivery recomputes only the dates its orders touch (macros/clawdata_changes.sql).
+{% set changes = [('slv_orders', 'order_date')] %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ clawdata_replace_changed('order_date', " ~ changes ~ ") }}",
+) }}
+
 with orders as (
     select
         *,
         {{ is_revenue_order('status') }} as is_revenue
     from {{ source('silver', 'slv_orders') }}
+    {% if is_incremental() %}
+    where {{ clawdata_is_changed('order_date', changes) }}
+    {% endif %}
 )
 
 select

@@ -116,9 +116,11 @@ def dev(ctx):
 
 @dagster_group.command()
 @click.option("--all", "all_assets", is_flag=True, help="Every asset, dbt models included.")
+@click.option("--full-refresh", is_flag=True,
+              help="Rebuild from every delivered file: no reuse, no increments (dbt --full-refresh).")
 @click.argument("assets", nargs=-1)
 @click.pass_obj
-def materialize(url, all_assets, assets):
+def materialize(url, all_assets, full_refresh, assets):
     """Materialize the named ASSETS (keys as shown in the UI), or --all."""
     from clawdata.cli.materialize import check_names, check_usage, materialize as run
 
@@ -133,7 +135,7 @@ def materialize(url, all_assets, assets):
     from clawdata.cli.target import open_target
 
     with open_target(url) as target:
-        run(target, all_assets, assets)
+        run(target, all_assets, assets, full_refresh)
 
 
 @dagster_group.command()

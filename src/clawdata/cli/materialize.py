@@ -6,6 +6,7 @@ import time
 from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
 from clawdata.cli.progress import RunEvent, Summary, console, show
 from clawdata.cli.target import Target
+from clawdata.settings import FULL_REFRESH_TAG
 
 ALL_JOB = "materialize_all"  # defs/automation/schedules.py
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over every asset
@@ -62,12 +63,13 @@ def raise_for(statuses: list[str]) -> None:
         raise ClawdataError("materialization failed (see the failures above)")
 
 
-def materialize(target: Target, all_assets: bool, names: tuple[str, ...]) -> None:
+def materialize(target: Target, all_assets: bool, names: tuple[str, ...], full_refresh: bool = False) -> None:
     check_usage(all_assets, names)
+    tags = {"clawdata/launched_by": "cli", **({FULL_REFRESH_TAG: "true"} if full_refresh else {})}
     if all_assets:
-        status = run_and_report(target, ALL_JOB, None, {"clawdata/launched_by": "cli"})
+        status = run_and_report(target, ALL_JOB, None, tags)
     else:
-        status = run_and_report(target, ASSET_JOB, resolve_assets(target, names), {"clawdata/launched_by": "cli"})
+        status = run_and_report(target, ASSET_JOB, resolve_assets(target, names), tags)
     raise_for([status])
 
 

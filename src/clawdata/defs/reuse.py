@@ -14,6 +14,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from clawdata.settings import FULL_REFRESH_TAG
+
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster stores a materialization's data version
 
 
@@ -41,3 +43,9 @@ def built_from_same_inputs(
     current: Mapping[dg.AssetKey, str | None] = {k: latest_data_version(context.instance, k) for k in upstream}
     recorded = provenance.input_data_versions
     return all(v is not None and k in recorded and recorded[k].value == v for k, v in current.items())
+
+
+def full_refresh(context: dg.AssetExecutionContext) -> bool:
+    """The run asks for full builds, no reuse and no increments (`materialize --full-refresh`, or the
+    tag set in the UI's launchpad)."""
+    return context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"

@@ -18,6 +18,9 @@ class Audit:
     name: str  # the asset check's name
     description: str
     sql: str  # one row, (passed BOOLEAN, observed VARCHAR) over the staged table `{table}`
+    # True: a property of each row (or, for a key's uniqueness, of each merged key), so on an
+    # incremental write it is checked on the changed rows alone; False: of the whole table.
+    per_row: bool = False
 
     def run(self, conn: duckdb.DuckDBPyConnection, table: str) -> "AuditResult":
         passed, observed = conn.execute(self.sql.format(table=table)).fetchone()
@@ -77,6 +80,7 @@ class Published:
     results: list[AuditResult]
     profile: dict
     reused: bool
+    incremental: bool = False  # written by publish_changes: per-row audits saw the changed rows only
 
 
 def publish(
@@ -88,13 +92,44 @@ def publish(
 ) -> Published:
     """Build the new version with `build(staging_name)`, audit it, swap it in. With `reuse` (the
     inputs are unchanged) and the table present, the table is kept as it is and only audited."""
-    if reuse and table_exists(conn, table):
-        return Published(audit(conn, table, table, audits), table_profile(conn, table), reused=True)
+    if reuse and (kept := reuse_table(conn, table, audits)):
+        return kept
     with staged_table(conn, table) as staging:
         build(staging)
         results = audit(conn, staging, table, audits)
         profile = table_profile(conn, staging)
     return Published(results, profile, reused=False)
+
+
+def reuse_table(conn: duckdb.DuckDBPyConnection, table: str, audits: Sequence[Audit]) -> Published | None:
+    """Keep `table` as it is (its inputs are unchanged), audited again; None if it does not exist."""
+    if not table_exists(conn, table):
+        return None
+    return Published(audit(conn, table, table, audits), table_profile(conn, table), reused=True)
+
+
+def publish_changes(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    apply: Callable[[], str],
+    audits: Sequence[Audit],
+) -> Published:
+    """The incremental form of `publish`: `apply()` changes `table` in place and returns the name of
+    the relation holding the rows it wrote. Per-row audits run on those rows, the others on the whole
+    table; all inside one transaction, so a failure (a bad file, a failed audit) rolls the table back
+    to its last good version."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        changed = apply()
+        results = [a.run(conn, changed if a.per_row else table) for a in audits]
+        if not all(r.passed for r in results):
+            raise AuditFailed(table, results)
+        profile = table_profile(conn, table)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return Published(results, profile, reused=False, incremental=True)
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:

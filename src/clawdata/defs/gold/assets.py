@@ -11,6 +11,8 @@
   tables: re-running it would give the same answer for the cost of starting dbt, seconds on a busy
   host). A check with no recorded result makes the step run dbt.
 - Checks alone (one check executed from the UI or the CLI): dbt runs exactly those tests.
+- Incremental models: the build is incremental unless gold must start again (increments.py), then
+  `dbt build --full-refresh`; a successful build of all of gold empties the silver change logs.
 """
 
 import json
@@ -23,8 +25,9 @@ from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 from dagster_duckdb import DuckDBResource
 
+from clawdata.defs.gold import increments
 from clawdata.defs.gold.translator import GoldTranslator, MAIN_SCHEMA
-from clawdata.defs.reuse import built_from_same_inputs
+from clawdata.defs.reuse import built_from_same_inputs, full_refresh
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 
@@ -37,7 +40,7 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
     @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=GoldTranslator(), pool=WAREHOUSE_POOL)
     def gold_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator:
         keys = set(context.selected_asset_keys)
-        if keys and _same_inputs(context, keys) and len(_tables(duckdb, keys)) == len(keys):
+        if keys and not full_refresh(context) and _same_inputs(context, keys) and len(_tables(duckdb, keys)) == len(keys):
             recorded = _recorded_check_results(context, context.selected_asset_check_keys)
             if recorded is None:
                 context.log.info("inputs unchanged, but a check has no recorded result: running dbt")
@@ -48,15 +51,21 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
                                     metadata={"dagster/row_count": counts[key]["rows"], "reused": True})
                 yield from recorded
                 return
+        with connect(duckdb) as conn:
+            build = increments.plan(conn, full_refresh(context), _changed_models(context, keys))
+        context.log.info(f"gold build: {build.reason}")
         built, error = [], None
         try:
-            for event in dbt.cli(["build"], context=context).stream():
+            for event in dbt.cli(["build", *(["--full-refresh"] if build.full else [])], context=context).stream():
                 if isinstance(event, dg.Output):
                     built.append(context.asset_key_for_output(event.output_name))
-                    event = event.with_metadata({**event.metadata, "reused": False})
+                    event = event.with_metadata({**event.metadata, "reused": False, "full_refresh": build.full})
                 yield event
         except Exception as e:  # failed models or tests: report what did get built, then fail the step
             error = e
+        if error is None and keys == set(context.assets_def.keys):  # a subset leaves the logs to the next whole build
+            with connect(duckdb) as conn:
+                increments.taken_in(conn, build)
         for key, table in _tables(duckdb, built).items():
             yield dg.AssetObservation(asset_key=key, metadata={
                 "dagster/row_count": table["rows"],
@@ -80,6 +89,18 @@ def attach_source_tests(manifest: dict) -> dict:
         if tested:
             node["attached_node"] = sources.get((node["package_name"], *tested.groups()))
     return manifest
+
+
+def _changed_models(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> list[str]:
+    """Selected models built before by other code (SQL, config): an incremental model would keep rows
+    its old code computed, so the build is full."""
+    code_versions = context.assets_def.code_versions_by_key
+    changed = []
+    for key in sorted(keys):
+        provenance = context.get_asset_provenance(key)
+        if provenance is not None and provenance.code_version != code_versions.get(key):
+            changed.append(key.to_user_string())
+    return changed
 
 
 def _same_inputs(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> bool:

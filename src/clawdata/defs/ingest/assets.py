@@ -1,25 +1,26 @@
 """Bronze and silver assets, two per CSV source, written through write-audit-publish."""
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from duckdb import Error as DuckDBError  # not `duckdb`: that name is the resource below
-
 from clawdata.defs.gold import project as gold_project
 from clawdata.defs.ingest.audits import raw_audits, silver_audits
-from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, fingerprint, latest_data_version
+from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, fingerprint, full_refresh, latest_data_version
 from clawdata.defs.ingest.sources import Source
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
-from clawdata.warehouse.csv_files import BadInputFile, check_header, explain_duckdb_error, select_file_sql
-from clawdata.warehouse.publish import Audit, AuditFailed, Published, publish
+from clawdata.defs.ingest.loads import load_bronze, merge_silver
+from clawdata.warehouse import ledger
+from clawdata.warehouse.csv_files import BadInputFile, check_header
+from clawdata.warehouse.publish import Audit, AuditFailed, Published, reuse_table
 
 
 # Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
 # warehouse/ that alters how tables are written).
-CODE_REVISION = 1
+CODE_REVISION = 2  # 2: bronze by delivered file, silver merged by changed key (loads.py)
 
 
 def build_ingest_assets(source: Source) -> list[dg.AssetsDefinition]:
@@ -45,23 +46,18 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
             # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
             headers = [check_header(path, source.columns) for path in source.input_files()]
             version = files_fingerprint([h.path for h in headers], code_version)
-            unchanged = latest_data_version(context.instance, context.asset_key) == version
-
-            def load(staging: str) -> None:
-                for i, header in enumerate(headers):
-                    # _file_rank: the file's place in delivery order; silver lets later files win ties.
-                    select = f"SELECT *, {i} AS _file_rank, current_timestamp AS _loaded_at FROM ({select_file_sql(header, source.columns)})"
-                    statement = f'CREATE TABLE "{staging}" AS {select}' if i == 0 else f'INSERT INTO "{staging}" {select}'
-                    try:
-                        conn.execute(statement)
-                    except DuckDBError as e:
-                        raise explain_duckdb_error(header.path, e) from None
-
+            full = full_refresh(context)
+            unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
             with connect(duckdb) as conn:
-                published = publish(conn, source.raw_table, load, audits, reuse=unchanged)
+                published, loaded = (unchanged and reuse_table(conn, source.raw_table, audits)), []
+                if not published:
+                    published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
+                history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
         return _materialize_result(source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
+            "files_loaded": dg.MetadataValue.json(loaded),  # by this run: new or re-delivered
+            "deliveries": _deliveries_table(history),
             "ignored_columns": dg.MetadataValue.json(ignored),
         })
 
@@ -84,12 +80,11 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
         metadata={"dagster/table_name": source.silver_table},
     )
     def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        unchanged = built_from_same_inputs(context, context.asset_key, code_version, [dg.AssetKey(source.raw_table)])
+        full = full_refresh(context)
+        unchanged = not full and built_from_same_inputs(context, context.asset_key, code_version, [dg.AssetKey(source.raw_table)])
         with _fail_clearly(), connect(duckdb) as conn:
-            published = publish(
-                conn, source.silver_table, lambda staging: conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_sql}'),
-                audits, reuse=unchanged,
-            )
+            published = (unchanged and reuse_table(conn, source.silver_table, audits)) or merge_silver(
+                conn, source, code_version, audits, full)
         # Column descriptions from the dbt project's sources.yml, where it documents this table.
         docs = gold_project.source_column_docs().get(context.asset_key, {})
         return _materialize_result(source.silver_table, published, None, {}, docs)
@@ -128,6 +123,7 @@ def _materialize_result(
         data_version=data_version,  # None: Dagster derives it from code version and inputs
         metadata={
             "reused": dg.MetadataValue.bool(published.reused),
+            "incremental": dg.MetadataValue.bool(published.incremental),
             "dagster/row_count": dg.MetadataValue.int(profile["rows"]),
             "dagster/column_schema": dg.TableSchema(
                 columns=[dg.TableColumn(name, type_, description=(column_docs or {}).get(name))
@@ -138,10 +134,22 @@ def _materialize_result(
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={"observed": r.observed}
-            )
+                check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={
+                    "observed": r.observed,
+                    "checked_on": "changed rows" if published.incremental and r.audit.per_row else "whole table",
+                })
             for r in results
         ],
+    )
+
+
+def _deliveries_table(history: list[tuple], shown: int = 50) -> dg.MetadataValue:
+    """The files bronze holds, latest loads first: which, when, how many rows."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({"file": Path(f).name, "rows": rows, "batch": batch, "loaded_at": str(at)[:19]})
+                 for f, rows, batch, at in history[:shown]],
+        schema=dg.TableSchema(columns=[dg.TableColumn("file", "string"), dg.TableColumn("rows", "int"),
+                                       dg.TableColumn("batch", "int"), dg.TableColumn("loaded_at", "string")]),
     )
 
 

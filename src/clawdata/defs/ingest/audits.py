@@ -21,6 +21,7 @@ def raw_audits(source: Source) -> list[Audit]:
             f"Every delivered row has a {source.key}.",
             f"SELECT count(*) = 0, count(*) || ' rows without {source.key}' "
             f"FROM {{table}} WHERE {source.key} IS NULL",
+            per_row=True,
         ),
     ]
 
@@ -34,12 +35,16 @@ def silver_audits(source: Source) -> list[Audit]:
             f"One row per {source.key} after deduplication.",
             f"SELECT count(*) = count(DISTINCT {source.key}), "
             f"(count(*) - count(DISTINCT {source.key})) || ' duplicated keys' FROM {{table}}",
+            # A merge deletes every key it writes before inserting them: unique merged rows keep the
+            # whole table unique, so a merge checks only those (no rescan of the table).
+            per_row=True,
         ),
         Audit(
             "required_not_null",
             f"Required columns are filled: {', '.join(source.required)}.",
             f"SELECT ({null_counts}) = 0, ({null_counts}) || ' null values in required columns' "
             f"FROM {{table}}",
+            per_row=True,
         ),
         Audit(
             "row_count_sane",

@@ -19,7 +19,7 @@ class Source:
     columns: dict[str, str]  # header name -> DuckDB type the bronze read enforces
     key: str  # business key: unique in silver
     required: tuple[str, ...]  # must be non-null in silver
-    silver_sql: str  # SELECT over the bronze table
+    silver_sql: str  # SELECT over the bronze rows, `FROM {BRONZE}`: see silver_select
 
     @property
     def raw_table(self) -> str:
@@ -28,6 +28,10 @@ class Source:
     @property
     def silver_table(self) -> str:
         return f"slv_{self.name}"
+
+    def silver_select(self, bronze: str | None = None) -> str:
+        """The silver SELECT over `bronze` (a relation: the bronze table, or some of its rows)."""
+        return self.silver_sql.replace(BRONZE, bronze or self.raw_table)
 
     def input_files(self) -> list[Path]:
         """The sample file first, then inbox deliveries in name order (later names win ties)."""
@@ -38,13 +42,23 @@ class Source:
         return files
 
 
+def file_rank(path: Path) -> str:
+    """A file's place in delivery order, from its own name and folder alone (so a file loaded on its
+    own ranks as it would in a full rebuild): the sample first, then inbox files by name."""
+    return f"{0 if path.parent == settings.sample_dir() else 1}:{path.name}"
+
+
+# Where a silver SELECT reads bronze: the table in a full build, the changed keys' rows in a merge.
+BRONZE = "__bronze_rows__"
+
+
 def clean_text(column: str) -> str:
     """SQL: collapse any whitespace run (tabs, no-break spaces too) to one space, trim, blank -> NULL."""
     return f"nullif(trim(regexp_replace({column}, '[\\s\\x{{00a0}}]+', ' ', 'g')), '')"
 
 
 # Text cleaning: see clean_text. Dedupe: the row with the
-# latest `updated_at` per key; among identical timestamps the later file (higher `_file_rank`) wins, so
+# latest `updated_at` per key; among identical timestamps the later file (higher `_file_rank`, see file_rank) wins, so
 # a redelivery in the inbox overrides the sample.
 CUSTOMERS = Source(
     name="customers",
@@ -73,7 +87,7 @@ CUSTOMERS = Source(
             upper({clean_text('country')}) AS country,
             signup_date,
             updated_at
-        FROM raw_customers
+        FROM {BRONZE}
         WHERE customer_id IS NOT NULL
         QUALIFY row_number() OVER (
             PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST, _file_rank DESC
@@ -107,7 +121,7 @@ ORDERS = Source(
             CAST(quantity * unit_price AS DECIMAL(14,2)) AS amount,
             lower({clean_text('status')}) AS status,
             updated_at
-        FROM raw_orders
+        FROM {BRONZE}
         WHERE order_id IS NOT NULL
         QUALIFY row_number() OVER (
             PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST, _file_rank DESC
@@ -134,7 +148,7 @@ PRODUCTS = Source(
             lower({clean_text('category')}) AS category,
             unit_price,
             updated_at
-        FROM raw_products
+        FROM {BRONZE}
         WHERE product_id IS NOT NULL
         QUALIFY row_number() OVER (
             PARTITION BY product_id ORDER BY updated_at DESC NULLS LAST, _file_rank DESC

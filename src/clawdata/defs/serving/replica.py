@@ -20,6 +20,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from clawdata import settings
+from clawdata.defs.reuse import full_refresh
 from clawdata.warehouse import replica
 
 ASSET = "warehouse_replica"
@@ -79,7 +80,7 @@ def replica_asset(graph) -> dg.AssetsDefinition:
         versions = None if any(graph.get(k).is_partitioned for k in keys) else \
             {k.to_user_string(): resolver.get_current_data_version(k).value for k in keys}
         current = replica.read_snapshot(path) if path.is_file() else None
-        if current is not None and versions and current.versions == versions:  # the same tables are published already
+        if current is not None and versions and current.versions == versions and not full_refresh(context):  # already published
             yield dg.MaterializeResult(metadata={"generation": current.generation, "reused": True,
                                                  "dagster/row_count": sum(current.tables.values())})
             return

@@ -1,0 +1,34 @@
+{#- Incremental gold models on clawdata's change logs.
+
+    Each silver table has a change log, `_clawdata."<table>__changes"`: for every row a merge
+    replaced, added or removed, its old and its new version (columns `_batch`, `_op` and the silver
+    columns). The log holds what the gold layer has not yet taken in: clawdata empties it once a
+    whole `dbt build` of gold has succeeded, and passes --full-refresh when gold must be rebuilt from
+    scratch (its first build, a full build of a silver table, a model whose code changed).
+
+    An incremental model recomputes the groups those rows touch, e.g. a daily aggregate the dates
+    of changed orders (old dates and new), and deletes those groups first (`clawdata_replace_changed`
+    as a pre-hook), so that a group whose last row went away goes away too. Recomputing a group is
+    idempotent: a log read twice (a build that failed half-way) gives the same table.
+-#}
+
+{% macro clawdata_changed(silver_table, column) -%}
+    select {{ column }} from {{ adapter.quote('_clawdata') }}.{{ adapter.quote(silver_table ~ '__changes') }}
+{%- endmacro %}
+
+{#- `column` of this model is in any of the changed values: `changes` is a list of
+    (silver table, column) pairs, e.g. [('slv_orders', 'order_date')]. -#}
+{% macro clawdata_is_changed(column, changes) -%}
+    {{ column }} in (
+        {%- for table, changed_column in changes %}
+        {{ clawdata_changed(table, changed_column) }}{% if not loop.last %} union{% endif %}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+{#- Pre-hook of an incremental model: delete the groups that will be recomputed. -#}
+{% macro clawdata_replace_changed(column, changes) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where {{ clawdata_is_changed(column, changes) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,128 @@
+"""How bronze and silver are written: in full, or by delivery (the warehouse's ledger, see
+warehouse/ledger.py, says what each already holds).
+
+- Bronze by file: a new file is appended; a re-delivered one (same name, new size or modification
+  time) has its rows replaced; a file gone from the folders has its rows removed. The keys of every
+  row added or removed go to bronze's change log.
+- Silver by key: only the keys in bronze's change log since silver's last merge are deduplicated
+  again (the same SELECT as a full build, over those keys' bronze rows), deleted and re-inserted;
+  the old and new versions go to silver's change log, which gold's incremental dbt models read.
+
+A full build (no ledger yet, a code change, a full build upstream, or the `clawdata/full_refresh`
+run tag) writes the same tables from every file, and starts the ledger anew.
+"""
+
+from pathlib import Path
+
+import duckdb
+from duckdb import Error as DuckDBError
+
+from clawdata.defs.ingest.sources import Source, file_rank
+from clawdata.warehouse import ledger
+from clawdata.warehouse.csv_files import FileHeader, explain_duckdb_error, select_file_sql
+from clawdata.warehouse.publish import Audit, Published, publish, publish_changes, table_exists
+
+
+def file_fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[FileHeader], code_version: str,
+                audits: list[Audit], full: bool) -> tuple[Published, list[str]]:
+    """Write bronze from the checked files; returns the result and the names of the files loaded."""
+    ledger.ensure(conn)
+    table, changes = source.raw_table, ledger.changes_table(source.raw_table)
+    current = {str(h.path): (h, file_fingerprint(h.path)) for h in headers}
+    state = ledger.layer(conn, table)
+    if full or state is None or state.code_version != code_version or not table_exists(conn, table):
+        def build(staging: str) -> None:
+            _read_files(conn, staging, headers, source)
+            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {source.key} FROM \"{staging}\" LIMIT 0")
+            _record(conn, table, staging, current, ledger.next_batch(conn), code_version, full=True)
+
+        return publish(conn, table, build, audits), [h.path.name for h in headers]
+
+    held = ledger.loaded_files(conn, table)
+    stale = sorted(f for f, fingerprint in held.items() if f not in current or current[f][1] != fingerprint)
+    new = {f: v for f, v in current.items() if held.get(f) != v[1]}
+    delta = f"{table}__delta"
+
+    def apply() -> str:
+        batch = ledger.next_batch(conn)
+        if stale:  # re-delivered or removed: their rows go, their keys are changed
+            conn.execute(f'INSERT INTO {changes} SELECT ?, {source.key} FROM "{table}" WHERE _source_file IN (SELECT unnest(?))',
+                         [batch, stale])
+            conn.execute(f'DELETE FROM "{table}" WHERE _source_file IN (SELECT unnest(?))', [stale])
+            ledger.forget_files(conn, table, stale)
+        conn.execute(f'CREATE OR REPLACE TEMP TABLE "{delta}" AS SELECT * FROM "{table}" LIMIT 0')
+        _read_files(conn, delta, [h for h, _ in new.values()], source, create=False)
+        conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{delta}"')
+        conn.execute(f'INSERT INTO {changes} SELECT ?, {source.key} FROM "{delta}"', [batch])
+        _record(conn, table, delta, new, batch, code_version, full=False)
+        return delta
+
+    return publish_changes(conn, table, apply, audits), [Path(f).name for f in new]
+
+
+def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: str, audits: list[Audit],
+                 full: bool) -> Published:
+    ledger.ensure(conn)
+    table, key = source.silver_table, source.key
+    bronze, state = ledger.layer(conn, source.raw_table), ledger.layer(conn, table)
+    bronze_changes, changes = ledger.changes_table(source.raw_table), ledger.changes_table(table)
+    merged_to = bronze.last_batch if bronze else 0  # 0: nothing merged, the next merge is full
+    if (full or bronze is None or state is None or state.code_version != code_version
+            or bronze.full_batch > state.merged_batch or not table_exists(conn, table)):
+        def build(staging: str) -> None:
+            conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_select()}')
+            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS "
+                         f"SELECT 0::BIGINT AS _batch, ''::VARCHAR AS _op, * FROM \"{staging}\" LIMIT 0")
+            ledger.record_layer(conn, table, code_version, ledger.next_batch(conn), full=True, merged_batch=merged_to)
+            if bronze is not None:
+                conn.execute(f"DELETE FROM {bronze_changes} WHERE batch <= ?", [merged_to])
+
+        return publish(conn, table, build, audits)
+
+    delta, affected = f"{table}__delta", f"{table}__affected"
+    in_affected = f'{key} IN (SELECT {key} FROM "{affected}")'
+
+    def apply() -> str:
+        batch = ledger.next_batch(conn)
+        conn.execute(f'CREATE OR REPLACE TEMP TABLE "{affected}" AS '
+                     f"SELECT DISTINCT {key} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
+        conn.execute(f'CREATE OR REPLACE TEMP TABLE "{delta}" AS '
+                     f'{source.silver_select(f"(SELECT * FROM {source.raw_table} WHERE {in_affected})")}')
+        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM \"{table}\" WHERE {in_affected}",
+                     [batch])
+        conn.execute(f'DELETE FROM "{table}" WHERE {in_affected}')
+        conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{delta}"')
+        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'new' AS _op, * FROM \"{delta}\"", [batch])
+        ledger.record_layer(conn, table, code_version, batch, full=False, merged_batch=merged_to)
+        conn.execute(f"DELETE FROM {bronze_changes} WHERE batch <= ?", [merged_to])
+        return delta
+
+    return publish_changes(conn, table, apply, audits)
+
+
+def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[FileHeader], source: Source,
+                create: bool = True) -> None:
+    """Each file read on its own (an error names its file), with its rank and load time."""
+    for i, header in enumerate(headers):
+        rank = file_rank(header.path).replace("'", "''")
+        select = (f"SELECT *, '{rank}' AS _file_rank, current_timestamp AS _loaded_at "
+                  f"FROM ({select_file_sql(header, source.columns)})")
+        statement = f'CREATE TABLE "{target}" AS {select}' if create and i == 0 else f'INSERT INTO "{target}" BY NAME {select}'
+        try:
+            conn.execute(statement)
+        except DuckDBError as e:
+            raise explain_duckdb_error(header.path, e) from None
+
+
+def _record(conn: duckdb.DuckDBPyConnection, table: str, rows_from: str, files: dict, batch: int,
+            code_version: str, full: bool) -> None:
+    counts = dict(conn.execute(f'SELECT _source_file, count(*) FROM "{rows_from}" GROUP BY 1').fetchall())
+    if full:
+        ledger.forget_files(conn, table)
+    ledger.record_files(conn, table, [(f, fp, counts.get(f, 0)) for f, (_, fp) in files.items()], batch)
+    ledger.record_layer(conn, table, code_version, batch, full=full)
