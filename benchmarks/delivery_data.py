@@ -31,7 +31,7 @@ def _customers_sql(n: int, d: int) -> str:
         ),
         ids AS (
             (SELECT customer_id, j, true AS is_update FROM drawn ORDER BY j LIMIT {updates})
-            UNION ALL SELECT {first_new} + j, {updates} + j, false FROM range({new}) t(j)
+            UNION ALL SELECT {first_new} + j, {4 * updates} + j, false FROM range({new}) t(j)
         ),
         c AS (
             SELECT *, hm(hd(customer_id, 'city'), {len(g.CITIES)}) AS ci,
@@ -80,7 +80,7 @@ def _orders_sql(n: int, d: int) -> str:
             FROM drawn ORDER BY j LIMIT {updates}
         ),
         fresh AS (
-            SELECT {base + 1 + (d - 1) * new} + j AS order_id, {updates} + j AS j,
+            SELECT {base + 1 + (d - 1) * new} + j AS order_id, {4 * updates} + j AS j,
                 1 + hm(hd(j, 'order.customer'), n_customers()) AS customer_id,
                 1 + hm(hd(j, 'order.product'), n_products()) AS product_id,
                 pick({quantities}, hd(j, 'order.quantity')) AS quantity,

@@ -47,7 +47,7 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, default=None, help="repetitions per size (default 3, and 2 above 1M customers)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--skip-stack", action="store_true", help="no Docker part")
-    p.add_argument("--skip-throughput", action="store_true", help="only the Docker part")
+    p.add_argument("--skip-throughput", action="store_true", help="no THROUGHPUT part (nor its replica and start-up figures)")
     p.add_argument("--no-incremental", action="store_true", help="no second run per repetition")
     p.add_argument("--restarts", type=int, default=3, help="stack restarts after the first start (default 3)")
     p.add_argument("--launches", type=int, default=5, help="measured run launches (default 5, after 1 warm-up)")

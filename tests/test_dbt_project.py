@@ -85,7 +85,7 @@ def test_parse_is_clean_and_maps_sources_onto_silver_assets(project):
     assert keys == {name: [name] for name in ("slv_customers", "slv_orders", "slv_products")}
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert set(models) == MODELS
-    assert {m["config"]["materialized"] for m in models.values()} == {"table"}
+    assert {m["config"]["materialized"] for m in models.values()} == {"table", "incremental"}
     for model in models.values():
         assert model["description"] and all(c["description"] for c in model["columns"].values()), model["name"]
 
@@ -117,3 +117,16 @@ def test_daily_revenue_matches_the_csv_files(project):
     revenue = query(project, "SELECT sum(revenue) FROM fct_daily_revenue")[0][0]
     assert revenue == csv_revenue()
     assert query(project, "SELECT sum(revenue) FROM fct_category_revenue")[0][0] == revenue
+
+
+def test_the_project_builds_again_alone_without_clawdatas_change_logs(project):
+    """The incremental models on a warehouse that clawdata did not build (no change logs): a second
+    `dbt build` recomputes every row and gives the same tables."""
+    before = query(project, "SELECT count(*), sum(lifetime_value) FROM dim_customers")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLAWDATA_WAREHOUSE_PATH", str(project["warehouse"]))
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        result, _ = invoke(project["dir"], "build", "--select", "dim_customers", "fct_daily_revenue")
+    assert result.success, result.exception
+    assert query(project, "SELECT count(*), sum(lifetime_value) FROM dim_customers") == before
+    assert query(project, "SELECT sum(revenue) FROM fct_daily_revenue")[0][0] == csv_revenue()

@@ -3,6 +3,7 @@ ones a full rebuild from the same files gives (issue 12)."""
 
 import csv
 import re
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -139,3 +140,15 @@ def test_a_bad_delivery_fails_alone_and_the_next_good_one_lands(project):
     with read_only(project["warehouse"]) as conn:
         assert conn.execute("SELECT count(*) FROM raw_orders WHERE order_id IN (900001, 900002)").fetchone() == (1,)
         assert conn.execute("SELECT orders FROM fct_daily_revenue WHERE order_date = '2026-11-30'").fetchone()[0] >= 1
+    # gold's freshness policy, in status: fresh after the run
+    assert re.search(r"dim_customers .* fresh \(< 26 h\)", run_cli(project["env"], "dagster", "status").stdout)
+
+
+def test_status_says_late_once_the_freshness_window_has_passed():
+    from clawdata.cli.status import _freshness
+
+    node = {"internalFreshnessPolicy": {"failWindowSeconds": 3600}, "freshnessStatusInfo": {"freshnessStatus": "UNKNOWN"}}
+    assert "late" in _freshness(node, {"timestamp": str((time.time() - 3700) * 1000)})
+    assert "fresh" in _freshness(node, {"timestamp": str((time.time() - 60) * 1000)})
+    assert "late" in _freshness(node, None)  # never built
+    assert "late" in _freshness({**node, "freshnessStatusInfo": {"freshnessStatus": "DEGRADED"}}, {"timestamp": str(time.time() * 1000)})

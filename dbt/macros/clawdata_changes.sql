@@ -17,13 +17,27 @@
 {%- endmacro %}
 
 {#- `column` of this model is in any of the changed values: `changes` is a list of
-    (silver table, column) pairs, e.g. [('slv_orders', 'order_date')]. -#}
+    (silver table, column) pairs, e.g. [('slv_orders', 'order_date')]. Where a log is missing (silver
+    not built by clawdata, e.g. `dbt build` run alone), every row counts as changed. -#}
 {% macro clawdata_is_changed(column, changes) -%}
+    {%- if clawdata_logs_exist(changes) -%}
     {{ column }} in (
         {%- for table, changed_column in changes %}
         {{ clawdata_changed(table, changed_column) }}{% if not loop.last %} union{% endif %}
         {%- endfor %}
     )
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro clawdata_logs_exist(changes) -%}
+    {%- for table, _ in changes -%}
+        {%- if execute and adapter.get_relation(database=target.database, schema='_clawdata', identifier=table ~ '__changes') is none -%}
+            {{- return(false) -}}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(true) -}}
 {%- endmacro %}
 
 {#- Pre-hook of an incremental model: delete the groups that will be recomputed. -#}

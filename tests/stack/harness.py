@@ -167,6 +167,15 @@ class ComposeStack:
         )
         return json.loads(self.in_user_code_image("python", "-c", script).strip().splitlines()[-1])
 
+    def warehouse_rows(self, sql: str) -> list[list]:
+        """A query's rows, read from the warehouse volume as an outside reader (waits out a writer)."""
+        script = (
+            "import json; from clawdata.warehouse.readers import read_only\n"
+            "with read_only('/var/lib/clawdata/warehouse/warehouse.duckdb', timeout=120) as c:\n"
+            f"    print(json.dumps(c.execute({sql!r}).fetchall(), default=str))"
+        )
+        return json.loads(self.in_user_code_image("python", "-c", script).strip().splitlines()[-1])
+
     def diagnostics(self) -> str:
         ps = self.compose("ps", "-a", check=False).stdout
         logs = self.compose("logs", "--no-color", "--tail", "400", check=False).stdout

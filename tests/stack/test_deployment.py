@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.oracle import expected
+from tests.stack.inbox import drop
 from tests.stack.runs import (
     event_messages, run, runs, schedule_status, start_schedule, stop_schedule, wait_for_run, wait_for_runs,
 )
@@ -92,29 +93,45 @@ def test_daemon_runs_the_schedule(stack):
     assert all(r["status"] == "SUCCESS" for r in done.values()), done
 
 
-def test_sensor_ingests_a_dropped_csv(stack):
-    """A new delivery dropped in the inbox volume is ingested by a sensor-launched run, unasked."""
+def test_three_deliveries_reach_gold_through_the_daemon_alone(stack):
+    """Three files dropped into the inbox volume, one after another: the sensor and the daemon take
+    each in (no `materialize` asked), and gold ends up reflecting all three."""
+    customers = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+    orders = "order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at\n"
+    deliveries = [
+        ("customers_e2e_1.csv", customers + "800001,Grace,Hopper,GRACE@Navy.mil,,Arlington,us,2026-11-24,2026-11-24 09:00:00\n"
+                                            "800002,Alan,Turing,alan@example.org,,Wilmslow,gb,2026-11-24,2026-11-24 09:00:00\n"),
+        ("orders_e2e_2.csv", orders + "9000001,800001,1,2026-11-25,2,10.00,Delivered,2026-11-25 09:00:00\n"
+                                      "9000002,800002,1,2026-11-25,1,10.00,Cancelled,2026-11-25 09:00:00\n"),
+        ("customers_e2e_3.csv", customers + "800001,Grace,Hopper, grace.hopper@navy.mil ,,Arlington,us,2026-11-24,2026-11-26 09:00:00\n"),
+    ]
+    dropped_at = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        delivery = Path(tmp) / "customers_e2e.csv"
-        delivery.write_text(
-            "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
-            "800001,Grace,Hopper,GRACE@Navy.mil,,Arlington,us,2026-11-24,2026-11-24 09:00:00\n"
-            "800002,Alan,Turing,alan@example.org,,Wilmslow,gb,2026-11-24,2026-11-24 09:00:00\n"
-        )
-        dropped_at = time.time()
-        stack.compose("cp", str(delivery), "user_code:/var/lib/clawdata/inbox/customers_e2e.csv")
-        ingested = wait_for_run(
-            stack.graphql,
-            lambda r: r["tags"].get("dagster/sensor_name") == "inbox_sensor"
-            and "customers_e2e.csv" in r["tags"].get("clawdata/trigger", "") and r["creationTime"] >= dropped_at - 1,
-            timeout=300, what="from inbox_sensor for customers_e2e.csv",
-        )
-        assert ingested["status"] == "SUCCESS", ingested
-        oracle = expected(SAMPLE, Path(tmp))
-    # Wait out any other run (the every-minute schedule) by reading as an outside reader does.
-    counts = stack.warehouse_counts(["raw_customers", "slv_customers", "dim_customers"])
-    assert counts["slv_customers"] == oracle["slv_customers"] == expected(SAMPLE)["slv_customers"] + 2
-    assert counts["dim_customers"] == oracle["slv_customers"]
+        for name, content in deliveries:
+            drop(stack, name, content, Path(tmp))
+            time.sleep(5)
+    wanted = [[800001, "grace.hopper@navy.mil", 1, "20.00"], [800002, "alan@example.org", 0, "0.00"]]
+    query = "SELECT customer_id, email, order_count, lifetime_value FROM dim_customers WHERE customer_id >= 800000 ORDER BY 1"
+    deadline, seen = time.monotonic() + 420, None
+    while time.monotonic() < deadline:
+        seen = stack.warehouse_rows(query)
+        if seen == wanted:
+            break
+        time.sleep(5)
+    assert seen == wanted, seen
+    def sensor_runs():
+        return [r for r in runs(stack.graphql) if r["tags"].get("dagster/sensor_name") == "inbox_sensor"
+                and r["creationTime"] >= dropped_at - 1]
+
+    while any(r["status"] not in ("SUCCESS", "FAILURE", "CANCELED") for r in sensor_runs()):  # the replica step
+        assert time.monotonic() < deadline + 180, sensor_runs()
+        time.sleep(2)
+    sensor_runs = sensor_runs()
+    assert sensor_runs and all(r["status"] == "SUCCESS" for r in sensor_runs), sensor_runs
+    triggers = " ".join(r["tags"].get("clawdata/trigger", "") for r in sensor_runs)
+    assert all(name in triggers for name, _ in deliveries), triggers
+    assert not [r for r in runs(stack.graphql) if r["creationTime"] >= dropped_at - 1
+                and r["tags"].get("clawdata/launched_by") == "cli"]  # the daemon alone
 
 
 def test_ui_shows_the_assets_in_a_real_browser(stack, tmp_path):

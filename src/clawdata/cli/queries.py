@@ -26,6 +26,9 @@ query Status($runLimit: Int!) {
       runId
       metadataEntries { label ... on IntMetadataEntry { intValue } }
     }
+    # gold's freshness policy (defs/gold/translator.py) and the daemon's verdict on it
+    internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }
+    freshnessStatusInfo { freshnessStatus }
     # gold reports rows after dbt exits (defs/gold/assets.py), as an observation
     assetObservations(limit: 1) { timestamp metadataEntries { label ... on IntMetadataEntry { intValue } } }
     assetChecksOrError {

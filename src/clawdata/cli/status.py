@@ -1,6 +1,7 @@
 """`clawdata dagster status`: assets, checks, recent runs, automation and daemons, from Dagster's
 records (never the warehouse file, which a run may hold)."""
 
+import time
 from datetime import datetime, timezone
 
 from rich.table import Table
@@ -30,11 +31,14 @@ def _last_tick(ticks: list[dict]) -> str:
     return f"{tick['status']} {_when(tick['timestamp'])}" + (f" ({''.join(reason)})" if reason else "")
 
 
+def _seconds(timestamp) -> float:
+    return float(timestamp) / (1000 if float(timestamp) > 1e11 else 1)  # GraphQL mixes ms and s
+
+
 def _when(timestamp) -> str:
     if not timestamp:
         return "-"
-    seconds = float(timestamp) / (1000 if float(timestamp) > 1e11 else 1)  # GraphQL mixes ms and s
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(_seconds(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _checks(node: dict) -> str:
@@ -73,13 +77,28 @@ def _rows(node: dict, last: dict | None) -> int | None:
     return count(last)
 
 
+def _freshness(node: dict, last: dict | None) -> str:
+    """Fresh or late against the asset's freshness policy: the daemon's verdict, or (no daemon has
+    judged yet, e.g. the embedded default) the same rule applied here: rebuilt within the window."""
+    policy = node.get("internalFreshnessPolicy") or {}
+    if "failWindowSeconds" not in policy:
+        return "-"
+    window = f"{policy['failWindowSeconds'] / 3600:g} h"
+    verdict = (node.get("freshnessStatusInfo") or {}).get("freshnessStatus")
+    if verdict not in ("HEALTHY", "WARNING", "DEGRADED"):
+        age = time.time() - _seconds(last["timestamp"]) if last else None
+        verdict = "DEGRADED" if age is None or age > policy["failWindowSeconds"] else "HEALTHY"
+    return {"HEALTHY": f"[green]fresh[/] (< {window})", "WARNING": f"[yellow]due[/] (< {window})",
+            "DEGRADED": f"[red]late[/] (> {window})"}[verdict]
+
+
 def status(target: Target, run_limit: int = 10) -> None:
     target.check_location()
     data = target.graphql(queries.STATUS, {"runLimit": run_limit})
     order = {"bronze": 0, "silver": 1, "gold": 2}
 
     assets = Table(title=f"Assets ({target.graphql.where})", title_justify="left")
-    for column in ("asset", "group", "last materialization", "rows", "checks"):
+    for column in ("asset", "group", "last materialization", "rows", "checks", "freshness"):
         assets.add_column(column, justify="right" if column == "rows" else "left")
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
     for node in nodes:
@@ -91,6 +110,7 @@ def status(target: Target, run_limit: int = 10) -> None:
             _when(last["timestamp"]) if last else "[yellow]never[/]",
             f"{rows:,}" if rows is not None else "-",
             _checks(node),
+            _freshness(node, last),
         )
     console.print(assets)
 

@@ -12,7 +12,7 @@
   host). A check with no recorded result makes the step run dbt.
 - Checks alone (one check executed from the UI or the CLI): dbt runs exactly those tests.
 - Incremental models: the build is incremental unless gold must start again (increments.py), then
-  `dbt build --full-refresh`; a successful build of all of gold empties the silver change logs.
+  `dbt build --full-refresh`; what the build took in is emptied from silver's change logs.
 """
 
 import json
@@ -51,8 +51,9 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
                                     metadata={"dagster/row_count": counts[key]["rows"], "reused": True})
                 yield from recorded
                 return
+        deps = context.assets_def.asset_deps
         with connect(duckdb) as conn:
-            build = increments.plan(conn, full_refresh(context), _changed_models(context, keys))
+            build = increments.plan(conn, keys, deps, full_refresh(context), _changed_models(context, keys))
         context.log.info(f"gold build: {build.reason}")
         built, error = [], None
         try:
@@ -63,9 +64,8 @@ def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
                 yield event
         except Exception as e:  # failed models or tests: report what did get built, then fail the step
             error = e
-        if error is None and keys == set(context.assets_def.keys):  # a subset leaves the logs to the next whole build
-            with connect(duckdb) as conn:
-                increments.taken_in(conn, build)
+        with connect(duckdb) as conn:
+            increments.taken_in(conn, build, set(built), deps)
         for key, table in _tables(duckdb, built).items():
             yield dg.AssetObservation(asset_key=key, metadata={
                 "dagster/row_count": table["rows"],

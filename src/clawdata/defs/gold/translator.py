@@ -6,11 +6,15 @@
   would hide that dbt overwrites the table.
 - Groups: seeds in `seeds`, models and snapshots in `gold`, unless dbt `meta.dagster.group` says
   otherwise. Owners and tags come from dbt `meta.dagster.owners` and dbt tags (dagster-dbt's defaults).
+- Gold models carry a freshness policy: late (the UI and `status` say so) when not rebuilt within
+  CLAWDATA_GOLD_FRESHNESS_HOURS (default 26: a daily delivery, with two hours' grace).
 - dbt tests are asset checks, source tests included: those land on the silver assets that the
   sources map to (`meta.dagster.asset_key` in sources.yml) instead of flooding them with observations.
 """
 
+import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -19,6 +23,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 MAIN_SCHEMA = "main"
 SEED_GROUP = "seeds"
 GOLD_GROUP = "gold"
+GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=float(os.environ.get("CLAWDATA_GOLD_FRESHNESS_HOURS") or 26)))
 
 
 def table_name(props: Mapping[str, Any]) -> str:
@@ -34,6 +40,12 @@ class GoldTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source" or props.get("meta", {}).get("dagster", {}).get("asset_key"):
             return super().get_asset_key(props)
         return dg.AssetKey(table_name(props).split("."))
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if spec.group_name == GOLD_GROUP and unique_id.split(".")[0] in ("model", "snapshot"):
+            return spec.replace_attributes(freshness_policy=GOLD_FRESHNESS)
+        return spec
 
     def get_group_name(self, props: Mapping[str, Any]) -> str | None:
         group = super().get_group_name(props)
