@@ -81,11 +81,11 @@ def _gold_fingerprint(warehouse: Path, tables=None) -> dict | None:
         return {"error": str(e)}
 
 
-def _floor(ctx, sample: str, manifest: Path, copy: Path, dropped: dict[str, Path], rank: int, log: Path) -> dict:
+def _floor(ctx, sample: str, manifest: Path, copy: Path, dropped: dict[str, Path], log: Path) -> dict:
     result = log.with_suffix(".json")
     result.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "benchmarks.delivery_floor", "--manifest", str(manifest), "--warehouse", str(copy), "--out", str(result),
-           "--file-rank", str(rank), *(arg for name, path in dropped.items() for arg in ("--file", f"{name}={path}"))]
+           *(arg for name, path in dropped.items() for arg in ("--file", f"{name}={path}"))]
     m = measure.run(cmd, {**ctx.env(sample, copy), "PYTHONPATH": str(ctx.repo)}, log, cwd=ctx.repo)
     out = m.as_dict()
     if m.returncode != 0 or not result.exists():
@@ -137,7 +137,7 @@ def bench_size(ctx: throughput.Context, n: int, seed: int, manifest: Path, full_
             copy = _copy_warehouse(warehouse, ctx.runs / "floor" / warehouse.name)
         dropped = _drop(ctx, deliveries[d - 1])
         if measured:
-            floor = _floor(ctx, sample, manifest, copy, dropped, d, logs / f"floor-{d}.log")
+            floor = _floor(ctx, sample, manifest, copy, dropped, logs / f"floor-{d}.log")
             out[f"after_{d}"] = _tick(ctx, sample, warehouse, home, logs / f"delivery-{d}.log")
             out[f"after_{d}"]["floor"] = floor
             platform_gold[d] = _gold_fingerprint(warehouse)

@@ -1,7 +1,7 @@
 """The floor of one delivery (INCREMENTAL DELIVERIES): its work in ONE DuckDB process, no Dagster, no dbt.
 
     python -m benchmarks.delivery_floor --manifest M --warehouse COPY/warehouse.duckdb --out f.json \\
-        --file customers=INBOX/customers_d001.csv --file orders=INBOX/orders_d001.csv --file-rank 1
+        --file customers=INBOX/customers_d001.csv --file orders=INBOX/orders_d001.csv
 
 On a copy of the warehouse as it was just before the delivery, in one transaction:
 - bronze: each file read with bronze's own SELECT (`csv_files.select_file_sql`, plus `_file_rank` and
@@ -34,22 +34,12 @@ def fingerprint(conn, tables) -> dict:
     return {t: [str(v) for v in conn.execute(f'SELECT count(*), sum(hash(x)) FROM "{t}" x').fetchone()] for t in tables}
 
 
-def _rank_sql(sources, path: Path, index: int) -> str:
-    """`_file_rank` as bronze writes it: `sources.file_rank` (text) where the platform has it, else the index."""
-    rank = getattr(sources, "file_rank", None)
-    return "'" + rank(path).replace("'", "''") + "'" if rank else str(index)
+def _rank_sql(sources, path: Path) -> str:
+    """`_file_rank` as bronze writes it (sources.file_rank)."""
+    return "'" + sources.file_rank(path).replace("'", "''") + "'"
 
 
-def _silver_select(source, bronze: str) -> str:
-    """The source's silver SELECT over `bronze` (a relation) instead of its whole raw table."""
-    if hasattr(source, "silver_select"):
-        return source.silver_select(bronze)
-    body = source.silver_sql.strip()  # older sources read `FROM raw_x`: a CTE of that name shadows the table
-    cte = f'WITH "{source.raw_table}" AS (SELECT * FROM {bronze})'
-    return f"{cte}, {body[4:]}" if body[:4].upper() == "WITH" else f"{cte} {body}"
-
-
-def delivery(manifest_path: Path, warehouse: Path, files: dict[str, Path], rank: int) -> dict:
+def delivery(manifest_path: Path, warehouse: Path, files: dict[str, Path]) -> dict:
     import duckdb
 
     sources, _, _ = _load_ingest_modules()
@@ -72,7 +62,7 @@ def delivery(manifest_path: Path, warehouse: Path, files: dict[str, Path], rank:
             source = by_name[name]
             select = select_file_sql(check_header(path, source.columns), source.columns)
             conn.execute(f'CREATE TEMP TABLE "delta_{name}" AS '
-                         f"SELECT *, {_rank_sql(sources, path, rank)} AS _file_rank, current_timestamp AS _loaded_at FROM ({select})")
+                         f"SELECT *, {_rank_sql(sources, path)} AS _file_rank, current_timestamp AS _loaded_at FROM ({select})")
             conn.execute(f'INSERT INTO "{source.raw_table}" BY NAME SELECT * FROM "delta_{name}"')
             conn.execute(f'CREATE TEMP TABLE "keys_{name}" AS SELECT DISTINCT "{source.key}" AS k FROM "delta_{name}" WHERE "{source.key}" IS NOT NULL')
         timings["bronze_s"] = time.perf_counter() - t
@@ -84,7 +74,7 @@ def delivery(manifest_path: Path, warehouse: Path, files: dict[str, Path], rank:
             source = by_name[name]
             in_keys = f'"{source.key}" IN (SELECT k FROM "keys_{name}")'
             conn.execute(f'DELETE FROM "{source.silver_table}" WHERE {in_keys}')
-            conn.execute(f'INSERT INTO "{source.silver_table}" BY NAME {_silver_select(source, f"(SELECT * FROM main.{source.raw_table} WHERE {in_keys})")}')
+            conn.execute(f'INSERT INTO "{source.silver_table}" BY NAME {source.silver_select(f"(SELECT * FROM main.{source.raw_table} WHERE {in_keys})")}')
         timings["silver_s"] = time.perf_counter() - t
         t = time.perf_counter()
         new_orders = f"SELECT customer_id, order_date FROM slv_orders WHERE {orders_in}"
@@ -127,10 +117,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warehouse", type=Path, required=True, help="a copy of the warehouse (its stem must match the compiled SQL's catalog)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--file", action="append", required=True, metavar="SOURCE=PATH", help="a delivered file (repeat per source)")
-    parser.add_argument("--file-rank", type=int, default=1, help="the files' place among the source's input files (older sources)")
     args = parser.parse_args(argv)
     files = {name: Path(path) for name, path in (f.split("=", 1) for f in args.file)}
-    args.out.write_text(json.dumps(delivery(args.manifest, args.warehouse, files, args.file_rank), indent=1))
+    args.out.write_text(json.dumps(delivery(args.manifest, args.warehouse, files), indent=1))
     return 0
 
 
