@@ -55,8 +55,12 @@ def latest_metadata(project, asset: str) -> dict:
 
 def assert_incremental(project, silver=("slv_customers", "slv_orders")) -> None:
     """The silver tables named were merged, not rebuilt; the incremental models were not refreshed in full."""
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(project["home"])))
     for table in silver:
         assert latest_metadata(project, table)["incremental"] is True, table
+        check = dg.AssetCheckKey(dg.AssetKey(table), "row_count_sane")  # exact, on the merged keys alone
+        evaluation = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)[0].event.dagster_event.event_specific_data
+        assert evaluation.passed and evaluation.metadata["checked_on"].value == "changed rows", evaluation
     for model in ("dim_customers", "fct_daily_revenue"):
         assert latest_metadata(project, model)["full_refresh"] is False, model
 

@@ -21,10 +21,19 @@ class Audit:
     # True: a property of each row (or, for a key's uniqueness, of each merged key), so on an
     # incremental write it is checked on the changed rows alone; False: of the whole table.
     per_row: bool = False
+    # On a merge, instead of `sql`: the same property over the merged rows `{table}` and the merged
+    # keys `{keys}`, where `sql` would rescan the table.
+    merge_sql: str | None = None
 
-    def run(self, conn: duckdb.DuckDBPyConnection, table: str) -> "AuditResult":
-        passed, observed = conn.execute(self.sql.format(table=table)).fetchone()
+    def run(self, conn: duckdb.DuckDBPyConnection, table: str, keys: str | None = None) -> "AuditResult":
+        sql = self.merge_sql.format(table=table, keys=keys) if keys and self.merge_sql else self.sql.format(table=table)
+        passed, observed = conn.execute(sql).fetchone()
         return AuditResult(self, bool(passed), str(observed))
+
+    @property
+    def on_changes(self) -> bool:
+        """Checked on the changed rows (and keys) alone on an incremental write."""
+        return self.per_row or self.merge_sql is not None
 
 
 @dataclass(frozen=True)
@@ -111,17 +120,17 @@ def reuse_table(conn: duckdb.DuckDBPyConnection, table: str, audits: Sequence[Au
 def publish_changes(
     conn: duckdb.DuckDBPyConnection,
     table: str,
-    apply: Callable[[], str],
+    apply: Callable[[], tuple[str, str | None]],
     audits: Sequence[Audit],
 ) -> Published:
-    """The incremental form of `publish`: `apply()` changes `table` in place and returns the name of
-    the relation holding the rows it wrote. Per-row audits run on those rows, the others on the whole
-    table; all inside one transaction, so a failure (a bad file, a failed audit) rolls the table back
-    to its last good version."""
+    """The incremental form of `publish`: `apply()` changes `table` in place and returns the names of
+    the relations holding the rows it wrote and (a merge) the keys it rewrote. Audits that can run on
+    those do, the others on the whole table; all inside one transaction, so a failure (a bad file, a
+    failed audit) rolls the table back to its last good version."""
     conn.execute("BEGIN TRANSACTION")
     try:
-        changed = apply()
-        results = [a.run(conn, changed if a.per_row else table) for a in audits]
+        changed, keys = apply()
+        results = [a.run(conn, changed, keys) if a.on_changes else a.run(conn, table) for a in audits]
         if not all(r.passed for r in results):
             raise AuditFailed(table, results)
         profile = table_profile(conn, table)

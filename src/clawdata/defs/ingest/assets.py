@@ -136,7 +136,7 @@ def _materialize_result(
             dg.AssetCheckResult(
                 check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={
                     "observed": r.observed,
-                    "checked_on": "changed rows" if published.incremental and r.audit.per_row else "whole table",
+                    "checked_on": "changed rows" if published.incremental and r.audit.on_changes else "whole table",
                 })
             for r in results
         ],

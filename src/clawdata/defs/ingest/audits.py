@@ -48,12 +48,11 @@ def silver_audits(source: Source) -> list[Audit]:
         ),
         Audit(
             "row_count_sane",
-            f"Deduplication keeps one row per distinct {source.key} of bronze: no more rows than bronze, and "
-            f"at least 85% of its distinct keys (HyperLogLog's estimate, a few % off, reads one column: an "
-            f"exact count would cost seconds at 10M rows, and a history of updates makes bronze outgrow silver).",
-            f"SELECT n BETWEEN least(0.85 * d, r) AND r, "
-            f"n || ' rows of ' || r || ' bronze rows, ~' || d || ' distinct keys' FROM "
-            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {source.raw_table}) AS r, "
-            f"(SELECT approx_count_distinct({source.key}) FROM {source.raw_table}) AS d)",
+            f"Deduplication keeps exactly one row per distinct {source.key} of bronze (a merge: per merged key).",
+            f"SELECT n = d, n || ' rows for ' || d || ' distinct keys in bronze' FROM "
+            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(DISTINCT {source.key}) FROM {source.raw_table}) AS d)",
+            merge_sql=f"SELECT n = d, n || ' merged rows for ' || d || ' merged keys in bronze' FROM "
+                      f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(DISTINCT {source.key}) FROM {source.raw_table} "
+                      f"WHERE {source.key} IN (SELECT {source.key} FROM \"{{keys}}\")) AS d)",
         ),
     ]

@@ -60,7 +60,7 @@ def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[F
         conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{delta}"')
         conn.execute(f'INSERT INTO {changes} SELECT ?, {source.key} FROM "{delta}"', [batch])
         _record(conn, table, delta, new, batch, code_version, full=False)
-        return delta
+        return delta, None
 
     return publish_changes(conn, table, apply, audits), [Path(f).name for f in new]
 
@@ -100,7 +100,7 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
         conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'new' AS _op, * FROM \"{delta}\"", [batch])
         ledger.record_layer(conn, table, code_version, batch, full=False, merged_batch=merged_to)
         conn.execute(f"DELETE FROM {bronze_changes} WHERE batch <= ?", [merged_to])
-        return delta
+        return delta, affected
 
     return publish_changes(conn, table, apply, audits)
 
