@@ -188,13 +188,17 @@ def schedule_status(graphql, name: str = "daily_refresh") -> str:
 
 # The scheduler daemon iterates at each minute boundary and writes back (as a checkpoint) the schedule
 # state it read when the iteration began: in Dagster 1.13 a start or stop that lands during that
-# iteration can be overwritten. Past this second of the minute, the iteration is over.
+# iteration can be overwritten. On a quiet host the iteration is over by this second of the minute;
+# on a loaded one it can run past it, so a stop is confirmed across a whole iteration (see below).
 SCHEDULER_ITERATION_SECONDS = 30
+STOP_HOLDS_SECONDS = 90  # a minute boundary and a slow iteration's write-back after the stop
 
 
 def _set_schedule(graphql, name: str, want: str) -> str:
-    """Start or stop a schedule as the UI's toggle does, until it holds; returns the status it had."""
-    had = None
+    """Start or stop a schedule as the UI's toggle does, until it holds; returns the status it had.
+    A stop must hold for STOP_HOLDS_SECONDS: a schedule that comes back running (every minute in the
+    test stack) would queue runs faster than a loaded machine drains them."""
+    had, held_since = None, None
     while True:
         state = graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]
         had = had or state["status"]
@@ -204,10 +208,18 @@ def _set_schedule(graphql, name: str, want: str) -> str:
             else:
                 result = graphql(STOP_SCHEDULE, {"id": state["id"]})["stopRunningSchedule"]
             assert result["__typename"] == "ScheduleStateResult", result
+            held_since = None
+        elif held_since is None:
+            held_since = time.time()
+        if want == "STOPPED":
+            if had == want or (held_since is not None and time.time() - held_since >= STOP_HOLDS_SECONDS):
+                return had  # (stopped already: nothing a write-back could undo)
+            time.sleep(5)
+            continue
         second = time.time() % 60
-        if second >= SCHEDULER_ITERATION_SECONDS:  # set after this minute's iteration: it holds
+        if second >= SCHEDULER_ITERATION_SECONDS and held_since is not None:  # set after this minute's iteration
             return had
-        time.sleep(SCHEDULER_ITERATION_SECONDS - second)  # then check that it held
+        time.sleep(max(1.0, SCHEDULER_ITERATION_SECONDS - second))  # then check that it held
 
 
 def stop_schedule(graphql, name: str = "daily_refresh") -> str:
