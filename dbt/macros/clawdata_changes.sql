@@ -3,8 +3,9 @@
     Each silver table has a change log, `_clawdata."<table>__changes"`: for every row a merge
     replaced, added or removed, its old and its new version (columns `_batch`, `_op` and the silver
     columns). The log holds what the gold layer has not yet taken in: clawdata empties it once a
-    whole `dbt build` of gold has succeeded, and passes --full-refresh when gold must be rebuilt from
-    scratch (its first build, a full build of a silver table, a model whose code changed).
+    build has rebuilt every gold model downstream of that table, and passes --full-refresh when gold
+    must be rebuilt from scratch (its first build, a full build of a silver table, a model whose code
+    changed).
 
     An incremental model recomputes the groups those rows touch, e.g. a daily aggregate the dates
     of changed orders (old dates and new), and deletes those groups first (`clawdata_replace_changed`

@@ -97,12 +97,9 @@ def publish(
     table: str,
     build: Callable[[str], None],
     audits: Sequence[Audit],
-    reuse: bool = False,
 ) -> Published:
-    """Build the new version with `build(staging_name)`, audit it, swap it in. With `reuse` (the
-    inputs are unchanged) and the table present, the table is kept as it is and only audited."""
-    if reuse and (kept := reuse_table(conn, table, audits)):
-        return kept
+    """Build the new version with `build(staging_name)`, audit it, swap it in (`reuse_table` keeps
+    a table whose inputs are unchanged instead)."""
     with staged_table(conn, table) as staging:
         build(staging)
         results = audit(conn, staging, table, audits)

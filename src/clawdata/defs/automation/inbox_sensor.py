@@ -13,6 +13,7 @@ import os
 import dagster as dg
 
 from clawdata.defs.ingest.sources import SOURCES, Source
+from clawdata.defs.reuse import file_fingerprint
 
 INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
@@ -21,8 +22,7 @@ def _fingerprints(source: Source) -> dict[str, str]:
     seen = {}
     for path in source.input_files():
         if path.is_file():
-            stat = path.stat()
-            seen[str(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+            seen[str(path)] = file_fingerprint(path)
     return seen
 
 

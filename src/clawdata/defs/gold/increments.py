@@ -58,12 +58,9 @@ def plan(conn: duckdb.DuckDBPyConnection, selected: set[dg.AssetKey], deps: Mapp
 
 
 def taken_in(conn: duckdb.DuckDBPyConnection, built: Plan, materialized: set[dg.AssetKey],
-             deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> list[str]:
-    """Record what the build took in; empty the logs whose every consumer it built. Returns those."""
-    emptied = []
+             deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> None:
+    """Record what the build took in; empty the logs whose every consumer it built."""
     for table, batch in built.until.items():
         if consumers(table, deps) <= materialized:
             conn.execute(f"DELETE FROM {ledger.changes_table(table)} WHERE _batch <= ?", [batch])
             ledger.record_layer(conn, _taken_in_by_gold(table), None, batch, full=built.full)
-            emptied.append(table)
-    return emptied

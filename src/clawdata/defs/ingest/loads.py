@@ -18,14 +18,10 @@ import duckdb
 from duckdb import Error as DuckDBError
 
 from clawdata.defs.ingest.sources import Source, file_rank
+from clawdata.defs.reuse import file_fingerprint
 from clawdata.warehouse import ledger
 from clawdata.warehouse.csv_files import FileHeader, explain_duckdb_error, select_file_sql
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes, table_exists
-
-
-def file_fingerprint(path: Path) -> str:
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[FileHeader], code_version: str,
@@ -48,7 +44,7 @@ def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[F
     new = {f: v for f, v in current.items() if held.get(f) != v[1]}
     delta = f"{table}__delta"
 
-    def apply() -> str:
+    def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
         batch = ledger.next_batch(conn)
         if stale:  # re-delivered or removed: their rows go, their keys are changed
             conn.execute(f'INSERT INTO {changes} SELECT ?, {source.key} FROM "{table}" WHERE _source_file IN (SELECT unnest(?))',
@@ -87,7 +83,7 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
     delta, affected = f"{table}__delta", f"{table}__affected"
     in_affected = f'{key} IN (SELECT {key} FROM "{affected}")'
 
-    def apply() -> str:
+    def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
         batch = ledger.next_batch(conn)
         conn.execute(f'CREATE OR REPLACE TEMP TABLE "{affected}" AS '
                      f"SELECT DISTINCT {key} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
