@@ -9,7 +9,7 @@ EXEC := $(COMPOSE) exec $(shell [ -t 0 ] || echo -T) user_code
 STACK_URL := http://webserver:3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install check dev test lock env up down materialize status logs sql ps backup restore images-offline bench clean
+.PHONY: help install check dev test lock env up down materialize status logs sql ps backup restore images-offline bench clean helm-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -75,3 +75,6 @@ bench: install  ## benchmarks: figures, JSON and a chart under benchmarks/result
 
 clean:  ## remove the local instance and warehouse (not the Docker volumes)
 	rm -rf .dagster_home data/warehouse.duckdb data/warehouse.duckdb.wal dbt/target dbt/logs
+
+helm-check: install  ## lint, render and validate the Helm chart (deploy/helm/clawdata; no cluster needed)
+	$(BIN)/python -m pytest tests/test_helm_chart.py -q
