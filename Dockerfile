@@ -83,7 +83,7 @@ RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox /var/lib/clawda
  && chown -R clawdata:clawdata /var/lib/clawdata
 USER clawdata
 # The dbt manifest is prepared here, once, so the code server never parses dbt at start.
-RUN python -m clawdata.defs.gold.project \
+RUN python -m clawdata.gold.project \
  && rm -rf /opt/clawdata/dbt/logs
 EXPOSE 4000
 CMD ["dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "4000", \

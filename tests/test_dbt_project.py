@@ -14,6 +14,8 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from clawdata.defs.ingest.sources import SOURCES
+from clawdata.gold.runner import close_dbt_duckdb
+from clawdata.warehouse.readers import read_only
 from tests.oracle import expected
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +53,7 @@ def invoke(project: Path, *args: str):
     result = dbtRunner(callbacks=[collect]).invoke(
         [*args, "--project-dir", str(project), "--profiles-dir", str(project)]
     )
+    close_dbt_duckdb()  # dbt-duckdb keeps the file open in this process otherwise
     return result, events
 
 
@@ -70,8 +73,7 @@ def project(tmp_path_factory) -> dict:
 
 
 def query(project: dict, sql: str):
-    # not read_only: dbt-duckdb keeps its own connection to the file open in this process
-    with duckdb.connect(str(project["warehouse"])) as conn:
+    with read_only(project["warehouse"]) as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -11,8 +11,8 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from clawdata.defs import gold
-from clawdata.defs.gold import project as gold_project
-from clawdata.defs.gold.project import DbtProjectError
+from clawdata.gold import project as gold_project
+from clawdata.gold.project import DbtProjectError
 from tests.test_dbt_project import build_silver
 
 OTHER = Path(__file__).parent / "dbt_other"
@@ -32,7 +32,7 @@ def byo(tmp_path_factory):
         with dg.instance_for_test() as instance:
             result = dg.materialize(
                 defs.assets, instance=instance, raise_on_error=False,
-                resources={**defs.resources, "duckdb": DuckDBResource(database=str(warehouse))},
+                resources={"duckdb": DuckDBResource(database=str(warehouse))},
             )
             yield {"project": project, "defs": defs, "result": result, "dir": tmp / "proj", "instance": instance}
 
@@ -58,7 +58,7 @@ def test_seeds_views_and_tables_become_assets(byo):
     assert found[dg.AssetKey("country_names")].code_version  # a seed's checksum: reuse works with seeds
     mart = found[dg.AssetKey("customers_by_country")]
     assert mart.owners == ["team:analytics"] and "marts" in mart.tags
-    assert mart.metadata["dagster/table_name"] == "customers_by_country"
+    assert mart.metadata["dagster/table_name"] == "main.customers_by_country"
     columns = {c.name: c.description for c in mart.metadata["dagster/column_schema"].columns}
     assert columns["country_name"] == "From the country_names seed."
     assert {d.asset_key for d in mart.deps} == {dg.AssetKey("stg_customers"), dg.AssetKey("country_names")}
@@ -79,12 +79,9 @@ def test_build_reports_warn_failure_and_skips(byo):
     assert "\x1b[" not in str(failure.event_specific_data.error.to_string())  # no dbt colour codes
 
 
-def test_row_counts_and_column_types_after_dbt_exits(byo):
-    observed = {}
-    for event in byo["result"].all_events:
-        if event.event_type_value == "ASSET_OBSERVATION":
-            observation = event.event_specific_data.asset_observation
-            observed[observation.asset_key.to_user_string()] = observation.metadata
+def test_row_counts_and_column_types_on_the_materializations(byo):
+    observed = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata
+                for m in byo["result"].get_asset_materialization_events()}
     assert observed["country_names"]["dagster/row_count"].value == 4
     schema = observed["customers_by_country"]["dagster/column_schema"].schema
     types = {c.name: (c.type, c.description) for c in schema.columns}
@@ -107,17 +104,40 @@ def test_manifest_follows_content_not_mtimes(byo, tmp_path):
     assert "model.shop_analytics.order_totals" not in project.manifest_path.read_text()
 
 
-def test_a_seed_on_a_bronze_table_is_refused_naming_both(tmp_path):
+def onto_bronze(proj: Path) -> None:
+    """A seed that would build bronze's own table: schema `bronze` verbatim (a custom
+    generate_schema_name, as many projects have) and bronze's table name."""
+    (proj / "macros").mkdir(exist_ok=True)
+    (proj / "macros" / "generate_schema_name.sql").write_text(
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
+        "{{ custom_schema_name | trim if custom_schema_name else target.schema }}\n{%- endmacro %}\n")
+    (proj / "seeds" / "raw_orders.csv").write_text("order_id\n1\n")
+    (proj / "seeds" / "raw_orders.yml").write_text(
+        "version: 2\nseeds:\n  - name: raw_orders\n    config:\n      schema: bronze\n")
+
+
+def test_a_seed_named_like_bronze_builds_beside_it(tmp_path):
+    """raw_orders in main is not bronze's table (bronze.raw_orders): it loads, keyed main/raw_orders."""
     from clawdata.defs.ingest import defs as ingest_defs
 
     proj = tmp_path / "proj"
     shutil.copytree(OTHER, proj)
     (proj / "seeds" / "raw_orders.csv").write_text("order_id\n1\n")
+    defs = gold.build_defs(gold_project.load(proj), others=ingest_defs)
+    assert dg.AssetKey(["main", "raw_orders"]) in specs(defs)
+
+
+def test_a_seed_on_a_bronze_table_is_refused_naming_both(tmp_path):
+    from clawdata.defs.ingest import defs as ingest_defs
+
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    onto_bronze(proj)
     with pytest.raises(ValueError) as refused:
         gold.build_defs(gold_project.load(proj), others=ingest_defs)
     message = str(refused.value)
-    assert "dbt seed 'raw_orders' (seeds/raw_orders.csv)" in message and "bronze asset 'raw_orders'" in message
-    assert "+schema: seeds" in message
+    assert "dbt seed 'raw_orders' (seeds/raw_orders.csv) would build table bronze.raw_orders" in message
+    assert "bronze asset 'raw_orders'" in message
 
 
 def test_a_parse_error_is_one_message_with_dbts_line(tmp_path):
@@ -140,7 +160,7 @@ def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     paths = make_project(tmp_path)
     proj = tmp_path / "proj"
     shutil.copytree(OTHER, proj)
-    (proj / "seeds" / "raw_orders.csv").write_text("order_id\n1\n")
+    onto_bronze(proj)
     done = run_cli({**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(proj)}, "dagster", "status")
     assert done.returncode != 0
     assert "dbt seed 'raw_orders'" in done.stderr and "bronze asset 'raw_orders'" in done.stderr, done.stderr

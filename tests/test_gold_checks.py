@@ -36,19 +36,18 @@ def test_source_tests_are_checks_on_silver_and_the_orphans_warn(runs):
     assert not orphans.passed and orphans.severity == dg.AssetCheckSeverity.WARN
     on_silver = [k for k in checks if k.asset_key.path[0].startswith("slv_") and k.name.startswith("source_")]
     assert len(on_silver) >= 20
-    # results, not observations: silver's event log gets no observation per test
-    observed = {e.asset_key for e in runs["first"].all_events if e.event_type_value == "ASSET_OBSERVATION"}
-    assert observed == {dg.AssetKey(m) for m in ("dim_customers", "fct_daily_revenue", "fct_category_revenue")}
+    # results, not observations: no event log gets an observation per test
+    assert not [e for e in runs["first"].all_events if e.event_type_value == "ASSET_OBSERVATION"]
 
 
-def test_gold_has_column_types_and_descriptions(runs):
-    observation = next(
-        e.event_specific_data.asset_observation for e in runs["first"].all_events
-        if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key == dg.AssetKey("dim_customers")
-    )
-    columns = {c.name: c for c in observation.metadata["dagster/column_schema"].schema.columns}
-    assert columns["lifetime_value"].type.startswith("DECIMAL") and columns["customer_id"].description == "Primary key."
-    assert observation.metadata["dagster/row_count"].value == 600
+def test_gold_materializations_carry_column_types_descriptions_and_rows(runs):
+    """On the materialization itself, which the UI's Columns table reads: built and reused alike."""
+    for run in (runs["first"], runs["second"]):
+        materialization = next(m.event_specific_data.materialization for m in run.get_asset_materialization_events()
+                               if m.asset_key == dg.AssetKey("dim_customers"))
+        columns = {c.name: c for c in materialization.metadata["dagster/column_schema"].schema.columns}
+        assert columns["lifetime_value"].type.startswith("DECIMAL") and columns["customer_id"].description == "Primary key."
+        assert materialization.metadata["dagster/row_count"].value == 600
 
 
 def test_silver_columns_carry_the_descriptions_of_sources_yml(runs):

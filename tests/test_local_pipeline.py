@@ -3,6 +3,8 @@
 import re
 
 import duckdb
+
+from clawdata.warehouse.readers import read_only
 import pytest
 
 from tests.conftest import make_project, run_cli
@@ -22,12 +24,12 @@ def built(tmp_path_factory):
 
 
 def query(paths, sql):
-    with duckdb.connect(str(paths["warehouse"]), read_only=True) as conn:
+    with read_only(paths["warehouse"]) as conn:
         return conn.execute(sql).fetchall()
 
 
 def test_materialize_all_fills_every_layer(built):
-    tables = {r[0] for r in query(built, "SELECT table_name FROM information_schema.tables")}
+    tables = {r[0] for r in query(built, "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'warehouse'")}
     for name in ("customers", "orders", "products"):
         assert {f"raw_{name}", f"slv_{name}"} <= tables
     assert set(GOLD) <= tables

@@ -28,17 +28,18 @@ def make_warehouse(path, rows):
     with duckdb.connect(str(path)) as conn:
         conn.execute(f"CREATE OR REPLACE TABLE t AS SELECT range AS id FROM range({rows})")
         conn.execute("CREATE OR REPLACE VIEW v AS SELECT count(*) AS n FROM t")
-        conn.execute("CREATE OR REPLACE TABLE raw AS SELECT 1 AS x")  # not served (bronze)
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bronze")
+        conn.execute("CREATE OR REPLACE TABLE bronze.raw AS SELECT 1 AS x")  # not served
 
 
 def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 10)
-    first = replica.publish(warehouse, path, ["t", "v", "never_built"], "run-1")
+    first = replica.publish(warehouse, path, "run-1")
     assert (first.generation, first.tables) == (1, {"main.t": 10, "main.v": 1})
     old = replica.connect(path)
     make_warehouse(warehouse, 20)
-    second = replica.publish(warehouse, path, ["t", "v"], "run-2")
+    second = replica.publish(warehouse, path, "run-2")
     new = replica.connect(path)
     # The open reader still reads generation 1, whole; a new one reads generation 2.
     assert old.execute("SELECT count(*), (SELECT n FROM v) FROM t").fetchall() == [(10, 10)]
@@ -48,18 +49,18 @@ def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
     # Only what is served: not bronze.
     assert new.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1").fetchall() == [("t",), ("v",)]
     old.close(), new.close()
-    assert os.listdir(path.parent) == ["w.duckdb"]
+    assert sorted(os.listdir(path.parent)) == [".w.duckdb.generation", "w.duckdb"]  # the generation floor
 
 
 def test_failed_publish_keeps_the_replica_and_leftovers_are_cleaned(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 5)
-    replica.publish(warehouse, path, ["t"], "run-1")
+    replica.publish(warehouse, path, "run-1")
     leftover = path.with_name(f".{path.name}.7.dead.tmp")  # a publish that was killed
     leftover.write_bytes(b"partial")
     with pytest.raises((duckdb.Error, OSError)):
-        replica.publish(tmp_path / "missing" / "w.duckdb", path, ["t"], "run-2")
-    assert os.listdir(path.parent) == ["w.duckdb"]  # the leftover and the failed attempt are gone
+        replica.publish(tmp_path / "missing" / "w.duckdb", path, "run-2")
+    assert sorted(os.listdir(path.parent)) == [".w.duckdb.generation", "w.duckdb"]  # the leftover and the failed attempt are gone
     assert replica.read_snapshot(path).generation == 1
 
 
@@ -70,13 +71,13 @@ def test_a_warehouse_left_with_a_wal_is_copied_table_by_table(tmp_path):
               "c.execute('INSERT INTO t SELECT 100'); os._exit(0)")  # a writer killed before its checkpoint
     subprocess.run([os.sys.executable, "-c", script, str(warehouse)], check=True)
     assert (tmp_path / "w.duckdb.wal").exists()
-    assert replica.publish(warehouse, path, ["t", "v"], "run-1").tables == {"main.t": 7, "main.v": 1}
+    assert replica.publish(warehouse, path, "run-1").tables == {"main.t": 7, "main.v": 1}
 
 
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 3)
-    replica.publish(warehouse, path, ["t"], "run-1")
+    replica.publish(warehouse, path, "run-1")
     writer = hold_lock(warehouse, 60)
     try:
         with pytest.raises(duckdb.IOException, match="lock"):
@@ -121,8 +122,10 @@ def test_a_run_publishes_silver_and_gold_consistently(pipeline):
     generation, invariant, customers = replica_state(pipeline["replica"])
     assert (generation, invariant) == (1, True) and customers > 0
     with replica.connect(pipeline["replica"]) as conn:
-        tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
-    assert tables == {"slv_customers", "slv_orders", "slv_products", "dim_customers", "fct_daily_revenue", "fct_category_revenue"}
+        tables = {f"{s}.{t}" for s, t in conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                                                         "WHERE table_schema <> 'clawdata_replica'").fetchall()}
+    assert tables == {"silver.slv_customers", "silver.slv_orders", "silver.slv_products",
+                      "main.dim_customers", "main.fct_daily_revenue", "main.fct_category_revenue"}
 
 
 HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
@@ -164,7 +167,7 @@ def test_a_half_finished_warehouse_is_not_published_until_gold_catches_up(pipeli
 def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 3)
-    replica.publish(warehouse, path, ["t"], "run-1")
+    replica.publish(warehouse, path, "run-1")
     env = dict(os.environ, CLAWDATA_REPLICA_PATH=str(path), COLUMNS="120")
     table = run_cli(env, "sql", "SELECT id, id * 2 AS double FROM t ORDER BY id", timeout=60)
     assert table.returncode == 0 and "│  id   │ double │" in table.stdout and "│     2 │      4 │" in table.stdout, table.stdout
@@ -184,8 +187,8 @@ def test_backup_copies_the_published_version_without_waiting(tmp_path):
 
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 4)
-    replica.publish(warehouse, path, ["t"], "run-1")
-    replica.publish(warehouse, path, ["t"], "run-2")
+    replica.publish(warehouse, path, "run-1")
+    replica.publish(warehouse, path, "run-2")
     writer = hold_lock(warehouse, 60)  # a run writing the warehouse meanwhile
     try:
         result = subprocess.run([os.sys.executable, "-m", "clawdata.warehouse.backup", str(path), str(tmp_path / "b.duckdb")],

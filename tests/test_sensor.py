@@ -3,6 +3,8 @@ while nothing changes, and ingests a new delivery with everything downstream of 
 
 import duckdb
 
+from clawdata.warehouse.readers import read_only
+
 from tests.conftest import run_cli
 from tests.oracle import expected
 
@@ -33,7 +35,7 @@ def test_sensor_tick_ingests_new_files(project):
     assert "(customers: customers_2026-11-24.csv)" in third and "SUCCESS" in third
 
     oracle = expected(project["sample"], project["inbox"])
-    with duckdb.connect(str(project["warehouse"]), read_only=True) as conn:
+    with read_only(project["warehouse"]) as conn:
         assert conn.execute("SELECT count(*) FROM slv_customers").fetchone()[0] == oracle["slv_customers"]
         assert conn.execute("SELECT email, city FROM slv_customers WHERE customer_id = 1").fetchone() == (
             "new.address@example.com", "Berlin")

@@ -17,7 +17,7 @@ SAMPLE_DIR_ENV = "CLAWDATA_SAMPLE_DIR"
 INBOX_DIR_ENV = "CLAWDATA_INBOX_DIR"
 # The gold layer: any dbt project on dbt-duckdb (README, "Bring your own dbt project").
 DBT_PROJECT_DIR_ENV = "CLAWDATA_DBT_PROJECT_DIR"
-# Optional: a profiles dir of the user's own; unset, clawdata generates the profile (defs/gold/project.py).
+# Optional: a profiles dir of the user's own; unset, clawdata generates the profile (gold/project.py).
 DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
 REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 
@@ -53,7 +53,6 @@ def dbt_profiles_dir() -> Path | None:
     return _path_from_env(DBT_PROFILES_DIR_ENV, "") if os.environ.get(DBT_PROFILES_DIR_ENV) else None
 
 
-DBT_PROJECT_DIR = dbt_project_dir()
 def replica_path() -> Path:
     """The published read-only copy; by default in `replica/` beside the warehouse, same file name."""
     if os.environ.get(REPLICA_ENV):
@@ -61,8 +60,6 @@ def replica_path() -> Path:
     warehouse = warehouse_path()
     return warehouse.parent / "replica" / warehouse.name
 
-
-DBT_PROJECT_DIR = PROJECT_DIR / "dbt"
 
 os.environ[WAREHOUSE_ENV] = str(warehouse_path())
 

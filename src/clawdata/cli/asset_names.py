@@ -18,7 +18,7 @@ _SKIP_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for root in (Path(__file__).resolve().parents[1], settings.DBT_PROJECT_DIR):
+    for root in (Path(__file__).resolve().parents[1], settings.dbt_project_dir()):
         for path in sorted(root.rglob("*")):
             if path.is_file() and not _SKIP_DIRS.intersection(path.relative_to(root).parts):
                 stat = path.stat()

@@ -22,9 +22,10 @@ class Target:
             raise ClawdataError(f"{self.graphql.where} has no code location named '{LOCATION}'")
         loaded = entry["locationOrLoadError"] or {}
         if loaded.get("__typename") == "PythonError":
-            # The root cause (a refused dbt table, dbt's parse error), not Dagster's wrappers around it.
+            # The root cause (a refused dbt table, dbt's parse error), whole and headline first, not
+            # Dagster's wrappers around it.
             root = ([link["error"] for link in loaded.get("errorChain") or []] or [loaded])[-1]
-            detail = "\n".join(root["message"].strip().splitlines()[-6:])
+            detail = root["message"].strip()
             raise ClawdataError(f"the code location '{LOCATION}' failed to load:\n{detail}")
         if not loaded:
             raise ClawdataError(f"the code location '{LOCATION}' is still loading on {self.graphql.where}; try again")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from clawdata.warehouse.tables import Table
+
 
 @dataclass(frozen=True)
 class Audit:
@@ -44,29 +46,26 @@ class AuditResult:
 
 
 class AuditFailed(Exception):
-    def __init__(self, table: str, results: Sequence[AuditResult]):
+    def __init__(self, table: Table, results: Sequence[AuditResult]):
         self.results = list(results)
         failed = "; ".join(f"{r.audit.name} ({r.observed})" for r in results if not r.passed)
-        super().__init__(f"{table}: audit failed, last good version kept: {failed}")
-
-
-def staging_name(table: str) -> str:
-    return f"{table}__staging"
+        super().__init__(f"{table.name}: audit failed, last good version kept: {failed}")
 
 
 @contextmanager
-def staged_table(conn: duckdb.DuckDBPyConnection, table: str) -> Iterator[str]:
-    """Open a transaction and yield the staging table's name for the caller to fill.
+def staged_table(conn: duckdb.DuckDBPyConnection, table: Table) -> Iterator[Table]:
+    """Open a transaction and yield the staging table for the caller to fill (in the table's schema).
 
     On normal exit the staged table replaces `table` and the transaction commits; on any exception
     everything rolls back and the previous `table` stays exactly as it was."""
-    staging = staging_name(table)
+    staging = table.staging
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f'DROP TABLE IF EXISTS "{staging}"')
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema_sql}")
+        conn.execute(f"DROP TABLE IF EXISTS {staging}")
         yield staging
-        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-        conn.execute(f'ALTER TABLE "{staging}" RENAME TO "{table}"')
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"ALTER TABLE {staging} RENAME TO {table.name_sql}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -74,11 +73,11 @@ def staged_table(conn: duckdb.DuckDBPyConnection, table: str) -> Iterator[str]:
 
 
 def audit(
-    conn: duckdb.DuckDBPyConnection, staging: str, table: str, audits: Sequence[Audit]
+    conn: duckdb.DuckDBPyConnection, staging: Table, table: Table, audits: Sequence[Audit]
 ) -> list[AuditResult]:
     """Run every audit on the staged table; raise AuditFailed (rolling back the caller's
     transaction) if any fails."""
-    results = [a.run(conn, staging) for a in audits]
+    results = [a.run(conn, str(staging)) for a in audits]
     if not all(r.passed for r in results):
         raise AuditFailed(table, results)
     return results
@@ -94,8 +93,8 @@ class Published:
 
 def publish(
     conn: duckdb.DuckDBPyConnection,
-    table: str,
-    build: Callable[[str], None],
+    table: Table,
+    build: Callable[[Table], None],
     audits: Sequence[Audit],
 ) -> Published:
     """Build the new version with `build(staging_name)`, audit it, swap it in (`reuse_table` keeps
@@ -107,16 +106,16 @@ def publish(
     return Published(results, profile, reused=False)
 
 
-def reuse_table(conn: duckdb.DuckDBPyConnection, table: str, audits: Sequence[Audit]) -> Published | None:
+def reuse_table(conn: duckdb.DuckDBPyConnection, table: Table, audits: Sequence[Audit]) -> Published | None:
     """Keep `table` as it is (its inputs are unchanged), audited again; None if it does not exist."""
-    if not table_exists(conn, table):
+    if not table.exists(conn):
         return None
     return Published(audit(conn, table, table, audits), table_profile(conn, table), reused=True)
 
 
 def publish_changes(
     conn: duckdb.DuckDBPyConnection,
-    table: str,
+    table: Table,
     apply: Callable[[], tuple[str, str | None]],
     audits: Sequence[Audit],
 ) -> Published:
@@ -127,7 +126,7 @@ def publish_changes(
     conn.execute("BEGIN TRANSACTION")
     try:
         changed, keys = apply()
-        results = [a.run(conn, changed, keys) if a.on_changes else a.run(conn, table) for a in audits]
+        results = [a.run(conn, changed, keys) if a.on_changes else a.run(conn, str(table)) for a in audits]
         if not all(r.passed for r in results):
             raise AuditFailed(table, results)
         profile = table_profile(conn, table)
@@ -138,18 +137,14 @@ def publish_changes(
     return Published(results, profile, reused=False, incremental=True)
 
 
-def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
-
-
-def table_profile(conn: duckdb.DuckDBPyConnection, table: str, preview_rows: int = 5) -> dict:
+def table_profile(conn: duckdb.DuckDBPyConnection, table: Table, preview_rows: int = 5) -> dict:
     """Row count, schema and a small preview, for materialization metadata."""
-    rows = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     schema = conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
+        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [table.schema, table.name],
     ).fetchall()
-    cursor = conn.execute(f'SELECT * FROM "{table}" LIMIT {int(preview_rows)}')
+    cursor = conn.execute(f"SELECT * FROM {table} LIMIT {int(preview_rows)}")
     names = [d[0] for d in cursor.description]
     return {"rows": rows, "schema": schema, "preview": (names, cursor.fetchall())}

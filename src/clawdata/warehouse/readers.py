@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from clawdata.warehouse.replica import use_every_schema
+
 
 class WarehouseBusy(Exception):
     pass
@@ -41,6 +43,7 @@ def read_only(path: Path | str, timeout: float = 60.0, first_delay: float = 0.05
                 time.sleep(random.uniform(0, delay))  # full jitter: concurrent readers spread out
                 delay = min(delay * 2, max_delay)
         conn.execute("USE warehouse")
+        use_every_schema(conn, "warehouse")
         yield conn
     finally:
         conn.close()
@@ -48,7 +51,8 @@ def read_only(path: Path | str, timeout: float = 60.0, first_delay: float = 0.05
 
 def table_checksum(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
     """Row count and an order-independent checksum of a table's full contents."""
+    relation = table if "." in table or '"' in table else f'"{table}"'  # a name, or a schema.table relation
     return conn.execute(
-        f'SELECT count(*), coalesce(md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR))), \'\') '
-        f'FROM "{table}" AS t'
+        f"SELECT count(*), coalesce(md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR))), '') "
+        f"FROM {relation} AS t"
     ).fetchone()

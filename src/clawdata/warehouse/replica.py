@@ -50,10 +50,15 @@ def _temporaries(replica: Path) -> list[Path]:
     return sorted(replica.parent.glob(f".{replica.name}.*.tmp*"))
 
 
-def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], run_id: str,
-            versions: dict[str, str] | None = None) -> Snapshot:
-    """Copy `tables` (names, in whichever schema holds them) from the warehouse into a new version of
-    the replica, and rename it into place.
+# What readers never see: bronze (as delivered, before cleaning) and clawdata's bookkeeping.
+UNSERVED_SCHEMAS = ("bronze", "_clawdata")
+
+
+def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: dict[str, str] | None = None,
+            unserved: Sequence[str] = UNSERVED_SCHEMAS) -> Snapshot:
+    """Copy every table and view of the warehouse but those of the `unserved` schemas into a new
+    version of the replica, and rename it into place. Tables are found by schema and name, so dbt's
+    custom schemas and seeds come along, and a view keeps what it reads.
 
     The caller must hold the warehouse's writer slot (the `duckdb_warehouse` pool): the copy reads
     the warehouse, and publishes must not run concurrently."""
@@ -63,13 +68,13 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
     for leftover in _temporaries(replica):  # a publish that crashed; only one publishes at a time
         leftover.unlink(missing_ok=True)
     previous = read_snapshot(replica) if replica.exists() else None
-    generation = previous.generation + 1 if previous else 1
+    generation = max(previous.generation if previous else 0, _generation_floor(replica)) + 1
     temporary = replica.with_name(f".{replica.name}.{generation}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         if Path(f"{warehouse}.wal").exists():  # a writer did not close cleanly: the file alone is not the state
-            counts = _copy_tables(warehouse, temporary, tables)
+            counts = _copy_tables(warehouse, temporary, unserved)
         else:
-            counts = _copy_file(warehouse, temporary, tables)
+            counts = _copy_file(warehouse, temporary, unserved)
         with duckdb.connect() as conn:
             conn.execute("ATTACH ? AS target", [str(temporary)])
             published_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -84,6 +89,7 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
         _fsync(temporary)
         os.replace(temporary, replica)
         _fsync(replica.parent)  # the rename itself survives a crash
+        _record_generation(replica, generation)
     except BaseException:
         for path in (temporary, temporary.with_name(temporary.name + ".wal")):
             path.unlink(missing_ok=True)
@@ -91,44 +97,76 @@ def publish(warehouse: Path | str, replica: Path | str, tables: Sequence[str], r
     return Snapshot(generation, published_at, run_id, counts, time.monotonic() - started, replica.stat().st_size, versions)
 
 
-def _copy_file(warehouse: Path | str, temporary: Path, tables: Sequence[str]) -> dict[str, int]:
+def _generation_file(replica: Path) -> Path:
+    return replica.with_name(f".{replica.name}.generation")
+
+
+def _generation_floor(replica: Path) -> int:
+    """The highest generation ever published here: a restored replica may carry an older one, and a
+    generation number must never name two contents."""
+    try:
+        return int(_generation_file(replica).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _record_generation(replica: Path, generation: int) -> None:
+    path = _generation_file(replica)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(f"{max(generation, _generation_floor(replica))}\n")
+    os.replace(temporary, path)
+
+
+def _served(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(schema, name, kind) of what the replica serves, base tables first (views read them)."""
+    return conn.execute(
+        "SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = ? "
+        "AND table_schema NOT IN (SELECT unnest(?)) ORDER BY table_type = 'VIEW', table_schema, table_name",
+        [catalog, [*unserved, SNAPSHOT_SCHEMA]]).fetchall()
+
+
+def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) -> dict[str, int]:
     """The fast way: no writer has the file open (the caller holds the slot) and it was closed
     cleanly, so the file is the whole state; copy it (the kernel copies, ~1 s of CPU per GB instead
     of DuckDB re-encoding every row) and drop what is not served. The dropped tables' space stays in
-    the file as free blocks: the replica is as large as the warehouse."""
+    the file as free blocks: the replica is as large as the warehouse. A served view that read an
+    unserved table becomes a table of its rows."""
     shutil.copyfile(warehouse, temporary)
     with duckdb.connect() as conn:
         conn.execute("ATTACH ? AS target", [str(temporary)])
-        present = conn.execute("SELECT table_schema, table_name, table_type FROM information_schema.tables "
-                               "WHERE table_catalog = 'target' ORDER BY table_type = 'VIEW' DESC").fetchall()
-        for schema, name, kind in present:
-            if name not in tables:
-                conn.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} target.{_ident(schema)}.{_ident(name)}")
+        conn.execute("ATTACH ? AS source (READ_ONLY)", [str(warehouse)])
+        views = [(s, n) for s, n, kind in _served(conn, "target", unserved) if kind == "VIEW"]
+        broken = []
+        for schema, name in views:  # read before anything is dropped: which views read unserved tables
+            definition = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = 'target' "
+                                      "AND schema_name = ? AND view_name = ?", [schema, name]).fetchone()
+            if definition and any(f"{s}." in definition[0] or f'"{s}"' in definition[0] for s in unserved):
+                broken.append((schema, name))
+        for schema in unserved:
+            conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(schema)} CASCADE")
+        for schema, name in broken:
+            relation = f"{_ident(schema)}.{_ident(name)}"
+            conn.execute(f"DROP VIEW IF EXISTS target.{relation}")
+            conn.execute(f"CREATE TABLE target.{relation} AS SELECT * FROM source.{relation}")
+        conn.execute("DETACH source")
         counts = {f"{schema}.{name}": conn.execute(f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchall()[0][0]
-                  for schema, name, _ in present if name in tables}
+                  for schema, name, _ in _served(conn, "target", unserved)}
         conn.execute("DETACH target")
     return counts
 
 
-def _copy_tables(warehouse: Path | str, temporary: Path, tables: Sequence[str]) -> dict[str, int]:
+def _copy_tables(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) -> dict[str, int]:
     """Table by table through DuckDB (reads the warehouse with its WAL; views become tables)."""
     with duckdb.connect() as conn:
         conn.execute("ATTACH ? AS source (READ_ONLY)", [str(warehouse)])
         conn.execute("ATTACH ? AS target", [str(temporary)])
-        found = dict(conn.execute(
-            "SELECT table_name, table_schema FROM information_schema.tables "
-            "WHERE table_catalog = 'source' AND table_name IN (SELECT unnest(?))", [list(tables)]).fetchall())
         counts = {}
         conn.execute("BEGIN TRANSACTION")  # every table read from one state of the warehouse
-        for name in tables:
-            if name not in found:
-                continue  # never built yet: the snapshot lists what it holds
-            schema = found[name]
+        for schema, name, _ in _served(conn, "source", unserved):
+            relation = f"{_ident(schema)}.{_ident(name)}"
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS target.{_ident(schema)}")
-            conn.execute(f"CREATE TABLE target.{_ident(schema)}.{_ident(name)} AS "
-                         f"SELECT * FROM source.{_ident(schema)}.{_ident(name)}")
-            counts[f"{schema}.{name}"] = conn.execute(
-                f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchall()[0][0]
+            conn.execute(f"CREATE TABLE target.{relation} AS SELECT * FROM source.{relation}")
+            counts[f"{schema}.{name}"] = conn.execute(f"SELECT count(*) FROM target.{relation}").fetchall()[0][0]
         conn.execute("COMMIT")
         conn.execute("DETACH target")
     return counts
@@ -147,10 +185,21 @@ def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
     try:
         conn.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(replica)])
         conn.execute("USE warehouse")
+        use_every_schema(conn, "warehouse")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def use_every_schema(conn: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Readers name tables without their schema (`slv_customers`, `dim_customers`): search main
+    first, then silver, then every other schema of the file."""
+    schemas = [s for (s,) in conn.execute(
+        "SELECT DISTINCT schema_name FROM duckdb_tables() WHERE database_name = ? UNION "
+        "SELECT DISTINCT schema_name FROM duckdb_views() WHERE database_name = ? AND NOT internal", [catalog, catalog]).fetchall()]
+    ordered = ["main", *(["silver"] if "silver" in schemas else []), *sorted(s for s in schemas if s not in ("main", "silver"))]
+    conn.execute(f"SET search_path = '{','.join(f'{catalog}.{s}' for s in ordered)}'")
 
 
 def snapshot_of(conn: duckdb.DuckDBPyConnection) -> Snapshot:

@@ -1,148 +1,209 @@
-"""Gold: the dbt nodes as assets, dbt tests as asset checks, run by `dbt build`.
+"""Gold: the dbt nodes as assets, dbt tests (unit tests included) as asset checks, run by `dbt build`.
 
-- Live progress: dagster-dbt's events are yielded as dbt reports them (each model's materialization,
-  then its tests' check results), not after dbt exits.
-- Row counts and column types: the dbt process holds DuckDB's write lock until it exits (no other
-  process may even read the file meanwhile, and dbt-duckdb reports no row counts), so they are read
-  once dbt has exited and reported as one observation per built table (dagster-dbt's
-  fetch_row_counts / fetch_column_metadata would open the file while dbt holds it).
-- Reuse: unchanged model SQL over unchanged inputs rebuilds the same tables, so the step reuses them
-  and re-reports the check results recorded for that same data (a dbt test is a query over those
-  tables: re-running it would give the same answer for the cost of starting dbt, seconds on a busy
-  host). A check with no recorded result makes the step run dbt.
-- Checks alone (one check executed from the UI or the CLI): dbt runs exactly those tests.
-- Incremental models: the build is incremental unless gold must start again (increments.py), then
-  `dbt build --full-refresh`; what the build took in is emptied from silver's change logs.
+One step builds what plan.py says changed (`state:modified+`, data included), in one `dbt build` run
+in this process (gold/runner.py), and keeps the rest:
+- reused nodes come first, in dbt's order, with their row counts, column types and data versions;
+  check results whose test and inputs are unchanged are replayed;
+- then dbt's events as dbt reports them: each built node's materialization carries its row count and
+  column types (read on dbt's own connection as the node finishes), each test its check result;
+- a failed node or test (replayed or not) fails the step, naming each; what did get built is
+  recorded all the same, so the next run builds only what is still behind.
 """
 
 import json
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
-from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+from dagster_dbt import DbtProject, dbt_assets
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.gold import increments
-from clawdata.defs.gold.translator import GoldTranslator, MAIN_SCHEMA
-from clawdata.defs.reuse import built_from_same_inputs, full_refresh
+from clawdata.defs.gold.plan import BASIS, Graph, Plan, make_plan
+from clawdata.defs.gold.translator import GoldTranslator
+from clawdata.defs.reuse import full_refresh
+from clawdata.gold import manifest as gold_manifest
+from clawdata.gold import project as gold_project
+from clawdata.gold import runner
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 
-_SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+FAILED = {"error", "fail", "runtime error"}
 
 
-def build_gold_assets(project: DbtProject) -> dg.AssetsDefinition:
-    manifest = attach_source_tests(json.loads(project.manifest_path.read_text()))
+def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = frozenset()) -> dg.AssetsDefinition:
+    manifest = gold_manifest.prepared(json.loads(project.manifest_path.read_text()))
+    config = gold_project.project_config(project.project_dir)
+    versions = gold_manifest.versions(manifest, project.project_dir, config.get("vars"))
+    translator = GoldTranslator(versions, reserved)
+    graph = _graph(manifest, translator, versions, project)
 
-    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=GoldTranslator(), pool=WAREHOUSE_POOL)
-    def gold_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource) -> Iterator:
-        keys = set(context.selected_asset_keys)
-        if keys and not full_refresh(context) and _same_inputs(context, keys) and len(_tables(duckdb, keys)) == len(keys):
-            recorded = _recorded_check_results(context, context.selected_asset_check_keys)
-            if recorded is None:
-                context.log.info("inputs unchanged, but a check has no recorded result: running dbt")
-            else:
-                counts = _tables(duckdb, keys)
-                for key in sorted(keys):
-                    yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
-                                    metadata={"dagster/row_count": counts[key]["rows"], "reused": True})
-                yield from recorded
-                return
-        deps = context.assets_def.asset_deps
+    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL)
+    def gold_models(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
+        full, nodes = full_refresh(context), manifest["nodes"]
         with connect(duckdb) as conn:
-            build = increments.plan(conn, keys, deps, full_refresh(context), _changed_models(context, keys))
-        context.log.info(f"gold build: {build.reason}")
-        built, error = [], None
-        try:
-            for event in dbt.cli(["build", *(["--full-refresh"] if build.full else [])], context=context).stream():
+            existing = _tables(conn, [nodes[uid] for uid in graph.key_of if uid in nodes])
+            logs = increments.read(conn, context.assets_def.asset_deps)
+        restarted = {uid for uid in nodes if uid in graph.key_of and gold_manifest.reads_change_logs(manifest, uid)
+                     and increments.reads_restarted(graph.key_of[uid], logs, context.assets_def.asset_deps)}
+        plan = make_plan(context, graph, set(existing), full, restarted)
+        context.log.info(_describe(plan, graph))
+
+        for uid in plan.reuse:
+            yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+        failures = [f"{r.check_name}: failed (replayed: its test and inputs are unchanged since)"
+                    for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
+        yield from plan.replay
+
+        built: set[dg.AssetKey] = set()
+        if plan.build or plan.tests:
+            for event in _build(context, project, graph, plan, full, translator, failures):
                 if isinstance(event, dg.Output):
-                    built.append(context.asset_key_for_output(event.output_name))
-                    event = event.with_metadata({**event.metadata, "reused": False, "full_refresh": build.full})
+                    built.add(context.asset_key_for_output(event.output_name))
                 yield event
-        except Exception as e:  # failed models or tests: report what did get built, then fail the step
-            error = e
         with connect(duckdb) as conn:
-            increments.taken_in(conn, build, set(built), deps)
-        for key, table in _tables(duckdb, built).items():
-            yield dg.AssetObservation(asset_key=key, metadata={
-                "dagster/row_count": table["rows"],
-                "dagster/column_schema": _schema(context.assets_def.specs_by_key[key], table["columns"]),
-            })
-        if error is not None:
-            raise error
+            increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
+        if failures:
+            raise dg.Failure(description="dbt build: " + "; ".join(failures), allow_retries=False)
 
     return gold_models
 
 
-def attach_source_tests(manifest: dict) -> dict:
-    """A generic test on a source with a second parent (relationships to another source) has no
-    `attached_node` in dbt's manifest, so dagster-dbt would report it as observations on both
-    sources; attach it to the source it tests (its `model` argument), so that it is that source's check."""
-    sources = {(s["package_name"], s["source_name"], s["name"]): uid for uid, s in manifest.get("sources", {}).items()}
-    for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") != "test" or node.get("attached_node"):
+def _graph(manifest: Mapping[str, Any], translator: GoldTranslator, versions: Mapping[str, str], project) -> Graph:
+    key_of = {uid: translator.get_asset_key(props) for uid, props in manifest["nodes"].items()
+              if props["resource_type"] in gold_manifest.REFABLE and (props.get("config") or {}).get("materialized") != "ephemeral"}
+    key_of |= {uid: translator.get_asset_key(props) for uid, props in manifest.get("sources", {}).items()}
+    check_of = {}
+    for uid, props in manifest["nodes"].items():
+        if props["resource_type"] == "test":
+            key = get_asset_check_key_for_test(manifest, translator, uid, project)
+            if key is not None:
+                check_of[uid] = key
+    return Graph(manifest, key_of, check_of, versions)
+
+
+def _describe(plan: Plan, graph: Graph) -> str:
+    def names(ids):
+        return ", ".join(graph.key_of[u].to_user_string() if u in graph.key_of else u for u in ids) or "none"
+
+    built = [f"{graph.key_of[u].to_user_string()} ({plan.reasons[u]})" for u in plan.build]
+    lines = [f"gold: build {len(plan.build)}: {', '.join(built) or 'none'}", f"reuse {len(plan.reuse)}: {names(plan.reuse)}",
+             f"tests to run {len(plan.tests)}, results kept {len(plan.replay)}"]
+    if plan.full_refresh_nodes:
+        lines.append(f"starting over (incremental, own code changed or change log restarted): {names(plan.full_refresh_nodes)}")
+    return "; ".join(lines)
+
+
+def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, translator, failures: list[str]) -> Iterator:
+    """Run dbt on the plan; yield its events as Dagster events (failures appended to `failures`)."""
+    manifest, nodes = graph.manifest, graph.manifest["nodes"]
+    parsed = runner.parse(project.project_dir, project.profiles_dir, project.target, project.target_path)
+    missing = [u for u in plan.build if u not in parsed.nodes]
+    if missing:
+        raise dg.Failure(description=f"the dbt project changed since the code location loaded ({', '.join(missing)} "
+                                     "no longer parse): reload it (the UI reloads by itself; a CLI run loads anew)")
+    for source_id, node_id in gold_manifest.own_table_sources(manifest).items():  # build order: the seed first
+        for node in parsed.nodes.values():
+            if source_id in node.depends_on.nodes and node_id not in node.depends_on.nodes:
+                node.depends_on.nodes.append(node_id)
+    select, exclude = _selection(manifest, plan.build + plan.tests)
+    build = runner.DbtBuild(parsed, project.project_dir, project.profiles_dir, project.target, select, exclude,
+                            full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes)
+    wanted = set(plan.build) | set(plan.tests)
+    unit_results = {}
+    for raw in build:
+        uid = raw["data"]["node_info"]["unique_id"]
+        status = raw["data"]["node_info"].get("node_status") or raw["data"].get("status", "")
+        if uid.startswith("unit_test."):
+            test = gold_manifest.unit_test_node_id(uid)
+            if test in graph.check_of and test in wanted:
+                unit_results.setdefault(nodes[test]["attached_node"], []).append(
+                    _unit_result(graph, test, raw, plan))
+            if status in FAILED:
+                failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}: failed")
             continue
-        tested = _SOURCE_ARG.search(str((node.get("test_metadata") or {}).get("kwargs", {}).get("model", "")))
-        if tested:
-            node["attached_node"] = sources.get((node["package_name"], *tested.groups()))
-    return manifest
+        if uid not in wanted:  # never selected on purpose: no event for a node this plan did not build
+            context.log.warning(f"dbt ran {uid}, which was not planned; its result is not recorded")
+            continue
+        if status in FAILED:
+            failures.append(_failure(nodes[uid], raw))
+        for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                manifest=manifest, dagster_dbt_translator=translator, context=context, project=project):
+            if isinstance(event, dg.Output):
+                with build.warehouse_cursor() as cursor:
+                    table = _tables(cursor, [nodes[uid]]).get(uid) if cursor is not None else None
+                yield _output(context, graph, uid, plan, table, {**event.metadata, "reused": False,
+                                                                 "full_refresh": full or uid in plan.full_refresh_nodes})
+                yield from unit_results.pop(uid, [])
+            elif isinstance(event, dg.AssetCheckResult):
+                yield dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
+                                          severity=event.severity, description=event.description,
+                                          metadata={**event.metadata, BASIS: plan.bases.get(uid, "")})
+            else:
+                yield event
+    for results in unit_results.values():  # a model whose unit test failed is skipped: report the test
+        yield from results
+    if build.error is not None and not failures:
+        failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
 
 
-def _changed_models(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> list[str]:
-    """Selected models built before by other code (SQL, config): an incremental model would keep rows
-    its old code computed, so the build is full."""
-    code_versions = context.assets_def.code_versions_by_key
-    changed = []
-    for key in sorted(keys):
-        provenance = context.get_asset_provenance(key)
-        if provenance is not None and provenance.code_version != code_versions.get(key):
-            changed.append(key.to_user_string())
-    return changed
+def _selection(manifest: Mapping[str, Any], ids: list[str]) -> tuple[list[str], list[str]]:
+    """dbt selectors for exactly `ids`: `fqn:` selects by prefix, so the unplanned nodes a prefix
+    also matches (a folder named like a model beside it) are excluded by their own fqn."""
+    nodes, select = manifest["nodes"], []
+    for uid in ids:
+        unit = nodes[uid].get("clawdata_unit_test")
+        select.append(f"unit_test:{nodes[uid]['package_name']}.{nodes[uid]['name']}" if unit else "fqn:" + ".".join(nodes[uid]["fqn"]))
+    prefixes = [tuple(nodes[u]["fqn"]) for u in ids if not nodes[u].get("clawdata_unit_test")]
+    wanted, exclude = set(ids), []
+    for uid, node in nodes.items():
+        fqn = tuple(node.get("fqn") or ())
+        if uid not in wanted and not node.get("clawdata_unit_test") and any(fqn[:len(p)] == p for p in prefixes):
+            exclude.append("fqn:" + ".".join(fqn))
+    return select, exclude
 
 
-def _same_inputs(context: dg.AssetExecutionContext, keys: Iterable[dg.AssetKey]) -> bool:
-    code_versions, deps = context.assets_def.code_versions_by_key, context.assets_def.asset_deps
-    return all(built_from_same_inputs(context, key, code_versions.get(key), deps.get(key, ())) for key in keys)
+def _output(context, graph: Graph, uid: str, plan: Plan, table: dict | None, metadata: Mapping[str, Any]) -> dg.Output:
+    key = graph.key_of[uid]
+    spec = context.assets_def.specs_by_key[key]
+    extra = {"dagster/row_count": table["rows"], "dagster/column_schema": _schema(spec, table["columns"])} if table else {}
+    return dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
+                     metadata={**metadata, **extra}, data_version=plan.versions[uid])
 
 
-def _recorded_check_results(context: dg.AssetExecutionContext, check_keys) -> list[dg.AssetCheckResult] | None:
-    """The last completed result of every check, again (with `reused`), or None if one has none.
-    (The latest execution of each is this run's own, planned: hence the status filter.)"""
-    storage, done = context.instance.event_log_storage, set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
-    results = []
-    for key in check_keys:
-        records = storage.get_asset_check_execution_history(key, limit=1, status=done)
-        event = records[0].event if records else None
-        evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
-        if not isinstance(evaluation, dg.AssetCheckEvaluation):
-            return None
-        results.append(dg.AssetCheckResult(
-            asset_key=key.asset_key, check_name=key.name, passed=evaluation.passed, severity=evaluation.severity,
-            description=evaluation.description, metadata={**evaluation.metadata, "reused": True},
-        ))
-    return results
+def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan) -> dg.AssetCheckResult:
+    check, status = graph.check_of[test], raw["data"]["node_info"].get("node_status") or raw["data"].get("status")
+    return dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=status == "pass",
+                               severity=dg.AssetCheckSeverity.ERROR,
+                               metadata={"status": status, "unit_test": True, BASIS: plan.bases.get(test, "")})
 
 
-def _tables(duckdb: DuckDBResource, keys: Iterable[dg.AssetKey]) -> dict[dg.AssetKey, dict]:
-    """Rows and (name, type) columns of each key's table, for the tables that exist."""
-    wanted = {key: ((MAIN_SCHEMA, key.path[0]) if len(key.path) == 1 else tuple(key.path[-2:])) for key in keys}
+def _failure(node: Mapping[str, Any], raw: dict) -> str:
+    kind = node["resource_type"]
+    if kind == "test":
+        failures = raw["data"].get("num_failures")
+        return f"test {node['name']}: failed" + (f" ({failures} failing rows)" if failures else "")
+    message = raw["info"].get("msg", "")
+    return f"{kind} {node['name']}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
+
+
+def _tables(conn, nodes: list[Mapping[str, Any]]) -> dict[str, dict]:
+    """Rows and (name, type) columns of each node's table or view, for those that exist."""
+    wanted = {(n.get("schema"), n.get("alias") or n["name"]): n["unique_id"] for n in nodes}
     if not wanted:
         return {}
-    found = {}
-    with connect(duckdb) as conn:
-        columns: dict[tuple, list] = {}
-        for schema, table, column, type_ in conn.execute(
-            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns ORDER BY ordinal_position"
-        ).fetchall():
+    columns: dict[tuple, list] = {}
+    for schema, table, column, type_ in conn.execute(
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() ORDER BY table_schema, table_name, ordinal_position"
+    ).fetchall():
+        if (schema, table) in wanted:
             columns.setdefault((schema, table), []).append((column, type_))
-        for key, (schema, table) in wanted.items():
-            if (schema, table) in columns:
-                rows = conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
-                found[key] = {"rows": rows, "columns": columns[(schema, table)]}
-    return found
+    return {wanted[(schema, table)]: {
+        "rows": conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0], "columns": cols}
+        for (schema, table), cols in columns.items()}
 
 
 def _schema(spec: dg.AssetSpec, columns: list[tuple[str, str]]) -> dg.TableSchema:

@@ -3,5 +3,6 @@ bronze and silver for colliding keys. Its own module, so that importing `clawdat
 build another project's defs, as the tests do) loads no project."""
 
 from clawdata.defs import gold, ingest
+from clawdata.gold import project
 
-defs = gold.build_defs(gold.project.load(), others=ingest.defs)
+defs = gold.build_defs(project.load(), others=ingest.defs)

@@ -1,14 +1,12 @@
-"""Whether a gold build can be incremental, and what it has taken in once it succeeded.
+"""Gold's side of silver's change logs (warehouse/ledger.py).
 
-The silver change logs (warehouse/ledger.py) hold what gold has not yet taken in; the project's
-incremental models read them (dbt/macros/clawdata_changes.sql). A build must be full
-(`dbt build --full-refresh`) when a silver table it reads has no record of being taken in by gold,
-or was rebuilt in full since (its log restarted empty), when a selected model's code changed since
-it was built, or when the run asks for it. Table models are rebuilt in full either way.
+The silver change logs hold what gold has not yet taken in; incremental models that read them
+(dbt/macros/clawdata_changes.sql) recompute only the groups those rows touch. A log restarts empty
+when its silver table is rebuilt in full, so a model that reads it must then start over (plan.py).
 
 A silver table's log is emptied up to the batch a build took in once every gold asset downstream of
-it was built by that build: a delivery that touches only customers rebuilds only what reads customers,
-and leaves the orders log alone.
+it was built by that build: a delivery that touches only customers rebuilds only what reads
+customers, and leaves the orders log alone.
 """
 
 from collections.abc import Iterable, Mapping
@@ -25,10 +23,9 @@ def _taken_in_by_gold(table: str) -> str:
 
 
 @dataclass(frozen=True)
-class Plan:
-    full: bool
-    reason: str
+class Logs:
     until: dict[str, int]  # silver table -> its last batch, taken in by this build
+    restarted: frozenset[str]  # silver tables rebuilt in full since gold last took them in
 
 
 def consumers(table: str, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> set[dg.AssetKey]:
@@ -40,27 +37,22 @@ def consumers(table: str, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> 
     return found
 
 
-def plan(conn: duckdb.DuckDBPyConnection, selected: set[dg.AssetKey], deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]],
-         requested: bool, changed_models: list[str]) -> Plan:
+def read(conn: duckdb.DuckDBPyConnection, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> Logs:
     ledger.ensure(conn)
-    silver = ledger.silver_layers(conn)
-    read = sorted(t for t in silver if consumers(t, deps) & selected)
-    until = {t: silver[t].last_batch for t in read}
-    if requested:
-        return Plan(True, "full refresh requested by the run", until)
-    if changed_models:
-        return Plan(True, f"model code changed: {', '.join(changed_models)}", until)
-    behind = [t for t in read if (taken := ledger.layer(conn, _taken_in_by_gold(t))) is None
-              or silver[t].full_batch > taken.last_batch]
-    if behind:
-        return Plan(True, f"no gold build since these were built in full: {', '.join(behind)}", until)
-    return Plan(False, "incremental: the silver changes since the last gold build", until)
+    silver = {t: layer for t, layer in ledger.silver_layers(conn).items() if consumers(t, deps)}
+    restarted = frozenset(t for t, layer in silver.items()
+                          if (taken := ledger.layer(conn, _taken_in_by_gold(t))) is None or layer.full_batch > taken.last_batch)
+    return Logs({t: layer.last_batch for t, layer in silver.items()}, restarted)
 
 
-def taken_in(conn: duckdb.DuckDBPyConnection, built: Plan, materialized: set[dg.AssetKey],
+def reads_restarted(key: dg.AssetKey, logs: Logs, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> bool:
+    return any(key in consumers(table, deps) for table in logs.restarted)
+
+
+def taken_in(conn: duckdb.DuckDBPyConnection, logs: Logs, materialized: set[dg.AssetKey],
              deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> None:
     """Record what the build took in; empty the logs whose every consumer it built."""
-    for table, batch in built.until.items():
+    for table, batch in logs.until.items():
         if consumers(table, deps) <= materialized:
             conn.execute(f"DELETE FROM {ledger.changes_table(table)} WHERE _batch <= ?", [batch])
-            ledger.record_layer(conn, _taken_in_by_gold(table), None, batch, full=built.full)
+            ledger.record_layer(conn, _taken_in_by_gold(table), None, batch, full=False)

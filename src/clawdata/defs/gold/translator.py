@@ -1,15 +1,18 @@
 """How dbt nodes become Dagster assets: keys are the tables they build, groups by kind.
 
-- A model, seed or snapshot's key is its table: `alias` in the warehouse's main schema (where bronze
-  and silver live, under the same rule), `schema/alias` elsewhere. A dbt node that would build the
-  table of a bronze or silver asset is refused at load (`refuse_collisions`): a key prefix alone
-  would hide that dbt overwrites the table.
+- A model, seed or snapshot's key is its table's name when it builds into the main schema
+  (`dim_customers`), `schema/name` elsewhere (`marts/orders`), and `main/name` when a clawdata asset
+  already has the bare name (a seed `raw_customers` beside bronze's `raw_customers`, which lives in
+  schema `bronze`). A dbt node that would build the very table of a bronze or silver asset is refused
+  at load (`refuse_collisions`), naming both.
 - Groups: seeds in `seeds`, models and snapshots in `gold`, unless dbt `meta.dagster.group` says
   otherwise. Owners and tags come from dbt `meta.dagster.owners` and dbt tags (dagster-dbt's defaults).
+- Code versions are the nodes' definitions as dbt's state comparison sees them, macros and vars
+  included (gold/manifest.py): Dagster's "code changed" is dbt's `state:modified`.
 - Gold models carry a freshness policy: late (the UI and `status` say so) when not rebuilt within
   CLAWDATA_GOLD_FRESHNESS_HOURS (default 26: a daily delivery, with two hours' grace).
-- dbt tests are asset checks, source tests included: those land on the silver assets that the
-  sources map to (`meta.dagster.asset_key` in sources.yml) instead of flooding them with observations.
+- dbt tests are asset checks: source tests on the silver assets the sources map to, singular tests
+  with several parents and unit tests on the node gold/manifest.py attaches them to.
 """
 
 import os
@@ -28,18 +31,24 @@ GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(
 
 
 def table_name(props: Mapping[str, Any]) -> str:
-    alias = props.get("alias") or props["name"]
-    return alias if props.get("schema") == MAIN_SCHEMA else f"{props.get('schema')}.{alias}"
+    """`schema.table`, as every layer names its table (`dagster/table_name`)."""
+    return f"{props.get('schema')}.{props.get('alias') or props['name']}"
 
 
 class GoldTranslator(DagsterDbtTranslator):
-    def __init__(self):
+    def __init__(self, versions: Mapping[str, str] | None = None, reserved: frozenset[dg.AssetKey] = frozenset()):
+        """`versions`: unique id -> definition version; `reserved`: the other assets' keys."""
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True))
+        self._versions = dict(versions or {})
+        self._reserved = reserved
 
     def get_asset_key(self, props: Mapping[str, Any]) -> dg.AssetKey:
         if props["resource_type"] == "source" or props.get("meta", {}).get("dagster", {}).get("asset_key"):
             return super().get_asset_key(props)
-        return dg.AssetKey(table_name(props).split("."))
+        name = props.get("alias") or props["name"]
+        if props.get("schema") == MAIN_SCHEMA and dg.AssetKey(name) not in self._reserved:
+            return dg.AssetKey(name)
+        return dg.AssetKey([props.get("schema"), name])
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -54,12 +63,10 @@ class GoldTranslator(DagsterDbtTranslator):
         return SEED_GROUP if props["resource_type"] == "seed" else GOLD_GROUP
 
     def get_code_version(self, props: Mapping[str, Any]) -> str | None:
-        # dagster-dbt versions SQL only; a seed's version is its file's checksum (dbt's own), so
-        # unchanged seeds do not keep the whole gold step from reusing its tables.
-        return super().get_code_version(props) or (props.get("checksum") or {}).get("checksum")
+        return self._versions.get(props.get("unique_id")) or super().get_code_version(props)
 
     def get_metadata(self, props: Mapping[str, Any]) -> Mapping[str, Any]:
-        # dagster-dbt names the table database.schema.alias; bronze and silver name theirs as above.
+        # dagster-dbt names the table database.schema.alias; every layer names it schema.table here.
         return {**super().get_metadata(props), "dagster/table_name": table_name(props)}
 
 
@@ -68,20 +75,21 @@ def refuse_collisions(manifest: Mapping[str, Any], others: dg.Definitions) -> No
     ours = {}
     for asset in others.assets or ():
         for spec in asset.specs if isinstance(asset, dg.AssetsDefinition) else [asset]:
-            ours[spec.key] = spec
+            table = str(spec.metadata.get("dagster/table_name", ""))
+            if table:
+                ours[table if "." in table else f"{MAIN_SCHEMA}.{table}"] = spec
     for node in manifest.get("nodes", {}).values():
         if node.get("resource_type") not in ("model", "seed", "snapshot"):
             continue
-        key = dg.AssetKey(table_name(node).split("."))
-        if key not in ours:
+        other = ours.get(table_name(node))
+        if other is None:
             continue
-        other = ours[key]
+        kind = node["resource_type"]
         raise ValueError(
-            f"dbt {node['resource_type']} '{node['name']}' ({node.get('original_file_path')}) would build "
-            f"table {node.get('schema')}.{node.get('alias') or node['name']}, which is the {other.group_name} "
-            f"asset '{key.to_user_string()}'. Give it its own schema in dbt_project.yml (e.g. "
-            f"`{node['resource_type']}s: {{{node.get('package_name')}: {{+schema: {node['resource_type']}s}}}}`, "
-            f"which builds main_{node['resource_type']}s.{node['name']}) or rename it."
+            f"dbt {kind} '{node['name']}' ({node.get('original_file_path')}) would build table "
+            f"{table_name(node)}, which is the {other.group_name} asset '{other.key.to_user_string()}'. "
+            f"Rename it, or give it another schema in dbt_project.yml (e.g. "
+            f"`{kind}s: {{{node.get('package_name')}: {{+schema: {kind}s}}}}`)."
         )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from clawdata.defs.gold import project as gold_project
+from clawdata.gold import project as gold_project
 from clawdata.defs.ingest.audits import raw_audits, silver_audits
 from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, fingerprint, full_refresh, latest_data_version
 from clawdata.defs.ingest.sources import Source
@@ -16,6 +16,7 @@ from clawdata.defs.ingest.loads import load_bronze, merge_silver
 from clawdata.warehouse import ledger
 from clawdata.warehouse.csv_files import BadInputFile, check_header
 from clawdata.warehouse.publish import Audit, AuditFailed, Published, reuse_table
+from clawdata.warehouse.tables import move_to_layer_schema
 
 
 # Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
@@ -39,7 +40,7 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         code_version=code_version,
         check_specs=_check_specs(source.raw_table, audits),
-        metadata={"dagster/table_name": source.raw_table},
+        metadata={"dagster/table_name": source.bronze.qualified},
     )
     def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _fail_clearly():
@@ -49,7 +50,8 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
             full = full_refresh(context)
             unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
             with connect(duckdb) as conn:
-                published, loaded = (unchanged and reuse_table(conn, source.raw_table, audits)), []
+                migrate_layers(conn)
+                published, loaded = (unchanged and reuse_table(conn, source.bronze, audits)), []
                 if not published:
                     published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
                 history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
@@ -77,19 +79,29 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         code_version=code_version,
         check_specs=_check_specs(source.silver_table, audits),
-        metadata={"dagster/table_name": source.silver_table},
+        metadata={"dagster/table_name": source.silver.qualified},
     )
     def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         full = full_refresh(context)
         unchanged = not full and built_from_same_inputs(context, context.asset_key, code_version, [dg.AssetKey(source.raw_table)])
         with _fail_clearly(), connect(duckdb) as conn:
-            published = (unchanged and reuse_table(conn, source.silver_table, audits)) or merge_silver(
+            migrate_layers(conn)
+            published = (unchanged and reuse_table(conn, source.silver, audits)) or merge_silver(
                 conn, source, code_version, audits, full)
         # Column descriptions from the dbt project's sources.yml, where it documents this table.
         docs = gold_project.source_column_docs().get(context.asset_key, {})
         return _materialize_result(source.silver_table, published, None, {}, docs)
 
     return silver
+
+
+def migrate_layers(conn) -> None:
+    """Warehouses from before the layer schemas kept bronze and silver in `main`: move them once."""
+    from clawdata.defs.ingest.sources import SOURCES
+
+    for source in SOURCES:
+        move_to_layer_schema(conn, source.bronze)
+        move_to_layer_schema(conn, source.silver)
 
 
 def _check_specs(table: str, audits: list[Audit]) -> list[dg.AssetCheckSpec]:

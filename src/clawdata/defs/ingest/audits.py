@@ -50,9 +50,9 @@ def silver_audits(source: Source) -> list[Audit]:
             "row_count_sane",
             f"Deduplication keeps exactly one row per distinct {source.key} of bronze (a merge: per merged key).",
             f"SELECT n = d, n || ' rows for ' || d || ' distinct keys in bronze' FROM "
-            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(DISTINCT {source.key}) FROM {source.raw_table}) AS d)",
+            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(DISTINCT {source.key}) FROM {source.bronze}) AS d)",
             merge_sql=f"SELECT n = d, n || ' merged rows for ' || d || ' merged keys in bronze' FROM "
-                      f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(DISTINCT {source.key}) FROM {source.raw_table} "
-                      f"WHERE {source.key} IN (SELECT {source.key} FROM \"{{keys}}\")) AS d)",
+                      f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(DISTINCT {source.key}) FROM {source.bronze} "
+                      f"WHERE {source.key} IN (SELECT {source.key} FROM {{keys}})) AS d)",
         ),
     ]

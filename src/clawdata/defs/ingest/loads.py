@@ -21,41 +21,42 @@ from clawdata.defs.ingest.sources import Source, file_rank
 from clawdata.defs.reuse import file_fingerprint
 from clawdata.warehouse import ledger
 from clawdata.warehouse.csv_files import FileHeader, explain_duckdb_error, select_file_sql
-from clawdata.warehouse.publish import Audit, Published, publish, publish_changes, table_exists
+from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
+from clawdata.warehouse.tables import Table
 
 
 def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[FileHeader], code_version: str,
                 audits: list[Audit], full: bool) -> tuple[Published, list[str]]:
     """Write bronze from the checked files; returns the result and the names of the files loaded."""
     ledger.ensure(conn)
-    table, changes = source.raw_table, ledger.changes_table(source.raw_table)
+    table, name, changes = source.bronze, source.raw_table, ledger.changes_table(source.raw_table)
     current = {str(h.path): (h, file_fingerprint(h.path)) for h in headers}
-    state = ledger.layer(conn, table)
-    if full or state is None or state.code_version != code_version or not table_exists(conn, table):
-        def build(staging: str) -> None:
-            _read_files(conn, staging, headers, source)
-            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {source.key} FROM \"{staging}\" LIMIT 0")
-            _record(conn, table, staging, current, ledger.next_batch(conn), code_version, full=True)
+    state = ledger.layer(conn, name)
+    if full or state is None or state.code_version != code_version or not table.exists(conn):
+        def build(staging: Table) -> None:
+            _read_files(conn, str(staging), headers, source)
+            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {source.key} FROM {staging} LIMIT 0")
+            _record(conn, name, str(staging), current, ledger.next_batch(conn), code_version, full=True)
 
         return publish(conn, table, build, audits), [h.path.name for h in headers]
 
-    held = ledger.loaded_files(conn, table)
+    held = ledger.loaded_files(conn, name)
     stale = sorted(f for f, fingerprint in held.items() if f not in current or current[f][1] != fingerprint)
     new = {f: v for f, v in current.items() if held.get(f) != v[1]}
-    delta = f"{table}__delta"
+    delta = f'"{name}__delta"'  # a temporary table
 
     def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
         batch = ledger.next_batch(conn)
         if stale:  # re-delivered or removed: their rows go, their keys are changed
-            conn.execute(f'INSERT INTO {changes} SELECT ?, {source.key} FROM "{table}" WHERE _source_file IN (SELECT unnest(?))',
+            conn.execute(f"INSERT INTO {changes} SELECT ?, {source.key} FROM {table} WHERE _source_file IN (SELECT unnest(?))",
                          [batch, stale])
-            conn.execute(f'DELETE FROM "{table}" WHERE _source_file IN (SELECT unnest(?))', [stale])
-            ledger.forget_files(conn, table, stale)
-        conn.execute(f'CREATE OR REPLACE TEMP TABLE "{delta}" AS SELECT * FROM "{table}" LIMIT 0')
+            conn.execute(f"DELETE FROM {table} WHERE _source_file IN (SELECT unnest(?))", [stale])
+            ledger.forget_files(conn, name, stale)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS SELECT * FROM {table} LIMIT 0")
         _read_files(conn, delta, [h for h, _ in new.values()], source, create=False)
-        conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{delta}"')
-        conn.execute(f'INSERT INTO {changes} SELECT ?, {source.key} FROM "{delta}"', [batch])
-        _record(conn, table, delta, new, batch, code_version, full=False)
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
+        conn.execute(f"INSERT INTO {changes} SELECT ?, {source.key} FROM {delta}", [batch])
+        _record(conn, name, delta, new, batch, code_version, full=False)
         return delta, None
 
     return publish_changes(conn, table, apply, audits), [Path(f).name for f in new]
@@ -64,37 +65,37 @@ def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[F
 def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: str, audits: list[Audit],
                  full: bool) -> Published:
     ledger.ensure(conn)
-    table, key = source.silver_table, source.key
-    bronze, state = ledger.layer(conn, source.raw_table), ledger.layer(conn, table)
-    bronze_changes, changes = ledger.changes_table(source.raw_table), ledger.changes_table(table)
+    table, name, key = source.silver, source.silver_table, source.key
+    bronze, state = ledger.layer(conn, source.raw_table), ledger.layer(conn, name)
+    bronze_changes, changes = ledger.changes_table(source.raw_table), ledger.changes_table(name)
     merged_to = bronze.last_batch if bronze else 0  # 0: nothing merged, the next merge is full
     if (full or bronze is None or state is None or state.code_version != code_version
-            or bronze.full_batch > state.merged_batch or not table_exists(conn, table)):
-        def build(staging: str) -> None:
-            conn.execute(f'CREATE TABLE "{staging}" AS {source.silver_select()}')
+            or bronze.full_batch > state.merged_batch or not table.exists(conn)):
+        def build(staging: Table) -> None:
+            conn.execute(f"CREATE TABLE {staging} AS {source.silver_select()}")
             conn.execute(f"CREATE OR REPLACE TABLE {changes} AS "
-                         f"SELECT 0::BIGINT AS _batch, ''::VARCHAR AS _op, * FROM \"{staging}\" LIMIT 0")
-            ledger.record_layer(conn, table, code_version, ledger.next_batch(conn), full=True, merged_batch=merged_to)
+                         f"SELECT 0::BIGINT AS _batch, ''::VARCHAR AS _op, * FROM {staging} LIMIT 0")
+            ledger.record_layer(conn, name, code_version, ledger.next_batch(conn), full=True, merged_batch=merged_to)
             if bronze is not None:
                 conn.execute(f"DELETE FROM {bronze_changes} WHERE batch <= ?", [merged_to])
 
         return publish(conn, table, build, audits)
 
-    delta, affected = f"{table}__delta", f"{table}__affected"
-    in_affected = f'{key} IN (SELECT {key} FROM "{affected}")'
+    delta, affected = f'"{name}__delta"', f'"{name}__affected"'  # temporary tables
+    in_affected = f"{key} IN (SELECT {key} FROM {affected})"
 
     def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
         batch = ledger.next_batch(conn)
-        conn.execute(f'CREATE OR REPLACE TEMP TABLE "{affected}" AS '
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {affected} AS "
                      f"SELECT DISTINCT {key} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
-        conn.execute(f'CREATE OR REPLACE TEMP TABLE "{delta}" AS '
-                     f'{source.silver_select(f"(SELECT * FROM {source.raw_table} WHERE {in_affected})")}')
-        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM \"{table}\" WHERE {in_affected}",
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS "
+                     f'{source.silver_select(f"(SELECT * FROM {source.bronze} WHERE {in_affected})")}')
+        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM {table} WHERE {in_affected}",
                      [batch])
-        conn.execute(f'DELETE FROM "{table}" WHERE {in_affected}')
-        conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{delta}"')
-        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'new' AS _op, * FROM \"{delta}\"", [batch])
-        ledger.record_layer(conn, table, code_version, batch, full=False, merged_batch=merged_to)
+        conn.execute(f"DELETE FROM {table} WHERE {in_affected}")
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
+        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'new' AS _op, * FROM {delta}", [batch])
+        ledger.record_layer(conn, name, code_version, batch, full=False, merged_batch=merged_to)
         conn.execute(f"DELETE FROM {bronze_changes} WHERE batch <= ?", [merged_to])
         return delta, affected
 
@@ -108,7 +109,7 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
         rank = file_rank(header.path).replace("'", "''")
         select = (f"SELECT *, '{rank}' AS _file_rank, current_timestamp AS _loaded_at "
                   f"FROM ({select_file_sql(header, source.columns)})")
-        statement = f'CREATE TABLE "{target}" AS {select}' if create and i == 0 else f'INSERT INTO "{target}" BY NAME {select}'
+        statement = f"CREATE TABLE {target} AS {select}" if create and i == 0 else f"INSERT INTO {target} BY NAME {select}"
         try:
             conn.execute(statement)
         except DuckDBError as e:
@@ -117,7 +118,7 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
 
 def _record(conn: duckdb.DuckDBPyConnection, table: str, rows_from: str, files: dict, batch: int,
             code_version: str, full: bool) -> None:
-    counts = dict(conn.execute(f'SELECT _source_file, count(*) FROM "{rows_from}" GROUP BY 1').fetchall())
+    counts = dict(conn.execute(f"SELECT _source_file, count(*) FROM {rows_from} GROUP BY 1").fetchall())
     if full:
         ledger.forget_files(conn, table)
     ledger.record_files(conn, table, [(f, fp, counts.get(f, 0)) for f, (_, fp) in files.items()], batch)

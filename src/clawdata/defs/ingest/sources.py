@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clawdata import settings
+from clawdata.warehouse.tables import BRONZE as BRONZE_SCHEMA, SILVER as SILVER_SCHEMA, Table
 
 
 @dataclass(frozen=True)
@@ -22,16 +23,24 @@ class Source:
     silver_sql: str  # SELECT over the bronze rows, `FROM {BRONZE}`: see silver_select
 
     @property
-    def raw_table(self) -> str:
+    def raw_table(self) -> str:  # the bronze asset's key and table name
         return f"raw_{self.name}"
 
     @property
-    def silver_table(self) -> str:
+    def silver_table(self) -> str:  # the silver asset's key and table name
         return f"slv_{self.name}"
+
+    @property
+    def bronze(self) -> Table:
+        return Table(BRONZE_SCHEMA, self.raw_table)
+
+    @property
+    def silver(self) -> Table:
+        return Table(SILVER_SCHEMA, self.silver_table)
 
     def silver_select(self, bronze: str | None = None) -> str:
         """The silver SELECT over `bronze` (a relation: the bronze table, or some of its rows)."""
-        return self.silver_sql.replace(BRONZE, bronze or self.raw_table)
+        return self.silver_sql.replace(BRONZE, bronze or str(self.bronze))
 
     def input_files(self) -> list[Path]:
         """The sample file first, then inbox deliveries in name order (later names win ties)."""

@@ -24,12 +24,13 @@ from clawdata.defs.reuse import full_refresh
 from clawdata.warehouse import replica
 
 ASSET = "warehouse_replica"
-SERVED_GROUPS = ("silver", "gold")
+UNSERVED_GROUPS = ("bronze", "serving")  # as delivered, and this asset itself
 INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
 
 def served_keys(graph) -> list[dg.AssetKey]:
-    return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name in SERVED_GROUPS)
+    """Silver and everything built from it: dbt's models, seeds and snapshots, whatever their group."""
+    return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name not in UNSERVED_GROUPS)
 
 
 def half_finished(context: dg.AssetExecutionContext, resolver, keys: Sequence[dg.AssetKey]) -> list[str]:
@@ -84,7 +85,7 @@ def replica_asset(graph) -> dg.AssetsDefinition:
             yield dg.MaterializeResult(metadata={"generation": current.generation, "reused": True,
                                                  "dagster/row_count": sum(current.tables.values())})
             return
-        snapshot = replica.publish(duckdb.database, path, [k.path[-1] for k in keys], context.run.run_id, versions)
+        snapshot = replica.publish(duckdb.database, path, context.run.run_id, versions)
         context.log.info(f"published {snapshot.describe()} in {snapshot.seconds:.2f} s")
         yield dg.MaterializeResult(metadata={
             "dagster/row_count": sum(snapshot.tables.values()),

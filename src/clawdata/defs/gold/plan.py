@@ -1,0 +1,147 @@
+"""What a gold step builds, keeps and tests, decided as dbt's state comparison would decide it.
+
+- Every gold asset's data version is Dagster's logical one: its code version (its dbt definition,
+  macros and vars included: gold/manifest.py) hashed with its inputs' data versions. A node whose
+  recorded version differs from the version it would have now is modified, or reads something that
+  changed; it is built, and so is everything selected downstream of it (`state:modified+`), because
+  their versions move with it. The rest keeps its table: reused, in dbt's order (a reused node is
+  never downstream of a built one).
+- Incremental models build incrementally, as `dbt build` would, except a model whose own definition
+  changed since its table was built (it starts over alone: dbt's `full_refresh` model config), or
+  whose silver change log restarted (clawdata's change-log macros), or `--full-refresh`. A model
+  configured `full_refresh: false` is never rebuilt from scratch, as in dbt.
+- Every selected test runs when a node it reads is built, or when its own version or its inputs'
+  versions differ from those its last result was computed on; otherwise that result is replayed.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.data_version import NULL_DATA_VERSION, compute_logical_data_version
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+
+from clawdata.defs.reuse import DATA_VERSION_TAG, fingerprint
+
+CODE_VERSION_TAG = "dagster/code_version"
+BASIS = "clawdata/basis"  # check metadata: the test version and input versions a result was computed on
+
+
+@dataclass
+class Plan:
+    build: list[str]  # node ids, in dbt's order
+    reuse: list[str]  # node ids, in dbt's order
+    tests: list[str]  # test ids to run
+    replay: list[dg.AssetCheckResult]
+    versions: dict[str, dg.DataVersion]  # node id -> its data version once this step is done
+    bases: dict[str, str]  # test id -> its basis
+    full_refresh_nodes: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # node id -> why it is built
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The gold multi-asset's view of the prepared manifest."""
+
+    manifest: Mapping[str, Any]
+    key_of: Mapping[str, dg.AssetKey]  # node or source id -> asset key
+    check_of: Mapping[str, dg.AssetCheckKey]  # test id -> check key
+    versions: Mapping[str, str]  # node or test id -> definition version
+
+    def parents(self, uid: str) -> list[str]:
+        return [p for p in self.manifest["nodes"][uid].get("depends_on", {}).get("nodes", []) if p in self.key_of]
+
+    def node_of(self) -> dict[dg.AssetKey, str]:
+        return {k: uid for uid, k in self.key_of.items() if uid in self.manifest["nodes"]}
+
+
+def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: set[str], full: bool,
+              restarted: set[str]) -> Plan:
+    """`existing_tables`: node ids whose table exists; `restarted`: node ids whose change logs
+    restarted since they were built."""
+    from clawdata.gold.manifest import topological
+
+    nodes, node_of = graph.manifest["nodes"], graph.node_of()
+    selected = topological(graph.manifest, [node_of[k] for k in context.selected_asset_keys if k in node_of])
+    check_keys = set(context.selected_asset_check_keys)
+    checked = sorted(t for t, check in graph.check_of.items() if check in check_keys)
+    wanted = {graph.key_of[p] for uid in [*selected, *checked] for p in graph.parents(uid)} | {graph.key_of[u] for u in selected}
+    recorded = _recorded(context.instance, wanted)
+
+    versions: dict[str, dg.DataVersion] = {}
+    build, reuse, reasons = [], [], {}
+
+    def current(uid: str) -> dg.DataVersion:
+        return versions.get(uid) or recorded.get(graph.key_of[uid], (NULL_DATA_VERSION, None))[0]
+
+    for uid in selected:
+        inputs = {graph.key_of[p]: current(p) for p in graph.parents(uid)}
+        versions[uid] = compute_logical_data_version(graph.versions[uid], inputs)
+        was = recorded.get(graph.key_of[uid])
+        if full:
+            reasons[uid] = "--full-refresh"
+        elif was is None:
+            reasons[uid] = "never built"
+        elif uid not in existing_tables:
+            reasons[uid] = "no table"
+        elif was[0] != versions[uid]:
+            after = [graph.key_of[p].to_user_string() for p in graph.parents(uid) if p in reasons]
+            reasons[uid] = (f"after {', '.join(after)}" if after else
+                            "modified" if was[1] != graph.versions[uid] else "inputs changed")
+        (build if uid in reasons else reuse).append(uid)
+
+    full_refresh_nodes = []
+    for uid in build:
+        config = nodes[uid].get("config") or {}
+        if config.get("materialized") != "incremental" or config.get("full_refresh") is False or full:
+            continue
+        if uid in restarted or (uid in existing_tables and recorded.get(graph.key_of[uid], (None, None))[1]
+                                not in (None, graph.versions[uid])):
+            full_refresh_nodes.append(uid)
+
+    tests, replay, bases = [], [], {}
+    history = _recorded_checks(context.instance, [graph.check_of[t] for t in checked])
+    for test in checked:
+        check, parents = graph.check_of[test], graph.parents(test)
+        bases[test] = fingerprint(graph.versions.get(test), sorted((graph.key_of[p].to_user_string(), current(p).value) for p in parents))
+        last = history.get(check)
+        # Checks run alone (picked in the UI, or by the CLI) are asked to run: never replayed.
+        if (not selected or any(p in reasons for p in parents) or last is None
+                or str(last.metadata.get(BASIS, _NONE).value) != bases[test]):
+            tests.append(test)
+        else:
+            replay.append(dg.AssetCheckResult(
+                asset_key=check.asset_key, check_name=check.name, passed=last.passed, severity=last.severity,
+                description=last.description, metadata={**last.metadata, "reused": True},
+            ))
+    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons)
+
+
+class _Missing:
+    value = None
+
+
+_NONE = _Missing()
+
+
+def _recorded(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]) -> dict[dg.AssetKey, tuple[dg.DataVersion, str | None]]:
+    """(data version, code version) of each key's latest materialization."""
+    found = {}
+    for key, entry in instance.get_latest_materialization_events(list(keys)).items():
+        tags = (entry.tags or {}) if entry else {}
+        if tags.get(DATA_VERSION_TAG):
+            found[key] = (dg.DataVersion(tags[DATA_VERSION_TAG]), tags.get(CODE_VERSION_TAG))
+    return found
+
+
+def _recorded_checks(instance: dg.DagsterInstance, keys: Iterable[dg.AssetCheckKey]) -> dict[dg.AssetCheckKey, dg.AssetCheckEvaluation]:
+    """The last completed evaluation of each check (this run's own is only planned yet)."""
+    storage, done, found = instance.event_log_storage, set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES), {}
+    for key in keys:
+        records = storage.get_asset_check_execution_history(key, limit=1, status=done)
+        event = records[0].event if records else None
+        evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+        if isinstance(evaluation, dg.AssetCheckEvaluation):
+            found[key] = evaluation
+    return found

@@ -1,0 +1,247 @@
+"""The dbt manifest as clawdata reads it: every test is a check, and every node has a version.
+
+`prepared(manifest)` is a copy for Dagster's side (the assets and checks dagster-dbt builds):
+- every test has the node it checks (`attached_node`): a generic test on a source with a second
+  parent (relationships to another source) on the source it tests; a singular test with several
+  parents on the most downstream of them, unless its `meta.dagster.ref` names one. dagster-dbt would
+  log either as observations on every parent, so its failure would be seen by nobody;
+- every unit test is also a test node on the model it tests, so it is a check like the others
+  (dagster-dbt 0.29 reports nothing for unit tests);
+- a source whose table a node of the project builds (a seed read through `source()`, as jaffle-shop
+  projects do) is that node: what reads the source depends on it (one asset, lineage from the seed).
+
+`versions(...)` is each node's definition as dbt's `state:modified` compares it (SQL or seed file,
+config, relation, contract, the macros it calls, transitively) plus what dbt does not compare but
+changes the data all the same: the values of the `var()`s and `env_var()`s it reads and the versions
+of the ephemeral models inlined into it. A node's version is its Dagster code version; a test's is
+kept with its check result, which is replayed only while it holds.
+"""
+
+import copy
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+REFABLE = ("model", "seed", "snapshot")
+# Config that documents a node without changing its data: an edit to it builds nothing.
+_DOC_CONFIG = {"tags", "group", "meta", "docs", "description", "persist_docs"}
+_SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+_VAR = re.compile(r"""\bvar\(\s*['"]([^'"]+)['"]""")
+_ENV_VAR = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")
+UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
+
+
+def unit_test_node_id(unit_test_id: str) -> str:
+    _, package, *_, name = unit_test_id.split(".")
+    return f"test.{package}.{name}{UNIT_TEST_SUFFIX}"
+
+
+def prepared(manifest: Mapping[str, Any]) -> dict:
+    manifest = copy.deepcopy(dict(manifest))
+    _read_own_tables_through_sources(manifest)
+    _attach_source_tests(manifest)
+    _attach_multi_parent_tests(manifest)
+    _unit_tests_as_tests(manifest)
+    return manifest
+
+
+def own_table_sources(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """source id -> id of the project's node that builds the table the source names."""
+    built = {}
+    for uid, node in manifest.get("nodes", {}).items():
+        if node.get("resource_type") in REFABLE:
+            built[(node.get("schema"), node.get("alias") or node["name"])] = (node.get("database"), uid)
+    found = {}
+    for uid, source in manifest.get("sources", {}).items():
+        match = built.get((source.get("schema"), source.get("identifier") or source["name"]))
+        if match and (source.get("database") in (None, match[0])):
+            found[uid] = match[1]
+    return found
+
+
+def _read_own_tables_through_sources(manifest: dict) -> None:
+    for source_id, node_id in own_table_sources(manifest).items():
+        for uid, node in manifest["nodes"].items():
+            nodes = node.get("depends_on", {}).get("nodes", [])
+            if source_id in nodes:
+                node["depends_on"]["nodes"] = list(dict.fromkeys(node_id if n == source_id else n for n in nodes))
+                if node.get("attached_node") == source_id:
+                    node["attached_node"] = node_id
+        children = manifest.get("child_map", {}).pop(source_id, [])
+        manifest.setdefault("child_map", {}).setdefault(node_id, [])
+        manifest["child_map"][node_id] = list(dict.fromkeys(manifest["child_map"][node_id] + children))
+        for child in children:
+            parents = manifest.get("parent_map", {}).get(child, [])
+            manifest["parent_map"][child] = list(dict.fromkeys(node_id if p == source_id else p for p in parents))
+
+
+def _attach_source_tests(manifest: dict) -> None:
+    sources = {(s["package_name"], s["source_name"], s["name"]): uid for uid, s in manifest.get("sources", {}).items()}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "test" or node.get("attached_node"):
+            continue
+        tested = _SOURCE_ARG.search(str((node.get("test_metadata") or {}).get("kwargs", {}).get("model", "")))
+        if tested and (node["package_name"], *tested.groups()) in sources:
+            node["attached_node"] = sources[(node["package_name"], *tested.groups())]
+
+
+def _attach_multi_parent_tests(manifest: dict) -> None:
+    nodes = manifest.get("nodes", {})
+    ancestors = _ancestors(manifest)
+    for node in nodes.values():
+        parents = node.get("depends_on", {}).get("nodes", [])
+        ref = ((node.get("config") or {}).get("meta") or node.get("meta") or {}).get("dagster", {}).get("ref")
+        if node.get("resource_type") != "test" or node.get("attached_node") or len(parents) < 2 or ref:
+            continue
+        refable = [p for p in parents if p in nodes and nodes[p].get("resource_type") in REFABLE] or sorted(parents)
+        downstream = [p for p in refable if not any(p in ancestors(q) for q in refable if q != p)]
+        node["attached_node"] = sorted(downstream or refable)[-1]
+
+
+def _unit_tests_as_tests(manifest: dict) -> None:
+    for uid, unit in manifest.get("unit_tests", {}).items():
+        tested = next(iter(unit.get("depends_on", {}).get("nodes", [])), None)
+        if tested is None:
+            continue
+        node_id = unit_test_node_id(uid)
+        manifest["nodes"][node_id] = {
+            **{k: unit.get(k) for k in ("name", "package_name", "path", "original_file_path", "fqn", "description")},
+            "unique_id": node_id, "resource_type": "test", "attached_node": tested,
+            "depends_on": {"nodes": [tested], "macros": []},
+            "config": {"enabled": True, "severity": "ERROR", "meta": {}, "tags": []}, "meta": {}, "tags": [],
+            "clawdata_unit_test": uid,
+        }
+        manifest.setdefault("child_map", {}).setdefault(tested, []).append(node_id)
+        manifest.setdefault("parent_map", {})[node_id] = [tested]
+
+
+def _ancestors(manifest: Mapping[str, Any]):
+    parents = manifest.get("parent_map", {})
+
+    @cache
+    def ancestors(uid: str) -> frozenset[str]:
+        found = set()
+        for parent in parents.get(uid, []):
+            found |= {parent, *ancestors(parent)}
+        return frozenset(found)
+
+    return ancestors
+
+
+def topological(manifest: Mapping[str, Any], ids) -> list[str]:
+    """`ids` in dbt's build order: every node after the nodes it depends on (name order otherwise)."""
+    wanted, parents, done, order = set(ids), manifest.get("parent_map", {}), set(), []
+
+    def visit(uid: str) -> None:
+        if uid in done:
+            return
+        done.add(uid)
+        for parent in sorted(parents.get(uid, [])):
+            visit(parent)
+        if uid in wanted:
+            order.append(uid)
+
+    for uid in sorted(wanted):
+        visit(uid)
+    return order
+
+
+def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mapping[str, Any] | None = None,
+             environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The version of every node, test and unit test (unit tests under their test node's id)."""
+    nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
+    project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
+
+    @cache
+    def macro_closure(uid: str) -> frozenset[str]:
+        found = {uid}
+        for dep in (macros.get(uid) or {}).get("depends_on", {}).get("macros", []):
+            if dep not in found:
+                found |= macro_closure(dep)
+        return frozenset(found)
+
+    def var_value(package: str, name: str):
+        scoped = project_vars.get(package)
+        if isinstance(scoped, dict) and name in scoped:
+            return scoped[name]
+        return project_vars.get(name, "<unset>")
+
+    @cache
+    def version(uid: str) -> str:
+        node = nodes[uid]
+        closure = sorted({m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)})
+        code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
+        config = {k: v for k, v in (node.get("unrendered_config") or {}).items() if k not in _DOC_CONFIG}
+        text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str)
+        parts = {
+            "body": _body(node, project_dir),
+            "config": config,
+            "relation": [node.get("database"), node.get("schema"), node.get("alias")],
+            "language": node.get("language"),
+            "test": node.get("test_metadata"),
+            "contract": _contract(node),
+            "macros": [(m, _sha((macros.get(m) or {}).get("macro_sql", ""))) for m in closure],
+            "vars": {name: var_value(node.get("package_name"), name) for name in sorted(set(_VAR.findall(text)))},
+            "env": {name: _sha(environ.get(name, "")) for name in sorted(set(_ENV_VAR.findall(text)))},
+            # What its sources name: a source moved to another table is another input.
+            "sources": [[s.get("database"), s.get("schema"), s.get("identifier"), s.get("loaded_at_field")]
+                        for p in node.get("depends_on", {}).get("nodes", []) if (s := sources.get(p))],
+            # Inlined into this node's SQL, so their definitions are part of it.
+            "ephemeral": [version(p) for p in node.get("depends_on", {}).get("nodes", [])
+                          if p in nodes and (nodes[p].get("config") or {}).get("materialized") == "ephemeral"],
+        }
+        unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))
+        if unit is not None:  # a unit test: its fixtures and expectation, and the SQL of the model it tests
+            parts = {"unit": {k: unit.get(k) for k in ("given", "expect", "overrides", "versions")},
+                     "model": version(node["attached_node"])}
+        return _sha(json.dumps(parts, sort_keys=True, default=str))[:20]
+
+    return {uid: version(uid) for uid in nodes}
+
+
+def _body(node: Mapping[str, Any], project_dir: Path) -> str:
+    checksum = node.get("checksum") or {}
+    if node.get("resource_type") == "seed" and checksum.get("name") == "path":
+        # dbt checksums a seed over 1 MiB by its path only; its content decides here.
+        path = project_dir / node.get("original_file_path", "")
+        return _sha(path.read_bytes()) if path.is_file() else checksum.get("checksum", "")
+    if node.get("resource_type") == "seed":
+        return checksum.get("checksum", "")
+    return node.get("raw_code") or ""
+
+
+def _contract(node: Mapping[str, Any]):
+    contract = (node.get("config") or {}).get("contract") or node.get("contract") or {}
+    if not contract.get("enforced"):
+        return None
+    columns = sorted((c.get("name"), c.get("data_type"), json.dumps(c.get("constraints"), default=str))
+                     for c in (node.get("columns") or {}).values())
+    return [columns, node.get("constraints")]
+
+
+def _sha(text: str | bytes) -> str:
+    return hashlib.sha256(text if isinstance(text, bytes) else text.encode()).hexdigest()
+
+
+CHANGE_LOG_MACRO = "clawdata_changed"  # dbt/macros/clawdata_changes.sql: reads a silver change log
+
+
+def reads_change_logs(manifest: Mapping[str, Any], uid: str) -> bool:
+    """Whether a node reads clawdata's silver change logs (through the macros of clawdata_changes.sql,
+    which a project copies): it must start over when such a log restarted."""
+    macros, seen = manifest.get("macros", {}), set()
+    frontier = list(manifest["nodes"][uid].get("depends_on", {}).get("macros", []))
+    while frontier:
+        macro = frontier.pop()
+        if macro in seen:
+            continue
+        seen.add(macro)
+        if macro.split(".")[-1] == CHANGE_LOG_MACRO:
+            return True
+        frontier += (macros.get(macro) or {}).get("depends_on", {}).get("macros", [])
+    return False

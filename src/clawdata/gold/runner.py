@@ -1,0 +1,154 @@
+"""dbt, run in this process by dbt's programmatic runner (`dbtRunner`) on a manifest parsed here.
+
+Why not the `dbt` command that dagster-dbt starts:
+- a dbt process pays its start-up and a parse (3-5 s per run on the 2-core hosts this runs on) for
+  builds that often take a second;
+- only the manifest object lets one build full-refresh some models and not others (dbt's own
+  `full_refresh` model config, set on the node): an incremental model whose code changed starts
+  over, the rest of the build stays incremental, as the same `dbt build` would do for it alone.
+
+`DbtBuild` runs `dbt build` in a thread and yields its events as the dicts `dbt --log-format json`
+prints (what dagster-dbt turns into Dagster events), while the build goes on. dbt's log lines are
+printed to this process's stdout as dbt prints them (the step's captured output). `cancel()` stops
+it: the current query is interrupted and every later node fails at once. When the build ends, dbt's
+DuckDB connection is closed, so the warehouse file is complete on disk and free for the next writer.
+"""
+
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner
+from dbt.contracts.graph.manifest import Manifest
+from dbt_common.events.functions import msg_to_dict
+
+# The events dagster-dbt turns into assets and checks; the rest are printed or dropped.
+RESULT_EVENTS = {"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"}
+_DONE = object()
+
+
+class BuildCanceled(Exception):
+    """Raised inside dbt's thread at its next event once the build is canceled."""
+
+
+def dbt_args(project_dir: Path, profiles_dir: Path, target: str | None, target_path: Path) -> list[str]:
+    return ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir),
+            *(["--target", target] if target else []), "--target-path", str(target_path)]
+
+
+def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path: Path) -> Manifest:
+    """The project parsed in this process: partial parsing from the project's own parse (the
+    load-time one) into a private target path, so that nothing the code location reads is touched."""
+    private = Path(tempfile.mkdtemp(prefix="clawdata-parse-"))
+    try:
+        state = target_path / "partial_parse.msgpack"
+        if state.is_file():
+            shutil.copy2(state, private / state.name)
+        result = dbtRunner().invoke(["--quiet", "--no-use-colors", "--log-level-file", "none", "parse",
+                                     *dbt_args(project_dir, profiles_dir, target, private)])
+        if not result.success:
+            raise RuntimeError(f"dbt parse failed for {project_dir}: {result.exception}")
+        return result.result
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+class DbtBuild:
+    def __init__(self, manifest: Manifest, project_dir: Path, profiles_dir: Path, target: str | None,
+                 select: Sequence[str], exclude: Sequence[str] = (), full_refresh: bool = False,
+                 full_refresh_nodes: Sequence[str] = ()):
+        for uid in full_refresh_nodes:  # dbt's own per-model config: this model starts over, alone
+            manifest.nodes[uid].config.full_refresh = True
+        self._manifest = manifest
+        self._target_path = Path(tempfile.mkdtemp(prefix="clawdata-dbt-"))
+        self._args = [
+            "--no-use-colors", "--log-level-file", "none", "--log-level", "none", "build",
+            *dbt_args(project_dir, profiles_dir, target, self._target_path),
+            "--select", *select, *(["--exclude", *exclude] if exclude else []), "--indirect-selection", "empty",
+            *(["--full-refresh"] if full_refresh else []),
+        ]
+        self._events: queue.Queue = queue.Queue()
+        self._canceled = threading.Event()
+        self.success: bool | None = None
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[dict]:
+        thread = threading.Thread(target=self._run, name="dbt-build", daemon=True)
+        thread.start()
+        try:
+            while (event := self._events.get()) is not _DONE:
+                yield event
+        except BaseException:  # the step was interrupted (Ctrl-C, a run canceled): stop dbt too
+            self.cancel()
+            raise
+        finally:
+            thread.join(timeout=60)
+            close_dbt_duckdb()
+            shutil.rmtree(self._target_path, ignore_errors=True)
+
+    def cancel(self) -> None:
+        self._canceled.set()
+        try:
+            from dbt.adapters.factory import get_adapter_by_type
+
+            get_adapter_by_type("duckdb").cancel_open_connections()
+        except Exception:  # no adapter yet, or nothing running: the next event stops the build
+            pass
+
+    def _run(self) -> None:
+        try:
+            result = dbtRunner(manifest=self._manifest, callbacks=[self._on_event]).invoke(self._args)
+            self.success, self.error = result.success, result.exception
+        except BaseException as e:  # dbtRunner reports errors in its result; anything else is ours
+            self.success, self.error = False, e
+        finally:
+            self._events.put(_DONE)
+
+    def _on_event(self, msg) -> None:
+        if self._canceled.is_set():
+            raise BuildCanceled("the run was canceled")
+        name, level = msg.info.name, msg.info.level
+        if level in ("info", "warn", "error") and msg.info.msg:
+            # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
+            print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=sys.stdout, flush=True)
+        if name in RESULT_EVENTS:
+            self._events.put(msg_to_dict(msg))
+
+    @staticmethod
+    @contextmanager
+    def warehouse_cursor():
+        """A cursor on dbt's own connection to the warehouse, while the build runs (None when dbt is
+        not on a local DuckDB file): another connection of this process to the file would be refused
+        for its different configuration, and another process would wait for dbt's lock."""
+        cursor = None
+        try:
+            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+            conn = getattr(DuckDBConnectionManager._ENV, "conn", None)  # dbt-duckdb's open database
+            cursor = conn.cursor() if conn is not None else None
+        except Exception:
+            cursor = None
+        try:
+            yield cursor
+        finally:
+            if cursor is not None:
+                cursor.close()
+
+
+def close_dbt_duckdb() -> None:
+    """dbt-duckdb keeps its database open after a build (`keep_open`, its default): close it, so
+    the file is checkpointed and free (the replica copies it; the next step opens it its own way)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        env.close()
+    DuckDBConnectionManager.close_all_connections()
