@@ -1,12 +1,17 @@
-"""Ctrl-C in `clawdata dagster materialize` while dbt runs: the run ends CANCELED (not FAILURE),
-its warehouse slot is free, no dbt process is left, and the command exits 130 without a traceback."""
+"""Ctrl-C in `clawdata dagster materialize` while dbt runs a long query: the run ends CANCELED (not
+FAILURE), dbt's query is interrupted, its warehouse slot is free, no process is left, and the command
+exits 130 without a traceback."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 
 from tests.conftest import CLAWDATA, ROOT, make_project
+
+# A model that runs for minutes unless interrupted (hashing ten billion numbers).
+SLOW_MODEL = "{{ config(materialized='table') }}\nselect sum(hash(range)) as n from range(10000000000)\n"
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -25,17 +30,28 @@ def processes_of(home) -> list[str]:
     return found
 
 
+def dbt_started(home, model: str) -> bool:
+    """dbt's own log line for `model`, in the step's captured stdout."""
+    return any(f"START sql table model main.{model}" in log.read_text(errors="replace")
+               for log in (home / "storage").rglob("*.out"))
+
+
 def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path):
     paths = make_project(tmp_path)
     home = paths["home"]
-    # Its own session, so that the signal goes to the CLI and dbt together, as a terminal's Ctrl-C does.
-    cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=paths["env"], cwd=ROOT,
+    project = tmp_path / "dbt"
+    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "zz_slow.sql").write_text(SLOW_MODEL)
+    env = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}
+    # Its own session, so that the signal reaches the CLI as a terminal's Ctrl-C does.
+    cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 900
-        while not any(" build" in p and "dbt" in p for p in processes_of(home)):  # dbt is running
+        while not dbt_started(home, "zz_slow"):  # dbt runs the slow model, in the CLI's process
             assert cli.poll() is None and time.monotonic() < deadline, cli.stdout.read() if cli.poll() is not None else "no dbt"
             time.sleep(0.2)
+        time.sleep(1)
         os.killpg(cli.pid, signal.SIGINT)
         out, _ = cli.communicate(timeout=300)
     finally:
@@ -52,4 +68,4 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path):
         [record] = instance.get_run_records(limit=1)
         assert record.dagster_run.status.value == "CANCELED"
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
-    assert processes_of(home) == []  # no dbt left behind
+    assert processes_of(home) == []  # nothing left behind

@@ -80,14 +80,29 @@ def profiles_dir(project_dir: Path, config: dict) -> Path:
     return generated
 
 
+def local_packages(project_dir: Path) -> list[str]:
+    """The folders of `local:` packages (packages.yml / dependencies.yml): `dbt deps` links them into
+    dbt_packages/, so an edit there is an edit of the project."""
+    found = []
+    for name in ("packages.yml", "dependencies.yml"):
+        path = project_dir / name
+        try:
+            entries = (yaml.safe_load(path.read_text()) or {}).get("packages") or [] if path.is_file() else []
+        except yaml.YAMLError:
+            continue  # dbt's own parse reports it
+        found += [str(e["local"]) for e in entries if isinstance(e, dict) and e.get("local")]
+    return found
+
+
 def parsed_files(project_dir: Path, config: dict, profiles: Path) -> list[Path]:
     """Every file whose content dbt's parse depends on."""
     folders = {p for key, default in _PATH_KEYS.items() for p in config.get(key, default)}
     folders.add(config.get("packages-install-path", "dbt_packages"))
+    folders.update(local_packages(project_dir))
     files = [project_dir / name for name in _TOP_FILES] + [profiles / "profiles.yml"]
     for folder in sorted(folders):
         files += (project_dir / folder).rglob("*")
-    return sorted(p for p in files if p.is_file() and not p.name.startswith("."))
+    return sorted({p for p in files if p.is_file() and not p.name.startswith(".")})
 
 
 def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
@@ -95,7 +110,8 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
 
     digest = hashlib.sha256(f"dbt {dbt_version}\n".encode())
     for path in parsed_files(project_dir, config, profiles):
-        name = path.relative_to(profiles) if path.is_relative_to(profiles) else path.relative_to(project_dir)
+        name = path.relative_to(profiles) if path.is_relative_to(profiles) else \
+            path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
         digest.update(f"{name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
     return digest.hexdigest()
 

@@ -10,7 +10,7 @@ Why not the `dbt` command that dagster-dbt starts:
 `DbtBuild` runs `dbt build` in a thread and yields its events as the dicts `dbt --log-format json`
 prints (what dagster-dbt turns into Dagster events), while the build goes on. dbt's log lines are
 printed to this process's stdout as dbt prints them (the step's captured output). `cancel()` stops
-it: the current query is interrupted and every later node fails at once. When the build ends, dbt's
+it: the current query is interrupted and every later node fails as it starts. When the build ends, dbt's
 DuckDB connection is closed, so the warehouse file is complete on disk and free for the next writer.
 """
 
@@ -30,6 +30,10 @@ from dbt_common.events.functions import msg_to_dict
 
 # The events dagster-dbt turns into assets and checks; the rest are printed or dropped.
 RESULT_EVENTS = {"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"}
+# Fired while a node compiles or runs, inside dbt's own per-node error handling: raising there fails
+# that node at once. (Result events come from the thread pool's result handler: an exception there
+# would leave dbt waiting forever for the node.)
+_STOPPABLE = {"NodeCompiling", "NodeExecuting", "SQLQuery"}
 _DONE = object()
 
 
@@ -111,9 +115,9 @@ class DbtBuild:
             self._events.put(_DONE)
 
     def _on_event(self, msg) -> None:
-        if self._canceled.is_set():
-            raise BuildCanceled("the run was canceled")
         name, level = msg.info.name, msg.info.level
+        if self._canceled.is_set() and name in _STOPPABLE:
+            raise BuildCanceled("the run was canceled")
         if level in ("info", "warn", "error") and msg.info.msg:
             # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
             print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=sys.stdout, flush=True)

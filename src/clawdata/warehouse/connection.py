@@ -6,6 +6,10 @@ from contextlib import contextmanager
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from clawdata.warehouse.tables import migrate_to_layer_schemas
+
+_migrated: set[str] = set()
+
 
 @contextmanager
 def connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -14,9 +18,15 @@ def connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     dagster-duckdb 0.29 closes the connection only when the block succeeds; after a failure the file
     lock would outlive the step (until garbage collection) while the pool slot is already free, and
     the next writer would hit `Could not set lock on file`.
+
+    The first connection of a process to a warehouse from before the layer schemas moves its bronze
+    and silver tables there, before any step writes (tables.migrate_to_layer_schemas).
     """
     with resource.get_connection() as conn:
         try:
+            if resource.database not in _migrated:  # once per process and file: a cheap look at the ledger
+                migrate_to_layer_schemas(conn)
+                _migrated.add(resource.database)
             yield conn
         finally:
             conn.close()

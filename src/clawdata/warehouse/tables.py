@@ -42,19 +42,30 @@ class Table:
                             "AND schema_name = ? AND table_name = ?", [self.schema, self.name]).fetchone()[0] > 0
 
 
-def move_to_layer_schema(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
-    """A warehouse from before the layer schemas holds `main.<name>`: move it into its schema (one
-    transaction; DuckDB has no ALTER TABLE ... SET SCHEMA). True if it moved."""
-    old = Table("main", table.name)
-    if table.exists(conn) or not old.exists(conn):
-        return False
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema_sql}")
-        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {old}")
-        conn.execute(f"DROP TABLE {old}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return True
+def migrate_to_layer_schemas(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """A warehouse from before the layer schemas holds bronze and silver in `main`: move each table
+    the ledger says clawdata built into its schema (DuckDB has no ALTER TABLE ... SET SCHEMA: copy
+    and drop, one transaction). Returns the tables moved; run before any writer touches the file, so
+    a dbt seed now named like one of them is never mistaken for it."""
+    from clawdata.warehouse import ledger
+
+    if not ledger.exists(conn):
+        return []
+    layers = conn.execute(f"SELECT table_name, merged_batch IS NOT NULL FROM {ledger.LAYERS} "
+                          "WHERE table_name NOT LIKE '%<-%'").fetchall()
+    moved = []
+    for name, is_silver in layers:
+        table, old = Table(SILVER if is_silver else BRONZE, name), Table("main", name)
+        if table.exists(conn) or not old.exists(conn):
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema_sql}")
+            conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {old}")
+            conn.execute(f"DROP TABLE {old}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        moved.append(table.qualified)
+    return moved

@@ -53,7 +53,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
 
         for uid in plan.reuse:
             yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
-        failures = [f"{r.check_name}: failed (replayed: its test and inputs are unchanged since)"
+        failures = [f"{r.check_name}: failed, as when it last ran (the test and what it reads are unchanged)"
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
         yield from plan.replay
 
@@ -92,7 +92,7 @@ def _describe(plan: Plan, graph: Graph) -> str:
     lines = [f"gold: build {len(plan.build)}: {', '.join(built) or 'none'}", f"reuse {len(plan.reuse)}: {names(plan.reuse)}",
              f"tests to run {len(plan.tests)}, results kept {len(plan.replay)}"]
     if plan.full_refresh_nodes:
-        lines.append(f"starting over (incremental, own code changed or change log restarted): {names(plan.full_refresh_nodes)}")
+        lines.append(f"starting over (incremental; its code, or what it reads, changed): {names(plan.full_refresh_nodes)}")
     return "; ".join(lines)
 
 
@@ -106,8 +106,9 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                                      "no longer parse): reload it (the UI reloads by itself; a CLI run loads anew)")
     for source_id, node_id in gold_manifest.own_table_sources(manifest).items():  # build order: the seed first
         for node in parsed.nodes.values():
-            if source_id in node.depends_on.nodes and node_id not in node.depends_on.nodes:
-                node.depends_on.nodes.append(node_id)
+            depends_on = getattr(node.depends_on, "nodes", None)  # seeds depend on macros only
+            if depends_on is not None and source_id in depends_on and node_id not in depends_on:
+                depends_on.append(node_id)
     select, exclude = _selection(manifest, plan.build + plan.tests)
     build = runner.DbtBuild(parsed, project.project_dir, project.profiles_dir, project.target, select, exclude,
                             full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes)
@@ -115,7 +116,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     unit_results = {}
     for raw in build:
         uid = raw["data"]["node_info"]["unique_id"]
-        status = raw["data"]["node_info"].get("node_status") or raw["data"].get("status", "")
+        status = _status(raw)
         if uid.startswith("unit_test."):
             test = gold_manifest.unit_test_node_id(uid)
             if test in graph.check_of and test in wanted:
@@ -174,10 +175,16 @@ def _output(context, graph: Graph, uid: str, plan: Plan, table: dict | None, met
 
 
 def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan) -> dg.AssetCheckResult:
-    check, status = graph.check_of[test], raw["data"]["node_info"].get("node_status") or raw["data"].get("status")
+    check, status = graph.check_of[test], _status(raw)
     return dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=status == "pass",
                                severity=dg.AssetCheckSeverity.ERROR,
                                metadata={"status": status, "unit_test": True, BASIS: plan.bases.get(test, "")})
+
+
+def _status(raw: dict) -> str:
+    """A node's result: dbt puts it in node_info (the string "None" when unset, as for unit tests)."""
+    status = raw["data"]["node_info"].get("node_status")
+    return str(status if status not in (None, "", "None") else raw["data"].get("status", "")).lower()
 
 
 def _failure(node: Mapping[str, Any], raw: dict) -> str:

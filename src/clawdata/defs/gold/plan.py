@@ -7,9 +7,10 @@
   their versions move with it. The rest keeps its table: reused, in dbt's order (a reused node is
   never downstream of a built one).
 - Incremental models build incrementally, as `dbt build` would, except a model whose own definition
-  changed since its table was built (it starts over alone: dbt's `full_refresh` model config), or
-  whose silver change log restarted (clawdata's change-log macros), or `--full-refresh`. A model
-  configured `full_refresh: false` is never rebuilt from scratch, as in dbt.
+  changed since its table was built, or that reads a node whose definition changed or that started
+  over (what it took in before may no longer hold), or whose silver change log restarted
+  (clawdata's change-log macros), or under `--full-refresh`: it starts over, alone (dbt's own
+  `full_refresh` model config). A model configured `full_refresh: false` never does, as in dbt.
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
 """
@@ -26,6 +27,8 @@ from clawdata.defs.reuse import DATA_VERSION_TAG, fingerprint
 
 CODE_VERSION_TAG = "dagster/code_version"
 BASIS = "clawdata/basis"  # check metadata: the test version and input versions a result was computed on
+# Bump when clawdata changes how a test's result is read (results kept from before are then rerun).
+RESULTS_REVISION = 2
 
 
 @dataclass
@@ -91,20 +94,26 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
                             "modified" if was[1] != graph.versions[uid] else "inputs changed")
         (build if uid in reasons else reuse).append(uid)
 
-    full_refresh_nodes = []
+    # What changed its definition (its code version) or starts over in this build: the history a
+    # downstream incremental model has taken in may no longer hold, so that model starts over too.
+    full_refresh_nodes, rewritten = [], set()
     for uid in build:
+        was = recorded.get(graph.key_of[uid])
         config = nodes[uid].get("config") or {}
-        if config.get("materialized") != "incremental" or config.get("full_refresh") is False or full:
+        incremental = config.get("materialized") == "incremental"
+        if was is not None and was[1] != graph.versions[uid] and not (incremental and config.get("full_refresh") is False):
+            rewritten.add(uid)
+        if full or not incremental or config.get("full_refresh") is False or uid not in existing_tables:
             continue
-        if uid in restarted or (uid in existing_tables and recorded.get(graph.key_of[uid], (None, None))[1]
-                                not in (None, graph.versions[uid])):
+        if uid in rewritten or uid in restarted or any(p in rewritten for p in graph.parents(uid)):
             full_refresh_nodes.append(uid)
+            rewritten.add(uid)
 
     tests, replay, bases = [], [], {}
     history = _recorded_checks(context.instance, [graph.check_of[t] for t in checked])
     for test in checked:
         check, parents = graph.check_of[test], graph.parents(test)
-        bases[test] = fingerprint(graph.versions.get(test), sorted((graph.key_of[p].to_user_string(), current(p).value) for p in parents))
+        bases[test] = fingerprint(RESULTS_REVISION, graph.versions.get(test), sorted((graph.key_of[p].to_user_string(), current(p).value) for p in parents))
         last = history.get(check)
         # Checks run alone (picked in the UI, or by the CLI) are asked to run: never replayed.
         if (not selected or any(p in reasons for p in parents) or last is None

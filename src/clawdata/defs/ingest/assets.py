@@ -16,7 +16,6 @@ from clawdata.defs.ingest.loads import load_bronze, merge_silver
 from clawdata.warehouse import ledger
 from clawdata.warehouse.csv_files import BadInputFile, check_header
 from clawdata.warehouse.publish import Audit, AuditFailed, Published, reuse_table
-from clawdata.warehouse.tables import move_to_layer_schema
 
 
 # Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
@@ -50,7 +49,6 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
             full = full_refresh(context)
             unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
             with connect(duckdb) as conn:
-                migrate_layers(conn)
                 published, loaded = (unchanged and reuse_table(conn, source.bronze, audits)), []
                 if not published:
                     published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
@@ -85,7 +83,6 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
         full = full_refresh(context)
         unchanged = not full and built_from_same_inputs(context, context.asset_key, code_version, [dg.AssetKey(source.raw_table)])
         with _fail_clearly(), connect(duckdb) as conn:
-            migrate_layers(conn)
             published = (unchanged and reuse_table(conn, source.silver, audits)) or merge_silver(
                 conn, source, code_version, audits, full)
         # Column descriptions from the dbt project's sources.yml, where it documents this table.
@@ -93,15 +90,6 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
         return _materialize_result(source.silver_table, published, None, {}, docs)
 
     return silver
-
-
-def migrate_layers(conn) -> None:
-    """Warehouses from before the layer schemas kept bronze and silver in `main`: move them once."""
-    from clawdata.defs.ingest.sources import SOURCES
-
-    for source in SOURCES:
-        move_to_layer_schema(conn, source.bronze)
-        move_to_layer_schema(conn, source.silver)
 
 
 def _check_specs(table: str, audits: list[Audit]) -> list[dg.AssetCheckSpec]:

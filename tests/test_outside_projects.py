@@ -1,0 +1,136 @@
+"""Outside-shaped dbt projects through clawdata, edit by edit, beside plain dbt.
+
+tests/dbt_projects/ledger (a finance ledger: seeds in schema `raw` read through a source, incremental
+append and delete+insert models, a snapshot, a local package, a custom generate_schema_name, vars,
+a unit test) and tests/dbt_projects/shop (the jaffle-shop shape: seeds named raw_customers and
+raw_orders in main, beside bronze's tables of those names, a seed/source pair, a macro, a var, a
+unit test) go through the same sequence of edits a dbt team makes: a first build, an unchanged
+rerun, a leaf edit, a macro edit, a seed edit, a singular test (two parents) made to fail, its
+severity lowered to warn, a var change. After each step, through `clawdata dagster materialize --all`:
+- the run's outcome and summary;
+- exactly the nodes dbt's `state:modified+` (and the data they read) would build were rebuilt, the
+  incremental models that must start over did, and nothing else;
+- every table equals what a from-scratch `dbt build` of the edited project gives, and the replica
+  serves the same;
+- plain `dbt build` after the same edit, on its own warehouse, is run for comparison (its summary
+  line is printed beside clawdata's).
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from clawdata.warehouse.replica import connect as replica_connect
+from tests.conftest import make_project, run_cli
+from tests.dbt_reference import PlainDbt, copy_project, edit, gold_nodes, tables
+
+PROJECTS = Path(__file__).parent / "dbt_projects"
+CLAWDATA_KEYS = ("raw_customers", "raw_orders", "raw_products", "slv_customers", "slv_orders", "slv_products",
+                 "warehouse_replica")
+
+
+@dataclass
+class Step:
+    name: str
+    edits: list[tuple[str, str, str]]  # (file, old text, new text); old "" appends
+    rebuilt: set[str]  # gold asset keys built (not reused) by the run
+    restarted: set[str] = field(default_factory=set)  # incremental models that started over
+    succeeds: bool = True
+    checks: str = " 0 failed"  # in the summary line
+
+
+LEDGER = [
+    Step("first build", [], {"raw/accounts", "raw/transactions", "stg/stg_accounts", "stg/stg_transactions",
+                             "snapshots/snap_accounts", "mart/fct_account_month", "mart/account_balances"}),
+    Step("unchanged rerun", [], set()),
+    Step("leaf edit", [("models/marts/account_balances.sql", "as active_months",
+                        "as active_months,\n    max(months.month_start) as last_active_month")], {"mart/account_balances"}),
+    Step("macro edit", [("macros/cents.sql", "* 100)", "* 1000)")],
+         {"stg/stg_transactions", "mart/fct_account_month", "mart/account_balances"},
+         restarted={"stg/stg_transactions", "mart/fct_account_month"}),
+    Step("seed edit", [("seeds/transactions.csv", "", "121,2,2024-07-02,99.50,invoice\n122,5,2024-07-03,-12.25,refund\n")],
+         {"raw/transactions", "stg/stg_transactions", "mart/fct_account_month", "mart/account_balances"},
+         restarted={"stg/stg_transactions", "mart/fct_account_month"}),
+    Step("singular test (two parents) made to fail", [("tests/assert_months_add_up.sql", "<> transactions.total",
+                                                       "<> transactions.total + 1")], set(), succeeds=False,
+         checks=" 1 failed"),
+    Step("its severity lowered to warn", [("tests/assert_months_add_up.sql", "", "{{ config(severity='warn') }}\n")],
+         set(), checks="1 warned, 0 failed"),
+    Step("var change", [("dbt_project.yml", "report_currency: EUR", "report_currency: USD")],
+         {"mart/fct_account_month", "mart/account_balances"}, restarted={"mart/fct_account_month"},
+         checks="1 warned, 0 failed"),
+]
+
+SHOP = [
+    Step("first build", [], {"main/raw_customers", "main/raw_orders", "raw_payments", "raw_stores", "stg_customers",
+                             "stg_orders", "stg_payments", "stg_stores", "orders", "customers"}),
+    Step("unchanged rerun", [], set()),
+    Step("leaf edit", [("models/marts/customers.sql", "as number_of_orders,",
+                        "as number_of_orders,\n    count(distinct orders.store_name) as stores_visited,")], {"customers"}),
+    Step("macro edit", [("macros/payment_methods.sql", "'bank_transfer'", "'bank_transfer', 'gift_card'")],
+         {"orders", "customers"}),
+    Step("seed edit", [("seeds/raw_payments.csv", "", "999,7,coupon,450\n")],
+         {"raw_payments", "stg_payments", "orders", "customers"}),
+    Step("singular test (two parents) made to fail", [("tests/assert_payments_match_orders.sql", "coalesce(paid.paid, 0)",
+                                                       "coalesce(paid.paid, 0) + 1")], set(), succeeds=False,
+         checks=" 1 failed"),
+    Step("its severity lowered to warn", [("tests/assert_payments_match_orders.sql", "", "{{ config(severity='warn') }}\n")],
+         set(), checks="1 warned, 0 failed"),
+    Step("var change", [("dbt_project.yml", "['completed', 'shipped']", "['completed', 'shipped', 'placed']")],
+         {"customers"}, checks="1 warned, 0 failed"),
+]
+
+
+def latest_run(home: Path) -> tuple[dict[str, dict], list[str]]:
+    """The latest run's gold materializations (key -> metadata) and its log messages."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        events = instance.all_logs(run.run_id)
+    materialized = {e.dagster_event.asset_key.to_user_string(): {k: v.value for k, v in
+                                                  e.dagster_event.event_specific_data.materialization.metadata.items()}
+                    for e in events if e.dagster_event and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+                    and e.dagster_event.asset_key.to_user_string() not in CLAWDATA_KEYS}
+    return materialized, [e.user_message for e in events if e.dagster_event is None]
+
+
+@pytest.mark.parametrize("name, steps", [("ledger", LEDGER), ("shop", SHOP)])
+def test_an_outside_project_edit_by_edit_beside_plain_dbt(name, steps, tmp_path):
+    paths = make_project(tmp_path)
+    ours = copy_project(PROJECTS / name, tmp_path / "ours")
+    plain = PlainDbt(copy_project(PROJECTS / name, tmp_path / "theirs"), tmp_path / "plain")
+    env = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(ours)}
+    report = []
+    for step in steps:
+        for file, old, new in step.edits:
+            edit([ours, plain.project], file, old, new)
+        done = run_cli(env, "dagster", "materialize", "--all")
+        summary = next((line for line in done.stdout.splitlines() if line.startswith(("SUCCESS:", "FAILURE:"))), done.stderr)
+        report.append(f"{name:7} {step.name:42} clawdata: {summary}\n{'':50} plain dbt build: {plain.build()}")
+        print(report[-1])
+        context = f"{name}, {step.name}:\n{done.stdout}\n{done.stderr}"
+        assert (done.returncode == 0) == step.succeeds, context
+        assert summary.startswith("SUCCESS" if step.succeeds else "FAILURE") and step.checks in summary, context
+
+        materialized, messages = latest_run(paths["home"])
+        rebuilt = {key for key, metadata in materialized.items() if not metadata.get("reused")}
+        assert rebuilt == step.rebuilt, context
+        restarted = {key for key, metadata in materialized.items() if metadata.get("full_refresh") and key in rebuilt}
+        assert restarted == (step.restarted if step.name != "first build" else set()), context
+        if not step.rebuilt and step.name == "unchanged rerun":  # nothing changed: dbt does not even start
+            assert any("build 0: none" in m and "tests to run 0" in m for m in messages), messages
+
+        nodes = gold_nodes(ours)
+        ours_tables = tables(paths["warehouse"], nodes)
+        assert set(ours_tables) == set(nodes), context
+        fresh = plain.fresh_tables(nodes)
+        if not step.succeeds:  # dbt skips what is downstream of a failed test: compare what it built
+            ours_tables = {k: v for k, v in ours_tables.items() if k in fresh}
+        assert ours_tables == fresh, context
+        if step.succeeds:
+            replica = paths["warehouse"].parent / "replica" / paths["warehouse"].name
+            with replica_connect(replica):  # a served file, whole
+                pass
+            assert tables(replica, nodes) == tables(paths["warehouse"], nodes), context
+    (tmp_path.parent / f"outside-{name}.txt").write_text("\n".join(report) + "\n")
