@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from clawdata.cli.local import describe_event
 from clawdata.defs.ingest.assets import build_ingest_assets
-from clawdata.defs.ingest.sources import CUSTOMERS
+from clawdata.sources.declarations import specs
 from clawdata.warehouse.readers import read_only, table_checksum
 
 HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
@@ -32,7 +32,7 @@ REJECTED = {
 
 def _materialize(raise_on_error=False):
     return dg.materialize(
-        build_ingest_assets(CUSTOMERS),
+        build_ingest_assets(next(s for s in specs() if s.name == "customers")),
         resources={"duckdb": DuckDBResource(database=dg.EnvVar("CLAWDATA_WAREHOUSE_PATH"))},
         raise_on_error=raise_on_error,
     )
@@ -74,7 +74,8 @@ def test_missing_file_fails_clearly_and_keeps_tables(loaded):
     (project["sample"] / "sample_customers.csv").unlink()
     result = _materialize()
     assert not result.success
-    assert "sample_customers.csv: file not found" in _failure_message(result)
+    message = _failure_message(result)
+    assert "source customers: no file found (sample_customers.csv in" in message and "customers*.csv in" in message, message
     assert _checksums(project) == before
 
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from dbt.cli.main import dbtRunner
 
-from clawdata.defs.ingest.sources import SOURCES
+from clawdata.sources.declarations import specs
 from clawdata.gold.runner import close_dbt_duckdb
 from clawdata.warehouse.readers import read_only
 from tests.oracle import expected
@@ -33,7 +33,7 @@ def build_silver(warehouse: Path) -> None:
 
     from clawdata.defs.ingest.assets import build_ingest_assets
 
-    assets = [a for source in SOURCES for a in build_ingest_assets(source)]
+    assets = [a for source in specs() for a in build_ingest_assets(source)]
     dg.materialize(assets, resources={"duckdb": DuckDBResource(database=str(warehouse))})
 
 

@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 from clawdata.defs import gold
 from clawdata.gold import project as gold_project
 from clawdata.gold.project import DbtProjectError
+from clawdata.sources.declarations import all_sources
 from tests.test_dbt_project import build_silver
 
 OTHER = Path(__file__).parent / "dbt_other"
@@ -118,23 +119,19 @@ def onto_bronze(proj: Path) -> None:
 
 def test_a_seed_named_like_bronze_builds_beside_it(tmp_path):
     """raw_orders in main is not bronze's table (bronze.raw_orders): it loads, keyed main/raw_orders."""
-    from clawdata.defs.ingest import defs as ingest_defs
-
     proj = tmp_path / "proj"
     shutil.copytree(OTHER, proj)
     (proj / "seeds" / "raw_orders.csv").write_text("order_id\n1\n")
-    defs = gold.build_defs(gold_project.load(proj), others=ingest_defs)
+    defs = gold.build_defs(gold_project.load(proj), sources=all_sources())
     assert dg.AssetKey(["main", "raw_orders"]) in specs(defs)
 
 
 def test_a_seed_on_a_bronze_table_is_refused_naming_both(tmp_path):
-    from clawdata.defs.ingest import defs as ingest_defs
-
     proj = tmp_path / "proj"
     shutil.copytree(OTHER, proj)
     onto_bronze(proj)
     with pytest.raises(ValueError) as refused:
-        gold.build_defs(gold_project.load(proj), others=ingest_defs)
+        gold.build_defs(gold_project.load(proj), sources=all_sources())
     message = str(refused.value)
     assert "dbt seed 'raw_orders' (seeds/raw_orders.csv) would build table bronze.raw_orders" in message
     assert "bronze asset 'raw_orders'" in message

@@ -9,8 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from clawdata.defs.ingest.sources import SOURCES
 from clawdata.sample_data.generate import generate, product_count
+from clawdata.sources.declarations import specs
+
+SOURCES = specs()
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "sample"
@@ -37,7 +39,7 @@ def sample() -> duckdb.DuckDBPyConnection:
     """The committed sample, read exactly as the bronze layer reads it: explicit types, strict parser."""
     conn = duckdb.connect()
     for source in SOURCES:
-        columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in source.columns.items()) + "}"
+        columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in source.types.items()) + "}"
         conn.execute(
             f"CREATE TABLE {source.raw_table} AS SELECT * FROM read_csv("
             f"'{SAMPLE_DIR / f'sample_{source.name}.csv'}', header = true, auto_detect = false, "
@@ -83,7 +85,7 @@ def test_committed_sample_is_reproducible(fresh):
 def test_headers_match_the_contract(fresh):
     for source in SOURCES:
         with (fresh[0] / f"sample_{source.name}.csv").open(newline="", encoding="utf-8") as f:
-            assert next(csv.reader(f)) == list(source.columns), source.name
+            assert next(csv.reader(f)) == list(source.types), source.name
 
 
 @pytest.mark.parametrize("customers", [1, 600, 20_000])

@@ -19,7 +19,7 @@ from clawdata.cli.remote import launch
 from tests.oracle import expected
 from tests.stack.inbox import INBOX, drop, remove
 from tests.stack.runs import (
-    FINISHED, LOCK_ERROR, active_runs, lock_errors, overlaps, runs, schedule_status, start_schedule,
+    FINISHED, LOCK_ERROR, active_runs, all_events, lock_errors, overlaps, runs, schedule_status, start_schedule,
     step_intervals, stop_schedule, wait_for_runs, wait_until_idle,
 )
 
@@ -181,3 +181,51 @@ def test_one_slot_holder_when_run_workers_claim_at_once(stack):
           f"rounds with several holders {result['several_holders']}, with none {result['no_holder']}")
     assert result["storage"] == "ClawdataEventLogStorage", result
     assert result["several_holders"] == 0 and result["no_holder"] == 0, result
+
+
+STORM = 8
+
+
+def failure_causes(graphql, run_id: str) -> list[str]:
+    """Why a run failed, from its events: step failures with their errors, run-level messages."""
+    causes = []
+    for event in all_events(graphql, run_id):
+        kind = event.get("__typename", "")
+        if kind in ("ExecutionStepFailureEvent", "RunFailureEvent", "EngineEvent") and (
+                kind != "EngineEvent" or "fail" in (event.get("message") or "").lower()):
+            error = (event.get("error") or {}).get("message") or ""
+            causes.append(f"{kind}: {event.get('message') or ''} {error.strip().splitlines()[0] if error.strip() else ''}".strip())
+    return causes
+
+
+def test_a_storm_of_launches_all_succeed(stack):
+    """Eight full materializations launched at the same moment through GraphQL (the UI's route): every
+    one ends SUCCESS, itself or through Dagster's retry; the cause of any failure is printed."""
+    wait_until_idle(stack.graphql, timeout=900)
+    tags = {"clawdata/test": f"storm-{uuid.uuid4().hex[:8]}"}
+    launched: list[str] = []
+    barrier = threading.Barrier(STORM)
+
+    def one():
+        barrier.wait()
+        launched.append(launch(stack.graphql, "materialize_all", None, tags))
+
+    threads = [threading.Thread(target=one) for _ in range(STORM)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert len(launched) == STORM
+    finished = wait_for_runs(stack.graphql, launched, timeout=1800)
+    outcomes, causes = {}, {}
+    for run_id, r in finished.items():
+        final = r
+        if r["status"] != "SUCCESS":  # a retry (run_retries) carries the run's root id
+            causes[run_id] = failure_causes(stack.graphql, run_id)
+            retries = [x for x in runs(stack.graphql, {"dagster/root_run_id": run_id}, limit=50)]
+            if retries:
+                final = wait_for_runs(stack.graphql, [x["runId"] for x in retries], timeout=1800)[retries[0]["runId"]]
+        outcomes[run_id] = final["status"]
+    print(f"storm: {sum(s == 'SUCCESS' for s in outcomes.values())} of {STORM} SUCCESS; causes of failures: {causes}")
+    assert all(s == "SUCCESS" for s in outcomes.values()), (outcomes, causes)
+    assert not lock_errors(stack.graphql, launched), "a step met another's DuckDB lock"

@@ -126,12 +126,12 @@ def materialize(url, all_assets, full_refresh, assets):
 
     check_usage(all_assets, assets)  # usage errors first: loading the definitions takes seconds
     if assets and not url:
-        from clawdata.cli import asset_names
+        from clawdata.cli import definitions_snapshot
         from clawdata.cli.local import dagster_home
 
-        known = asset_names.known(dagster_home())
+        known = definitions_snapshot.known(dagster_home())
         if known is not None:
-            check_names(assets, known)
+            check_names(assets, definitions_snapshot.asset_names(known))
     from clawdata.cli.target import open_target
 
     with open_target(url) as target:
@@ -159,7 +159,7 @@ def status(url, runs):
     from clawdata.cli.status import status as show
     from clawdata.cli.target import open_target
 
-    with open_target(url) as target:
+    with open_target(url, load_code=False) as target:  # locally, records and the definitions' snapshot
         show(target, runs)
 
 

@@ -29,7 +29,7 @@ query Status($runLimit: Int!) {
     # gold's freshness policy (defs/gold/translator.py) and the daemon's verdict on it
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }
     freshnessStatusInfo { freshnessStatus }
-    # gold reports rows after dbt exits (defs/gold/assets.py), as an observation
+    # rows reported after a materialization (gold did so until clawdata 0.1: history keeps them)
     assetObservations(limit: 1) { timestamp metadataEntries { label ... on IntMetadataEntry { intValue } } }
     assetChecksOrError {
       __typename
@@ -52,6 +52,13 @@ query Status($runLimit: Int!) {
     }
     ... on PythonError { message }
   }
+}
+"""
+
+# The latest run that targeted each asset: a build that failed shows as such, whenever it was fresh before.
+ASSETS_LATEST = """
+query AssetsLatest($keys: [AssetKeyInput!]!) {
+  assetsLatestInfo(assetKeys: $keys) { assetKey { path } latestRun { id status } }
 }
 """
 

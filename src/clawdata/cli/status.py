@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 
 from rich.table import Table
 
-from clawdata.cli import queries
 from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
@@ -79,7 +78,11 @@ def _rows(node: dict, last: dict | None) -> int | None:
 
 def _freshness(node: dict, last: dict | None) -> str:
     """Fresh or late against the asset's freshness policy: the daemon's verdict, or (no daemon has
-    judged yet, e.g. the embedded default) the same rule applied here: rebuilt within the window."""
+    judged yet, e.g. the embedded default) the same rule applied here: rebuilt within the window.
+    A last attempt that failed (or was canceled) says so, whatever the table's age."""
+    attempt = node.get("latestAttempt") or {}
+    if attempt.get("status") in ("FAILURE", "CANCELED") and attempt.get("runId") != (last or {}).get("runId"):
+        return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
     policy = node.get("internalFreshnessPolicy") or {}
     if "failWindowSeconds" not in policy:
         return "-"
@@ -93,8 +96,7 @@ def _freshness(node: dict, last: dict | None) -> str:
 
 
 def status(target: Target, run_limit: int = 10) -> None:
-    target.check_location()
-    data = target.graphql(queries.STATUS, {"runLimit": run_limit})
+    data = target.status_data(run_limit)
     order = {"bronze": 0, "silver": 1, "gold": 2}
 
     assets = Table(title=f"Assets ({target.graphql.where})", title_justify="left")

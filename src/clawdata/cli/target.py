@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
-from clawdata.cli import asset_names, local, queries, remote
+from clawdata.cli import definitions_snapshot, local, queries, remote
 from clawdata.cli.errors import ClawdataError
 from clawdata.cli.graphql import LOCATION, GraphQL, HttpGraphQL, expect, in_process_graphql
 from clawdata.cli.progress import RunEvent
@@ -37,6 +37,17 @@ class Target:
     def run(self, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
         raise NotImplementedError
 
+    def status_data(self, run_limit: int) -> dict:
+        """What `status` shows, in the shape of the STATUS query; each asset with its latest attempt."""
+        self.check_location()
+        data = self.graphql(queries.STATUS, {"runLimit": run_limit})
+        keys = [{"path": node["assetKey"]["path"]} for node in data["assetNodes"]]
+        latest = {tuple(i["assetKey"]["path"]): i for i in self.graphql(queries.ASSETS_LATEST, {"keys": keys})["assetsLatestInfo"]}
+        for node in data["assetNodes"]:
+            run = (latest.get(tuple(node["assetKey"]["path"])) or {}).get("latestRun")
+            node["latestAttempt"] = {"runId": run["id"], "status": run["status"]} if run else None
+        return data
+
     def __enter__(self):
         return self
 
@@ -45,19 +56,40 @@ class Target:
 
 
 class LocalTarget(Target):
+    """The local instance. Its GraphQL (the code location loaded in this process, or records only)
+    is made when first asked for: `status` needs neither while the definitions' snapshot holds."""
+
     def __init__(self, load_code: bool = True):
         self._load_code = load_code
+        self._graphql = None
 
     def __enter__(self):
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(local.local_instance())
-        self.graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
-        if self._load_code:  # the next misspelt name is answered without this load
-            asset_names.remember(local.dagster_home(), ["/".join(p) for p in self.asset_paths()])
+        if self._load_code:
+            self.graphql  # noqa: B018 (loads the code location now, and remembers its definitions)
         return self
+
+    @property
+    def graphql(self) -> GraphQL:
+        if self._graphql is None:
+            self._graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
+            if self._load_code:  # the next status, or misspelt name, is answered without this load
+                self.check_location()
+                definitions_snapshot.remember(local.dagster_home(), self._graphql(definitions_snapshot.QUERY))
+        return self._graphql
 
     def __exit__(self, *exc):
         return self._stack.__exit__(*exc)
+
+    def status_data(self, run_limit: int) -> dict:
+        definitions = definitions_snapshot.known(local.dagster_home())
+        if definitions is None:  # the code changed since it was last loaded: load it (and remember it)
+            self._load_code = True
+            return super().status_data(run_limit)
+        from clawdata.cli.records import status_data
+
+        return status_data(self.instance, definitions, run_limit)
 
     def run(self, job_name, asset_paths, tags):
         from dagster import AssetKey

@@ -23,12 +23,6 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def file_fingerprint(path: Path) -> str:
-    """A file's state as the inbox sensor and bronze's ledger compare it: size and modification time."""
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def files_fingerprint(files: Iterable[Path], code_version: str) -> str:
     stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return fingerprint(stats, code_version)

@@ -3,7 +3,7 @@
     python -m clawdata.sample_data.generate --customers 600 --out data/sample --seed 42
 
 Writes `sample_customers.csv`, `sample_orders.csv` and `sample_products.csv` with exactly the headers of
-the contract in `clawdata.defs.ingest.sources`. Everything is computed in DuckDB SQL from `range()` and
+the contract declared in `src/clawdata/defs/sources/`. Everything is computed in DuckDB SQL from `range()` and
 `hash(key, seed, salt)`, never `random()`: the same (customers, seed) gives byte-identical files whatever
 the thread count, and 10 million customers take well under a minute on a laptop.
 

@@ -17,12 +17,19 @@ data it describes: a failed step rolls back both, and a restored backup carries 
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
 SCHEMA = "_clawdata"
 FILES = f"{SCHEMA}.files"
 LAYERS = f"{SCHEMA}.layers"
+
+
+def file_fingerprint(path: Path) -> str:
+    """A file's state as the inbox sensor and bronze's ledger compare it: size and modification time."""
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def ensure(conn: duckdb.DuckDBPyConnection) -> None:

@@ -1,4 +1,4 @@
-"""A sensor that notices new or changed CSV files and ingests what they feed.
+"""A sensor that notices new or changed delivered files (of every declared source) and ingests what they feed.
 
 The cursor maps every watched file to its size and modification time. The sources whose files
 changed get one run: their bronze assets and everything downstream, gold included. On its first tick
@@ -12,8 +12,9 @@ import os
 
 import dagster as dg
 
-from clawdata.defs.ingest.sources import SOURCES, Source
-from clawdata.defs.reuse import file_fingerprint
+from clawdata.sources.declarations import specs
+from clawdata.sources.spec import FileSourceSpec as Source
+from clawdata.warehouse.ledger import file_fingerprint
 
 INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
@@ -31,12 +32,12 @@ def _fingerprints(source: Source) -> dict[str, str]:
     job_name="materialize_all",
     minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Ingests new or changed CSV files in the inbox and sample folders.",
+    description="Ingests new or changed files of the declared sources, in the inbox and sample folders.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     previous = json.loads(context.cursor) if context.cursor else None
     current, changed = {}, []
-    for source in SOURCES:
+    for source in specs():
         files = _fingerprints(source)
         current.update(files)
         if previous is None:

@@ -10,6 +10,7 @@ process per run with no way to full-refresh one model of a build or to report un
 """
 
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 from dagster_dbt import DbtProject
@@ -17,13 +18,12 @@ from dagster_dbt import DbtProject
 from clawdata.defs.gold.assets import build_gold_assets
 from clawdata.defs.gold.translator import refuse_collisions
 from clawdata.gold import project
+from clawdata.sources.declarations import Declared
 
 
-def build_defs(dbt_project: DbtProject, others: dg.Definitions | None = None) -> dg.Definitions:
-    """The gold Definitions; a dbt node that would build a table of `others` fails the load, naming both."""
-    project.prepare_if_stale(dbt_project)
-    reserved = frozenset()
-    if others is not None:
-        refuse_collisions(json.loads(dbt_project.manifest_path.read_text()), others)
-        reserved = frozenset(key for asset in others.assets or () for key in asset.keys)
+def build_defs(dbt_project: DbtProject, sources: Sequence[Declared] = ()) -> dg.Definitions:
+    """The gold Definitions; a dbt node that would build a source's table fails the load, naming both."""
+    project.prepare_if_stale(dbt_project, [d.spec for d in sources])
+    refuse_collisions(json.loads(dbt_project.manifest_path.read_text()), sources)
+    reserved = frozenset(dg.AssetKey(t) for d in sources for t in (d.spec.raw_table, d.spec.silver_table))
     return dg.Definitions(assets=[build_gold_assets(dbt_project, reserved)])

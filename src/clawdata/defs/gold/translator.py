@@ -70,36 +70,22 @@ class GoldTranslator(DagsterDbtTranslator):
         return {**super().get_metadata(props), "dagster/table_name": table_name(props)}
 
 
-def refuse_collisions(manifest: Mapping[str, Any], others: dg.Definitions) -> None:
-    """Fail the load, naming both sides, if a dbt node builds the table of another asset."""
+def refuse_collisions(manifest: Mapping[str, Any], sources) -> None:
+    """Fail the load, naming both sides, if a dbt node builds the table of a declared source."""
     ours = {}
-    for asset in others.assets or ():
-        for spec in asset.specs if isinstance(asset, dg.AssetsDefinition) else [asset]:
-            table = str(spec.metadata.get("dagster/table_name", ""))
-            if table:
-                ours[table if "." in table else f"{MAIN_SCHEMA}.{table}"] = spec
+    for declared in sources:
+        for layer, table in (("bronze", declared.spec.bronze), ("silver", declared.spec.silver)):
+            ours[table.qualified] = (layer, table.name, declared.path)
     for node in manifest.get("nodes", {}).values():
         if node.get("resource_type") not in ("model", "seed", "snapshot"):
             continue
         other = ours.get(table_name(node))
         if other is None:
             continue
-        kind = node["resource_type"]
+        kind, (layer, name, path) = node["resource_type"], other
         raise ValueError(
             f"dbt {kind} '{node['name']}' ({node.get('original_file_path')}) would build table "
-            f"{table_name(node)}, which is the {other.group_name} asset '{other.key.to_user_string()}'. "
+            f"{table_name(node)}, which is the {layer} asset '{name}' of the source declared in {path}. "
             f"Rename it, or give it another schema in dbt_project.yml (e.g. "
             f"`{kind}s: {{{node.get('package_name')}: {{+schema: {kind}s}}}}`)."
         )
-
-
-def source_column_docs(manifest: Mapping[str, Any]) -> dict[dg.AssetKey, dict[str, str]]:
-    """The column descriptions that the project's sources document, by the asset each source maps to
-    (the silver tables, for ours): bronze and silver are Python assets, but dbt users document their
-    inputs in sources.yml, and the UI should show it there."""
-    translator, docs = GoldTranslator(), {}
-    for source in manifest.get("sources", {}).values():
-        described = {name: col["description"] for name, col in (source.get("columns") or {}).items() if col.get("description")}
-        if described:
-            docs.setdefault(translator.get_asset_key(source), {}).update(described)
-    return docs

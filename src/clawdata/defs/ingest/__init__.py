@@ -1,8 +1,2 @@
-"""Bronze and silver: the CSV sources loaded and cleaned in Python on DuckDB."""
-
-import dagster as dg
-
-from clawdata.defs.ingest.assets import build_ingest_assets
-from clawdata.defs.ingest.sources import SOURCES
-
-defs = dg.Definitions(assets=[a for source in SOURCES for a in build_ingest_assets(source)])
+"""Bronze and silver: the assets every declared source gets (assets.py), built by the FileSource
+component (clawdata/components) from the declarations under defs/sources/."""

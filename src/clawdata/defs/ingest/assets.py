@@ -1,4 +1,4 @@
-"""Bronze and silver assets, two per CSV source, written through write-audit-publish."""
+"""Bronze and silver assets, two per declared source, written through write-audit-publish."""
 
 from contextlib import contextmanager
 from pathlib import Path
@@ -6,45 +6,55 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from clawdata.gold import project as gold_project
-from clawdata.defs.ingest.audits import raw_audits, silver_audits
 from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, fingerprint, full_refresh, latest_data_version
-from clawdata.defs.ingest.sources import Source
+from clawdata.gold import project as gold_project
+from clawdata import settings
 from clawdata.settings import WAREHOUSE_POOL
-from clawdata.warehouse.connection import connect
-from clawdata.defs.ingest.loads import load_bronze, merge_silver
+from clawdata.sources.audits import raw_audits, silver_audits
+from clawdata.sources.loads import load_bronze, merge_silver
+from clawdata.sources.spec import FileSourceSpec as Source
 from clawdata.warehouse import ledger
-from clawdata.warehouse.csv_files import BadInputFile, check_header
+from clawdata.warehouse.connection import connect
+from clawdata.warehouse.files import BadInputFile, check_header
 from clawdata.warehouse.publish import Audit, AuditFailed, Published, reuse_table
 
 
 # Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
 # warehouse/ that alters how tables are written).
-CODE_REVISION = 2  # 2: bronze by delivered file, silver merged by changed key (loads.py)
+CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, delivery order by `_row`)
 
 
-def build_ingest_assets(source: Source) -> list[dg.AssetsDefinition]:
-    return [_bronze_asset(source), _silver_asset(source)]
+def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[dg.AssetsDefinition]:
+    """`declared_in`: the declaration's file, named in the assets' metadata (and in load errors)."""
+    where = {"clawdata/declared_in": declared_in} if declared_in else {}
+    return [_bronze_asset(source, where), _silver_asset(source, where)]
 
 
-def _bronze_asset(source: Source) -> dg.AssetsDefinition:
+def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = raw_audits(source)
-    code_version = fingerprint(CODE_REVISION, source.columns, [a.sql for a in audits])
+    code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers,
+                               source.order_by is None, [a.sql for a in audits])
 
     @dg.asset(
         name=source.raw_table,
         group_name="bronze",
-        description=f"{source.description} Every delivered row, typed, as delivered.",
-        kinds={"duckdb", "csv"},
+        description=f"{source.description} Every delivered row, typed, as delivered.".strip(),
+        kinds={"duckdb", source.format},
+        owners=source.owners or None,
         pool=WAREHOUSE_POOL,
         code_version=code_version,
         check_specs=_check_specs(source.raw_table, audits),
-        metadata={"dagster/table_name": source.bronze.qualified},
+        metadata={"dagster/table_name": source.bronze.qualified, **where},
     )
     def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _fail_clearly():
             # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
-            headers = [check_header(path, source.columns) for path in source.input_files()]
+            files = source.input_files()
+            if not files:
+                inbox, sample = source.patterns()
+                raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
+                                   f"{', '.join(inbox)} in {settings.inbox_dir()})")
+            headers = [check_header(path, source.types, source.format) for path in files]
             version = files_fingerprint([h.path for h in headers], code_version)
             full = full_refresh(context)
             unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
@@ -64,20 +74,22 @@ def _bronze_asset(source: Source) -> dg.AssetsDefinition:
     return bronze
 
 
-def _silver_asset(source: Source) -> dg.AssetsDefinition:
+def _silver_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = silver_audits(source)
-    code_version = fingerprint(CODE_REVISION, source.silver_sql, [a.sql for a in audits])
+    code_version = fingerprint(CODE_REVISION, source.silver_select(), [a.sql for a in audits])
+    latest = f"latest {source.order_by} wins" if source.order_by else "latest delivery wins"
 
     @dg.asset(
         name=source.silver_table,
-        group_name="silver",
-        description=f"{source.description} Cleaned: one row per {source.key}, latest version wins.",
+        group_name=source.group,
+        description=f"{source.description} Cleaned: one row per {', '.join(source.key)}, {latest}.".strip(),
         kinds={"duckdb"},
+        owners=source.owners or None,
         deps=[source.raw_table],
         pool=WAREHOUSE_POOL,
         code_version=code_version,
         check_specs=_check_specs(source.silver_table, audits),
-        metadata={"dagster/table_name": source.silver.qualified},
+        metadata={"dagster/table_name": source.silver.qualified, **where},
     )
     def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         full = full_refresh(context)
@@ -85,8 +97,8 @@ def _silver_asset(source: Source) -> dg.AssetsDefinition:
         with _fail_clearly(), connect(duckdb) as conn:
             published = (unchanged and reuse_table(conn, source.silver, audits)) or merge_silver(
                 conn, source, code_version, audits, full)
-        # Column descriptions from the dbt project's sources.yml, where it documents this table.
-        docs = gold_project.source_column_docs().get(context.asset_key, {})
+        # Column descriptions: the declaration's, then the dbt project's sources.yml where it documents more.
+        docs = {**source.column_docs(), **gold_project.source_column_docs().get(tuple(context.asset_key.path), {})}
         return _materialize_result(source.silver_table, published, None, {}, docs)
 
     return silver

@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 from duckdb import Error as DuckDBError
 
-from clawdata.defs.ingest.sources import Source, file_rank
-from clawdata.defs.reuse import file_fingerprint
+from clawdata.sources.spec import FileSourceSpec as Source, file_rank
 from clawdata.warehouse import ledger
-from clawdata.warehouse.csv_files import FileHeader, explain_duckdb_error, select_file_sql
+from clawdata.warehouse.ledger import file_fingerprint
+from clawdata.warehouse.files import FileHeader, explain_duckdb_error, select_file_sql
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
 from clawdata.warehouse.tables import Table
 
@@ -30,12 +30,13 @@ def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[F
     """Write bronze from the checked files; returns the result and the names of the files loaded."""
     ledger.ensure(conn)
     table, name, changes = source.bronze, source.raw_table, ledger.changes_table(source.raw_table)
+    keys = source.keys_sql()
     current = {str(h.path): (h, file_fingerprint(h.path)) for h in headers}
     state = ledger.layer(conn, name)
     if full or state is None or state.code_version != code_version or not table.exists(conn):
         def build(staging: Table) -> None:
             _read_files(conn, str(staging), headers, source)
-            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {source.key} FROM {staging} LIMIT 0")
+            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {keys} FROM {staging} LIMIT 0")
             _record(conn, name, str(staging), current, ledger.next_batch(conn), code_version, full=True)
 
         return publish(conn, table, build, audits), [h.path.name for h in headers]
@@ -48,14 +49,14 @@ def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[F
     def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
         batch = ledger.next_batch(conn)
         if stale:  # re-delivered or removed: their rows go, their keys are changed
-            conn.execute(f"INSERT INTO {changes} SELECT ?, {source.key} FROM {table} WHERE _source_file IN (SELECT unnest(?))",
+            conn.execute(f"INSERT INTO {changes} SELECT ?, {keys} FROM {table} WHERE _source_file IN (SELECT unnest(?))",
                          [batch, stale])
             conn.execute(f"DELETE FROM {table} WHERE _source_file IN (SELECT unnest(?))", [stale])
             ledger.forget_files(conn, name, stale)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS SELECT * FROM {table} LIMIT 0")
         _read_files(conn, delta, [h for h, _ in new.values()], source, create=False)
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
-        conn.execute(f"INSERT INTO {changes} SELECT ?, {source.key} FROM {delta}", [batch])
+        conn.execute(f"INSERT INTO {changes} SELECT ?, {keys} FROM {delta}", [batch])
         _record(conn, name, delta, new, batch, code_version, full=False)
         return delta, None
 
@@ -65,7 +66,7 @@ def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[F
 def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: str, audits: list[Audit],
                  full: bool) -> Published:
     ledger.ensure(conn)
-    table, name, key = source.silver, source.silver_table, source.key
+    table, name, keys = source.silver, source.silver_table, source.keys_sql()
     bronze, state = ledger.layer(conn, source.raw_table), ledger.layer(conn, name)
     bronze_changes, changes = ledger.changes_table(source.raw_table), ledger.changes_table(name)
     merged_to = bronze.last_batch if bronze else 0  # 0: nothing merged, the next merge is full
@@ -82,17 +83,17 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
         return publish(conn, table, build, audits)
 
     delta, affected = f'"{name}__delta"', f'"{name}__affected"'  # temporary tables
-    in_affected = f"{key} IN (SELECT {key} FROM {affected})"
+    joined = " AND ".join(f't."{k}" = k."{k}"' for k in source.key)
 
     def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
         batch = ledger.next_batch(conn)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {affected} AS "
-                     f"SELECT DISTINCT {key} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
+                     f"SELECT DISTINCT {keys} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS "
-                     f'{source.silver_select(f"(SELECT * FROM {source.bronze} WHERE {in_affected})")}')
-        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM {table} WHERE {in_affected}",
-                     [batch])
-        conn.execute(f"DELETE FROM {table} WHERE {in_affected}")
+                     f'{source.silver_select(f"(SELECT * FROM {source.bronze} SEMI JOIN {affected} USING ({keys}))")}')
+        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM {table} "
+                     f"SEMI JOIN {affected} USING ({keys})", [batch])
+        conn.execute(f"DELETE FROM {table} AS t USING {affected} AS k WHERE {joined}")
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
         conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'new' AS _op, * FROM {delta}", [batch])
         ledger.record_layer(conn, name, code_version, batch, full=False, merged_batch=merged_to)
@@ -107,8 +108,10 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
     """Each file read on its own (an error names its file), with its rank and load time."""
     for i, header in enumerate(headers):
         rank = file_rank(header.path).replace("'", "''")
-        select = (f"SELECT *, '{rank}' AS _file_rank, current_timestamp AS _loaded_at "
-                  f"FROM ({select_file_sql(header, source.columns)})")
+        # Rows' order within their file decides only where no `order_by` column does.
+        read = select_file_sql(header, source.types, source.null_markers, row_numbers=source.order_by is None)
+        select = (f"SELECT * EXCLUDE (_row), '{rank}' AS _file_rank, _row, current_timestamp AS _loaded_at "
+                  f"FROM ({read})")
         statement = f"CREATE TABLE {target} AS {select}" if create and i == 0 else f"INSERT INTO {target} BY NAME {select}"
         try:
             conn.execute(statement)

@@ -1,0 +1,112 @@
+"""The local instance's status from Dagster's records alone: no definitions loaded, no GraphQL.
+
+The definitions' static part comes from their snapshot (definitions_snapshot.py); materializations,
+check results, the latest attempt of each asset, runs, schedule and sensor state, ticks and daemon
+heartbeats come from the instance. The answer has the shape of the STATUS query a deployment answers
+(cli/queries.py), so that one renderer shows both.
+"""
+
+import time
+
+import dagster as dg
+
+
+def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int) -> dict:
+    keys = [dg.AssetKey(node["assetKey"]["path"]) for node in definitions["assetNodes"]]
+    latest = instance.get_latest_materialization_events(keys)
+    check_keys = [dg.AssetCheckKey(key, check["name"]) for key, node in zip(keys, definitions["assetNodes"])
+                  for check in (node["assetChecksOrError"].get("checks") or [])]
+    executions = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    runs: dict[str, dg.DagsterRun | None] = {}
+
+    def run_status(run_id: str) -> str | None:
+        if run_id not in runs:
+            runs[run_id] = instance.get_run_by_id(run_id)
+        return runs[run_id].status.value if runs[run_id] else None
+
+    nodes = []
+    for key, node in zip(keys, definitions["assetNodes"]):
+        entry = latest.get(key)
+        planned = instance.get_latest_planned_materialization_info(key)
+        nodes.append({
+            **node,
+            "assetMaterializations": [_materialization(entry)] if entry else [],
+            "freshnessStatusInfo": None,  # the daemon's verdict: status applies the same rule itself
+            "assetObservations": [],
+            "latestAttempt": {"runId": planned.run_id, "status": run_status(planned.run_id)} if planned else None,
+            "assetChecksOrError": {"checks": [
+                {"name": check["name"], "executionForLatestMaterialization":
+                    _execution(executions.get(dg.AssetCheckKey(key, check["name"])), run_status)}
+                for check in (node["assetChecksOrError"].get("checks") or [])]},
+        })
+    return {
+        "assetNodes": nodes,
+        "runsOrError": {"__typename": "Runs", "results": [_run(r) for r in instance.get_run_records(limit=run_limit)]},
+        "instance": {"daemonHealth": {"allDaemonStatuses": _daemons(instance)}},
+        "repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [_automation(instance, definitions)]},
+    }
+
+
+def _materialization(entry) -> dict:
+    metadata = entry.asset_materialization.metadata
+    return {"timestamp": entry.timestamp, "runId": entry.run_id, "metadataEntries": [
+        {"label": label, "intValue": value.value} for label, value in metadata.items() if isinstance(value, dg.IntMetadataValue)]}
+
+
+def _execution(record, run_status) -> dict | None:
+    """As GraphQL's executionForLatestMaterialization says it: a planned check whose run ended
+    without it was skipped (a dbt test whose model failed, a run that stopped early)."""
+    if record is None:
+        return None
+    status = record.status.value
+    if status == "PLANNED":
+        status = "IN_PROGRESS" if run_status(record.run_id) in ("STARTED", "STARTING", "QUEUED") else "SKIPPED"
+    evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+    severity = evaluation.severity.value if isinstance(evaluation, dg.AssetCheckEvaluation) else None
+    return {"status": status, "evaluation": {"severity": severity}}
+
+
+def _run(record) -> dict:
+    run = record.dagster_run
+    return {"runId": run.run_id, "status": run.status.value, "jobName": run.job_name,
+            "startTime": record.start_time, "endTime": record.end_time,
+            "tags": [{"key": k, "value": v} for k, v in run.tags.items()]}
+
+
+def _automation(instance: dg.DagsterInstance, definitions: dict) -> dict:
+    states = {state.instigator_name: state for state in instance.all_instigator_state()}
+    repositories = (definitions.get("repositoriesOrError") or {}).get("nodes") or [{}]
+
+    def ticks(name: str) -> list[dict]:
+        state = states.get(name)
+        if state is None:
+            return []
+        return [{"status": t.status.value, "timestamp": t.timestamp, "skipReason": t.skip_reason,
+                 "error": {"message": t.error.message} if t.error else None}
+                for t in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)]
+
+    def status(name: str, default: str) -> str:
+        return states[name].status.value if name in states and states[name].status.value != "DECLARED_IN_CODE" else default
+
+    schedules = [{**s, "scheduleState": {"status": status(s["name"], s["scheduleState"]["status"]), "ticks": ticks(s["name"])},
+                  "futureTicks": {"results": _next_tick(s)}} for repo in repositories for s in repo.get("schedules", [])]
+    sensors = [{**s, "sensorState": {"status": status(s["name"], s["sensorState"]["status"]), "ticks": ticks(s["name"])}}
+               for repo in repositories for s in repo.get("sensors", [])]
+    return {"schedules": schedules, "sensors": sensors}
+
+
+def _next_tick(schedule: dict) -> list[dict]:
+    # Dagster's own cron iteration (the scheduler's), so the next tick is the one the daemon takes.
+    from dagster._utils.schedules import cron_string_iterator
+
+    upcoming = cron_string_iterator(time.time(), schedule["cronSchedule"], schedule.get("executionTimezone") or "UTC")
+    return [{"timestamp": next(upcoming).timestamp()}]
+
+
+def _daemons(instance: dg.DagsterInstance) -> list[dict]:
+    # Dagster's own health rule (heartbeat within interval + tolerance), as the UI applies it.
+    from dagster._daemon.controller import get_daemon_statuses
+
+    required = instance.get_required_daemon_types()
+    return [{"daemonType": kind, "healthy": bool(s.healthy), "required": s.required}
+            for kind, s in get_daemon_statuses(instance, required, ignore_errors=True).items()]

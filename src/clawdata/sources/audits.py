@@ -1,0 +1,84 @@
+"""The audits that guard bronze and silver: run on the staged table before it is published, and
+reported as the asset's checks (see warehouse/publish.py). Keys may have several columns."""
+
+from clawdata.sources.spec import FileSourceSpec
+from clawdata.warehouse.publish import Audit
+
+
+def _rows_present() -> Audit:
+    return Audit(
+        "rows_present",
+        "The table has at least one row.",
+        "SELECT count(*) > 0, count(*) || ' rows' FROM {table}",
+    )
+
+
+def _key_name(source: FileSourceSpec) -> str:
+    return "_".join(source.key)
+
+
+def _any_null(columns: list[str]) -> str:
+    return " OR ".join(f'"{c}" IS NULL' for c in columns)
+
+
+def raw_audits(source: FileSourceSpec) -> list[Audit]:
+    key = ", ".join(source.key)
+    return [
+        _rows_present(),
+        Audit(
+            f"{_key_name(source)}_not_null",
+            f"Every delivered row has a {key}.",
+            f"SELECT count(*) = 0, count(*) || ' rows without {key}' FROM {{table}} WHERE {_any_null(source.key)}",
+            per_row=True,
+        ),
+    ]
+
+
+def silver_audits(source: FileSourceSpec) -> list[Audit]:
+    key, keys = ", ".join(source.key), source.keys_sql()
+    null_counts = " + ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in source.required_columns)
+    in_bronze = f"(SELECT DISTINCT {keys} FROM {source.bronze} WHERE NOT ({_any_null(source.key)}))"
+    audits = [
+        _rows_present(),
+        Audit(
+            f"{_key_name(source)}_unique",
+            f"One row per {key} after deduplication.",
+            f"SELECT n = d, (n - d) || ' duplicated keys' FROM "
+            f"(SELECT count(*) AS n, (SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {{table}})) AS d FROM {{table}})",
+            # A merge deletes every key it writes before inserting them: unique merged rows keep the
+            # whole table unique, so a merge checks only those (no rescan of the table).
+            per_row=True,
+        ),
+        Audit(
+            "required_not_null",
+            f"Required columns are filled: {', '.join(source.required_columns)}.",
+            f"SELECT ({null_counts}) = 0, ({null_counts}) || ' null values in required columns' FROM {{table}}",
+            per_row=True,
+        ),
+        Audit(
+            "row_count_sane",
+            f"Deduplication keeps exactly one row per distinct {key} of bronze (a merge: per merged key).",
+            f"SELECT n = d, n || ' rows for ' || d || ' distinct keys in bronze' FROM "
+            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {in_bronze}) AS d)",
+            merge_sql=f"SELECT n = d, n || ' merged rows for ' || d || ' merged keys in bronze' FROM "
+                      f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {in_bronze} AS b "
+                      f"SEMI JOIN {{keys}} AS k USING ({keys})) AS d)",
+        ),
+    ]
+    for column, values in source.checks.accepted_values.items():
+        listed = ", ".join(_value(v) for v in values)
+        audits.append(Audit(
+            f"{column}_accepted_values", f"{column} is one of: {', '.join(map(str, values))}.",
+            f'SELECT count(*) = 0, count(*) || \' rows with another {column}\' FROM {{table}} '
+            f'WHERE "{column}" IS NOT NULL AND "{column}" NOT IN ({listed})', per_row=True))
+    for column, bounds in source.checks.ranges.items():
+        outside = " OR ".join([*([f'"{column}" < {bounds.min}'] if bounds.min is not None else []),
+                               *([f'"{column}" > {bounds.max}'] if bounds.max is not None else [])]) or "false"
+        audits.append(Audit(
+            f"{column}_in_range", f"{column} lies within [{bounds.min}, {bounds.max}].",
+            f"SELECT count(*) = 0, count(*) || ' rows out of range' FROM {{table}} WHERE {outside}", per_row=True))
+    return audits
+
+
+def _value(value) -> str:
+    return str(value) if isinstance(value, (int, float)) else "'" + str(value).replace("'", "''") + "'"

@@ -1,0 +1,207 @@
+"""A source, as a team declares it (`defs.yaml`), and what follows from it for bronze and silver.
+
+A source `NAME` gives two tables: `bronze.raw_NAME`, every delivered row typed as delivered (plus
+`_source_file`, `_file_rank`, `_row` and `_loaded_at`), and `silver.slv_NAME`, one row per key,
+cleaned: the latest version by `order_by` wins, or, without one, the latest delivery (a later file,
+then a later row). This module is Dagster-free: the component (defs/ingest/component.py), the inbox
+sensor, the dbt project's generated sources and `clawdata source add` all read it.
+"""
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clawdata import settings
+from clawdata.warehouse.tables import BRONZE as BRONZE_SCHEMA, SILVER as SILVER_SCHEMA, Table
+
+FORMATS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}  # format -> file extension
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Where a silver SELECT reads bronze: the table in a full build, the changed keys' rows in a merge.
+BRONZE_ROWS = "{bronze}"
+# Bronze's own columns, beside the declared ones.
+LINEAGE_COLUMNS = ("_source_file", "_file_rank", "_row", "_loaded_at")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Column(_Strict):
+    """A column: its DuckDB type, and how silver cleans it (in this order: expression, or regex,
+    then trim, then case). `computed` makes a silver-only column from the row's bronze columns."""
+
+    type: str = "VARCHAR"
+    description: str | None = None
+    trim: bool = Field(False, description="Collapse whitespace runs (tabs, no-break spaces too), trim; blank is NULL.")
+    case: Literal["lower", "upper"] | None = None
+    regex: tuple[str, str] | None = Field(None, description="[pattern, replacement] for every match; blank is NULL.")
+    expression: str | None = Field(None, description="SQL over the row's bronze columns: the silver value.")
+    computed: str | None = Field(None, description="SQL over the row's bronze columns; not read from the files.")
+
+    def silver_sql(self, name: str) -> str:
+        if self.computed:
+            return f"CAST(({self.computed}) AS {self.type})"
+        if self.expression:
+            return f"({self.expression})"
+        sql = _ident(name)
+        if self.regex:
+            pattern, replacement = (_literal(p) for p in self.regex)
+            sql = f"nullif(regexp_replace({sql}, {pattern}, {replacement}, 'g'), '')"
+        if self.trim:
+            sql = clean_text(sql)
+        if self.case:
+            sql = f"{self.case}({sql})"
+        return sql
+
+
+class Range(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class Checks(_Strict):
+    """Extra blocking audits on silver, beyond keys, required columns and row counts."""
+
+    accepted_values: dict[str, list[str | int | float]] = Field(default_factory=dict)
+    ranges: dict[str, Range] = Field(default_factory=dict)
+
+
+class Files(_Strict):
+    """Where deliveries are found: glob patterns in the inbox and in the sample folder.
+    Defaults: `NAME*.<ext>` in the inbox, `sample_NAME.<ext>` in the sample folder."""
+
+    inbox: list[str] | None = None
+    sample: list[str] | None = None
+
+
+class FileSourceSpec(_Strict):
+    name: str = Field(description="The source: assets raw_NAME (bronze) and slv_NAME (silver).")
+    description: str = ""
+    owners: list[str] = Field(default_factory=list)
+    group: str = Field("silver", description="The silver asset's group (bronze is always `bronze`).")
+    format: Literal["csv", "parquet", "jsonl"] = "csv"
+    files: Files = Field(default_factory=Files)
+    columns: dict[str, str | Column]
+    null_markers: list[str] = Field(default_factory=lambda: [""], description="Values read as NULL (CSV).")
+    key: list[str] = Field(description="The business key: one row per key in silver.")
+    order_by: str | None = Field(None, description="Latest value wins; none: the latest delivery wins.")
+    required: list[str] = Field(default_factory=list, description="Must be filled in silver (the key always is).")
+    select: str | None = Field(None, description="A silver SELECT over {bronze}, instead of the cleaning above.")
+    checks: Checks = Field(default_factory=Checks)
+
+    @field_validator("key", "required", mode="before")
+    @classmethod
+    def _listed(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"'{value}' is not a source name: lower case letters, digits and _, starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FileSourceSpec":
+        declared = set(self.columns)
+        for what, names in (("key", self.key), ("required", self.required), ("order_by", [self.order_by] if self.order_by else []),
+                            ("accepted_values", list(self.checks.accepted_values)), ("ranges", list(self.checks.ranges))):
+            missing = [n for n in names if n not in declared]
+            if missing:
+                raise ValueError(f"{what} names column(s) {', '.join(missing)} that `columns` does not declare "
+                                 f"(declared: {', '.join(self.columns)})")
+        if not self.key:
+            raise ValueError("a source needs a key: one or more columns")
+        computed_keys = [k for k in self.key if self.column(k).computed]
+        if computed_keys:
+            raise ValueError(f"the key cannot be computed: {', '.join(computed_keys)}")
+        return self
+
+    # --- what it gives --------------------------------------------------------------------------
+
+    def column(self, name: str) -> Column:
+        value = self.columns[name]
+        return Column(type=value) if isinstance(value, str) else value
+
+    @property
+    def types(self) -> dict[str, str]:
+        """The columns read from the files, with the types bronze enforces."""
+        return {name: self.column(name).type for name in self.columns if not self.column(name).computed}
+
+    @property
+    def raw_table(self) -> str:  # the bronze asset's key and table name
+        return f"raw_{self.name}"
+
+    @property
+    def silver_table(self) -> str:  # the silver asset's key and table name
+        return f"slv_{self.name}"
+
+    @property
+    def bronze(self) -> Table:
+        return Table(BRONZE_SCHEMA, self.raw_table)
+
+    @property
+    def silver(self) -> Table:
+        return Table(SILVER_SCHEMA, self.silver_table)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return list(dict.fromkeys([*self.key, *self.required]))
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format]
+
+    def keys_sql(self, alias: str = "") -> str:
+        return ", ".join(f"{alias}{_ident(k)}" for k in self.key)
+
+    def silver_select(self, bronze: str | None = None) -> str:
+        """The silver SELECT over `bronze` (a relation: the bronze table, or some of its rows)."""
+        relation = bronze or str(self.bronze)
+        if self.select:
+            return self.select.replace(BRONZE_ROWS, relation)
+        columns = ",\n    ".join(f"{self.column(n).silver_sql(n)} AS {_ident(n)}" for n in self.columns)
+        latest = [f"{_ident(self.order_by)} DESC NULLS LAST"] if self.order_by else []
+        order = ", ".join([*latest, "_file_rank DESC", "_row DESC"])
+        not_null = " AND ".join(f"{_ident(k)} IS NOT NULL" for k in self.key)
+        return (f"SELECT\n    {columns}\nFROM {relation}\nWHERE {not_null}\n"
+                f"QUALIFY row_number() OVER (PARTITION BY {self.keys_sql()} ORDER BY {order}) = 1")
+
+    def patterns(self) -> tuple[list[str], list[str]]:
+        inbox = self.files.inbox if self.files.inbox is not None else [f"{self.name}*.{self.extension}"]
+        sample = self.files.sample if self.files.sample is not None else [f"sample_{self.name}.{self.extension}"]
+        return inbox, sample
+
+    def input_files(self) -> list[Path]:
+        """The sample files first, then inbox deliveries in name order (later names win ties)."""
+        inbox_patterns, sample_patterns = self.patterns()
+        files = []
+        for folder, patterns in ((settings.sample_dir(), sample_patterns), (settings.inbox_dir(), inbox_patterns)):
+            if folder.is_dir():
+                found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")}
+                files += sorted(found)
+        return files
+
+    def column_docs(self) -> dict[str, str]:
+        return {n: self.column(n).description for n in self.columns if self.column(n).description}
+
+
+def file_rank(path: Path) -> str:
+    """A file's place in delivery order, from its own name and folder alone (so a file loaded on its
+    own ranks as it would in a full rebuild): the sample first, then inbox files by name."""
+    return f"{0 if path.parent == settings.sample_dir() else 1}:{path.name}"
+
+
+def clean_text(sql: str) -> str:
+    """SQL: collapse any whitespace run (tabs, no-break spaces too) to one space, trim, blank -> NULL."""
+    return f"nullif(trim(regexp_replace({sql}, '[\\s\\x{{00a0}}]+', ' ', 'g')), '')"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

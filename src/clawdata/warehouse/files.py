@@ -1,0 +1,120 @@
+"""Reading delivered files (CSV, Parquet, JSON lines) into DuckDB, strictly, with errors a user can act on.
+
+Each file is read on its own so that an error names the file; DuckDB's strict CSV parser names the
+line. Columns are checked first, before DuckDB reads anything: with explicit types DuckDB maps CSV
+columns by position and would silently load a file whose columns were reordered or renamed.
+Accepted on purpose: a UTF-8 byte-order mark (stripped), columns in another order, and extra columns
+(read, then left out of bronze; listed in the materialization's `ignored_columns`).
+"""
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+
+class BadInputFile(Exception):
+    """A delivered file that cannot be loaded. The message names the file and, if known, the line."""
+
+
+@dataclass
+class FileHeader:
+    path: Path
+    columns: list[str]
+    ignored: list[str] = field(default_factory=list)  # columns present but not declared
+    format: str = "csv"
+
+
+def check_header(path: Path, expected: dict[str, str], file_format: str = "csv") -> FileHeader:
+    """The file's columns, checked against the declared ones (`expected`: name -> type)."""
+    if not path.is_file():
+        raise BadInputFile(f"{path}: file not found")
+    names = _csv_header(path) if file_format == "csv" else _described_columns(path, file_format)
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}")
+    missing = [c for c in expected if c not in names]
+    if missing:
+        where = f"{path} line 1" if file_format == "csv" else str(path)
+        raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}")
+    return FileHeader(path, names, [n for n in names if n not in expected], file_format)
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        try:
+            header = next(csv.reader(f), None)
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise BadInputFile(f"{path} line 1: unreadable header ({e})") from None
+    if not header:
+        raise BadInputFile(f"{path}: file is empty (no header line)")
+    return [h.strip() for h in header]
+
+
+def _described_columns(path: Path, file_format: str) -> list[str]:
+    try:
+        with duckdb.connect() as conn:
+            return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {_reader(path, file_format)}").fetchall()]
+    except duckdb.Error as e:
+        raise BadInputFile(f"{path}: not a readable {file_format} file ({str(e).splitlines()[0]})") from None
+
+
+def _reader(path: Path, file_format: str, columns: dict[str, str] | None = None) -> str:
+    if file_format == "parquet":
+        return f"read_parquet({_literal(str(path))})"
+    typed = f", columns = {{{', '.join(f'{_literal(n)}: {_literal(t)}' for n, t in columns.items())}}}" if columns else ""
+    return f"read_json({_literal(str(path))}, format = 'newline_delimited'{typed})"
+
+
+def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: list[str] | None = None,
+                    row_numbers: bool = False) -> str:
+    """A SELECT that reads one checked file with the declared types, in the declared order, plus
+    `_source_file` and `_row` (its rows' order in the file, when delivery order decides; else NULL)."""
+    wanted = ", ".join(_cast(c, expected[c], header.format) for c in expected)
+    row = "row_number() OVER ()" if row_numbers else "NULL::BIGINT"
+    if header.format == "csv":
+        types = {name: expected.get(name, "VARCHAR") for name in header.columns}
+        columns = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in types.items())
+        nulls = ", ".join(_literal(m) for m in (null_markers if null_markers is not None else [""]))
+        source = (f"read_csv({_literal(str(header.path))}, header = true, auto_detect = false, "
+                  f"columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+                  f"nullstr = [{nulls}], dateformat = '%Y-%m-%d', timestampformat = '%Y-%m-%d %H:%M:%S')")
+    else:
+        source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}
+                         if header.format == "jsonl" else None)
+    return f"SELECT {wanted}, {_literal(str(header.path))} AS _source_file, {row} AS _row FROM {source}"
+
+
+def _cast(name: str, type_: str, file_format: str) -> str:
+    # CSV and JSON lines are read with the declared types; Parquet carries its own, cast here.
+    return _ident(name) if file_format != "parquet" else f"CAST({_ident(name)} AS {type_}) AS {_ident(name)}"
+
+
+def explain_duckdb_error(path: Path, error: duckdb.Error) -> BadInputFile:
+    """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
+    text = str(error)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    original = re.search(r"Original Line: (.*?)\n", text)
+    reason = _first_reason(text)
+    where = f"{path} line {line.group(1)}" if line else str(path)
+    shown = f" (line reads: {original.group(1)[:120]!r})" if original else ""
+    return BadInputFile(f"{where}: {reason}{shown}")
+
+
+def _first_reason(text: str) -> str:
+    # DuckDB's message: a title line, "Original Line: ...", the reason, then "Possible fixes/solutions".
+    body = text.split("Possible")[0]
+    lines = [l.strip() for l in body.splitlines() if l.strip()]
+    lines = [l for l in lines if not l.startswith(("Original Line", "Column ", "This type"))]
+    reason = lines[-1] if lines else text.splitlines()[0]
+    return re.sub(r"^.*?CSV Error on Line: \d+\s*", "", reason) or reason
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,124 @@
+"""The private APIs clawdata relies on, each with why, checked so that an upgrade of Dagster,
+dagster-dbt or dbt-duckdb that moves or changes one fails here, loudly and by name, instead of in a
+user's run. Every `dagster._` import and every override of a private member in src/ and deploy/ is
+listed; test_every_private_use_is_listed keeps the list complete."""
+
+import inspect
+import re
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (module, name, why it is needed)
+PRIVATE = [
+    ("dagster._core.definitions.data_version", "compute_logical_data_version",
+     "gold/plan.py computes each gold asset's data version before dbt runs, as Dagster would, so a "
+     "test's basis (its inputs' versions) is known in advance and reuse compares like with like"),
+    ("dagster._core.definitions.data_version", "NULL_DATA_VERSION", "what Dagster uses for an input never materialized"),
+    ("dagster._core.storage.asset_check_execution_record", "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
+     "gold/plan.py reads a check's last completed result (this run's own is only planned)"),
+    ("dagster._core.definitions.data_version", "StaleCauseCategory",
+     "serving/replica.py: only data staleness between served assets keeps the replica from publishing"),
+    ("dagster._core.definitions.data_version", "CachingStaleStatusResolver",
+     "serving/replica.py: Dagster's own staleness (the UI's stale badge), outside a webserver request"),
+    ("dagster._core.loader", "LoadingContextForTest", "the loading context that resolver needs outside the webserver"),
+    ("dagster._core.workspace.context", "WorkspaceProcessContext",
+     "cli/graphql.py: the local instance answers the same GraphQL documents as a deployment"),
+    ("dagster._core.workspace.load_target", "InProcessWorkspaceLoadTarget", "the code location loaded in the CLI's process"),
+    ("dagster._core.remote_origin", "InProcessCodeLocationOrigin", "the code location named `clawdata`, in-process"),
+    ("dagster._core.types.loadable_target_origin", "LoadableTargetOrigin", "the module and attribute of that location"),
+    ("dagster._core.definitions.reconstruct", "ReconstructableRepository",
+     "cli/local.py executes runs in the CLI's process (the embedded default: no daemon, no gRPC)"),
+    ("dagster._core.execution.api", "execute_run_iterator", "its events, as they happen, for the CLI's progress lines"),
+    ("dagster._core.remote_origin", "RemoteJobOrigin", "a CLI run belongs to the code location `clawdata`, as a UI run does"),
+    ("dagster._core.remote_origin", "RemoteRepositoryOrigin", "the same"),
+    ("dagster._core.storage.event_log.schema", "ConcurrencySlotsTable",
+     "deploy/clawdata_storage.py: the atomic claim of the warehouse pool's one slot"),
+    ("dagster._core.storage.sqlalchemy_compat", "db_select", "the same"),
+    ("dagster._utils.concurrency", "ConcurrencySlotStatus", "the same"),
+    ("dagster._utils.schedules", "cron_string_iterator",
+     "cli/records.py: a schedule's next tick in `status` without loading the code, as the scheduler computes it"),
+    ("dagster._daemon.controller", "get_daemon_statuses",
+     "cli/records.py: daemon health in `status` by Dagster's own rule (heartbeat interval and tolerance)"),
+    ("dagster_dbt.asset_utils", "get_asset_check_key_for_test",
+     "defs/gold/assets.py: which check a dbt test reports to (dagster-dbt's own rule)"),
+    ("dagster_dbt.core.dbt_cli_event", "DbtCoreCliEventMessage",
+     "defs/gold/assets.py turns the events of dbt run in-process into dagster-dbt's own Dagster events"),
+]
+
+
+@pytest.mark.parametrize("module, name, why", PRIVATE, ids=[f"{m}.{n}" for m, n, _ in PRIVATE])
+def test_private_import_still_exists(module, name, why):
+    imported = __import__(module, fromlist=[name])
+    assert hasattr(imported, name), f"{module}.{name} is gone; clawdata needs it: {why}"
+
+
+def test_every_private_use_is_listed():
+    listed = {(m, n) for m, n, _ in PRIVATE}
+    pattern = re.compile(r"from (dagster\._[\w.]+|dagster_dbt\.(?:asset_utils|core\.[\w.]+)) import ([\w, ]+)")
+    found = set()
+    for path in [*ROOT.glob("src/**/*.py"), *ROOT.glob("deploy/*.py")]:
+        for module, names in pattern.findall(path.read_text()):
+            found |= {(module, n.strip()) for n in names.split(",") if n.strip()}
+    assert found <= listed, f"private APIs used but not listed here (say why, and check them): {sorted(found - listed)}"
+
+
+def test_compute_logical_data_version_is_what_dagster_records():
+    """Reuse compares versions clawdata computes with versions Dagster recorded: same formula."""
+    from dagster._core.definitions.data_version import compute_logical_data_version
+
+    @dg.asset(code_version="up-1")
+    def up():
+        return 1
+
+    @dg.asset(code_version="down-7")
+    def down(up):
+        return up + 1
+
+    with dg.instance_for_test() as instance:
+        dg.materialize([up, down], instance=instance)
+        recorded = {k: instance.get_latest_data_version_record(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
+                    for k in ("up", "down")}
+    assert compute_logical_data_version("down-7", {dg.AssetKey("up"): dg.DataVersion(recorded["up"])}).value == recorded["down"]
+
+
+def test_dbt_event_conversion_takes_a_raw_event_and_the_manifest():
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+    assert list(inspect.signature(DbtCoreCliEventMessage).parameters) == ["raw_event", "event_history_metadata"]
+    parameters = inspect.signature(DbtCoreCliEventMessage.to_default_asset_events).parameters
+    assert {"manifest", "dagster_dbt_translator", "context", "project"} <= set(parameters)
+    assert list(inspect.signature(get_asset_check_key_for_test).parameters) == \
+        ["manifest", "dagster_dbt_translator", "test_unique_id", "project"]
+    # Unit tests are not results to dagster-dbt: clawdata reports them itself (defs/gold/assets.py).
+    event = DbtCoreCliEventMessage(raw_event={"info": {"name": "LogTestResult", "msg": ""},
+                                              "data": {"node_info": {"unique_id": "unit_test.p.m.t"}}},
+                                   event_history_metadata={})
+    assert not event.is_result_event
+
+
+def test_dbt_duckdb_keeps_its_database_where_the_runner_closes_it():
+    """gold/runner.py reads row counts on dbt-duckdb's open database and closes it after a build
+    (dbt-duckdb keeps it open by default, holding the file)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.credentials import DuckDBCredentials
+    from dbt.adapters.duckdb.environments.local import LocalEnvironment
+
+    assert hasattr(DuckDBConnectionManager, "_ENV") and hasattr(DuckDBConnectionManager, "close_all_connections")
+    assert DuckDBCredentials.__dataclass_fields__["keep_open"].default is True, "keep_open changed: revisit close_dbt_duckdb"
+    assert "conn" in inspect.getsource(LocalEnvironment.__init__) and callable(LocalEnvironment.close)
+
+
+def test_the_claim_override_matches_the_storage_it_overrides():
+    """deploy/clawdata_storage.py replaces PostgresEventLogStorage._claim_concurrency_slot."""
+    from dagster_postgres.event_log import PostgresEventLogStorage
+
+    base = inspect.signature(PostgresEventLogStorage._claim_concurrency_slot)
+    assert list(base.parameters) == ["self", "concurrency_key", "run_id", "step_key"]
+    # The public claim goes through the private one, or the override would change nothing.
+    assert "self._claim_concurrency_slot(" in inspect.getsource(PostgresEventLogStorage.claim_concurrency_slot)
+    assert hasattr(PostgresEventLogStorage, "from_config_value")
