@@ -91,6 +91,37 @@ def sql(query, fmt, replica):
     run_sql(query, fmt, replica or default_path())
 
 
+@cli.group("source", cls=FriendlyGroup)
+def source_group():
+    """Declared sources: a team's files and database tables, as bronze and silver."""
+
+
+@source_group.command("add")
+@click.argument("name")
+@click.option("--from", "origin", required=True, metavar="FILE_OR_URL",
+              help="A sample file (CSV, Parquet, JSON lines), or a database URL without its password.")
+@click.option("--key", required=True, metavar="COL[,COL...]", help="The business key: one row per key in silver.")
+@click.option("--updated-at", default=None, metavar="COL", help="The column whose latest value wins (files).")
+@click.option("--null", "null_markers", multiple=True, metavar="MARKER", help="Another value to read as NULL (CSV).")
+@click.option("--table", default=None, metavar="SCHEMA.TABLE", help="The table (database sources).")
+@click.option("--cursor", default=None, metavar="COL", help="Load only rows whose COL moved (database sources).")
+@click.option("--force", is_flag=True, help="Replace an existing declaration.")
+def source_add(name, origin, key, updated_at, null_markers, table, cursor, force):
+    """Declare source NAME from a sample file or a database table (writes defs/sources/NAME/defs.yaml)."""
+    from clawdata.cli.sources import add
+
+    add(name, origin, [k.strip() for k in key.split(",") if k.strip()], updated_at, list(null_markers), table, cursor, force)
+
+
+@source_group.command("list")
+@click.option("--url", envvar="CLAWDATA_DAGSTER_URL", default=None, help=URL_HELP)
+def source_list(url):
+    """The declared sources: where from, key, rows and last load."""
+    from clawdata.cli.sources import show
+
+    show(url)
+
+
 @cli.group("dagster", cls=FriendlyGroup)
 @click.option("--url", envvar="CLAWDATA_DAGSTER_URL", default=None, help=URL_HELP)
 @click.pass_context

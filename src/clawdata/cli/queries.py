@@ -62,6 +62,16 @@ query AssetsLatest($keys: [AssetKeyInput!]!) {
 }
 """
 
+# Each source's rows and last load (`clawdata source list --url`).
+LATEST_MATERIALIZATIONS = """
+query LatestMaterializations($keys: [AssetKeyInput!]!) {
+  assetsLatestInfo(assetKeys: $keys) {
+    assetKey { path }
+    latestMaterialization { timestamp metadataEntries { label ... on IntMetadataEntry { intValue } } }
+  }
+}
+"""
+
 SENSOR = """
 query Sensor($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {

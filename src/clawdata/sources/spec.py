@@ -85,6 +85,8 @@ class FileSourceSpec(_Strict):
     files: Files = Field(default_factory=Files)
     columns: dict[str, str | Column]
     null_markers: list[str] = Field(default_factory=lambda: [""], description="Values read as NULL (CSV).")
+    date_format: str | None = Field(None, description="CSV dates, strptime-style (e.g. %d/%m/%Y); default ISO 8601.")
+    timestamp_format: str | None = Field(None, description="CSV timestamps, strptime-style; default ISO 8601.")
     key: list[str] = Field(description="The business key: one row per key in silver.")
     order_by: str | None = Field(None, description="Latest value wins; none: the latest delivery wins.")
     required: list[str] = Field(default_factory=list, description="Must be filled in silver (the key always is).")

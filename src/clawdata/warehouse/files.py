@@ -69,7 +69,7 @@ def _reader(path: Path, file_format: str, columns: dict[str, str] | None = None)
 
 
 def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: list[str] | None = None,
-                    row_numbers: bool = False) -> str:
+                    row_numbers: bool = False, date_format: str | None = None, timestamp_format: str | None = None) -> str:
     """A SELECT that reads one checked file with the declared types, in the declared order, plus
     `_source_file` and `_row` (its rows' order in the file, when delivery order decides; else NULL)."""
     wanted = ", ".join(_cast(c, expected[c], header.format) for c in expected)
@@ -80,11 +80,15 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
         nulls = ", ".join(_literal(m) for m in (null_markers if null_markers is not None else [""]))
         source = (f"read_csv({_literal(str(header.path))}, header = true, auto_detect = false, "
                   f"columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
-                  f"nullstr = [{nulls}], dateformat = '%Y-%m-%d', timestampformat = '%Y-%m-%d %H:%M:%S')")
+                  f"nullstr = [{nulls}]{_format('dateformat', date_format)}{_format('timestampformat', timestamp_format)})")
     else:
         source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}
                          if header.format == "jsonl" else None)
     return f"SELECT {wanted}, {_literal(str(header.path))} AS _source_file, {row} AS _row FROM {source}"
+
+
+def _format(option: str, value: str | None) -> str:
+    return f", {option} = {_literal(value)}" if value else ""  # unset: DuckDB's ISO 8601 parsing
 
 
 def _cast(name: str, type_: str, file_format: str) -> str:

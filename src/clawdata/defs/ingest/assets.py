@@ -32,8 +32,8 @@ def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[
 
 def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = raw_audits(source)
-    code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers,
-                               source.order_by is None, [a.sql for a in audits])
+    code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers, source.date_format,
+                               source.timestamp_format, source.order_by is None, [a.sql for a in audits])
 
     @dg.asset(
         name=source.raw_table,

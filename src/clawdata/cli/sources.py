@@ -1,0 +1,128 @@
+"""`clawdata source add | list`: declare a source from a sample file or a database table, and see
+the declared sources with their files, key, rows and last load."""
+
+from pathlib import Path
+
+from rich.table import Table
+
+from clawdata.cli.errors import USAGE_ERROR, ClawdataError
+from clawdata.cli.progress import console
+from clawdata.sources import declarations
+
+
+def add(name: str, source: str, key: list[str], order_by: str | None, null_markers: list[str],
+        table: str | None, cursor: str | None, force: bool) -> Path:
+    from clawdata.sources.spec import NAME
+
+    if not NAME.match(name):
+        raise ClawdataError(f"'{name}' is not a source name: lower case letters, digits and _, starting with a letter",
+                            exit_code=USAGE_ERROR)
+    existing = {d.spec.name: d for d in declarations.all_sources()}
+    target = declarations.SOURCES_DIR / name / "defs.yaml"
+    if name in existing and not force:
+        raise ClawdataError(f"source '{name}' is already declared in {existing[name].path} (--force replaces it)",
+                            exit_code=USAGE_ERROR)
+    if "://" in source:
+        text, summary = _database_declaration(name, source, key, table, cursor)
+    else:
+        if table or cursor:
+            raise ClawdataError("--table and --cursor are for a database source (--from postgresql://...)", exit_code=USAGE_ERROR)
+        text, summary = _file_declaration(name, Path(source).expanduser(), key, order_by, null_markers)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    declarations.read(target)  # what the code location will load: refused here rather than there
+    console.print(f"wrote [bold]{target}[/]\n{summary}")
+    return target
+
+
+def _file_declaration(name: str, path: Path, key: list[str], order_by: str | None, null_markers: list[str]) -> tuple[str, str]:
+    from clawdata import settings
+    from clawdata.sources.infer import InferenceError, declaration_yaml, infer
+
+    try:
+        inferred = infer(name, path, key, order_by, null_markers)
+    except InferenceError as e:
+        raise ClawdataError(str(e)) from None
+    spec = inferred.spec
+    columns = "\n".join(f"  {n:<24} {t}{'  (key)' if n in spec.key else ''}{'  (orders versions)' if n == spec.order_by else ''}"
+                        for n, t in spec.types.items())
+    inbox = settings.inbox_dir()
+    lines = [f"{spec.format}, {inferred.rows:,} rows, {len(spec.types)} columns (types as DuckDB reads the file):", columns,
+             f"null markers: {', '.join(repr(m) for m in spec.null_markers)}",
+             f"key: {', '.join(spec.key)}; " + (f"latest {spec.order_by} wins" if spec.order_by else "the latest delivery wins (no --updated-at)"),
+             *[f"note: {n}" for n in inferred.notes], "",
+             "next:",
+             f"  deliver files to {inbox}/{spec.files.inbox[0]}   (e.g. cp {path} {inbox}/{name}_{path.stem}{path.suffix})",
+             "  clawdata dagster materialize --all           (assets raw_%s and slv_%s)" % (name, name),
+             f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
+             "  the stack: docker compose up -d --build user_code   (the declaration ships in the image)"]
+    return declaration_yaml(spec, path), "\n".join(lines)
+
+
+def _database_declaration(name, url, key, table, cursor) -> tuple[str, str]:
+    from clawdata.sources.database import InspectionError, declare
+
+    if not table:
+        raise ClawdataError("a database source needs --table SCHEMA.TABLE", exit_code=USAGE_ERROR)
+    try:
+        return declare(name, url, table, key, cursor)
+    except InspectionError as e:
+        raise ClawdataError(str(e)) from None
+
+
+def show(url: str | None) -> None:
+    """The declared sources, with rows and last load from Dagster's records (local, or --url)."""
+    declared = declarations.all_sources()
+    records = _records([k for d in declared for k in (d.spec.raw_table, d.spec.silver_table)], url)
+    table = Table(title=f"Sources ({url or 'the local instance'})", title_justify="left")
+    for column in ("source", "from", "key", "bronze rows", "silver rows", "last load"):
+        table.add_column(column, justify="right" if "rows" in column else "left")
+    for d in declared:
+        spec = d.spec
+        bronze, silver = records.get(spec.raw_table), records.get(spec.silver_table)
+        table.add_row(spec.name, _origin(spec), ", ".join(spec.key),
+                      f"{bronze[0]:,}" if bronze and bronze[0] is not None else "-",
+                      f"{silver[0]:,}" if silver and silver[0] is not None else "-",
+                      bronze[1] if bronze else "[yellow]never[/]")
+    console.print(table)
+    console.print(f"[dim]declared in {declarations.SOURCES_DIR}/NAME/defs.yaml[/]")
+
+
+def _origin(spec) -> str:
+    if hasattr(spec, "table"):
+        return f"table {spec.table} ({spec.redacted_url})"
+    inbox, sample = spec.patterns()
+    files = spec.input_files()
+    return f"{spec.format}: {', '.join([*inbox, *sample])} ({len(files)} file{'s' * (len(files) != 1)} now)"
+
+
+def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, str]]:
+    from datetime import datetime, timezone
+
+    def when(seconds: float) -> str:
+        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    if url:
+        from clawdata.cli.graphql import HttpGraphQL
+        from clawdata.cli.queries import LATEST_MATERIALIZATIONS
+
+        found = {}
+        data = HttpGraphQL(url)(LATEST_MATERIALIZATIONS, {"keys": [{"path": [k]} for k in keys]})
+        for info in data["assetsLatestInfo"]:
+            m = info.get("latestMaterialization")
+            if m:
+                rows = next((e["intValue"] for e in m["metadataEntries"] if e["label"] == "dagster/row_count"), None)
+                found[info["assetKey"]["path"][-1]] = (rows, when(float(m["timestamp"]) / 1000))
+        return found
+    import dagster as dg
+
+    from clawdata.cli.local import local_instance
+
+    with local_instance() as instance:
+        latest = instance.get_latest_materialization_events([dg.AssetKey(k) for k in keys])
+    found = {}
+    for key, entry in latest.items():
+        if entry:
+            rows = entry.asset_materialization.metadata.get("dagster/row_count")
+            found[key.path[-1]] = (rows.value if rows else None, when(entry.timestamp))
+    return found

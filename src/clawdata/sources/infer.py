@@ -1,0 +1,112 @@
+"""A declaration from a sample file (`clawdata source add NAME --from FILE --key COL`): column names
+and types as DuckDB reads them (its CSV sniffer, or the Parquet or JSON schema), the common null
+markers recognised, and the key checked on the file. Dagster-free."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from clawdata.sources.spec import FileSourceSpec
+
+# Read as NULL unless told otherwise: a numeric column that says NA stays numeric.
+COMMON_NULL_MARKERS = ["", "NA", "N/A", "NULL", "null"]
+FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+           ".ndjson": "jsonl", ".json": "jsonl"}
+_SHOWN = 5  # offending rows named in an error
+
+
+class InferenceError(ValueError):
+    """The file cannot be declared as asked; the message says what to change."""
+
+
+@dataclass
+class Inferred:
+    spec: FileSourceSpec
+    rows: int
+    notes: list[str]
+
+
+def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
+          null_markers: list[str] | None = None) -> Inferred:
+    if not path.is_file():
+        raise InferenceError(f"{path}: no such file")
+    file_format = FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise InferenceError(f"{path}: unknown format {path.suffix!r}; clawdata reads {', '.join(sorted(set(FORMATS)))}")
+    markers = list(dict.fromkeys([*COMMON_NULL_MARKERS, *(null_markers or [])]))
+    relation = _reader(path, file_format, markers)
+    notes = []
+    with duckdb.connect() as conn:
+        try:
+            columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+            rows = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+        except duckdb.Error as e:
+            raise InferenceError(f"{path}: DuckDB cannot read it as {file_format}: {str(e).splitlines()[0]}") from None
+        names = [c[0] for c in columns]
+        for wanted, what in ((key, "--key"), ([order_by] if order_by else [], "--updated-at")):
+            missing = [c for c in wanted if c not in names]
+            if missing:
+                raise InferenceError(f"{path}: {what} names column(s) {', '.join(missing)} that the file lacks "
+                                     f"(it has: {', '.join(names)})")
+        if rows == 0:
+            notes.append("the file has a header and no rows: every column is declared VARCHAR; "
+                         "give them their types in the declaration before the first delivery")
+        else:
+            _check_key(conn, relation, path, key, order_by, file_format)
+    types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
+    formats = _sniffed_formats(path, markers) if file_format == "csv" and rows else {}
+    spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
+                          null_markers=markers if file_format == "csv" else [""], **formats,
+                          columns=types, files={"inbox": [f"{name}*{path.suffix.lower()}"], "sample": []})
+    return Inferred(spec, rows, notes)
+
+
+def _sniffed_formats(path: Path, markers: list[str]) -> dict:
+    """Date and timestamp formats DuckDB's sniffer found that are not ISO 8601 (which needs none)."""
+    literal = "'" + str(path).replace("'", "''") + "'"
+    nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
+    with duckdb.connect() as conn:
+        dates, stamps = conn.execute(f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
+    return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps)) if v}
+
+
+def _reader(path: Path, file_format: str, markers: list[str]) -> str:
+    literal = "'" + str(path).replace("'", "''") + "'"
+    if file_format == "parquet":
+        return f"read_parquet({literal})"
+    if file_format == "jsonl":
+        return f"read_json({literal}, format = 'newline_delimited')"
+    nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}])"
+
+
+def _check_key(conn, relation: str, path: Path, key: list[str], order_by: str | None, file_format: str) -> None:
+    """No row without a key; no key twice (with an ordering column: no key twice at the same time)."""
+    line = "row number" if file_format != "csv" else "line"
+    offset = 1 if file_format == "csv" else 0  # the CSV header is line 1
+    numbered = f"(SELECT *, row_number() OVER () + {offset} AS _line FROM {relation})"
+    empty = conn.execute(f"SELECT _line FROM {numbered} WHERE {' OR '.join(f'{chr(34)}{k}{chr(34)} IS NULL' for k in key)} "
+                         f"ORDER BY _line LIMIT {_SHOWN}").fetchall()
+    if empty:
+        raise InferenceError(f"{path}: the key ({', '.join(key)}) is empty on {line} {', '.join(str(r[0]) for r in empty)}; "
+                             "a key must identify every row")
+    unique = [*key, *([order_by] if order_by else [])]
+    group = ", ".join(f'"{c}"' for c in unique)
+    twice = conn.execute(f"SELECT {group}, list(_line ORDER BY _line) FROM {numbered} GROUP BY ALL HAVING count(*) > 1 "
+                         f"ORDER BY min(_line) LIMIT {_SHOWN}").fetchall()
+    if twice:
+        shown = "; ".join(f"{', '.join(f'{c}={v}' for c, v in zip(unique, row[:-1]))} on {line}s {', '.join(map(str, row[-1]))}"
+                          for row in twice)
+        hint = "" if order_by else " (versions of a row? name the column that orders them with --updated-at)"
+        raise InferenceError(f"{path}: the key ({', '.join(unique)}) is not unique: {shown}{hint}")
+
+
+def declaration_yaml(spec: FileSourceSpec, source_file: Path) -> str:
+    attributes = spec.model_dump(exclude_defaults=True, exclude={"files"}) | {
+        "files": spec.files.model_dump(exclude_none=True)}
+    header = (f"# Declared by `clawdata source add` from {source_file} ({spec.format}); edit freely: types, cleaning\n"
+              "# (trim, case, regex, expression, computed), required columns, checks, descriptions.\n")
+    return header + yaml.safe_dump({"type": "clawdata.components.FileSource", "attributes": attributes},
+                                   sort_keys=False, allow_unicode=True, default_flow_style=None, width=120)

@@ -1,0 +1,172 @@
+"""Declared sources (issue: bring your own data): a source in each format, `clawdata source add` on
+dirty files, and bad declarations refused naming their file.
+
+The format tests run the assets a FileSource component builds (defs/ingest/assets.py) in-process:
+a key of three columns, a null marker in a numeric column, no ordering column (the latest delivery
+wins), two deliveries, a redelivery, then --full-refresh, which must give the same tables."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+from dagster_duckdb import DuckDBResource
+
+from clawdata.cli.errors import ClawdataError
+from clawdata.defs.ingest.assets import build_ingest_assets
+from clawdata.settings import FULL_REFRESH_TAG
+from clawdata.sources import declarations
+from clawdata.sources.spec import FileSourceSpec
+from clawdata.warehouse.readers import read_only
+
+HEADER = ["site", "day", "visitor", "pages", "note"]
+VISITS = {
+    "name": "visits", "description": "Page visits per site, day and visitor.",
+    "key": ["site", "day", "visitor"], "null_markers": ["", "NA"],
+    "columns": {"site": {"type": "VARCHAR", "trim": True, "case": "lower"}, "day": "DATE", "visitor": "BIGINT",
+                "pages": "BIGINT", "note": {"type": "VARCHAR", "trim": True}},
+    "checks": {"ranges": {"pages": {"min": 0}}},
+}
+FIRST = [["EU ", "2026-11-01", 1, 3, "a"], ["eu", "2026-11-01", 2, "NA", None], ["us", "2026-11-02", 1, 7, "b"]]
+SECOND = [["eu", "2026-11-01", 1, 4, "again"], ["us", "2026-11-03", 5, 1, None]]  # key 1 again: this delivery wins
+FIRST_REDELIVERED = [["EU", "2026-11-01", 2, 9, "fixed"], ["us", "2026-11-02", 1, 7, "b"]]  # (eu,11-01,1) withdrawn
+
+
+def write(path: Path, rows: list[list], file_format: str) -> Path:
+    """A delivery in `file_format`, written by DuckDB from CSV text (NA stays a string in CSV)."""
+    csv_path = path.with_suffix(".csv")
+    csv_path.write_text(",".join(HEADER) + "\n" + "".join(",".join("" if v is None else str(v) for v in r) + "\n" for r in rows))
+    if file_format == "csv":
+        return csv_path
+    with duckdb.connect() as conn:
+        relation = (f"read_csv('{csv_path}', header = true, nullstr = ['', 'NA'], "
+                    "columns = {'site': 'VARCHAR', 'day': 'DATE', 'visitor': 'BIGINT', 'pages': 'BIGINT', 'note': 'VARCHAR'})")
+        target = path.with_suffix(".parquet" if file_format == "parquet" else ".jsonl")
+        options = "(FORMAT parquet)" if file_format == "parquet" else "(FORMAT json)"
+        conn.execute(f"COPY (SELECT * FROM {relation}) TO '{target}' {options}")
+    csv_path.unlink()
+    return target
+
+
+def expected(deliveries: list[list[list]]) -> dict[tuple, tuple]:
+    """The latest delivery of each key wins (files in name order), cleaned as declared."""
+    rows = {}
+    for delivery in deliveries:
+        for site, day, visitor, pages, note in delivery:
+            rows[(site.strip().lower(), day, visitor)] = (None if pages in ("NA", None) else pages, note)
+    return rows
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet", "jsonl"])
+def test_a_declared_source_in_each_format_merges_deliveries_like_a_full_refresh(file_format, tmp_path, monkeypatch):
+    sample, inbox, warehouse = tmp_path / "sample", tmp_path / "inbox", tmp_path / "warehouse.duckdb"
+    sample.mkdir(), inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    spec = FileSourceSpec.model_validate({**VISITS, "format": file_format})
+    assets = build_ingest_assets(spec, "defs/sources/visits/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+
+    with dg.instance_for_test() as instance:
+        def run(full: bool = False) -> dg.ExecuteInProcessResult:
+            result = dg.materialize(assets, instance=instance, resources=resources,
+                                    tags={FULL_REFRESH_TAG: "true"} if full else None)
+            assert result.success
+            return result
+
+        def silver() -> dict[tuple, tuple]:
+            with read_only(warehouse) as conn:
+                return {(s, str(d), v): (p, n) for s, d, v, p, n in
+                        conn.execute("SELECT site, day, visitor, pages, note FROM silver.slv_visits").fetchall()}
+
+        write(inbox / "visits_1", FIRST, file_format)
+        run()
+        assert silver() == expected([FIRST])
+        write(inbox / "visits_2", SECOND, file_format)
+        second = run()
+        assert silver() == expected([FIRST, SECOND])
+        merged = next(m for m in second.get_asset_materialization_events() if m.asset_key == dg.AssetKey("slv_visits"))
+        assert merged.materialization.metadata["incremental"].value, "the second delivery was merged, not rebuilt"
+        write(inbox / "visits_1", FIRST_REDELIVERED, file_format)  # same name, new content: a redelivery
+        run()
+        assert silver() == expected([FIRST_REDELIVERED, SECOND])
+
+        with read_only(warehouse) as conn:
+            def tables():
+                return {t: conn.execute(f"SELECT count(*), md5(string_agg(CAST(x AS VARCHAR), ';' ORDER BY CAST(x AS VARCHAR))) "
+                                        f"FROM (SELECT * {exclude} FROM {t}) AS x").fetchone()
+                        for t, exclude in (("bronze.raw_visits", "EXCLUDE (_loaded_at)"), ("silver.slv_visits", ""))}
+            merged_tables = tables()
+        run(full=True)
+        with read_only(warehouse) as conn:
+            assert tables() == merged_tables
+            types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                      "WHERE table_schema = 'silver' AND table_name = 'slv_visits'").fetchall())
+        assert types["pages"] == "BIGINT" and types["day"] == "DATE"  # NA did not make the column text
+
+
+@pytest.fixture
+def defs_dir(tmp_path, monkeypatch):
+    """Declarations written to a folder of this test's, not the checkout's defs/."""
+    root = tmp_path / "defs"
+    monkeypatch.setattr(declarations, "DEFS_DIR", root)
+    monkeypatch.setattr(declarations, "SOURCES_DIR", root / "sources")
+    return root
+
+
+def add(name, path, key, *extra, **options):
+    from clawdata.cli.sources import add as source_add
+
+    return source_add(name, str(path), key, options.get("order_by"), list(extra), None, None, False)
+
+
+def test_source_add_infers_types_and_reads_na_as_null(defs_dir, tmp_path):
+    dirty = tmp_path / "shop_export.csv"
+    dirty.write_text("order_ref,store,amount,when,status\nA1,1,10.50,2026-11-01 10:00:00,open\n"
+                     "A2,2,NA,2026-11-02 11:00:00,N/A\nA3,1,7,2026-11-02 12:30:00,closed\n")
+    written = add("shop_orders", dirty, ["order_ref", "store"])
+    declared = declarations.read(written)
+    assert declared.spec.types == {"order_ref": "VARCHAR", "store": "BIGINT", "amount": "DOUBLE",
+                                   "when": "TIMESTAMP", "status": "VARCHAR"}
+    assert "NA" in declared.spec.null_markers and declared.spec.key == ["order_ref", "store"]
+    assert yaml.safe_load(written.read_text())["type"] == "clawdata.components.FileSource"
+
+
+def test_source_add_refuses_a_duplicate_key_naming_the_rows(defs_dir, tmp_path):
+    dirty = tmp_path / "dup.csv"
+    dirty.write_text("id,name\n1,a\n2,b\n1,c\n3,d\n3,e\n")
+    with pytest.raises(ClawdataError) as refused:
+        add("dup", dirty, ["id"])
+    assert "id=1 on lines 2, 4" in str(refused.value) and "id=3 on lines 5, 6" in str(refused.value)
+    assert not (defs_dir / "sources" / "dup").exists()
+
+
+def test_source_add_takes_a_header_only_file_with_a_note(defs_dir, tmp_path, capfd):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,name,amount\n")
+    written = add("empty", empty, ["id"])
+    assert set(declarations.read(written).spec.types.values()) == {"VARCHAR"}
+    assert "no rows" in capfd.readouterr().out
+
+
+def test_source_add_on_a_missing_file_is_one_clear_error(defs_dir, tmp_path):
+    with pytest.raises(ClawdataError, match="no such file"):
+        add("ghost", tmp_path / "ghost.csv", ["id"])
+
+
+def test_a_bad_declaration_is_refused_naming_its_file(tmp_path):
+    bad = tmp_path / "defs" / "sources" / "visits" / "defs.yaml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(yaml.safe_dump({"type": declarations.FILE_SOURCE,
+                                   "attributes": {**VISITS, "key": ["site", "hour"]}}))
+    with pytest.raises(declarations.DeclarationError) as refused:
+        declarations.all_sources(tmp_path / "defs")
+    assert str(bad) in str(refused.value) and "hour" in str(refused.value)
+    twice = tmp_path / "defs" / "sources" / "visits_again" / "defs.yaml"
+    twice.parent.mkdir(parents=True)
+    twice.write_text(json.dumps({"type": declarations.FILE_SOURCE, "attributes": VISITS}))
+    bad.write_text(yaml.safe_dump({"type": declarations.FILE_SOURCE, "attributes": VISITS}))
+    with pytest.raises(declarations.DeclarationError, match="declared twice"):
+        declarations.all_sources(tmp_path / "defs")
