@@ -5,6 +5,7 @@ The format tests run the assets a FileSource component builds (defs/ingest/asset
 a key of three columns, a null marker in a numeric column, no ordering column (the latest delivery
 wins), two deliveries, a redelivery, then --full-refresh, which must give the same tables."""
 
+import io
 import json
 from pathlib import Path
 
@@ -143,12 +144,16 @@ def test_source_add_refuses_a_duplicate_key_naming_the_rows(defs_dir, tmp_path):
     assert not (defs_dir / "sources" / "dup").exists()
 
 
-def test_source_add_takes_a_header_only_file_with_a_note(defs_dir, tmp_path, capfd):
+def test_source_add_takes_a_header_only_file_with_a_note(defs_dir, tmp_path, monkeypatch):
+    from clawdata.cli import progress
+
+    printed = io.StringIO()
+    monkeypatch.setattr(progress.console, "file", printed)
     empty = tmp_path / "empty.csv"
     empty.write_text("id,name,amount\n")
     written = add("empty", empty, ["id"])
     assert set(declarations.read(written).spec.types.values()) == {"VARCHAR"}
-    assert "no rows" in capfd.readouterr().out
+    assert "no rows" in printed.getvalue()
 
 
 def test_source_add_on_a_missing_file_is_one_clear_error(defs_dir, tmp_path):
