@@ -76,17 +76,14 @@ class Files(_Strict):
     sample: list[str] | None = None
 
 
-class FileSourceSpec(_Strict):
+class SourceSpec(_Strict):
+    """What every source declares, files or a database table."""
+
     name: str = Field(description="The source: assets raw_NAME (bronze) and slv_NAME (silver).")
     description: str = ""
     owners: list[str] = Field(default_factory=list)
     group: str = Field("silver", description="The silver asset's group (bronze is always `bronze`).")
-    format: Literal["csv", "parquet", "jsonl"] = "csv"
-    files: Files = Field(default_factory=Files)
     columns: dict[str, str | Column]
-    null_markers: list[str] = Field(default_factory=lambda: [""], description="Values read as NULL (CSV).")
-    date_format: str | None = Field(None, description="CSV dates, strptime-style (e.g. %d/%m/%Y); default ISO 8601.")
-    timestamp_format: str | None = Field(None, description="CSV timestamps, strptime-style; default ISO 8601.")
     key: list[str] = Field(description="The business key: one row per key in silver.")
     order_by: str | None = Field(None, description="Latest value wins; none: the latest delivery wins.")
     required: list[str] = Field(default_factory=list, description="Must be filled in silver (the key always is).")
@@ -106,7 +103,7 @@ class FileSourceSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "FileSourceSpec":
+    def _consistent(self) -> "SourceSpec":
         declared = set(self.columns)
         for what, names in (("key", self.key), ("required", self.required), ("order_by", [self.order_by] if self.order_by else []),
                             ("accepted_values", list(self.checks.accepted_values)), ("ranges", list(self.checks.ranges))):
@@ -152,10 +149,6 @@ class FileSourceSpec(_Strict):
     def required_columns(self) -> list[str]:
         return list(dict.fromkeys([*self.key, *self.required]))
 
-    @property
-    def extension(self) -> str:
-        return FORMATS[self.format]
-
     def keys_sql(self, alias: str = "") -> str:
         return ", ".join(f"{alias}{_ident(k)}" for k in self.key)
 
@@ -170,6 +163,23 @@ class FileSourceSpec(_Strict):
         not_null = " AND ".join(f"{_ident(k)} IS NOT NULL" for k in self.key)
         return (f"SELECT\n    {columns}\nFROM {relation}\nWHERE {not_null}\n"
                 f"QUALIFY row_number() OVER (PARTITION BY {self.keys_sql()} ORDER BY {order}) = 1")
+
+    def column_docs(self) -> dict[str, str]:
+        return {n: self.column(n).description for n in self.columns if self.column(n).description}
+
+
+class FileSourceSpec(SourceSpec):
+    """Delivered files: CSV, Parquet or JSON lines, in the inbox (and the sample folder)."""
+
+    format: Literal["csv", "parquet", "jsonl"] = "csv"
+    files: Files = Field(default_factory=Files)
+    null_markers: list[str] = Field(default_factory=lambda: [""], description="Values read as NULL (CSV).")
+    date_format: str | None = Field(None, description="CSV dates, strptime-style (e.g. %d/%m/%Y); default ISO 8601.")
+    timestamp_format: str | None = Field(None, description="CSV timestamps, strptime-style; default ISO 8601.")
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format]
 
     def patterns(self) -> tuple[list[str], list[str]]:
         inbox = self.files.inbox if self.files.inbox is not None else [f"{self.name}*.{self.extension}"]
@@ -186,8 +196,6 @@ class FileSourceSpec(_Strict):
                 files += sorted(found)
         return files
 
-    def column_docs(self) -> dict[str, str]:
-        return {n: self.column(n).description for n in self.columns if self.column(n).description}
 
 
 def file_rank(path: Path) -> str:

@@ -1,6 +1,7 @@
 """Bronze and silver assets, two per declared source, written through write-audit-publish."""
 
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +12,7 @@ from clawdata.gold import project as gold_project
 from clawdata import settings
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.sources.audits import raw_audits, silver_audits
+from clawdata.sources.database import DatabaseSourceSpec, InspectionError, load_bronze_from_database
 from clawdata.sources.loads import load_bronze, merge_silver
 from clawdata.sources.spec import FileSourceSpec as Source
 from clawdata.warehouse import ledger
@@ -27,7 +29,43 @@ CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, d
 def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[dg.AssetsDefinition]:
     """`declared_in`: the declaration's file, named in the assets' metadata (and in load errors)."""
     where = {"clawdata/declared_in": declared_in} if declared_in else {}
+    if isinstance(source, DatabaseSourceSpec):
+        freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=source.freshness_hours))
+        return [_database_bronze_asset(source, where, freshness), _silver_asset(source, where, freshness)]
     return [_bronze_asset(source, where), _silver_asset(source, where)]
+
+
+def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -> dg.AssetsDefinition:
+    audits = raw_audits(source)
+    code_version = fingerprint(CODE_REVISION, source.url, source.table, source.types, source.key, source.cursor,
+                               [a.sql for a in audits])
+
+    @dg.asset(
+        name=source.raw_table,
+        group_name="bronze",
+        description=f"{source.description} The rows of {source.table}, loaded by dlt "
+                    f"({'those whose ' + source.cursor + ' moved' if source.cursor else 'in full'} at each run).".strip(),
+        kinds={"duckdb", "dlt"},
+        owners=source.owners or None,
+        pool=WAREHOUSE_POOL,
+        code_version=code_version,
+        check_specs=_check_specs(source.raw_table, audits),
+        freshness_policy=freshness,
+        metadata={"dagster/table_name": source.bronze.qualified, "source": f"{source.url} {source.table}", **where},
+    )
+    def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with _fail_clearly(), connect(duckdb) as conn:
+            loaded = load_bronze_from_database(conn, source, code_version, audits, full_refresh(context))
+        # Nothing new: the same data version, so what is built from it is kept.
+        previous = latest_data_version(context.instance, context.asset_key)
+        version = previous if previous and not loaded.rows_read and not loaded.full else \
+            fingerprint(code_version, context.run.run_id, loaded.rows_read)
+        context.log.info(f"{source.name}: {loaded.rows_read:,} rows read from {source.table}"
+                         f"{' (in full)' if loaded.full else ''}")
+        return _materialize_result(source.raw_table, loaded.published, dg.DataVersion(version), {
+            "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full)})
+
+    return bronze
 
 
 def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
@@ -74,7 +112,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     return bronze
 
 
-def _silver_asset(source: Source, where: dict) -> dg.AssetsDefinition:
+def _silver_asset(source: Source, where: dict, freshness=None) -> dg.AssetsDefinition:
     audits = silver_audits(source)
     code_version = fingerprint(CODE_REVISION, source.silver_select(), [a.sql for a in audits])
     latest = f"latest {source.order_by} wins" if source.order_by else "latest delivery wins"
@@ -89,6 +127,7 @@ def _silver_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         code_version=code_version,
         check_specs=_check_specs(source.silver_table, audits),
+        freshness_policy=freshness,
         metadata={"dagster/table_name": source.silver.qualified, **where},
     )
     def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -114,7 +153,7 @@ def _fail_clearly():
     """Bad input and failed audits end the step with a one-line message, not a traceback."""
     try:
         yield
-    except BadInputFile as e:
+    except (BadInputFile, InspectionError) as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None
     except AuditFailed as e:
         raise dg.Failure(

@@ -1,0 +1,304 @@
+"""A table of the team's own database as a source, loaded by dlt (its `sql_table` source) into bronze.
+
+- The declaration names the connection without its password (`url`), the table, the key and,
+  optionally, a cursor column. The password comes from the environment: `password_env` (default
+  CLAWDATA_SOURCE_<NAME>_PASSWORD), else the driver's own variable (PGPASSWORD for Postgres). It is
+  never written to a file, printed, or logged: every message is scrubbed of it.
+- A load runs inside the warehouse pool, on the step's own DuckDB connection: dlt extracts the rows
+  whose cursor moved (all of them on the first load, on a full refresh, or without a cursor) into
+  `_clawdata_dlt."NAME__extract"`; bronze then takes them by key (upsert), with its audits and the
+  ledger, in one transaction (a full load replaces bronze: rows deleted in the database go).
+- dlt keeps its incremental state in the warehouse (`_clawdata_dlt._dlt_pipeline_state`), beside
+  the data, so a restored warehouse restores the cursor with it. A load whose bronze publish did not
+  commit (a failed audit, a crash) is not one: its state row is dropped at the next start, and its
+  rows are extracted again.
+- Before dlt runs, the table is looked at (SQLAlchemy's inspector): an unreachable database, a
+  wrong password, a missing table or a column whose type changed ends the step with one line.
+
+Dagster-free: the bronze asset (defs/ingest/assets.py) calls `load_bronze_from_database`.
+"""
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+
+import duckdb
+import yaml
+from pydantic import Field, field_validator
+
+from clawdata.sources.spec import SourceSpec
+from clawdata.warehouse import ledger
+from clawdata.warehouse.files import BadInputFile
+from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
+from clawdata.warehouse.tables import Table
+
+DLT_SCHEMA = "_clawdata_dlt"  # dlt's dataset: the extracts and its state, in the warehouse
+_DRIVER_PASSWORD = {"postgresql": "PGPASSWORD", "mysql": "MYSQL_PWD"}
+
+
+class InspectionError(ValueError):
+    """The database or its table cannot be read as declared; the message names the cause."""
+
+
+class DatabaseSourceSpec(SourceSpec):
+    url: str = Field(description="SQLAlchemy URL without the password, e.g. postgresql://app@db.internal:5432/shop")
+    table: str = Field(description="SCHEMA.TABLE (or TABLE)")
+    cursor: str | None = Field(None, description="Load only rows whose cursor moved (e.g. updated_at); none: in full.")
+    password_env: str | None = Field(None, description="The variable holding the password; default CLAWDATA_SOURCE_<NAME>_PASSWORD.")
+    source_types: dict[str, str] = Field(default_factory=dict, description="The columns' types in the database when declared.")
+    freshness_hours: float = Field(26, description="Late in the UI and `status` when not loaded within this many hours.")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        if make_url(value).password:
+            raise ValueError("the URL must not carry the password: set it in the environment (password_env)")
+        return value
+
+    @property
+    def password_variable(self) -> str:
+        return self.password_env or f"CLAWDATA_SOURCE_{self.name.upper()}_PASSWORD"
+
+    @property
+    def schema_and_table(self) -> tuple[str | None, str]:
+        schema, _, table = self.table.rpartition(".")
+        return schema or None, table
+
+    @property
+    def redacted_url(self) -> str:
+        return self.url
+
+    def password(self) -> str | None:
+        from sqlalchemy.engine import make_url
+
+        driver = make_url(self.url).get_backend_name()
+        return os.environ.get(self.password_variable) or os.environ.get(_DRIVER_PASSWORD.get(driver, ""), None) or None
+
+    def connection_url(self):
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        return url.set(password=self.password()) if self.password() else url
+
+    def scrub(self, text: str) -> str:
+        """A message without the password (drivers and dlt may quote the URL)."""
+        secret = self.password()
+        return text.replace(secret, "***") if secret else text
+
+
+def inspect_table(spec: DatabaseSourceSpec) -> dict[str, str]:
+    """The table's columns and their database types; InspectionError with one line naming the cause."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.exc import NoSuchTableError, OperationalError, SQLAlchemyError
+
+    schema, table = spec.schema_and_table
+    engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
+    where = f"source {spec.name} ({spec.redacted_url}, table {spec.table})"
+    try:
+        with engine.connect() as connection:
+            columns = inspect(connection).get_columns(table, schema=schema)
+    except NoSuchTableError:
+        raise InspectionError(f"{where}: the table does not exist") from None
+    except OperationalError as e:
+        raise InspectionError(f"{where}: {spec.scrub(_first_line(e.orig or e))}") from None
+    except SQLAlchemyError as e:
+        raise InspectionError(f"{where}: {spec.scrub(_first_line(e))}") from None
+    finally:
+        engine.dispose()
+    if not columns:
+        raise InspectionError(f"{where}: the table does not exist (or shows no columns to this user)")
+    return {c["name"]: str(c["type"]) for c in columns}
+
+
+def _connect_timeout(spec: DatabaseSourceSpec) -> dict:
+    return {"connect_timeout": 10} if spec.url.startswith("postgresql") else {}
+
+
+def _first_line(error) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or ["error"])[0].strip()
+
+
+def check_columns(spec: DatabaseSourceSpec, found: dict[str, str]) -> None:
+    where = f"source {spec.name} (table {spec.table})"
+    missing = [c for c in spec.types if c not in found]
+    if missing:
+        raise InspectionError(f"{where}: column(s) {', '.join(missing)} are gone from the table")
+    changed = [f"{c} from {t} to {found[c]}" for c, t in spec.source_types.items() if c in found and found[c] != t]
+    if changed:
+        raise InspectionError(f"{where}: column type changed in the database: {'; '.join(changed)} "
+                              "(update the declaration's columns and source_types; the last good tables are kept)")
+
+
+# --- declaring: `clawdata source add NAME --from URL --table SCHEMA.TABLE --key COL` ----------------
+
+_DUCKDB_TYPES = [  # database type (SQLAlchemy's rendering, upper case) -> DuckDB type
+    (r"^(BIG)?SERIAL|^BIGINT|^INT8", "BIGINT"), (r"^(SMALL)?INT|^INTEGER|^INT4|^INT2|^SERIAL", "INTEGER"),
+    (r"^(NUMERIC|DECIMAL)\((\d+),\s*(\d+)\)", None), (r"^(NUMERIC|DECIMAL)", "DOUBLE"),
+    (r"^(DOUBLE|FLOAT|REAL)", "DOUBLE"), (r"^BOOL", "BOOLEAN"), (r"^DATE$", "DATE"),
+    (r"^TIMESTAMP.*WITH TIME ZONE|^TIMESTAMPTZ", "TIMESTAMPTZ"), (r"^(TIMESTAMP|DATETIME)", "TIMESTAMP"),
+    (r"^TIME", "TIME"), (r"^UUID", "UUID"), (r"^JSON", "JSON"),
+]
+
+
+def duckdb_type(database_type: str) -> str:
+    upper = database_type.upper()
+    for pattern, duck in _DUCKDB_TYPES:
+        found = re.match(pattern, upper)
+        if found:
+            return duck or f"DECIMAL({found.group(2)},{found.group(3)})"
+    return "VARCHAR"
+
+
+def declare(name: str, url: str, table: str, key: list[str], cursor: str | None) -> tuple[str, str]:
+    """The declaration's YAML and what to tell the user, from the table as it is."""
+    spec = DatabaseSourceSpec(name=name, url=url, table=table, key=key, cursor=cursor, order_by=cursor,
+                              columns={k: "VARCHAR" for k in key} | ({cursor: "VARCHAR"} if cursor else {}))
+    found = inspect_table(spec)
+    missing = [c for c in [*key, *([cursor] if cursor else [])] if c not in found]
+    if missing:
+        raise InspectionError(f"source {name}: table {table} has no column(s) {', '.join(missing)} (it has: {', '.join(found)})")
+    spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
+    attributes = spec.model_dump(exclude_defaults=True)
+    text = (f"# Declared by `clawdata source add` from {url} (table {table}). The password is read from\n"
+            f"# ${spec.password_variable} (or the driver's own variable): never put it here.\n"
+            + yaml.safe_dump({"type": "clawdata.components.DatabaseSource", "attributes": attributes},
+                             sort_keys=False, default_flow_style=None, width=120))
+    columns = "\n".join(f"  {c:<24} {t:<18} {spec.column(c).type}{'  (key)' if c in key else ''}"
+                        f"{'  (cursor)' if c == cursor else ''}" for c, t in found.items())
+    summary = "\n".join([
+        f"table {table}: {len(found)} columns (database type, DuckDB type):", columns,
+        f"key: {', '.join(key)}; " + (f"each load takes the rows whose {cursor} moved" if cursor
+                                      else "each load takes the whole table (no --cursor)"),
+        f"password: from ${spec.password_variable} (set it in .env for the stack; it is never written to a file)", "",
+        "next:",
+        f"  export {spec.password_variable}=...            (or PGPASSWORD)",
+        f"  clawdata dagster materialize raw_{name} slv_{name}",
+        f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
+        f"  the stack: add {spec.password_variable} to .env, then docker compose up -d --build user_code"])
+    return text, summary
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+@dataclass
+class Loaded:
+    published: Published
+    rows_read: int
+    full: bool
+
+
+def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, code_version: str,
+                              audits: list[Audit], full: bool) -> Loaded:
+    """Extract with dlt into the warehouse, then publish into bronze (see the module's docstring)."""
+    check_columns(spec, inspect_table(spec))
+    ledger.ensure(conn)
+    table, name = spec.bronze, spec.raw_table
+    state = ledger.layer(conn, name)
+    full = full or state is None or state.code_version != code_version or not table.exists(conn) or not spec.cursor
+    pipeline_name = f"clawdata_{spec.name}"
+    published_loads = {f.removeprefix("load:") for f in ledger.loaded_files(conn, name)}
+    _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=full)
+    load_ids = _extract(conn, spec, pipeline_name)
+    extract = f'{DLT_SCHEMA}."{spec.name}__extract"'
+    rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if load_ids else None
+    try:
+        result = _publish(conn, spec, table, rows, load_ids, code_version, audits, full)
+    except BaseException:
+        _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=False)
+        raise
+    if _exists(conn, DLT_SCHEMA, f"{spec.name}__extract"):
+        conn.execute(f"DELETE FROM {extract}")  # taken in: the extract is only a hand-over
+    published, read = result
+    return Loaded(published, read, full)
+
+
+def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline_name: str) -> list[str]:
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    schema, table = spec.schema_and_table
+    # One load worker on the step's own connection; dlt's own files in a throwaway folder (its
+    # state is restored from the warehouse each time).
+    os.environ.setdefault("LOAD__WORKERS", "1")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
+                         incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
+                         reflection_level="full_with_precision", write_disposition="append")
+    resource.apply_hints(table_name=f"{spec.name}__extract")
+    with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
+        pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(conn),
+                                dataset_name=DLT_SCHEMA, pipelines_dir=workdir, progress="log")
+        try:
+            pipeline.sync_destination()
+            info = pipeline.run(resource)
+        except Exception as e:
+            raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_innermost(e))}") from None
+    return list(info.loads_ids)
+
+
+def _innermost(error: BaseException) -> str:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return _first_line(error)
+
+
+def _forget_unpublished_loads(conn, pipeline_name: str, published: set[str], everything: bool) -> None:
+    """dlt's state rows of loads bronze never took in (or all of them, for a full load) go: the next
+    extract starts from the last published cursor."""
+    if not _exists(conn, DLT_SCHEMA, "_dlt_pipeline_state"):
+        return
+    state = f"{DLT_SCHEMA}._dlt_pipeline_state"
+    if everything:
+        conn.execute(f"DELETE FROM {state} WHERE pipeline_name = ?", [pipeline_name])
+    else:
+        conn.execute(f"DELETE FROM {state} WHERE pipeline_name = ? AND _dlt_load_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                     [pipeline_name, sorted(published)])
+
+
+def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, load_ids: list[str], code_version: str,
+             audits: list[Audit], full: bool) -> tuple[Published, int]:
+    name, changes, keys = spec.raw_table, ledger.changes_table(spec.raw_table), spec.keys_sql()
+    select = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in spec.types.items())
+    lineage = (f"'{spec.table}' AS _source_file, _dlt_load_id AS _file_rank, NULL::BIGINT AS _row, "
+               "current_timestamp AS _loaded_at")
+    count = conn.execute(f"SELECT count(*) FROM {rows}", [load_ids]).fetchone()[0] if rows else 0
+
+    def record(batch: int, is_full: bool) -> None:
+        if is_full:
+            ledger.forget_files(conn, name)
+        ledger.record_files(conn, name, [(f"load:{i}", i, count) for i in load_ids], batch)
+        ledger.record_layer(conn, name, code_version, batch, full=is_full)
+
+    if full:
+        def build(staging: Table) -> None:
+            source = rows or f"(SELECT * FROM {spec.bronze} LIMIT 0)"  # nothing new and no table: empty
+            conn.execute(f"CREATE TABLE {staging} AS SELECT {select}, {lineage} FROM {source}",
+                         [load_ids] if rows else [])
+            conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {keys} FROM {staging} LIMIT 0")
+            record(ledger.next_batch(conn), True)
+
+        return publish(conn, table, build, audits), count
+
+    delta = f'"{name}__delta"'
+
+    def apply() -> tuple[str, str | None]:
+        batch = ledger.next_batch(conn)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS SELECT * FROM {table} LIMIT 0")
+        if rows:
+            conn.execute(f"INSERT INTO {delta} SELECT {select}, {lineage} FROM {rows}", [load_ids])
+            joined = " AND ".join(f't."{k}" = d."{k}"' for k in spec.key)
+            conn.execute(f"DELETE FROM {table} AS t USING {delta} AS d WHERE {joined}")
+            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
+            conn.execute(f"INSERT INTO {changes} SELECT ?, {keys} FROM {delta}", [batch])
+        record(batch, False)
+        return delta, None
+
+    return publish_changes(conn, table, apply, audits), count
+
+
+def _exists(conn, schema: str, table: str) -> bool:
+    return Table(schema, table).exists(conn)

@@ -1,0 +1,138 @@
+"""A table of a real PostgreSQL server as a declared source (issue: bring your own data, databases),
+loaded by dlt into bronze and merged into silver, in-process on a real instance: the first load, rows
+inserted and updated reaching silver on the next run, the password nowhere in what is written or
+logged, and a wrong password, a missing table and a column type change failing in one line with
+nothing changed."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from clawdata.defs.ingest.assets import build_ingest_assets
+from clawdata.settings import FULL_REFRESH_TAG
+from clawdata.sources.database import DatabaseSourceSpec
+from clawdata.warehouse.readers import read_only
+from tests import postgres
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="module")
+def server():
+    problem = postgres.available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI=true but {problem}")
+        pytest.skip(problem)
+    with postgres.postgres_server() as (host, port):
+        postgres.psql(host, port, "app", """
+            CREATE SCHEMA crm;
+            CREATE TABLE crm.accounts (account_id integer PRIMARY KEY, name text, plan text, mrr numeric(12, 2),
+                                       updated_at timestamp NOT NULL);
+            INSERT INTO crm.accounts SELECT g, 'account ' || g, CASE WHEN g % 3 = 0 THEN 'pro' ELSE 'basic' END,
+                   g * 10.5, timestamp '2026-11-01' + g * interval '1 minute' FROM generate_series(1, 500) g;""")
+        yield host, port
+
+
+def spec(host, port, **overrides) -> DatabaseSourceSpec:
+    return DatabaseSourceSpec.model_validate({
+        "name": "accounts", "url": f"postgresql://{postgres.USER}@{host}:{port}/app", "table": "crm.accounts",
+        "key": ["account_id"], "cursor": "updated_at", "order_by": "updated_at",
+        "columns": {"account_id": "INTEGER", "name": {"type": "VARCHAR", "trim": True}, "plan": "VARCHAR",
+                    "mrr": "DECIMAL(12,2)", "updated_at": "TIMESTAMP"},
+        "source_types": {"account_id": "INTEGER", "name": "TEXT", "plan": "TEXT", "mrr": "NUMERIC(12, 2)",
+                         "updated_at": "TIMESTAMP"},
+        **overrides})
+
+
+@pytest.fixture(scope="module")
+def loaded(server, tmp_path_factory):
+    """Three runs: the first load, then 20 rows updated and 5 inserted, then nothing new."""
+    host, port = server
+    tmp = tmp_path_factory.mktemp("db")
+    warehouse = tmp / "warehouse.duckdb"
+    assets = build_ingest_assets(spec(host, port), "defs/sources/accounts/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    with pytest.MonkeyPatch.context() as mp, dg.instance_for_test() as instance:
+        mp.setenv("CLAWDATA_SOURCE_ACCOUNTS_PASSWORD", postgres.PASSWORD)
+        mp.delenv("PGPASSWORD", raising=False)
+
+        def run(**kwargs):
+            return dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False, **kwargs)
+
+        first = run()
+        postgres.psql(host, port, "app", """
+            UPDATE crm.accounts SET plan = 'enterprise', updated_at = timestamp '2026-12-01' WHERE account_id <= 20;
+            INSERT INTO crm.accounts SELECT g, '  spaced ' || g || '  ', 'basic', 1, timestamp '2026-12-02'
+              FROM generate_series(501, 505) g;""")
+        second, third = run(), run()
+        yield {"runs": (first, second, third), "warehouse": warehouse, "instance": instance, "run": run,
+               "tmp": tmp, "server": server, "assets": assets, "resources": resources}
+
+
+def metadata(result, key: str) -> dict:
+    event = next(m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey(key))
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def silver(warehouse):
+    with read_only(warehouse) as conn:
+        return conn.execute("SELECT count(*), count(*) FILTER (WHERE plan = 'enterprise'), "
+                            "max(name) FILTER (WHERE account_id = 503) FROM silver.slv_accounts").fetchone()
+
+
+def test_first_load_then_only_what_moved(loaded):
+    first, second, third = loaded["runs"]
+    assert first.success and second.success and third.success
+    assert metadata(first, "raw_accounts")["rows_read"] == 500 and metadata(first, "raw_accounts")["full_load"]
+    assert metadata(second, "raw_accounts")["rows_read"] == 25 and not metadata(second, "raw_accounts")["full_load"]
+    assert metadata(second, "slv_accounts")["incremental"]
+    assert metadata(third, "raw_accounts")["rows_read"] == 0
+    assert metadata(third, "slv_accounts")["reused"]  # nothing new: silver and what reads it are kept
+    assert silver(loaded["warehouse"]) == (505, 20, "spaced 503")  # cleaned as declared
+
+
+def test_the_password_is_in_no_file_and_no_log(loaded):
+    secret = postgres.PASSWORD.encode()
+    for path in loaded["tmp"].rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_bytes(), path
+    instance = loaded["instance"]
+    for result in loaded["runs"]:
+        for record in instance.all_logs(result.run_id):
+            assert postgres.PASSWORD not in str(record), record
+    for path in Path(instance.root_directory).rglob("*"):  # runs, events, captured stdout/stderr
+        if path.is_file():
+            assert secret not in path.read_bytes(), path
+
+
+def test_a_full_refresh_reloads_the_table_in_full(loaded):
+    before = silver(loaded["warehouse"])
+    result = loaded["run"](tags={FULL_REFRESH_TAG: "true"})
+    assert result.success and metadata(result, "raw_accounts")["rows_read"] == 505
+    assert silver(loaded["warehouse"]) == before
+
+
+@pytest.mark.parametrize("case, change, expected", [
+    ("wrong password", {"env": "not-the-password"}, "password authentication failed"),
+    ("missing table", {"table": "crm.no_such_table"}, "the table does not exist"),
+    ("type change", {"source_types": {"mrr": "TEXT"}}, "column type changed in the database: mrr from TEXT to NUMERIC(12, 2)"),
+])
+def test_a_bad_load_fails_in_one_line_and_keeps_the_tables(loaded, case, change, expected, monkeypatch):
+    host, port = loaded["server"]
+    before = silver(loaded["warehouse"])
+    overrides = {k: v for k, v in change.items() if k != "env"}
+    if "source_types" in overrides:
+        overrides["source_types"] = {**spec(host, port).source_types, **overrides["source_types"]}
+    assets = build_ingest_assets(spec(host, port, **overrides))
+    monkeypatch.setenv("CLAWDATA_SOURCE_ACCOUNTS_PASSWORD", change.get("env", postgres.PASSWORD))
+    result = dg.materialize(assets, instance=loaded["instance"], resources=loaded["resources"], raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.user_failure_data.description
+    assert message.startswith("source accounts") and expected in message and len(message.splitlines()) == 1, message
+    assert postgres.PASSWORD not in message
+    assert silver(loaded["warehouse"]) == before
