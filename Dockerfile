@@ -69,6 +69,7 @@ EXPOSE 3000
 
 FROM base AS user_code
 COPY --from=user-code-deps /opt/venv /opt/venv
+COPY deploy/code_server.py /usr/local/bin/clawdata-code-server
 ENV CLAWDATA_PROJECT_DIR=/opt/clawdata \
     CLAWDATA_WAREHOUSE_PATH=/var/lib/clawdata/warehouse/warehouse.duckdb \
     CLAWDATA_INBOX_DIR=/var/lib/clawdata/inbox \

@@ -9,7 +9,7 @@ EXEC := $(COMPOSE) exec $(shell [ -t 0 ] || echo -T) user_code
 STACK_URL := http://webserver:3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install check dev test lock env up down materialize status logs sql ps backup restore images-offline bench clean helm-check
+.PHONY: help install check dev test lock env up down destroy materialize status logs sql ps backup restore images-offline bench clean helm-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -43,8 +43,16 @@ up: env  ## build, start, wait until every service is healthy
 	$(COMPOSE) up -d --build --wait
 	@echo "clawdata is up: http://$${CLAWDATA_UI_BIND:-127.0.0.1}:$$(grep -oP '^CLAWDATA_UI_PORT=\K.*' .env || echo 3000)"
 
-down:  ## stop the stack (volumes, run history and the warehouse are kept)
-	$(COMPOSE) down
+# Every profile's services (the proxy's too), whether or not .env enables the profile now.
+STACK_NAME = $(shell grep -oP '^CLAWDATA_STACK=\K.*' .env 2>/dev/null || echo clawdata)
+
+down:  ## stop every service of the stack, the proxy included (volumes, run history and the warehouse are kept)
+	$(COMPOSE) --profile '*' down --remove-orphans
+
+destroy:  ## remove the stack for good: every service, run container, volume (data!), network and image of it
+	$(COMPOSE) --profile '*' down --volumes --remove-orphans --rmi local
+	@ids=$$(docker ps -aq --filter label=com.clawdata.stack=$(STACK_NAME)); [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
+	@docker image rm -f clawdata/user-code:$(STACK_NAME) clawdata/dagster:$(STACK_NAME) clawdata/proxy:$(STACK_NAME) >/dev/null 2>&1 || true
 
 materialize:  ## materialize everything through the running stack; exits with the run's result
 	$(EXEC) clawdata dagster --url $(STACK_URL) materialize --all
@@ -61,10 +69,10 @@ logs:  ## follow the services' logs
 ps:  ## the services and their health
 	$(COMPOSE) ps
 
-backup:  ## dump Postgres and copy the warehouse into backups/<timestamp>/
+backup:  ## back up the stack into backups/<timestamp>/ (readable by you only); never waits for a run
 	deploy/backup.sh backup
 
-restore:  ## restore a backup: make restore BACKUP=backups/<timestamp>
+restore:  ## restore a backup, the stack up or down: make restore BACKUP=backups/<timestamp> [FORCE=1]
 	deploy/backup.sh restore $(BACKUP)
 
 images-offline:  ## build base and Postgres images from Debian packages (no registry needed)

@@ -1,41 +1,75 @@
 #!/usr/bin/env bash
-# Back up or restore a running stack: Dagster's Postgres database (runs, events, schedule and sensor
-# state), the published replica of silver and gold (never waits for a run; it says which published
-# version it holds) and the inbox of delivered files (bronze is rebuilt from them).
-#   deploy/backup.sh backup            -> backups/<UTC timestamp>/{dagster.dump,warehouse.duckdb,inbox.tar.gz}
-#   deploy/backup.sh restore DIR       -> stops the Dagster services, restores both, starts them again
+# Back up or restore a stack, up or down.
+#   deploy/backup.sh backup [DIR]   -> backups/<UTC time>/ (mode 700, files 600): dagster.dump (Dagster's
+#                                      records), warehouse.duckdb (the published replica: silver and gold),
+#                                      inbox.tar.gz (every delivered file), generation.txt, snapshot.txt
+#   deploy/backup.sh restore DIR    -> puts them back, then makes Dagster's records agree with the
+#                                      restored warehouse (clawdata.cli.reconcile)
+# A backup never waits for a run (the replica is never changed in place). A restore works whatever
+# moment the backup was taken at: the warehouse decides, runs that were going are canceled, and the
+# next run rebuilds bronze (and its ledger) from the restored inbox and everything above it.
+# Inbox files newer than the backup are moved aside (listed), never deleted.
 # COMPOSE may name another compose invocation (e.g. with --env-file); the default uses ./.env.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 compose=${COMPOSE:-docker compose}
-warehouse=/var/lib/clawdata/warehouse/warehouse.duckdb
-replica=/var/lib/clawdata/replica/warehouse.duckdb
+umask 077
+
+running() { [ -n "$($compose ps --status running -q "$1" 2>/dev/null)" ]; }
+
+# Postgres is needed either way; started alone for the occasion when the stack is down.
+started_postgres=0
+need_postgres() {
+  if ! running postgres; then
+    $compose up -d --wait postgres >/dev/null
+    started_postgres=1
+  fi
+}
+done_with_postgres() { if [ "$started_postgres" = 1 ]; then $compose stop postgres >/dev/null; fi; }
+
+# A user-code container with the volumes, as the invoking user or root.
+in_user_code() {  # USER MOUNT COMMAND...
+  local user=$1 mount=$2; shift 2
+  $compose run --rm --no-deps -T --user "$user" -v "$mount" -e DAGSTER_HOME=/opt/dagster/home user_code "$@"
+}
 
 case "${1:-}" in
   backup)
     dir=${2:-backups/$(date -u +%Y%m%dT%H%M%SZ)}
-    mkdir -p "$dir" && dir=$(realpath "$dir")
+    mkdir -p "$dir" && chmod 700 "$dir" && dir=$(realpath "$dir")
+    need_postgres
     # Custom format: compressed, and pg_restore can clean and recreate every object.
     $compose exec -T postgres pg_dump -U dagster -d dagster --format=custom >"$dir/dagster.dump"
-    # The replica's current version (a published file is never changed in place: no lock, no wait).
-    $compose run --rm --no-deps -T --user "$(id -u):$(id -g)" -v "$dir:/backup" user_code \
-      sh -c "python -m clawdata.warehouse.backup $replica /backup/warehouse.duckdb >/backup/snapshot.txt && cat /backup/snapshot.txt && tar -C /var/lib/clawdata/inbox -czf /backup/inbox.tar.gz ."
-    echo "backup written to $dir"
+    in_user_code "$(id -u):$(id -g)" "$dir:/backup" python -m clawdata.warehouse.backup backup /backup
+    done_with_postgres
+    chmod 600 "$dir"/*
+    echo "backup written to $dir (readable by $(id -un) only)"
     ;;
   restore)
     dir=${2:?usage: deploy/backup.sh restore backups/<timestamp>}
     dir=$(realpath "$dir")
-    [ -s "$dir/dagster.dump" ] && [ -s "$dir/warehouse.duckdb" ] && [ -s "$dir/inbox.tar.gz" ] || { echo "$dir has no complete backup" >&2; exit 1; }
-    # Nothing may write while the state is replaced: stop everything but Postgres.
-    $compose stop webserver daemon user_code
+    for f in dagster.dump warehouse.duckdb inbox.tar.gz; do
+      [ -s "$dir/$f" ] || { echo "error: $dir has no $f: not a complete backup" >&2; exit 1; }
+    done
+    was_up=0; running webserver && was_up=1
+    need_postgres
+    # Nothing may write while the state is replaced.
+    $compose stop webserver daemon user_code >/dev/null 2>&1 || true
+    # The backup is readable by its owner only: handed to the container through a copy it may read.
+    stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
+    cp "$dir"/warehouse.duckdb "$dir"/inbox.tar.gz "$stage"/ && { cp "$dir"/generation.txt "$stage"/ 2>/dev/null || true; }
+    chmod 755 "$stage" && chmod 644 "$stage"/*
+    in_user_code 0 "$stage:/backup:ro" sh -c \
+      "python -m clawdata.warehouse.backup restore /backup && chown -R clawdata:clawdata /var/lib/clawdata"
     $compose exec -T postgres pg_restore -U dagster -d dagster --clean --if-exists --no-owner <"$dir/dagster.dump"
-    $compose run --rm --no-deps -T --user 0 -v "$dir:/backup:ro" user_code sh -c \
-      "cp /backup/warehouse.duckdb $warehouse.restoring && rm -f $warehouse.wal && mv $warehouse.restoring $warehouse \
-       && mkdir -p $(dirname $replica) && cp /backup/warehouse.duckdb $replica.restoring && mv $replica.restoring $replica \
-       && find /var/lib/clawdata/inbox -mindepth 1 -delete && tar -C /var/lib/clawdata/inbox -xzf /backup/inbox.tar.gz \
-       && chown -R clawdata:clawdata /var/lib/clawdata"
-    $compose up -d --wait
-    echo "restored from $dir"
+    in_user_code clawdata "$stage:/backup:ro" python -m clawdata.cli.reconcile "$(basename "$dir")"
+    if [ "$was_up" = 1 ]; then
+      $compose up -d --wait >/dev/null
+      echo "restored from $dir; the stack is up again"
+    else
+      done_with_postgres
+      echo "restored from $dir; the stack stays down (make up starts it)"
+    fi
     ;;
   *)
     echo "usage: deploy/backup.sh backup [DIR] | restore DIR" >&2

@@ -182,20 +182,39 @@ def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
     assert shell.returncode == 0 and "BASE TABLE" in shell.stdout and "│     3 │" in shell.stdout, shell.stdout
 
 
-def test_backup_copies_the_published_version_without_waiting(tmp_path):
-    from clawdata.warehouse.backup import copy_replica
-
-    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+def test_backup_copies_the_published_version_without_waiting_and_restores_keeping_newer_deliveries(tmp_path):
+    """The published replica, the inbox and the generation floor, owner-readable only, taken while a
+    writer holds the warehouse; restored, an inbox file newer than the backup is kept aside, and the
+    next publish gets a generation never used before."""
+    warehouse, path, inbox = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb", tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "customers_1.csv").write_text("id\n1\n")
+    env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(warehouse), "CLAWDATA_REPLICA_PATH": str(path),
+           "CLAWDATA_INBOX_DIR": str(inbox)}
     make_warehouse(warehouse, 4)
     replica.publish(warehouse, path, "run-1")
     replica.publish(warehouse, path, "run-2")
+    target = tmp_path / "backups" / "b1"
     writer = hold_lock(warehouse, 60)  # a run writing the warehouse meanwhile
     try:
-        result = subprocess.run([os.sys.executable, "-m", "clawdata.warehouse.backup", str(path), str(tmp_path / "b.duckdb")],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run([os.sys.executable, "-m", "clawdata.warehouse.backup", "backup", str(target)],
+                                capture_output=True, text=True, timeout=60, env=env)
     finally:
         writer.kill()
     assert result.returncode == 0, result.stderr
     assert "replica generation 2" in result.stdout and "by run run-2" in result.stdout and "main.t 4 rows" in result.stdout
-    with pytest.raises(FileExistsError):
-        copy_replica(path, tmp_path / "b.duckdb")
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in target.iterdir()} == {
+        n: "0o600" for n in ("warehouse.duckdb", "inbox.tar.gz", "generation.txt", "snapshot.txt")}
+
+    replica.publish(warehouse, path, "run-3")  # generation 3, after the backup
+    (inbox / "customers_2.csv").write_text("id\n2\n")  # delivered after the backup
+    restored = subprocess.run([os.sys.executable, "-m", "clawdata.warehouse.backup", "restore", str(target)],
+                              capture_output=True, text=True, timeout=60, env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert "kept aside (not in the backup): customers_2.csv" in restored.stdout
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["customers_1.csv"]
+    assert [p.name for p in next(inbox.glob(".kept-aside-*")).iterdir()] == ["customers_2.csv"]
+    assert replica.read_snapshot(path).generation == 2  # the backup's own version, as it was
+    assert replica.publish(warehouse, path, "run-4").generation == 4  # not 3 again: 3 named another content
+
+

@@ -8,7 +8,6 @@ import time
 import duckdb
 import pytest
 
-from clawdata.warehouse.backup import copy_warehouse
 from clawdata.warehouse.readers import WarehouseBusy, read_only, table_checksum
 
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(float(sys.argv[2]))"
@@ -46,12 +45,3 @@ def test_reader_waits_for_the_writer_to_finish(warehouse):
     with read_only(warehouse, timeout=60) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1000
     writer.wait()
-
-
-def test_backup_is_an_identical_copy_and_never_overwrites(warehouse, tmp_path):
-    target = tmp_path / "backup.duckdb"
-    assert copy_warehouse(warehouse, target) == 1
-    with read_only(warehouse) as a, read_only(target) as b:
-        assert table_checksum(a, "t") == table_checksum(b, "t")
-    with pytest.raises(FileExistsError):
-        copy_warehouse(warehouse, target)

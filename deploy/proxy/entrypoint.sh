@@ -12,6 +12,13 @@ set -eu
 if [ "$1" != nginx ]; then exec "$@"; fi
 
 die() { echo "proxy: error: $*" >&2; exit 1; }
+# A setting the proxy refuses: said once, then nothing is served and the healthcheck fails, so
+# `docker compose up --wait` (make up) fails on it, instead of a container restarting in a loop.
+refuse() {
+  echo "proxy: refusing to serve: $*" >&2
+  trap 'exit 0' TERM INT
+  while :; do sleep 3600 & wait $!; done
+}
 
 user=${CLAWDATA_PROXY_USER:-clawdata}
 if [ -n "${CLAWDATA_PROXY_PASSWORD_FILE:-}" ]; then
@@ -24,16 +31,16 @@ unset CLAWDATA_PROXY_PASSWORD
 
 case $user in
   '' | *:* | *"
-"*) die "CLAWDATA_PROXY_USER must be non-empty, without ':' or line breaks." ;;
+"*) refuse "CLAWDATA_PROXY_USER must be non-empty, without ':' or line breaks." ;;
 esac
-[ -n "$password" ] || die "CLAWDATA_PROXY_PASSWORD is not set or empty. Set a password of at least 12 characters (e.g. in .env) to share the Dagster UI through the proxy."
+[ -n "$password" ] || refuse "CLAWDATA_PROXY_PASSWORD is not set or empty. Set a password of at least 12 characters (e.g. in .env) to share the Dagster UI through the proxy."
 case $password in
   *"
-"*) die "CLAWDATA_PROXY_PASSWORD must be a single line." ;;
+"*) refuse "CLAWDATA_PROXY_PASSWORD must be a single line." ;;
 esac
 # Characters (the image sets LANG=C.UTF-8; in a byte locale wc -m would count bytes).
 [ "$(printf '%s' "$password" | wc -m)" -ge 12 ] \
-  || die "CLAWDATA_PROXY_PASSWORD is too short: use at least 12 characters (e.g. \`openssl rand -base64 18\`)."
+  || refuse "CLAWDATA_PROXY_PASSWORD is too short: use at least 12 characters (e.g. \`openssl rand -base64 18\`)."
 
 mkdir -p /tmp/nginx
 umask 077

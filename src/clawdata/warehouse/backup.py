@@ -1,19 +1,31 @@
-"""Backups of the warehouse's data.
+"""Backups of the warehouse's data, and putting them back (deploy/backup.sh runs these in a container
+of the stack's user-code image, with the volumes mounted). Dagster-free.
 
-    python -m clawdata.warehouse.backup REPLICA TARGET
+    python -m clawdata.warehouse.backup backup TARGET_DIR
+    python -m clawdata.warehouse.backup restore BACKUP_DIR
 
-copies the published replica (silver and gold; warehouse/replica.py) into TARGET and says which
-published version it holds. It never waits for a run: a published version is never changed in
-place, so copying the file opened once is consistent even if a newer version is published meanwhile.
-Bronze is not in it: it is rebuilt from the delivered files, which a backup keeps beside it.
+A backup holds the published replica (silver and gold, as one run published them; copied from the
+file as opened, so it never waits for a run), the inbox (every delivered file: bronze and its ledger
+are rebuilt from them by the next run, and database sources reload their tables), and the highest
+replica generation ever published (so that no generation number is used for two contents). Files
+are readable by their owner only. Dagster's records are dumped beside them by deploy/backup.sh;
+they may describe runs after the replica's publish, so a restore does not trust them for the
+warehouse: clawdata.cli.reconcile marks what the restored warehouse holds as such.
+
+A restore keeps what it would lose: inbox files that are not in the backup (or differ from it) are
+moved aside into `.kept-aside-<time>/` of the inbox, listed, for the operator to deliver again.
 """
 
+import hashlib
+import os
 import shutil
 import sys
+import tarfile
+import time
 from pathlib import Path
 
+from clawdata import settings
 from clawdata.warehouse import replica
-from clawdata.warehouse.readers import read_only
 
 
 def copy_replica(source: Path, target: Path) -> replica.Snapshot:
@@ -27,24 +39,77 @@ def copy_replica(source: Path, target: Path) -> replica.Snapshot:
     return replica.read_snapshot(target)
 
 
-def copy_warehouse(source: Path, target: Path, timeout: float = 600) -> int:
-    """Copy every table of the warehouse `source` into a new file `target` (waits while a run holds
-    it); returns the table count."""
-    if target.exists():
-        raise FileExistsError(f"{target} exists; a backup never overwrites one")
-    with read_only(source, timeout=timeout) as conn:
-        conn.execute("ATTACH ? AS backup", [str(target)])
-        conn.execute("COPY FROM DATABASE warehouse TO backup")
-        tables = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'backup'").fetchone()[0]
-        conn.execute("DETACH backup")
-    return tables
+def backup(target: Path) -> str:
+    os.umask(0o077)
+    target.mkdir(parents=True, exist_ok=True)
+    snapshot = copy_replica(settings.replica_path(), target / "warehouse.duckdb")
+    inbox = settings.inbox_dir()
+    with tarfile.open(target / "inbox.tar.gz", "w:gz") as archive:
+        for path in sorted(inbox.iterdir()) if inbox.is_dir() else []:
+            if path.is_file() and not path.name.startswith("."):
+                archive.add(path, arcname=path.name)
+    floor = max(snapshot.generation, replica.generation_floor(settings.replica_path()))
+    (target / "generation.txt").write_text(f"{floor}\n")
+    summary = (f"{snapshot.describe()}: " + ", ".join(f"{t} {n:,} rows" for t, n in snapshot.tables.items()))
+    (target / "snapshot.txt").write_text(summary + "\n")
+    return summary
+
+
+def restore(source: Path) -> list[str]:
+    """Put a backup's warehouse, replica and inbox back; returns the inbox files kept aside."""
+    warehouse, served, inbox = settings.warehouse_path(), settings.replica_path(), settings.inbox_dir()
+    kept = _keep_aside_what_the_backup_lacks(source / "inbox.tar.gz", inbox)
+    with tarfile.open(source / "inbox.tar.gz") as archive:
+        archive.extractall(inbox, filter="data")
+    # The warehouse starts again from the replica: silver and gold as published; bronze, the ledger
+    # and dlt's state are rebuilt by the next run (from the inbox, and the databases in full).
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    _replace(source / "warehouse.duckdb", warehouse)
+    Path(f"{warehouse}.wal").unlink(missing_ok=True)
+    served.parent.mkdir(parents=True, exist_ok=True)
+    floor = max(int((source / "generation.txt").read_text().strip() or 0) if (source / "generation.txt").exists() else 0,
+                replica.generation_floor(served))
+    _replace(source / "warehouse.duckdb", served)
+    replica.record_generation_floor(served, floor)
+    return kept
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _keep_aside_what_the_backup_lacks(archive_path: Path, inbox: Path) -> list[str]:
+    with tarfile.open(archive_path) as archive:
+        in_backup = {m.name: _digest(archive.extractfile(m).read()) for m in archive.getmembers() if m.isfile()}
+    aside = inbox / f".kept-aside-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    kept = []
+    for path in sorted(inbox.iterdir()) if inbox.is_dir() else []:
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if in_backup.get(path.name) != _digest(path.read_bytes()):
+            aside.mkdir(exist_ok=True)
+            path.rename(aside / path.name)
+            kept.append(f"{path.name} -> {aside / path.name}")
+    return kept
+
+
+def _replace(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.restoring")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m clawdata.warehouse.backup REPLICA TARGET")
+    if len(sys.argv) != 3 or sys.argv[1] not in ("backup", "restore"):
+        sys.exit("usage: python -m clawdata.warehouse.backup backup TARGET_DIR | restore BACKUP_DIR")
     try:
-        snapshot = copy_replica(Path(sys.argv[1]), Path(sys.argv[2]))
+        if sys.argv[1] == "backup":
+            print(backup(Path(sys.argv[2])))
+        else:
+            kept = restore(Path(sys.argv[2]))
+            for line in kept:
+                print(f"kept aside (not in the backup): {line}")
+            print(f"restored warehouse, replica and inbox from {sys.argv[2]}"
+                  + (f"; {len(kept)} newer inbox file(s) kept aside, deliver them again to take them in" if kept else ""))
     except (FileExistsError, replica.ReplicaMissing) as e:
         sys.exit(f"error: {e}")
-    print(f"{sys.argv[2]}: {snapshot.describe()}: " + ", ".join(f"{t} {n:,} rows" for t, n in snapshot.tables.items()))

@@ -89,6 +89,7 @@ class Published:
     profile: dict
     reused: bool
     incremental: bool = False  # written by publish_changes: per-row audits saw the changed rows only
+    changed: bool = True  # the table's content may differ from before (False: reused, or a merge of nothing)
 
 
 def publish(
@@ -110,7 +111,7 @@ def reuse_table(conn: duckdb.DuckDBPyConnection, table: Table, audits: Sequence[
     """Keep `table` as it is (its inputs are unchanged), audited again; None if it does not exist."""
     if not table.exists(conn):
         return None
-    return Published(audit(conn, table, table, audits), table_profile(conn, table), reused=True)
+    return Published(audit(conn, table, table, audits), table_profile(conn, table), reused=True, changed=False)
 
 
 def publish_changes(
@@ -130,11 +131,12 @@ def publish_changes(
         if not all(r.passed for r in results):
             raise AuditFailed(table, results)
         profile = table_profile(conn, table)
+        touched = any(conn.execute(f"SELECT count(*) > 0 FROM {r}").fetchone()[0] for r in (changed, keys) if r)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return Published(results, profile, reused=False, incremental=True)
+    return Published(results, profile, reused=False, incremental=True, changed=touched)
 
 
 def table_profile(conn: duckdb.DuckDBPyConnection, table: Table, preview_rows: int = 5) -> dict:

@@ -50,8 +50,8 @@ def _temporaries(replica: Path) -> list[Path]:
     return sorted(replica.parent.glob(f".{replica.name}.*.tmp*"))
 
 
-# What readers never see: bronze (as delivered, before cleaning) and clawdata's bookkeeping.
-UNSERVED_SCHEMAS = ("bronze", "_clawdata")
+# What readers never see: bronze (as delivered, before cleaning), clawdata's and dlt's bookkeeping.
+UNSERVED_SCHEMAS = ("bronze", "_clawdata", "_clawdata_dlt")
 
 
 def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: dict[str, str] | None = None,
@@ -68,7 +68,7 @@ def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: d
     for leftover in _temporaries(replica):  # a publish that crashed; only one publishes at a time
         leftover.unlink(missing_ok=True)
     previous = read_snapshot(replica) if replica.exists() else None
-    generation = max(previous.generation if previous else 0, _generation_floor(replica)) + 1
+    generation = max(previous.generation if previous else 0, generation_floor(replica)) + 1
     temporary = replica.with_name(f".{replica.name}.{generation}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         if Path(f"{warehouse}.wal").exists():  # a writer did not close cleanly: the file alone is not the state
@@ -89,7 +89,7 @@ def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: d
         _fsync(temporary)
         os.replace(temporary, replica)
         _fsync(replica.parent)  # the rename itself survives a crash
-        _record_generation(replica, generation)
+        record_generation_floor(replica, generation)
     except BaseException:
         for path in (temporary, temporary.with_name(temporary.name + ".wal")):
             path.unlink(missing_ok=True)
@@ -101,7 +101,7 @@ def _generation_file(replica: Path) -> Path:
     return replica.with_name(f".{replica.name}.generation")
 
 
-def _generation_floor(replica: Path) -> int:
+def generation_floor(replica: Path) -> int:
     """The highest generation ever published here: a restored replica may carry an older one, and a
     generation number must never name two contents."""
     try:
@@ -110,10 +110,10 @@ def _generation_floor(replica: Path) -> int:
         return 0
 
 
-def _record_generation(replica: Path, generation: int) -> None:
+def record_generation_floor(replica: Path, generation: int) -> None:
     path = _generation_file(replica)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(f"{max(generation, _generation_floor(replica))}\n")
+    temporary.write_text(f"{max(generation, generation_floor(replica))}\n")
     os.replace(temporary, path)
 
 

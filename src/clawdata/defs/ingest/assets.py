@@ -62,7 +62,7 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
             fingerprint(code_version, context.run.run_id, loaded.rows_read)
         context.log.info(f"{source.name}: {loaded.rows_read:,} rows read from {source.table}"
                          f"{' (in full)' if loaded.full else ''}")
-        return _materialize_result(source.raw_table, loaded.published, dg.DataVersion(version), {
+        return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
             "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full)})
 
     return bronze
@@ -102,7 +102,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
                     published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
                 history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
-        return _materialize_result(source.raw_table, published, dg.DataVersion(version), {
+        return _materialize_result(context, source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
             "files_loaded": dg.MetadataValue.json(loaded),  # by this run: new or re-delivered
             "deliveries": _deliveries_table(history),
@@ -138,7 +138,12 @@ def _silver_asset(source: Source, where: dict, freshness=None) -> dg.AssetsDefin
                 conn, source, code_version, audits, full)
         # Column descriptions: the declaration's, then the dbt project's sources.yml where it documents more.
         docs = {**source.column_docs(), **gold_project.source_column_docs().get(tuple(context.asset_key.path), {})}
-        return _materialize_result(source.silver_table, published, None, {}, docs)
+        # Its data version names its content: new when the table changed, the previous one when it was
+        # kept (reused, or a merge of nothing), so what is built from it is kept too. Not derived from
+        # bronze's version: a warehouse restored from a backup rebuilds silver from the same files.
+        previous = latest_data_version(context.instance, context.asset_key)
+        version = previous if previous and not published.changed else fingerprint(code_version, context.run.run_id)
+        return _materialize_result(context, source.silver_table, published, dg.DataVersion(version), {}, docs)
 
     return silver
 
@@ -164,6 +169,7 @@ def _fail_clearly():
 
 
 def _materialize_result(
+    context: dg.AssetExecutionContext,
     table: str, published: Published, data_version: dg.DataVersion | None, extra: dict,
     column_docs: dict[str, str] | None = None,
 ) -> dg.MaterializeResult:
@@ -183,13 +189,15 @@ def _materialize_result(
             "preview": dg.MetadataValue.md(_markdown_table(names, rows)),
             **extra,
         },
+        # The audits ran either way (they guard the publish); results only for the checks the run
+        # selected (a run of a subset would log every other one as "not selected").
         check_results=[
             dg.AssetCheckResult(
                 check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={
                     "observed": r.observed,
                     "checked_on": "changed rows" if published.incremental and r.audit.on_changes else "whole table",
                 })
-            for r in results
+            for r in results if dg.AssetCheckKey(dg.AssetKey(table), r.audit.name) in context.selected_asset_check_keys
         ],
     )
 

@@ -14,6 +14,7 @@ finishes the work publishes it.
 """
 
 import os
+import time
 from collections.abc import Sequence
 
 import dagster as dg
@@ -65,6 +66,7 @@ def replica_asset(graph) -> dg.AssetsDefinition:
         automation_condition=dg.AutomationCondition.eager(),
     )
     def warehouse_replica(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        _hold_for_tests(context)
         # Dagster's own staleness resolver (what the UI's "stale" badge shows); it needs a
         # LoadingContext, and the one Dagster ships for use outside a webserver request is this one.
         from dagster._core.definitions.data_version import CachingStaleStatusResolver
@@ -98,6 +100,21 @@ def replica_asset(graph) -> dg.AssetsDefinition:
         })
 
     return warehouse_replica
+
+
+HOLD_ENV = "CLAWDATA_HOLD_BEFORE_PUBLISH"
+
+
+def _hold_for_tests(context: dg.AssetExecutionContext, most_seconds: float = 900) -> None:
+    """Tests only (empty in every deployment): wait while the file CLAWDATA_HOLD_BEFORE_PUBLISH
+    names exists, so a test can hold a run between silver and the publish (the mid-run backup)."""
+    hold = os.environ.get(HOLD_ENV)
+    if not hold or not os.path.exists(hold):
+        return
+    context.log.warning(f"held before publishing while {hold} exists ({HOLD_ENV}, a test hook)")
+    deadline = time.monotonic() + most_seconds
+    while os.path.exists(hold) and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def build_defs(upstream: dg.Definitions) -> dg.Definitions:

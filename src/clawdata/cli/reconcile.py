@@ -1,0 +1,70 @@
+"""After a restore, Dagster's records are made to agree with the restored warehouse (deploy/backup.sh
+runs this in a container of the user-code image, on the stack's instance):
+
+    python -m clawdata.cli.reconcile BACKUP_NAME
+
+A backup pairs a dump of Dagster's records, which may describe runs after the replica's publish,
+with that published replica. Restoring trusts the warehouse: what it holds decides.
+- Runs that were going at the dump are canceled (not failed: Dagster's automatic retry would run
+  them again on a state they never saw), with the reason, and their warehouse slots are freed.
+- Every asset whose table lives in the warehouse gets a materialization of its own, saying what the
+  restored warehouse holds: its rows, or that its table is not in the backup (bronze, rebuilt from
+  the restored inbox by the next run). It carries no data version, so the next run rebuilds each
+  layer from the files instead of keeping what later records claimed; `status` says the same.
+"""
+
+import sys
+
+import dagster as dg
+
+from clawdata import settings
+
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
+    said = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT)):
+        run = record.dagster_run
+        instance.report_run_canceled(run, message=f"Interrupted by the restore of backup {backup}: "
+                                                  "the warehouse went back to before this run's remaining steps")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        said.append(f"run {run.run_id[:8]} ({run.job_name}) was going at the backup: canceled")
+
+    from clawdata.definitions import defs
+    from clawdata.warehouse.readers import read_only
+
+    graph = defs.resolve_asset_graph()
+    tables = {}
+    with read_only(settings.warehouse_path()) as conn:
+        present = {f"{s}.{t}" for s, t in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'warehouse' UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = 'warehouse' AND NOT internal").fetchall()}
+        for key in graph.materializable_asset_keys:
+            table = str(graph.get(key).metadata.get("dagster/table_name") or "")
+            if table:
+                schema, _, name = table.rpartition(".")
+                relation = f"{schema or 'main'}.{name}"
+                rows = conn.execute(f'SELECT count(*) FROM "{schema or "main"}"."{name}"').fetchone()[0] \
+                    if relation in present else None
+                tables[key] = (relation, rows)
+    for key, (relation, rows) in sorted(tables.items()):
+        metadata = {"restored_from": backup, "table": relation}
+        if rows is None:
+            metadata["note"] = "not in the backup: the next run rebuilds it"
+        else:
+            metadata["dagster/row_count"] = dg.MetadataValue.int(rows)
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=key, description=f"Restored from backup {backup}", metadata=metadata))
+    said.append(f"{len(tables)} assets marked as restored ({sum(r is None for _, r in tables.values())} "
+                "to be rebuilt from the inbox); the next run rebuilds every layer from the restored files")
+    return said
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m clawdata.cli.reconcile BACKUP_NAME")
+    with dg.DagsterInstance.get() as instance:
+        for line in reconcile(instance, sys.argv[1]):
+            print(line)
