@@ -1,22 +1,36 @@
 """The real Compose stack, brought up once per test session under a unique project name.
 
 Everything a user's `make up` does (tests/stack/harness.py: build the images, an env file with a random
-password, `docker compose up --wait`, the code location loaded). On a test failure the services' state
-and logs are printed; at the end everything is removed, volumes too.
+password, `docker compose up --wait`, the code location loaded). The stack is built from a copy of the
+repository with what a team adds (tests/stack/extras/): a declared source of its own (JSON lines) and
+a table of its database as a source (a database `crm` in the stack's Postgres server, created here
+before anything runs), with gold models over both. On a test failure the services' state and logs are
+printed; at the end everything is removed, volumes too.
 """
 
 import os
+import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 
-from tests.stack.harness import ComposeStack, docker_problem
+from tests.stack.harness import ROOT, ComposeStack, docker_problem
+
+EXTRAS = Path(__file__).parent / "extras"
+# What the images are built from (the .dockerignore's list, and what compose reads).
+REPOSITORY = ["Dockerfile", "docker-compose.yml", "dagster.yaml", "workspace.yaml", "pyproject.toml", "README.md",
+              "requirements.lock", ".dockerignore", "deploy", "src", "dbt", "data/sample"]
+CRM_PASSWORD = secrets.token_urlsafe(16)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The daemon must really run the schedule and the sensor within a test's patience. The schedule starts
 # stopped: a run a minute from the first minute on would queue faster than this machine drains it;
 # the tests that need it turn it on as an operator does, and off again.
 TEST_SETTINGS = {"CLAWDATA_DAILY_CRON": "* * * * *", "CLAWDATA_DAILY_SCHEDULE": "stopped",
-                 "CLAWDATA_SENSOR_INTERVAL_SECONDS": "5"}
+                 "CLAWDATA_SENSOR_INTERVAL_SECONDS": "5",
+                 # test_operations holds a run before its replica publish while this file exists
+                 "CLAWDATA_HOLD_BEFORE_PUBLISH": "/var/lib/clawdata/inbox/.hold-before-publish"}
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +40,14 @@ def stack(tmp_path_factory, request):
         if IN_CI:
             pytest.fail(f"CI=true but {problem}: .ci/run must provision Docker with Compose v2")
         pytest.skip(f"{problem} (set CI=true to make this a failure)")
-    s = ComposeStack("clawdata-e2e", tmp_path_factory.mktemp("stack"), TEST_SETTINGS)
+    workdir = tmp_path_factory.mktemp("stack")
+    repo = team_repository(workdir / "repo")
+    s = ComposeStack("clawdata-e2e", workdir, {**TEST_SETTINGS, "CLAWDATA_SOURCE_ACCOUNTS_PASSWORD": CRM_PASSWORD}, repo=repo)
     request.config.stash[STACK_KEY] = s
     try:
         s.build()
+        s.compose("up", "-d", "--wait", "postgres")
+        create_crm_database(s)
         s.cold_start_seconds = s.up()
         yield s
     except BaseException:
@@ -37,6 +55,30 @@ def stack(tmp_path_factory, request):
         raise
     finally:
         s.cleanup()
+
+
+def team_repository(target: Path) -> Path:
+    """This repository's build inputs, plus what a team adds (tests/stack/extras)."""
+    for name in REPOSITORY:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("target", "logs", "__pycache__", "*.egg-info"))
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    shutil.copytree(EXTRAS, target, dirs_exist_ok=True)
+    return target
+
+
+def create_crm_database(stack: ComposeStack) -> None:
+    """The team's database, in the stack's Postgres server (reached by name on the compose network)."""
+    stack.compose("exec", "-T", "postgres", "psql", "-v", "ON_ERROR_STOP=1", "-U", "dagster", "-d", "dagster", input=(
+        f"CREATE ROLE crm_reader LOGIN PASSWORD '{CRM_PASSWORD}';\nCREATE DATABASE crm OWNER crm_reader;\n"))
+    stack.compose("exec", "-T", "-e", f"PGPASSWORD={CRM_PASSWORD}", "postgres", "psql", "-v", "ON_ERROR_STOP=1",
+                  "-h", "127.0.0.1", "-U", "crm_reader", "-d", "crm", input=(
+        "CREATE TABLE accounts (account_id integer PRIMARY KEY, plan text, updated_at timestamp NOT NULL);\n"
+        "INSERT INTO accounts SELECT g, CASE WHEN g % 4 = 0 THEN 'pro' ELSE 'basic' END, "
+        "timestamp '2026-11-01' + g * interval '1 minute' FROM generate_series(1, 40) g;\n"))
 
 
 STACK_KEY = pytest.StashKey[ComposeStack]()

@@ -68,7 +68,7 @@ class ComposeStack:
         self.user_code_image = f"clawdata/user-code:{self.name}"
         self.dagster_image = f"clawdata/dagster:{self.name}"
         self.settings = {
-            **machine_settings(repo),
+            **machine_settings(ROOT),  # this machine's, whatever repository copy is built
             "CLAWDATA_STACK": self.name,
             "CLAWDATA_USER_CODE_IMAGE": self.user_code_image,
             "CLAWDATA_DAGSTER_IMAGE": self.dagster_image,
@@ -78,6 +78,7 @@ class ComposeStack:
             "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid) if os.path.exists("/var/run/docker.sock") else "0",
             **(settings or {}),
         }
+        self.settings["CLAWDATA_ENV_FILE"] = str(workdir / f"{self.name}.env")  # what the daemon and code server read
         workdir.mkdir(parents=True, exist_ok=True)
         self.env_file = workdir / f"{self.name}.env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings.items()))
@@ -86,6 +87,15 @@ class ComposeStack:
         self._env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_", "COMPOSE_", "DBT_"))}
         self.graphql = HttpGraphQL(self.url, timeout=60)
         self.built = False
+
+    def compose_command(self) -> str:
+        """The compose invocation of this stack, for scripts that take one (COMPOSE=... make, deploy/backup.sh)."""
+        return (f"docker compose --project-directory {self.repo} -f {self.repo / 'docker-compose.yml'} "
+                f"--env-file {self.env_file}")
+
+    def script_env(self) -> dict[str, str]:
+        """The environment for the repository's scripts against this stack (no caller's settings)."""
+        return {**self._env, "COMPOSE": self.compose_command()}
 
     def compose(self, *args: str, check: bool = True, timeout: float = 900, capture: bool = True,
                 input: str | None = None) -> subprocess.CompletedProcess:
@@ -151,7 +161,8 @@ class ComposeStack:
         mode = ":ro" if volumes_ro else ""
         result = subprocess.run(
             ["docker", "run", "--rm", "-v", f"{self.name}_warehouse:/var/lib/clawdata/warehouse{mode}",
-             "-v", f"{self.name}_inbox:/var/lib/clawdata/inbox{mode}", self.user_code_image, *command],
+             "-v", f"{self.name}_inbox:/var/lib/clawdata/inbox{mode}",
+             "-v", f"{self.name}_replica:/var/lib/clawdata/replica{mode}", self.user_code_image, *command],
             capture_output=True, text=True, timeout=300,
         )
         if result.returncode != 0:
@@ -185,7 +196,8 @@ class ComposeStack:
 
     def down(self, volumes: bool = False) -> float:
         started = time.perf_counter()
-        self.compose("down", *(["-v"] if volumes else []), "--remove-orphans", "--timeout", "30", check=False, timeout=300)
+        self.compose("--profile", "*", "down", *(["-v"] if volumes else []), "--remove-orphans", "--timeout", "30",
+                     check=False, timeout=300)
         return time.perf_counter() - started
 
     def cleanup(self) -> None:

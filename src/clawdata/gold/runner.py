@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner
-from dbt.contracts.graph.manifest import Manifest
-from dbt_common.events.functions import msg_to_dict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # dbt's runner is imported by the step that runs it: loading the definitions does not need it
+    from dbt.contracts.graph.manifest import Manifest
 
 # The events dagster-dbt turns into assets and checks; the rest are printed or dropped.
 RESULT_EVENTS = {"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"}
@@ -46,9 +47,11 @@ def dbt_args(project_dir: Path, profiles_dir: Path, target: str | None, target_p
             *(["--target", target] if target else []), "--target-path", str(target_path)]
 
 
-def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path: Path) -> Manifest:
+def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path: Path) -> "Manifest":
     """The project parsed in this process: partial parsing from the project's own parse (the
     load-time one) into a private target path, so that nothing the code location reads is touched."""
+    from dbt.cli.main import dbtRunner
+
     private = Path(tempfile.mkdtemp(prefix="clawdata-parse-"))
     try:
         state = target_path / "partial_parse.msgpack"
@@ -64,7 +67,7 @@ def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path
 
 
 class DbtBuild:
-    def __init__(self, manifest: Manifest, project_dir: Path, profiles_dir: Path, target: str | None,
+    def __init__(self, manifest: "Manifest", project_dir: Path, profiles_dir: Path, target: str | None,
                  select: Sequence[str], exclude: Sequence[str] = (), full_refresh: bool = False,
                  full_refresh_nodes: Sequence[str] = ()):
         for uid in full_refresh_nodes:  # dbt's own per-model config: this model starts over, alone
@@ -106,6 +109,8 @@ class DbtBuild:
             pass
 
     def _run(self) -> None:
+        from dbt.cli.main import dbtRunner
+
         try:
             result = dbtRunner(manifest=self._manifest, callbacks=[self._on_event]).invoke(self._args)
             self.success, self.error = result.success, result.exception
@@ -122,6 +127,8 @@ class DbtBuild:
             # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
             print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=sys.stdout, flush=True)
         if name in RESULT_EVENTS:
+            from dbt_common.events.functions import msg_to_dict
+
             self._events.put(msg_to_dict(msg))
 
     @staticmethod
