@@ -119,12 +119,21 @@ def status(target: Target, run_limit: int = 10) -> None:
     runs = Table(title="Recent runs", title_justify="left")
     for column in ("run", "job", "status", "started", "seconds", "triggered by"):
         runs.add_column(column)
-    for run in expect(data["runsOrError"], "Runs", "listing runs")["results"]:
+    listed = expect(data["runsOrError"], "Runs", "listing runs")["results"]
+    # A run Dagster retried (its container died, it did not start in time on a busy host: nothing the
+    # user's data or code did) shows its retry's outcome beside its own.
+    retried = {tags["dagster/parent_run_id"]: r for r in listed
+               if "dagster/parent_run_id" in (tags := {t["key"]: t["value"] for t in r["tags"]})}
+    for run in listed:
         tags = {t["key"]: t["value"] for t in run["tags"]}
         trigger = _trigger(tags)
         took = f"{run['endTime'] - run['startTime']:.1f}" if run["startTime"] and run["endTime"] else "-"
         colour = {"SUCCESS": "green", "FAILURE": "red", "CANCELED": "red"}.get(run["status"], "yellow")
-        runs.add_row(run["runId"][:8], run["jobName"], f"[{colour}]{run['status']}[/]", _when(run["startTime"]), took, trigger)
+        shown = f"[{colour}]{run['status']}[/]"
+        if run["status"] == "FAILURE" and run["runId"] in retried:
+            retry = retried[run["runId"]]
+            shown = f"[yellow]retried[/] as {retry['runId'][:8]}: {retry['status']}"
+        runs.add_row(run["runId"][:8], run["jobName"], shown, _when(run["startTime"]), took, trigger)
     console.print(runs)
 
     automation = Table(title="Schedules and sensors", title_justify="left")

@@ -224,10 +224,13 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     # One load worker on the step's own connection; dlt's own files in a throwaway folder (its
     # state is restored from the warehouse each time).
     os.environ.setdefault("LOAD__WORKERS", "1")
+    # Rows come as Arrow tables (pyarrow backend: no row-by-row normalizing); each keeps its load id,
+    # which tells this load's rows from earlier ones in the extract.
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
                          incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
-                         reflection_level="full_with_precision", write_disposition="append")
+                         reflection_level="full_with_precision", write_disposition="append", backend="pyarrow")
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(conn),
