@@ -1,12 +1,17 @@
-"""clawdata's benchmark suite: `make bench` (or `python -m benchmarks.run --help`).
+"""clawdata's benchmark suite: `make bench` (or `python -m benchmarks.run --help`). See README.md here.
 
-- throughput.py  `clawdata dagster materialize --all` against the floor (floor.py: the same SQL in one
-                 DuckDB process), per data size, plus the second (incremental) run
-- deliveries.py  INCREMENTAL DELIVERIES: one small daily delivery through the inbox sensor against its
-                 floor (delivery_floor.py); the files from delivery_data.py
-- stack.py       the Docker Compose stack: start to healthy and loaded, run launch latency, image sizes
-- measure.py     wall time, CPU time and peak memory of a whole process tree
-- report.py      the table, the JSON; chart.py the PNG (drawn with the standard library only)
+- run.py          the command line: runs the sections, writes latest.json, latest.txt and the chart
+- core.py         the measured runs: `clawdata` as a subprocess (wall, CPU, peak memory of the process
+                  tree), read back from its event log, and the floor (the same SQL in one DuckDB process)
+- datasets.py     the generated data and the deliveries on top of it
+- throughput.py   THROUGHPUT: materialize --all against the floor, per size (and where the time goes)
+- incremental.py  INCREMENTAL: a second run, inputs unchanged
+- replica.py      REPLICA: one publish of the read path, per size
+- startup.py      START-UP: what a command pays before any data moves
+- deliveries.py   INCREMENTAL DELIVERIES: one small daily delivery through the inbox sensor, against its floor
+- stack.py        STACK: the Docker Compose stack (start-up, run launch, queue wait, images)
+- targets.py      TARGETS: every target with its measured value; the sample's own figures
+- fmt.py, chart.py  the table's formatting, the chart (matplotlib)
 
 Every figure is the median of several runs with min and max. The machines are shared and noisy: the
 ratio of two things measured in the same repetition is the figure that counts.

@@ -1,18 +1,21 @@
-"""The Docker Compose stack: start-up, run launch latency, image sizes.
+"""STACK: the Docker Compose stack, start-up, run launch latency, queue wait, image sizes.
 
-Everything runs under a stack name of its own (CLAWDATA_STACK=clawbench-<random>, a free UI port, its own
-image tags), so other stacks on the engine are never touched; `compose down -v` and the removal of this
-stack's run containers, volumes, network and image tags happen on the way out, on failure too.
+Everything runs under a stack name of its own (harness/compose.py: CLAWDATA_STACK=clawbench-<random>, a
+free UI port, its own image tags), so other stacks on the engine are never touched; the stack, its run
+containers, volumes, network and image tags are removed on the way out, on failure too.
 
-- Build: `docker compose build` into tags named after the stack (cached layers are shared with
-  clawdata/*:latest; the build is timed but is no figure).
+- Build: `docker compose build` into the stack's tags (cached layers shared; timed, no figure).
 - Start: from `docker compose up -d --wait` to every service healthy, and on to the webserver's GraphQL
   API reporting the code location `clawdata` loaded. Once with fresh volumes (a first start: Postgres
   initialises its cluster), then several times after `compose down` without -v (volumes kept). A
   `docker events` stream, read meanwhile, splits each start per service (started, healthy, exited).
-- Launch: `launchRun` of one trivial asset (raw_products) through GraphQL, as the CLI does; timestamps
-  from the client (submitted, success seen) and from the run's events (enqueued, dequeued, starting,
-  started, success): queue to start and submit to success are the figures.
+- Launch: `launchRun` of one trivial asset (raw_products) through GraphQL, as the CLI does, with no
+  other run active; timestamps from the client (submitted, success seen) and from the run's events
+  (enqueued, dequeued, starting, started, success): queue to start and submit to success.
+- Queue wait when runs pile up: N trivial runs launched at once (N threads, one launchRun each), after
+  the single launches, with no other run active; per run, submit to start (the run's startTime) and
+  submit to success; medians and maxima, and the time until all are done. The runs share the
+  warehouse's pool (one writing step at a time): they queue behind each other, so the wait grows with N.
 - Images: `docker image inspect` sizes; the largest site-packages entries of the two clawdata images.
 """
 
@@ -20,11 +23,13 @@ import json
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks import measure
+from benchmarks.core import loadavg, stats
+from benchmarks.fmt import f, med, table
 from clawdata.cli.graphql import LOCATION, REPOSITORY
-from tests.stack.harness import ComposeStack, StackError, docker_problem
+from harness.compose import ComposeStack, StackError, docker_problem
 
 TRIVIAL_ASSET = "raw_products"
 ASSET_JOB = "__ASSET_JOB"
@@ -42,14 +47,8 @@ RECENT_RUNS = """{ runsOrError(limit: 10) { ... on Runs { results { runId creati
 ACTIVE_RUNS = """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
   __typename ... on Runs { results { runId status jobName } } } }"""
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-RUN_EVENT_NAMES = {
-    "RunEnqueuedEvent": "enqueued",
-    "RunDequeuedEvent": "dequeued",
-    "RunStartingEvent": "starting",
-    "RunStartEvent": "started",
-    "RunSuccessEvent": "success",
-    "RunFailureEvent": "failure",
-}
+RUN_EVENT_NAMES = {"RunEnqueuedEvent": "enqueued", "RunDequeuedEvent": "dequeued", "RunStartingEvent": "starting",
+                   "RunStartEvent": "started", "RunSuccessEvent": "success", "RunFailureEvent": "failure"}
 
 
 def _docker_time(text: str) -> float:
@@ -66,8 +65,8 @@ def _docker_time(text: str) -> float:
 
 
 class Stack(ComposeStack):
-    """The stack as the benchmark measures it (tests/stack/harness.py runs it): the deployment's own
-    schedule and sensor settings, so nothing but the benchmark's runs competes with a measurement."""
+    """The stack as the benchmark measures it: the deployment's own schedule and sensor settings, so
+    nothing but the benchmark's runs competes with a measurement."""
 
     def __init__(self, repo: Path, work: Path, log=print):
         super().__init__("clawbench", work, repo=repo)
@@ -133,14 +132,8 @@ class Stack(ComposeStack):
                 s.setdefault("healthy_s", ts)
             elif status == "die":
                 s.setdefault("exited_s", ts)
-        return {
-            "kind": kind,
-            "healthcheck_s": self.healthcheck_durations(),
-            "to_healthy_s": t_healthy - t0,
-            "to_loaded_s": (t_loaded - t0) if t_loaded else None,
-            "services": services,
-            "load_at_start": None,
-        }
+        return {"kind": kind, "healthcheck_s": self.healthcheck_durations(), "to_healthy_s": t_healthy - t0,
+                "to_loaded_s": (t_loaded - t0) if t_loaded else None, "services": services, "load_at_start": None}
 
     def healthcheck_durations(self) -> dict:
         """How long each service's healthcheck command takes (docker keeps the last 5 results)."""
@@ -160,7 +153,7 @@ class Stack(ComposeStack):
                     continue
                 durations.append(end - start)
             if service and durations:
-                out[service] = measure.stats(durations)
+                out[service] = stats(durations)
         return out
 
     # ---- run launch latency --------------------------------------------------------------------------
@@ -191,54 +184,47 @@ class Stack(ComposeStack):
             time.sleep(0.5)
         raise StackError(f"runs still active after {timeout:.0f} s: {seen}")
 
-    def launch_once(self, timeout: float = 180) -> dict:
-        params = {
-            "selector": {
-                "repositoryLocationName": LOCATION,
-                "repositoryName": REPOSITORY,
-                "jobName": ASSET_JOB,
-                "assetSelection": [{"path": [TRIVIAL_ASSET]}],
-            },
-            "executionMetadata": {"tags": [{"key": "clawdata/launched_by", "value": "benchmark"}]},
-        }
+    def submit(self) -> tuple[str, float, float]:
+        """launchRun of the trivial asset, as the CLI does it; (run id, submitted, acknowledged)."""
+        params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": ASSET_JOB,
+                               "assetSelection": [{"path": [TRIVIAL_ASSET]}]},
+                  "executionMetadata": {"tags": [{"key": "clawdata/launched_by", "value": "benchmark"}]}}
         t_submit = time.time()
         result = self.graphql(LAUNCH, {"params": params})["launchRun"]
-        t_ack = time.time()
         if result["__typename"] != "LaunchRunSuccess":
             raise StackError(f"launchRun: {result}")
-        run_id = result["run"]["runId"]
-        deadline = t_submit + timeout
-        while True:
-            run = self.graphql(RUN, {"runId": run_id})["runOrError"]
-            if run.get("status") in TERMINAL:
-                t_seen = time.time()
-                break
-            if time.time() > deadline:
-                raise StackError(f"run {run_id} still {run.get('status')} after {timeout:.0f} s")
-            time.sleep(0.05)
+        return result["run"]["runId"], t_submit, time.time()
+
+    def wait_done(self, run_ids, timeout: float, poll: float = 0.05) -> dict[str, tuple[dict, float]]:
+        """Until every run is terminal: {run id: (its runOrError, when the end was seen)}."""
+        done, deadline = {}, time.time() + timeout
+        while len(done) < len(run_ids):
+            for run_id in (r for r in run_ids if r not in done):
+                run = self.graphql(RUN, {"runId": run_id})["runOrError"]
+                if run.get("status") in TERMINAL:
+                    done[run_id] = (run, time.time())
+            if len(done) < len(run_ids) and time.time() > deadline:
+                raise StackError(f"runs not done after {timeout:.0f} s: {sorted(set(run_ids) - set(done))}")
+            time.sleep(poll)
+        return done
+
+    def launch_once(self, timeout: float = 180) -> dict:
+        run_id, t_submit, t_ack = self.submit()
+        run, t_seen = self.wait_done([run_id], timeout)[run_id]
         marks = {}
         for event in self.graphql(RUN_EVENTS, {"runId": run_id})["logsForRun"].get("events") or []:
             name = RUN_EVENT_NAMES.get(event["__typename"])
             if name and event.get("timestamp"):
                 marks.setdefault(name, float(event["timestamp"]) / 1000)
-        rel = {k: v - t_submit for k, v in marks.items()}
-        out = {
-            "run_id": run_id,
-            "status": run["status"],
-            "submit_ack_s": t_ack - t_submit,
-            "marks_s": rel,  # seconds after submit
-            "creation_s": run["creationTime"] - t_submit if run.get("creationTime") else None,
-            "start_s": run["startTime"] - t_submit if run.get("startTime") else None,
-            "end_s": run["endTime"] - t_submit if run.get("endTime") else None,
-            "seen_s": t_seen - t_submit,
-        }
+        out = {"run_id": run_id, "status": run["status"], "submit_ack_s": t_ack - t_submit,
+               "marks_s": {k: v - t_submit for k, v in marks.items()},  # seconds after submit
+               **{f"{k}_s": run[f"{k}Time"] - t_submit if run.get(f"{k}Time") else None for k in ("creation", "start", "end")},
+               "seen_s": t_seen - t_submit}
         end = run.get("endTime") or time.time()
         others = self.graphql(RECENT_RUNS)["runsOrError"].get("results") or []
         # Another run alive at any moment between submit and end competed with this one.
-        out["overlapping_runs"] = [
-            r["jobName"] for r in others
-            if r["runId"] != run_id and r["creationTime"] <= end and (r.get("endTime") or float("inf")) >= t_submit
-        ]
+        out["overlapping_runs"] = [r["jobName"] for r in others if r["runId"] != run_id and r["creationTime"] <= end
+                                   and (r.get("endTime") or float("inf")) >= t_submit]
         queued = marks.get("enqueued") or (run.get("creationTime"))
         out["queue_to_start_s"] = (run["startTime"] - queued) if run.get("startTime") and queued else None
         out["submit_to_success_s"] = (run["endTime"] - t_submit) if run.get("endTime") and run["status"] == "SUCCESS" else None
@@ -246,17 +232,31 @@ class Stack(ComposeStack):
         out["segments_s"] = {f"{a}->{b}": tb - ta for (a, ta), (b, tb) in zip(segs, segs[1:])}
         return out
 
+    def pileup(self, runs: int, timeout: float = 900) -> dict:
+        """`runs` trivial runs launched at once (one thread each, no other run active): per run, submit
+        to start and submit to end; the median and max wait, and how long until all were done."""
+        with ThreadPoolExecutor(max_workers=runs) as pool:
+            submitted = list(pool.map(lambda _: self.submit(), range(runs)))
+        done = self.wait_done([run_id for run_id, _, _ in submitted], timeout, poll=0.25)
+        rows = [{"run_id": run_id, "status": done[run_id][0]["status"],
+                 "wait_s": done[run_id][0]["startTime"] - t if done[run_id][0].get("startTime") else None,
+                 "end_s": done[run_id][0]["endTime"] - t if done[run_id][0].get("endTime") else None}
+                for run_id, t, _ in submitted]
+        first = min(t for _, t, _ in submitted)
+        ends = [done[r][0].get("endTime") for r, _, _ in submitted]
+        return {"runs": runs, "per_run": rows, "submit_spread_s": max(t for _, t, _ in submitted) - first,
+                "wait_s": stats(r["wait_s"] for r in rows if r["status"] == "SUCCESS"),
+                "done_s": stats(r["end_s"] for r in rows if r["status"] == "SUCCESS"),
+                "ok": sum(1 for r in rows if r["status"] == "SUCCESS"),
+                "all_done_s": max(ends) - first if all(ends) else None}
+
     # ---- images ----------------------------------------------------------------------------------------
 
     def image_sizes(self) -> dict:
-        images = {
-            "user_code": self.user_code_image,
-            "dagster (webserver, daemon)": self.dagster_image,
-            "postgres": self.settings.get("POSTGRES_IMAGE") or "postgres:16-bookworm",
-            "python base": self.settings.get("PYTHON_BASE_IMAGE") or "python:3.11-slim-bookworm",
-            "user_code :latest": "clawdata/user-code:latest",
-            "dagster :latest": "clawdata/dagster:latest",
-        }
+        images = {"user_code": self.user_code_image, "dagster (webserver, daemon)": self.dagster_image,
+                  "postgres": self.settings.get("POSTGRES_IMAGE") or "postgres:16-bookworm",
+                  "python base": self.settings.get("PYTHON_BASE_IMAGE") or "python:3.11-slim-bookworm",
+                  "user_code :latest": "clawdata/user-code:latest", "dagster :latest": "clawdata/dagster:latest"}
         out = {}
         for label, image in images.items():
             r = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}} {{.Size}}", image], capture_output=True, text=True)
@@ -280,19 +280,20 @@ class Stack(ComposeStack):
         return rows
 
 
-def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=print) -> dict:
+def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, pileup: int = 6, log=print) -> dict:
     stack = Stack(repo, work, log)
     reason = stack.check()
     if reason:
         log(f"stack skipped: {reason}")
         return {"skipped": reason}
-    result: dict = {"stack": stack.name, "port": stack.port, "starts": [], "launches": []}
+    engine = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True).stdout.strip()
+    result: dict = {"stack": stack.name, "port": stack.port, "docker_engine": engine, "starts": [], "launches": []}
     try:
         log(f"stack {stack.name}: building images (cached) ...")
         result["build_s"] = stack.build()
         result["images"] = stack.image_sizes()
         log("  first start, fresh volumes ...")
-        load = measure.loadavg()
+        load = loadavg()
         start = stack.start("first start (fresh volumes)")
         start["load_at_start"] = load
         result["starts"].append(start)
@@ -307,7 +308,7 @@ def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=pr
         for i in range(restarts):
             stack.wait_idle()
             result.setdefault("down_s", []).append(stack.down(volumes=False))
-            load = measure.loadavg()
+            load = loadavg()
             start = stack.start("restart (volumes kept)")
             start["load_at_start"] = load
             result["starts"].append(start)
@@ -315,7 +316,7 @@ def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=pr
         log(f"  {launches} launches of {TRIVIAL_ASSET} (after one warm-up launch) ...")
         for i in range(launches + 1):
             stack.wait_idle()
-            load = measure.loadavg()
+            load = loadavg()
             launch = stack.launch_once()
             launch["warmup"] = i == 0
             launch["load_at_start"] = load
@@ -323,6 +324,12 @@ def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=pr
             log(f"    {'warm-up' if i == 0 else f'{i}/{launches}'}: {launch['status']}, queue->start "
                 f"{launch['queue_to_start_s'] or float('nan'):.2f} s, submit->success {launch['submit_to_success_s'] or float('nan'):.2f} s"
                 f"  [load {load:.1f}]" + (f" overlapping: {launch['overlapping_runs']}" if launch["overlapping_runs"] else ""))
+        if pileup:
+            stack.wait_idle()
+            log(f"  {pileup} launches at once ...")
+            load = loadavg()
+            result["pileup"] = {**stack.pileup(pileup), "load_at_start": load}
+            log(f"    wait submit->start: {f(result['pileup']['wait_s'], 2)} s; all done after {result['pileup']['all_done_s'] or 0:.1f} s")
     except Exception as e:
         result["error"] = f"{type(e).__name__}: {e}"
         log(f"  ! stack: {result['error']}")
@@ -337,33 +344,82 @@ def run_all(repo: Path, work: Path, restarts: int = 3, launches: int = 5, log=pr
 
 
 def summarize(result: dict) -> dict:
-    S = measure.stats
     first = [s for s in result["starts"] if s["kind"].startswith("first")]
     restarts = [s for s in result["starts"] if not s["kind"].startswith("first")]
     measured = [l for l in result["launches"] if not l["warmup"] and l["status"] == "SUCCESS"]
-    segments = sorted({k for l in measured for k in l["segments_s"]})
     services = sorted({svc for s in result["starts"] for svc in s["services"]})
 
     def per_service(starts):
-        return {
-            svc: {k: S(s["services"].get(svc, {}).get(k) for s in starts) for k in ("started_s", "healthy_s", "exited_s")}
-            for svc in services
-        }
+        return {svc: {k: stats(s["services"].get(svc, {}).get(k) for s in starts) for k in ("started_s", "healthy_s", "exited_s")}
+                for svc in services}
 
     result["summary"] = {
-        "first_start_healthy_s": S(s["to_healthy_s"] for s in first),
-        "first_start_loaded_s": S(s["to_loaded_s"] for s in first),
-        "restart_healthy_s": S(s["to_healthy_s"] for s in restarts),
-        "restart_loaded_s": S(s["to_loaded_s"] for s in restarts),
-        "first_start_services": per_service(first),
-        "restart_services": per_service(restarts),
-        "launch_queue_to_start_s": S(l["queue_to_start_s"] for l in measured),
-        "launch_submit_to_success_s": S(l["submit_to_success_s"] for l in measured),
-        "launch_submit_to_seen_s": S(l["seen_s"] for l in measured),
-        "launch_segments_s": {k: S(l["segments_s"].get(k) for l in measured) for k in segments},
-        "launches_ok": len(measured),
+        **{f"{name}_{k}": stats(s[f"to_{k}"] for s in starts) for name, starts in (("first_start", first), ("restart", restarts))
+           for k in ("healthy_s", "loaded_s")},
+        "first_start_services": per_service(first), "restart_services": per_service(restarts),
+        "launch_queue_to_start_s": stats(l["queue_to_start_s"] for l in measured),
+        "launch_submit_to_success_s": stats(l["submit_to_success_s"] for l in measured),
+        "launch_submit_to_seen_s": stats(l["seen_s"] for l in measured),
+        "launch_segments_s": {k: stats(l["segments_s"].get(k) for l in measured) for k in sorted({k for l in measured for k in l["segments_s"]})},
+        "launches_ok": len(measured), "launches_failed": sum(1 for l in result["launches"] if l["status"] != "SUCCESS"),
         "launches_overlapping_other_runs": sum(1 for l in measured if l.get("overlapping_runs")),
-        "launch_load_avg": S(l.get("load_at_start") for l in measured),
-        "launches_failed": sum(1 for l in result["launches"] if l["status"] != "SUCCESS"),
+        "launch_load_avg": stats(l.get("load_at_start") for l in measured),
     }
     return result
+
+
+def _timeline(services: dict) -> str:
+    return "; ".join(f"{name} " + ", ".join(f"{k[:-2]} {med(v)}" for k, v in d.items() if v) for name, d in services.items())
+
+
+def render(st: dict) -> str:
+    out = ["STACK  Docker Compose, DockerRunLauncher, images already built"]
+    if st.get("skipped"):
+        return "\n".join(out + [f"  skipped: {st['skipped']}"])
+    if st.get("error"):
+        out.append(f"  ERROR: {st['error']}")
+    sm = st.get("summary") or {}
+    out.append(f"  stack {st['stack']} (build, cached: {st.get('build_s', 0):.0f} s)" + (f"; docker engine {st['docker_engine']}" if st.get("docker_engine") else ""))
+    out.append(table([["first start, fresh volumes", f(sm.get("first_start_healthy_s")), f(sm.get("first_start_loaded_s"))],
+                      [f"restart after down ({(sm.get('restart_healthy_s') or {}).get('n', 0)}x)", f(sm.get("restart_healthy_s")),
+                       f(sm.get("restart_loaded_s"))]], ["`compose up -d --wait`", "to healthy s", "to code location loaded s"]))
+    if sm.get("restart_services"):
+        out.append("  restart timeline (median s after `up`): " + _timeline(sm["restart_services"]))
+    if sm.get("first_start_services"):
+        out.append("  first start timeline (s after `up`):     " + _timeline(sm["first_start_services"]))
+    hc = {}
+    for start in st.get("starts") or []:
+        for svc, v in (start.get("healthcheck_s") or {}).items():
+            hc.setdefault(svc, []).append(v["median"])
+    if hc:
+        out.append("  healthcheck command duration (median s): " + "; ".join(f"{svc} {med(stats(v), 2)}" for svc, v in sorted(hc.items())))
+    init = st.get("initial_runs")
+    if init and init.get("runs"):
+        out.append(f"  after the first start: waited {init['waited_s']:.0f} s for {len(init['runs'])} run(s) the stack started by itself"
+                   f" ({', '.join(sorted(set(init['runs'].values())))}: the inbox sensor's first tick fills a fresh deployment);"
+                   " restarts and launches are measured with no run active")
+    order = ["submit", "enqueued", "dequeued", "starting", "started", "success"]
+    segments = sorted((sm.get("launch_segments_s") or {}).items(),
+                      key=lambda kv: order.index(kv[0].split("->")[0]) if kv[0].split("->")[0] in order else 99)
+    rows = [["queue -> start (run's startTime - enqueued)", f(sm.get("launch_queue_to_start_s"), 2)],
+            ["submit -> success (run's endTime - client submit)", f(sm.get("launch_submit_to_success_s"), 2)],
+            ["submit -> success seen by a 50 ms poll", f(sm.get("launch_submit_to_seen_s"), 2)],
+            *([f"  segment {k}", f(v, 2)] for k, v in segments)]
+    out += ["", table(rows, [f"run launch of {TRIVIAL_ASSET}: {sm.get('launches_ok', 0)} runs after 1 warm-up", "s"]),
+            f"  load average during the launches: {f(sm.get('launch_load_avg'))}; launches overlapping another run:"
+            f" {sm.get('launches_overlapping_other_runs', 0)} (each launch waits until no run is active)"]
+    pile = st.get("pileup")
+    if pile:
+        out.append(f"  queue wait when runs pile up: {pile['runs']} runs of {TRIVIAL_ASSET} launched at once (within"
+                   f" {pile['submit_spread_s']:.2f} s), {pile['ok']} succeeded: submit -> start median {med(pile['wait_s'], 2)} s,"
+                   f" max {(pile['wait_s'] or {}).get('max', 0):.2f} s; submit -> success median {med(pile.get('done_s'), 2)} s, max"
+                   f" {(pile.get('done_s') or {}).get('max', 0):.2f} s; all done {pile['all_done_s'] or 0:.1f} s after the first submit"
+                   f" (the warehouse pool lets one writing step run at a time: the runs queue behind each other)"
+                   f" [load {pile.get('load_at_start', 0):.1f}]")
+    images = st.get("images") or {}
+    if images:
+        out += ["", "  images (docker image inspect .Size, MB): " + "; ".join(f"{k} {v['mb']:.0f} ({v['image']})" for k, v in images.items())]
+        for label in ("user_code", "dagster (webserver, daemon)"):
+            if (images.get(label) or {}).get("largest"):
+                out.append(f"  largest in {label}: " + ", ".join(f"{b['path']} {b['mb']:.0f}" for b in images[label]["largest"]))
+    return "\n".join(out)
