@@ -49,8 +49,8 @@ def render(sizes: list[dict]) -> str:
     r, sp = sizes[-1]["second_reuse"], sizes[-1]["second_phases"]
     if r and r["reuse_flag_present"]:
         out.append(f"  how: every materialization carries a code version ({r['with_code_version']}/{r['materialized']}) and a data"
-                   f" version ({r['with_data_version']}/{r['materialized']}), {r['data_version_from_code']} of them set by the asset itself"
-                   " (bronze: its files' fingerprint; silver: its content). A step whose recorded inputs are unchanged keeps its table"
+                   f" version ({r['with_data_version']}/{r['materialized']}), {r['data_version_from_code']} of them set by the asset itself, the"
+                   " others derived by Dagster from code version and inputs. A step whose recorded inputs are unchanged keeps its table"
                    " (audits re-run on it); gold builds only what changed. Unskipped: start-up, run creation, per-step work.")
         out.append(f"  second run at {size_label(sizes[-1]['customers'])}: start-up {med(sp['startup_s'])} s, run creation "
                    f"{med(sp['run_creation_s'])} s, execution {med(sp['execution_s'])} s, shutdown {med(sp['shutdown_s'])} s")

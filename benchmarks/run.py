@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks, print the table, write latest.json, latest.txt and benchmark.png.
 
-    python -m benchmarks.run                          # the full suite (about an hour on 2 cores)
+    python -m benchmarks.run                          # the full suite (about 40 min on 2 cores: 10M twice)
     python -m benchmarks.run --sizes 100000,1000000   # other sizes
     python -m benchmarks.run --skip-stack             # no Docker at all
     python -m benchmarks.run --quick                  # 100k only, 2 repetitions, short stack part
