@@ -52,6 +52,7 @@ case "${1:-}" in
       [ -s "$dir/$f" ] || { echo "error: $dir has no $f: not a complete backup" >&2; exit 1; }
     done
     was_up=0; running webserver && was_up=1
+    trap 'echo "error: the restore stopped half-way; the stack is left stopped. Fix the cause and run it again." >&2' ERR
     need_postgres
     # Nothing may write while the state is replaced.
     $compose stop webserver daemon user_code >/dev/null 2>&1 || true

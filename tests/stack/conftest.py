@@ -18,8 +18,8 @@ import pytest
 from tests.stack.harness import ROOT, ComposeStack, docker_problem
 
 EXTRAS = Path(__file__).parent / "extras"
-# What the images are built from (the .dockerignore's list, and what compose reads).
-REPOSITORY = ["Dockerfile", "docker-compose.yml", "dagster.yaml", "workspace.yaml", "pyproject.toml", "README.md",
+# What the images are built from (the .dockerignore's list), what compose reads, and the Makefile.
+REPOSITORY = ["Makefile", "Dockerfile", "docker-compose.yml", "dagster.yaml", "workspace.yaml", "pyproject.toml", "README.md",
               "requirements.lock", ".dockerignore", "deploy", "src", "dbt", "data/sample"]
 CRM_PASSWORD = secrets.token_urlsafe(16)
 

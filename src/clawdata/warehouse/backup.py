@@ -60,7 +60,11 @@ def restore(source: Path) -> list[str]:
     warehouse, served, inbox = settings.warehouse_path(), settings.replica_path(), settings.inbox_dir()
     kept = _keep_aside_what_the_backup_lacks(source / "inbox.tar.gz", inbox)
     with tarfile.open(source / "inbox.tar.gz") as archive:
-        archive.extractall(inbox, filter="data")
+        # Plain files at the top of the inbox only (a backup holds nothing else; no path leaves it).
+        members = [m for m in archive.getmembers() if m.isfile() and "/" not in m.name and not m.name.startswith(".")]
+        for member in members:
+            with archive.extractfile(member) as data, (inbox / member.name).open("wb") as out:
+                shutil.copyfileobj(data, out)
     # The warehouse starts again from the replica: silver and gold as published; bronze, the ledger
     # and dlt's state are rebuilt by the next run (from the inbox, and the databases in full).
     warehouse.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 from dagster_duckdb import DuckDBResource
@@ -22,6 +23,8 @@ def connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     The first connection of a process to a warehouse from before the layer schemas moves its bronze
     and silver tables there, before any step writes (tables.migrate_to_layer_schemas).
     """
+    # A new warehouse's folder (dagster-duckdb retries a failed open for minutes before it says so).
+    Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
     with resource.get_connection() as conn:
         try:
             if resource.database not in _migrated:  # once per process and file: a cheap look at the ledger
