@@ -29,7 +29,7 @@ from pathlib import Path
 from benchmarks.core import loadavg, stats
 from benchmarks.fmt import f, med, table
 from clawdata.cli.graphql import LOCATION, REPOSITORY
-from harness.compose import ComposeStack, StackError, docker_problem
+from harness.compose import ComposeStack, StackError, docker_problem, remove_stale_stacks
 
 TRIVIAL_ASSET = "raw_products"
 ASSET_JOB = "__ASSET_JOB"
@@ -69,6 +69,7 @@ class Stack(ComposeStack):
     nothing but the benchmark's runs competes with a measurement."""
 
     def __init__(self, repo: Path, work: Path, log=print):
+        remove_stale_stacks("clawbench")  # an interrupted benchmark's stack must not load this one's machine
         super().__init__("clawbench", work, repo=repo)
         self.log = log
 

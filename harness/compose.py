@@ -15,6 +15,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from clawdata.cli.graphql import LOCATION, HttpGraphQL
 ROOT = Path(__file__).resolve().parents[1]
 # Settings of the repository's .env that describe this machine rather than one deployment.
 MACHINE_SETTINGS = ("PYTHON_BASE_IMAGE", "POSTGRES_IMAGE", "CLAWDATA_CA_BUNDLE")
+# Who owns each stack: a file per stack holding its process id. A stack whose owner is gone (a killed
+# test session: its services restart with the engine, `restart: unless-stopped`) is swept away by the
+# next one, so that it does not load the machine under the next session's tests.
+OWNERS = Path(tempfile.gettempdir()) / "clawdata-stack-owners"
 WORKSPACE = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
@@ -40,6 +45,44 @@ def docker_problem() -> str | None:
     if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode != 0:
         return "no Compose v2 plugin"
     return None
+
+
+def _docker_lines(*args: str) -> list[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True).stdout.split()
+
+
+def remove_stale_stacks(prefix: str) -> list[str]:
+    """Remove every `prefix-*` stack whose owning process is gone (or that has no owner file, from
+    before owners were recorded): containers (run containers too), volumes, networks, image tags."""
+    names = set()
+    for label in ("com.docker.compose.project", "com.clawdata.stack"):
+        for value in _docker_lines("ps", "-a", "--format", f'{{{{.Label "{label}"}}}}', "--filter", f"label={label}"):
+            names.add(value)
+    names |= {v.rsplit("_", 1)[0] for v in _docker_lines("volume", "ls", "--format", "{{.Name}}")}
+    names |= {t.rsplit(":", 1)[1] for t in _docker_lines("image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+              if t.startswith("clawdata/")}
+    stale = sorted(n for n in names if n.startswith(f"{prefix}-") and not _owner_alive(n))
+    for name in stale:
+        for label in ("com.docker.compose.project", "com.clawdata.stack"):
+            ids = _docker_lines("ps", "-aq", "--filter", f"label={label}={name}")
+            if ids:
+                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+        for kind in ("volume", "network"):
+            found = [n for n in _docker_lines(kind, "ls", "--format", "{{.Name}}") if n.startswith(f"{name}_")]
+            if found:
+                subprocess.run(["docker", kind, "rm", *found], capture_output=True)
+        subprocess.run(["docker", "image", "rm", f"clawdata/user-code:{name}", f"clawdata/dagster:{name}"],
+                       capture_output=True)
+        (OWNERS / name).unlink(missing_ok=True)
+    return stale
+
+
+def _owner_alive(name: str) -> bool:
+    try:
+        os.kill(int((OWNERS / name).read_text()), 0)
+        return True
+    except (OSError, ValueError):  # no file, or no such process
+        return False
 
 
 def free_port() -> int:
@@ -62,6 +105,8 @@ class ComposeStack:
     def __init__(self, prefix: str, workdir: Path, settings: dict[str, str] | None = None, repo: Path = ROOT):
         self.repo = repo
         self.name = f"{prefix}-{secrets.token_hex(4)}"
+        OWNERS.mkdir(exist_ok=True)
+        (OWNERS / self.name).write_text(str(os.getpid()))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Own image tags: run containers start from the tag, so a shared `latest` rebuilt by someone
@@ -217,3 +262,4 @@ class ComposeStack:
         if self.built:
             subprocess.run(["docker", "image", "rm", self.user_code_image, self.dagster_image], capture_output=True)
         self.env_file.unlink(missing_ok=True)
+        (OWNERS / self.name).unlink(missing_ok=True)

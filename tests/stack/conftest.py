@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.harness import ROOT, ComposeStack, docker_problem
+from tests.stack.harness import ROOT, ComposeStack, docker_problem, remove_stale_stacks
 
 EXTRAS = Path(__file__).parent / "extras"
 # What the images are built from (the .dockerignore's list), what compose reads, and the Makefile.
@@ -40,6 +40,9 @@ def stack(tmp_path_factory, request):
         if IN_CI:
             pytest.fail(f"CI=true but {problem}: .ci/run must provision Docker with Compose v2")
         pytest.skip(f"{problem} (set CI=true to make this a failure)")
+    stale = [n for prefix in ("clawdata-e2e", "clawdata-other") for n in remove_stale_stacks(prefix)]
+    if stale:
+        print(f"removed the stacks of earlier test sessions that are gone: {', '.join(stale)}")
     workdir = tmp_path_factory.mktemp("stack")
     repo = team_repository(workdir / "repo")
     s = ComposeStack("clawdata-e2e", workdir, {**TEST_SETTINGS, "CLAWDATA_SOURCE_ACCOUNTS_PASSWORD": CRM_PASSWORD}, repo=repo)

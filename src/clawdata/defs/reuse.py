@@ -30,7 +30,8 @@ def files_fingerprint(files: Iterable[Path], code_version: str) -> str:
 
 def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
     record = instance.get_latest_data_version_record(key)
-    return record.asset_materialization.tags.get(DATA_VERSION_TAG) if record and record.asset_materialization else None
+    # A materialization reported without tags (the restore's "restored" marks) has tags None, not {}.
+    return (record.asset_materialization.tags or {}).get(DATA_VERSION_TAG) if record and record.asset_materialization else None
 
 
 def built_from_same_inputs(

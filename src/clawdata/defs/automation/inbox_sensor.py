@@ -2,8 +2,8 @@
 
 The cursor maps every watched file to its size and modification time. The sources whose files
 changed get one run: their bronze assets and everything downstream, gold included. On its first tick
-the sensor only records what is there, except that sources never materialized are ingested, so a
-fresh deployment fills itself.
+the sensor only records what is there, except that sources never materialized are ingested (the
+tables of a database source too), so a fresh deployment fills itself.
 """
 
 import hashlib
@@ -27,6 +27,10 @@ def _fingerprints(source: Source) -> dict[str, str]:
     return seen
 
 
+def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
+    return context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
+
+
 @dg.sensor(
     name="inbox_sensor",
     job_name="materialize_all",
@@ -37,12 +41,15 @@ def _fingerprints(source: Source) -> dict[str, str]:
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     previous = json.loads(context.cursor) if context.cursor else None
     current, changed = {}, []
-    for source in (s for s in specs() if isinstance(s, Source)):  # files; database sources are loaded by runs
+    for source in specs():
+        if not isinstance(source, Source):  # a database's table: later loads come from runs (the schedule)
+            if previous is None and _never_built(context, source):
+                changed.append((source, {}, "never materialized"))
+            continue
         files = _fingerprints(source)
         current.update(files)
         if previous is None:
-            never_built = context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
-            if never_built and files:
+            if files and _never_built(context, source):
                 changed.append((source, files, "never materialized"))
             continue
         diff = sorted(p for p in files if previous.get(p) != files[p])
