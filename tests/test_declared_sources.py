@@ -7,6 +7,7 @@ wins), two deliveries, a redelivery, then --full-refresh, which must give the sa
 
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +21,7 @@ from clawdata.defs.ingest.assets import build_ingest_assets
 from clawdata.settings import FULL_REFRESH_TAG
 from clawdata.sources import declarations
 from clawdata.sources.spec import FileSourceSpec
+from clawdata.warehouse.files import check_header, select_file_sql
 from clawdata.warehouse.readers import read_only
 
 HEADER = ["site", "day", "visitor", "pages", "note"]
@@ -133,6 +135,24 @@ def test_source_add_infers_types_and_reads_na_as_null(defs_dir, tmp_path):
                                    "when": "TIMESTAMP", "status": "VARCHAR"}
     assert "NA" in declared.spec.null_markers and declared.spec.key == ["order_ref", "store"]
     assert yaml.safe_load(written.read_text())["type"] == "clawdata.components.FileSource"
+
+
+def test_source_add_reads_dates_the_sniffer_leaves_as_text(defs_dir, tmp_path):
+    """Month names ("Jan 1 2000", as in public exports) become DATE with their format, and a load reads
+    them; two columns in two such formats stay text (a source has one date format)."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text("symbol,date,price\nMSFT,Jan 1 2000,39.81\nMSFT,Feb 29 2004,36.35\nIBM,Dec 1 2009,NA\n")
+    spec = declarations.read(add("prices", prices, ["symbol", "date"])).spec
+    assert spec.types["date"] == "DATE" and spec.date_format == "%b %d %Y"
+    with duckdb.connect() as conn:  # the declaration reads the file as the load does
+        read = select_file_sql(check_header(prices, spec.types, "csv"), spec.types, spec.null_markers,
+                               date_format=spec.date_format)
+        assert conn.execute(f"SELECT max(date) FROM ({read})").fetchone()[0] == date(2009, 12, 1)
+
+    two = tmp_path / "two_formats.csv"  # a source has one date_format: two formats stay text
+    two.write_text("id,opened,closed\n1,Jan 1 2000,1 Feb 2026\n2,Mar 3 2001,3 Apr 2026\n")
+    spec = declarations.read(add("two_formats", two, ["id"])).spec
+    assert spec.types["opened"] == spec.types["closed"] == "VARCHAR" and spec.date_format is None
 
 
 def test_source_add_refuses_a_duplicate_key_naming_the_rows(defs_dir, tmp_path):

@@ -57,6 +57,12 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
             _check_key(conn, relation, path, key, order_by, file_format)
     types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
     formats = _sniffed_formats(path, markers) if file_format == "csv" and rows else {}
+    if file_format == "csv" and rows and "date_format" not in formats:
+        dates, note = _text_dates(relation, [c for c, t in types.items() if t == "VARCHAR"])
+        if dates:
+            formats["date_format"] = dates[1]
+            types.update({column: "DATE" for column in dates[0]})
+        notes.extend(note)
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
                           null_markers=markers if file_format == "csv" else [""], **formats,
                           columns=types, files={"inbox": [f"{name}*{path.suffix.lower()}"], "sample": []})
@@ -70,6 +76,35 @@ def _sniffed_formats(path: Path, markers: list[str]) -> dict:
     with duckdb.connect() as conn:
         dates, stamps = conn.execute(f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps)) if v}
+
+
+# Dates DuckDB's sniffer leaves as text (month names, day first or month first, dots, slashes).
+DATE_FORMATS = ["%b %d %Y", "%d %b %Y", "%B %d %Y", "%d %B %Y", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d",
+                "%d-%m-%Y", "%m-%d-%Y"]
+
+
+def _text_dates(relation: str, columns: list[str]) -> tuple[tuple[list[str], str] | None, list[str]]:
+    """The text columns whose every value is a date in one of DATE_FORMATS, and that format (a source
+    has one date format). A column that several formats read (every day <= 12) stays text, with a note."""
+    found: dict[str, list[str]] = {}
+    notes = []
+    with duckdb.connect() as conn:
+        for column in columns:
+            quoted = '"' + column.replace('"', '""') + '"'
+            checks = ", ".join(f"bool_and(try_strptime({quoted}, '{f}') IS NOT NULL) FILTER (WHERE {quoted} IS NOT NULL)"
+                               for f in DATE_FORMATS)
+            fits = conn.execute(f"SELECT count({quoted}), {checks} FROM {relation}").fetchone()
+            formats = [f for f, ok in zip(DATE_FORMATS, fits[1:]) if fits[0] and ok]
+            if len(formats) == 1:
+                found.setdefault(formats[0], []).append(column)
+            elif formats:
+                notes.append(f"{column}: dates in more than one reading ({', '.join(formats)}): declared VARCHAR; "
+                             "set its type to DATE and date_format in the declaration")
+    if len(found) > 1:
+        notes.append("dates in several formats (" + "; ".join(f"{', '.join(c)}: {f}" for f, c in found.items())
+                     + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
+        return None, notes
+    return (next(iter(found.values())), next(iter(found))) if found else None, notes
 
 
 def _reader(path: Path, file_format: str, markers: list[str]) -> str:
