@@ -47,7 +47,9 @@ def _file_declaration(name: str, path: Path, key: list[str], order_by: str | Non
     columns = "\n".join(f"  {n:<24} {t}{'  (key)' if n in spec.key else ''}{'  (orders versions)' if n == spec.order_by else ''}"
                         for n, t in spec.types.items())
     inbox = settings.inbox_dir()
-    lines = [f"{spec.format}, {inferred.rows:,} rows, {len(spec.types)} columns (types as DuckDB reads the file):", columns,
+    formats = [f"{what} read as {f}" for what, f in (("dates", spec.date_format), ("timestamps", spec.timestamp_format)) if f]
+    lines = [f"{spec.format}, {inferred.rows:,} rows, {len(spec.types)} columns (the types read from the file):", columns,
+             *([f"formats: {'; '.join(formats)}"] if formats else []),
              f"null markers: {', '.join(repr(m) for m in spec.null_markers)}",
              f"key: {', '.join(spec.key)}; " + (f"latest {spec.order_by} wins" if spec.order_by else "the latest delivery wins (no --updated-at)"),
              *[f"note: {n}" for n in inferred.notes], "",
