@@ -15,6 +15,8 @@ LOCAL_DAGSTER_YAML = f"""\
 # Created by clawdata on first use. SQLite storage in this folder.
 telemetry:
   enabled: false
+nux:  # no "join the community" dialog over the UI of `clawdata dagster dev` (as in the stack)
+  enabled: false
 concurrency:
   pools:
     granularity: op
