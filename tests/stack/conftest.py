@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.stack.harness import ROOT, ComposeStack, docker_problem, remove_stale_stacks
+from tests.stack.inbox import wait_for_first_sensor_tick
+from tests.stack.runs import wait_until_idle
 
 EXTRAS = Path(__file__).parent / "extras"
 # What the images are built from (the .dockerignore's list), what compose reads, and the Makefile.
@@ -52,6 +54,10 @@ def stack(tmp_path_factory, request):
         s.compose("up", "-d", "--wait", "postgres")
         create_crm_database(s)
         s.cold_start_seconds = s.up()
+        # A fresh deployment fills itself (the inbox sensor's first tick and its run): every test
+        # starts after that, so none catches the first run instead of its own.
+        wait_for_first_sensor_tick(s, timeout=300)
+        wait_until_idle(s.graphql, timeout=1200)
         yield s
     except BaseException:
         print(s.diagnostics())
