@@ -106,8 +106,12 @@ def test_a_backup_taken_mid_run_restores_to_a_state_the_next_run_completes(stack
     _wait_for_trigger(stack, "customers_after_backup.csv", finished=True)
     wait_until_idle(stack.graphql, timeout=900)
 
+    before_restore = stack.warehouse_counts(["slv_customers"])["slv_customers"]
     restored = backup_sh(stack, "restore", str(backup))
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    print(f"mid-run backup: slv_customers {silver_before_publish} in the published replica at the backup; "
+          f"{before_restore} before the restore (two deliveries later)\n--- backup.sh backup ---\n{made.stdout}"
+          f"--- backup.sh restore ---\n{restored.stdout}")
     assert "kept aside (not in the backup): customers_after_backup.csv" in restored.stdout, restored.stdout
     stack.wait_until_loaded()
     # In between, status says what the restored warehouse holds: bronze is to be rebuilt.
@@ -116,13 +120,18 @@ def test_a_backup_taken_mid_run_restores_to_a_state_the_next_run_completes(stack
     raw = next(line for line in status.stdout.splitlines() if line.startswith("│ raw_customers"))
     assert [cell.strip() for cell in raw.split("│")][4] == "-", raw  # rows: none, the table is not in the backup
     # The next run completes the work, and gold is what a full refresh over the restored inbox gives.
+    print(f"--- status after the restore ---\n{status.stdout}")
     nxt = stack.cli("materialize", "--all", timeout=1500)
     assert nxt.returncode == 0, nxt.stdout + nxt.stderr
-    assert stack.warehouse_counts(["slv_customers"])["slv_customers"] == silver_before_publish
+    after_restore_run = stack.warehouse_counts(["slv_customers"])["slv_customers"]
+    print(f"--- the next run ---\n{nxt.stdout}\nslv_customers after it: {after_restore_run}")
+    assert after_restore_run == silver_before_publish
     after_next = gold_checksums(stack)
     full = stack.cli("materialize", "--all", "--full-refresh", timeout=1500)
     assert full.returncode == 0, full.stdout + full.stderr
     assert gold_checksums(stack) == after_next
+    print(f"gold after the next run equals gold after --full-refresh ({len(after_next)} tables); replica generation "
+          f"{generation_after_run} after the held run, {_generation(stack)} now")
     assert _generation(stack) > generation_after_run  # never a number that named another content
     inbox = stack.in_user_code_image("sh", "-c", f"ls -A {INBOX} {INBOX}/.kept-aside-*")
     assert "customers_midrun.csv" in inbox and "customers_after_backup.csv" in inbox
