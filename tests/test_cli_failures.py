@@ -130,3 +130,22 @@ def test_summary_counts_rebuilt_reused_and_checks_by_severity():
                   RunEvent("check", "a:not_null", ok=False, severity="ERROR")):
         summary.add(event)
     assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 1 passed, 1 warned, 1 failed; 12.3 s"
+
+
+def test_a_broken_model_fails_with_the_database_error(tmp_path):
+    """A model whose SQL the database refuses: the run's failure line carries the database's words
+    (dbt's result line says only "ERROR creating ..."), and the other models are built."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    paths = make_project(tmp_path)
+    project = shutil.copytree(ROOT / "dbt", tmp_path / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "broken_model.sql").write_text(
+        "select customer_id, no_such_column from {{ ref('dim_customers') }}\n")
+    done = run_cli({**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}, "dagster", "materialize", "--all")
+    assert done.returncode == 1, done.stdout + done.stderr
+    failure = next(line for line in done.stdout.splitlines() if "dbt build:" in line)
+    assert "model broken_model" in failure and "no_such_column" in failure and "Binder Error" in failure, done.stdout
+    assert "✓ dim_customers" in done.stdout, done.stdout
+

@@ -159,10 +159,14 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
 
     @cache
     def macro_closure(uid: str) -> frozenset[str]:
-        found = {uid}
-        for dep in (macros.get(uid) or {}).get("depends_on", {}).get("macros", []):
-            if dep not in found:
-                found |= macro_closure(dep)
+        """Every macro `uid` reaches. Macros may call each other in a cycle (dbt-duckdb's
+        duckdb__datediff and dbt's datediff dispatch to each other): a walk with one visited set."""
+        found, pending = {uid}, [uid]
+        while pending:
+            for dep in (macros.get(pending.pop()) or {}).get("depends_on", {}).get("macros", []):
+                if dep not in found:
+                    found.add(dep)
+                    pending.append(dep)
         return frozenset(found)
 
     def var_value(package: str, name: str):

@@ -100,6 +100,9 @@ class DbtBuild:
         self._canceled = threading.Event()
         self.success: bool | None = None
         self.error: BaseException | None = None
+        # The error of each node that failed to run (the database's message: a result line says only
+        # "ERROR creating ..."), from its NodeFinished event.
+        self.node_errors: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[dict]:
         thread = threading.Thread(target=self._run, name="dbt-build", daemon=True)
@@ -142,6 +145,8 @@ class DbtBuild:
         if level in ("info", "warn", "error") and msg.info.msg:
             # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
             print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=sys.stdout, flush=True)
+        if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message:
+            self.node_errors[msg.data.node_info.unique_id] = msg.data.run_result.message
         if name in RESULT_EVENTS:
             from dbt_common.events.functions import msg_to_dict
 

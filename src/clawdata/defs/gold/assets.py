@@ -114,6 +114,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                             full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes)
     wanted = set(plan.build) | set(plan.tests)
     unit_results = {}
+    failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end
     for raw in build:
         uid = raw["data"]["node_info"]["unique_id"]
         status = _status(raw)
@@ -129,6 +130,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             context.log.warning(f"dbt ran {uid}, which was not planned; its result is not recorded")
             continue
         if status in FAILED:
+            failed_nodes.append((len(failures), uid))
             failures.append(_failure(nodes[uid], raw))
         for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
                 manifest=manifest, dagster_dbt_translator=translator, context=context, project=project):
@@ -146,6 +148,9 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                 yield event
     for results in unit_results.values():  # a model whose unit test failed is skipped: report the test
         yield from results
+    for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
+        if uid in build.node_errors:
+            failures[index] = f"{nodes[uid]['resource_type']} {nodes[uid]['name']}: {_error_text(build.node_errors[uid])}"
     if build.error is not None and not failures:
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
 
@@ -194,6 +199,15 @@ def _failure(node: Mapping[str, Any], raw: dict) -> str:
         return f"test {node['name']}: failed" + (f" ({failures} failing rows)" if failures else "")
     message = raw["info"].get("msg", "")
     return f"{kind} {node['name']}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
+
+
+def _error_text(message: str) -> str:
+    """dbt's error of a node on one line, without its 'Runtime Error in model x (path)' heading."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and " Error in " in lines[0]:
+        lines = lines[1:]
+    text = " ".join(lines)
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 def _tables(conn, nodes: list[Mapping[str, Any]]) -> dict[str, dict]:
