@@ -17,8 +17,8 @@ SELECT (SELECT generation FROM clawdata_replica.snapshot),
        (SELECT sum(revenue) FROM fct_daily_revenue)::VARCHAR,
        (SELECT sum(revenue) FROM fct_daily_revenue)
      = (SELECT sum(lifetime_value) FROM dim_customers)
-     + (SELECT coalesce(sum(amount), 0) FROM slv_orders WHERE status NOT IN ('cancelled', 'returned')
-          AND customer_id NOT IN (SELECT customer_id FROM slv_customers))
+     + (SELECT coalesce(sum(amount), 0) FROM silver.slv_orders WHERE status NOT IN ('cancelled', 'returned')
+          AND customer_id NOT IN (SELECT customer_id FROM silver.slv_customers))
 """
 reads, errors = [], []
 print("reading", flush=True)

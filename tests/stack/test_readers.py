@@ -7,7 +7,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.stack.harness import ROOT
 from tests.stack.inbox import drop, remove
 from tests.stack.runs import run, runs, schedule_status, start_schedule, stop_schedule, wait_for_run, wait_until_idle
 
@@ -37,8 +36,9 @@ def stop_reader(reader) -> dict:
 
 
 def make_sql(stack, query: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "sql", f"COMPOSE=docker compose --env-file {stack.env_file}",
-                           f"QUERY={query}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # The stack's own repository copy and compose invocation, as the other Makefile tests use.
+    return subprocess.run(["make", "--no-print-directory", "sql", f"COMPOSE={stack.compose_command()}", f"QUERY={query}"],
+                          cwd=stack.repo, env=stack.script_env(), capture_output=True, text=True, timeout=300)
 
 
 def test_reader_loop_never_waits_and_never_sees_a_mixture(stack):
@@ -86,6 +86,7 @@ def reader_loop(stack):
         remove(stack, "orders_readers.csv")
 
     reads, errors = result["reads"], result["errors"]
+    assert reads, f"no read succeeded; the reader's errors: {errors[:3]}"
     generations = [r[2] for r in reads]
     revenue_by_generation = {}
     for _, _, generation, revenue, _ in reads:
