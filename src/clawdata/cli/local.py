@@ -142,7 +142,8 @@ def describe_event(event) -> RunEvent | None:
     if kind == "ASSET_MATERIALIZATION":
         metadata = event.event_specific_data.materialization.metadata
         rows, reused = metadata.get("dagster/row_count"), bool((metadata.get("reused") or False) and metadata["reused"].value)
-        detail = rows_detail(rows.value if rows else None, reused)
+        read = metadata.get("rows_read")
+        detail = rows_detail(rows.value if rows else None, reused, read.value if read else None)
         return RunEvent("materialized", event.asset_key.to_user_string(), detail, reused=reused)
     if kind == "ASSET_CHECK_EVALUATION":
         evaluation = event.event_specific_data

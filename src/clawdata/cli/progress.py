@@ -76,6 +76,9 @@ def failure_text(description: str | None, causes: list[str]) -> str:
     return text.split("\n\nStack Trace:")[0]
 
 
-def rows_detail(rows: int | None, reused: bool = False) -> str:
+def rows_detail(rows: int | None, reused: bool = False, read: int | None = None) -> str:
+    """`read`: the rows a database source's load read (those whose cursor moved), beside the table's."""
     text = f"{rows:,} rows" if rows is not None else ""
+    if read is not None:
+        text += f" ({read:,} read from the database)"
     return f"{text}, inputs unchanged: reused" if reused else text

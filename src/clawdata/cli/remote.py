@@ -106,7 +106,8 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         entries = {m["label"]: m for m in event["metadataEntries"]}
         rows = entries.get("dagster/row_count", {}).get("intValue")
         reused = entries.get("reused", {}).get("boolValue", False)
-        return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused), reused=reused)
+        read = entries.get("rows_read", {}).get("intValue")
+        return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused, read), reused=reused)
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"
