@@ -62,8 +62,10 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
             fingerprint(code_version, context.run.run_id, loaded.rows_read)
         context.log.info(f"{source.name}: {loaded.rows_read:,} rows read from {source.table}"
                          f"{' (in full)' if loaded.full else ''}")
+        nothing_new = not loaded.rows_read and not loaded.full  # the table is kept as it was
         return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
-            "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full)})
+            "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full),
+            **({"reused": dg.MetadataValue.bool(True)} if nothing_new else {})})
 
     return bronze
 
