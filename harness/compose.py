@@ -28,6 +28,8 @@ MACHINE_SETTINGS = ("PYTHON_BASE_IMAGE", "POSTGRES_IMAGE", "CLAWDATA_CA_BUNDLE")
 # test session: its services restart with the engine, `restart: unless-stopped`) is swept away by the
 # next one, so that it does not load the machine under the next session's tests.
 OWNERS = Path(tempfile.gettempdir()) / "clawdata-stack-owners"
+# Compose labels its services with the project; clawdata labels its run containers with the stack.
+STACK_LABELS = ("com.docker.compose.project", "com.clawdata.stack")
 WORKSPACE = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
@@ -55,26 +57,36 @@ def remove_stale_stacks(prefix: str) -> list[str]:
     """Remove every `prefix-*` stack whose owning process is gone (or that has no owner file, from
     before owners were recorded): containers (run containers too), volumes, networks, image tags."""
     names = set()
-    for label in ("com.docker.compose.project", "com.clawdata.stack"):
-        for value in _docker_lines("ps", "-a", "--format", f'{{{{.Label "{label}"}}}}', "--filter", f"label={label}"):
-            names.add(value)
+    for label in STACK_LABELS:
+        names |= set(_docker_lines("ps", "-a", "--format", f'{{{{.Label "{label}"}}}}', "--filter", f"label={label}"))
     names |= {v.rsplit("_", 1)[0] for v in _docker_lines("volume", "ls", "--format", "{{.Name}}")}
     names |= {t.rsplit(":", 1)[1] for t in _docker_lines("image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
               if t.startswith("clawdata/")}
     stale = sorted(n for n in names if n.startswith(f"{prefix}-") and not _owner_alive(n))
     for name in stale:
-        for label in ("com.docker.compose.project", "com.clawdata.stack"):
-            ids = _docker_lines("ps", "-aq", "--filter", f"label={label}={name}")
-            if ids:
-                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        for kind in ("volume", "network"):
-            found = [n for n in _docker_lines(kind, "ls", "--format", "{{.Name}}") if n.startswith(f"{name}_")]
-            if found:
-                subprocess.run(["docker", kind, "rm", *found], capture_output=True)
-        subprocess.run(["docker", "image", "rm", f"clawdata/user-code:{name}", f"clawdata/dagster:{name}"],
-                       capture_output=True)
-        (OWNERS / name).unlink(missing_ok=True)
+        _remove_stack(name, images=True)
     return stale
+
+
+def stack_images(name: str) -> tuple[str, str]:
+    """The image tags of stack `name` (user code, then webserver and daemon)."""
+    return f"clawdata/user-code:{name}", f"clawdata/dagster:{name}"
+
+
+def _remove_stack(name: str, images: bool) -> None:
+    """Whatever is left of stack `name`: containers of either label, volumes, networks, its owner
+    file, and (`images`) its image tags; the layers stay cached."""
+    for label in STACK_LABELS:
+        ids = _docker_lines("ps", "-aq", "--filter", f"label={label}={name}")
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    for kind in ("volume", "network"):
+        found = [n for n in _docker_lines(kind, "ls", "--format", "{{.Name}}") if n.startswith(f"{name}_")]
+        if found:
+            subprocess.run(["docker", kind, "rm", *found], capture_output=True)
+    if images:
+        subprocess.run(["docker", "image", "rm", *stack_images(name)], capture_output=True)
+    (OWNERS / name).unlink(missing_ok=True)
 
 
 def _owner_alive(name: str) -> bool:
@@ -111,8 +123,7 @@ class ComposeStack:
         self.url = f"http://127.0.0.1:{self.port}"
         # Own image tags: run containers start from the tag, so a shared `latest` rebuilt by someone
         # else meanwhile would change the code under this stack's runs.
-        self.user_code_image = f"clawdata/user-code:{self.name}"
-        self.dagster_image = f"clawdata/dagster:{self.name}"
+        self.user_code_image, self.dagster_image = stack_images(self.name)
         self.settings = {
             **machine_settings(ROOT),  # this machine's, whatever repository copy is built
             "CLAWDATA_STACK": self.name,
@@ -247,19 +258,11 @@ class ComposeStack:
         return time.perf_counter() - started
 
     def cleanup(self) -> None:
-        """Remove everything of this stack, on any path out (run containers are not compose's)."""
-        leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.clawdata.stack={self.name}"],
-                                   capture_output=True, text=True).stdout.split()
-        if leftovers:
-            subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
+        """Remove everything of this stack, on any path out (run containers are not compose's: they go
+        first, so that `down` can remove the network)."""
+        run_containers = _docker_lines("ps", "-aq", "--filter", f"label=com.clawdata.stack={self.name}")
+        if run_containers:
+            subprocess.run(["docker", "rm", "-f", *run_containers], capture_output=True)
         self.down(volumes=True)
-        for kind in ("volume", "network"):
-            names = subprocess.run(["docker", kind, "ls", "--format", "{{.Name}}", "--filter", f"name={self.name}_"],
-                                   capture_output=True, text=True).stdout.split()
-            names = [n for n in names if n.startswith(f"{self.name}_")]
-            if names:
-                subprocess.run(["docker", kind, "rm", *names], capture_output=True)
-        if self.built:
-            subprocess.run(["docker", "image", "rm", self.user_code_image, self.dagster_image], capture_output=True)
+        _remove_stack(self.name, images=self.built)
         self.env_file.unlink(missing_ok=True)
-        (OWNERS / self.name).unlink(missing_ok=True)
