@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.stack.conftest import CRM_PASSWORD, team_repository
 from tests.stack.harness import ComposeStack
-from tests.stack.inbox import INBOX, drop, remove, wait_for_first_sensor_tick
+from tests.stack.inbox import INBOX, drop, remove
 from tests.stack.runs import (
     runs, start_schedule, stop_schedule, wait_for_run, wait_for_runs, wait_for_step_start, wait_until_idle,
 )
@@ -43,15 +43,8 @@ def backup_sh(stack, *args: str, timeout: float = 900) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=timeout)
 
 
-def settled(stack) -> None:
-    """The deployment has filled itself (the inbox sensor's first tick and its run) and nothing runs:
-    a test that holds a run or takes a backup must not catch that first run instead."""
-    wait_for_first_sensor_tick(stack)
-    wait_until_idle(stack.graphql, timeout=900)
-
-
 def test_declared_sources_of_files_and_of_a_database_reach_gold_through_the_daemon(stack, tmp_path):
-    settled(stack)
+    wait_until_idle(stack.graphql, timeout=900)
     # A file delivery: the inbox sensor's run takes it to gold.
     drop(stack, "visits_2026-11-02.jsonl", '{"site": " SHOP", "day": "2026-11-02", "visits": 80}\n'
                                           '{"site": "docs", "day": "2026-11-02", "visits": 5}\n', tmp_path)
@@ -80,7 +73,7 @@ def test_declared_sources_of_files_and_of_a_database_reach_gold_through_the_daem
 
 
 def test_a_backup_taken_mid_run_restores_to_a_state_the_next_run_completes(stack, tmp_path):
-    settled(stack)
+    wait_until_idle(stack.graphql, timeout=900)
     stack.compose("exec", "-T", "user_code", "touch", HOLD)
     try:
         drop(stack, "customers_midrun.csv", "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
@@ -138,7 +131,7 @@ def test_a_backup_taken_mid_run_restores_to_a_state_the_next_run_completes(stack
 
 
 def test_restore_with_the_stack_down(stack, tmp_path):
-    settled(stack)
+    wait_until_idle(stack.graphql, timeout=900)
     backup = tmp_path / "quiet"
     assert backup_sh(stack, "backup", str(backup)).returncode == 0
     stack.compose("--profile", "*", "down")
