@@ -55,26 +55,29 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
                          "give them their types in the declaration before the first delivery")
         else:
             _check_key(conn, relation, path, key, order_by, file_format)
-    types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
-    formats = _sniffed_formats(path, markers) if file_format == "csv" and rows else {}
-    if file_format == "csv" and rows and "date_format" not in formats:
-        dates, note = _text_dates(relation, [c for c, t in types.items() if t == "VARCHAR"])
-        if dates:
-            formats["date_format"] = dates[1]
-            types.update({column: "DATE" for column in dates[0]})
-        notes.extend(note)
+        types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
+        formats = _sniffed_formats(conn, path, markers) if file_format == "csv" and rows else {}
+        text = [c for c, t in types.items() if t == "VARCHAR"]
+        if file_format == "csv" and rows and text and "date_format" not in formats:
+            dates, date_notes = _text_dates(conn, relation, text)
+            notes.extend(date_notes)
+            if len(set(dates.values())) == 1:  # a source has one date format
+                formats["date_format"] = next(iter(dates.values()))
+                types.update({column: "DATE" for column in dates})
+            elif dates:
+                notes.append("dates in several formats (" + "; ".join(f"{c}: {f}" for c, f in dates.items())
+                             + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
                           null_markers=markers if file_format == "csv" else [""], **formats,
                           columns=types, files={"inbox": [f"{name}*{path.suffix.lower()}"], "sample": []})
     return Inferred(spec, rows, notes)
 
 
-def _sniffed_formats(path: Path, markers: list[str]) -> dict:
+def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[str]) -> dict:
     """Date and timestamp formats DuckDB's sniffer found that are not ISO 8601 (which needs none)."""
     literal = "'" + str(path).replace("'", "''") + "'"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
-    with duckdb.connect() as conn:
-        dates, stamps = conn.execute(f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
+    dates, stamps = conn.execute(f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps)) if v}
 
 
@@ -83,28 +86,23 @@ DATE_FORMATS = ["%b %d %Y", "%d %b %Y", "%B %d %Y", "%d %B %Y", "%d/%m/%Y", "%m/
                 "%d-%m-%Y", "%m-%d-%Y"]
 
 
-def _text_dates(relation: str, columns: list[str]) -> tuple[tuple[list[str], str] | None, list[str]]:
-    """The text columns whose every value is a date in one of DATE_FORMATS, and that format (a source
-    has one date format). A column that several formats read (every day <= 12) stays text, with a note."""
-    found: dict[str, list[str]] = {}
-    notes = []
-    with duckdb.connect() as conn:
-        for column in columns:
-            quoted = '"' + column.replace('"', '""') + '"'
-            checks = ", ".join(f"bool_and(try_strptime({quoted}, '{f}') IS NOT NULL) FILTER (WHERE {quoted} IS NOT NULL)"
-                               for f in DATE_FORMATS)
-            fits = conn.execute(f"SELECT count({quoted}), {checks} FROM {relation}").fetchone()
-            formats = [f for f, ok in zip(DATE_FORMATS, fits[1:]) if fits[0] and ok]
-            if len(formats) == 1:
-                found.setdefault(formats[0], []).append(column)
-            elif formats:
-                notes.append(f"{column}: dates in more than one reading ({', '.join(formats)}): declared VARCHAR; "
-                             "set its type to DATE and date_format in the declaration")
-    if len(found) > 1:
-        notes.append("dates in several formats (" + "; ".join(f"{', '.join(c)}: {f}" for f, c in found.items())
-                     + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
-        return None, notes
-    return (next(iter(found.values())), next(iter(found))) if found else None, notes
+def _text_dates(conn: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Each text column whose every value is a date in exactly one of DATE_FORMATS, with that format
+    (one scan of the file). A column that several formats read (every day <= 12) gets a note instead."""
+    quoted = ['"' + c.replace('"', '""') + '"' for c in columns]
+    checks = [f"count({q})" for q in quoted] + [
+        f"bool_and(try_strptime({q}, '{f}') IS NOT NULL) FILTER (WHERE {q} IS NOT NULL)" for q in quoted for f in DATE_FORMATS]
+    found = conn.execute(f"SELECT {', '.join(checks)} FROM {relation}").fetchone()
+    dates, notes = {}, []
+    for i, column in enumerate(columns):
+        start = len(columns) + i * len(DATE_FORMATS)
+        fitting = [f for f, ok in zip(DATE_FORMATS, found[start:start + len(DATE_FORMATS)]) if found[i] and ok]
+        if len(fitting) == 1:
+            dates[column] = fitting[0]
+        elif fitting:
+            notes.append(f"{column}: dates in more than one reading ({', '.join(fitting)}): declared VARCHAR; "
+                         "set its type to DATE and date_format in the declaration")
+    return dates, notes
 
 
 def _reader(path: Path, file_format: str, markers: list[str]) -> str:

@@ -56,13 +56,13 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
     def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _fail_clearly(), connect(duckdb) as conn:
             loaded = load_bronze_from_database(conn, source, code_version, audits, full_refresh(context))
-        # Nothing new: the same data version, so what is built from it is kept.
+        # Nothing new: the table is kept as it was, under the same data version, so what is built
+        # from it is kept too.
+        nothing_new = not loaded.rows_read and not loaded.full
         previous = latest_data_version(context.instance, context.asset_key)
-        version = previous if previous and not loaded.rows_read and not loaded.full else \
-            fingerprint(code_version, context.run.run_id, loaded.rows_read)
+        version = previous if previous and nothing_new else fingerprint(code_version, context.run.run_id, loaded.rows_read)
         context.log.info(f"{source.name}: {loaded.rows_read:,} rows read from {source.table}"
                          f"{' (in full)' if loaded.full else ''}")
-        nothing_new = not loaded.rows_read and not loaded.full  # the table is kept as it was
         return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
             "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full),
             **({"reused": dg.MetadataValue.bool(True)} if nothing_new else {})})
