@@ -15,11 +15,13 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 install: $(BIN)/clawdata  ## local venv with the pinned dependencies and the `clawdata` command
+# Bytecode compiled at install (as in the images): a command's first start would otherwise compile
+# Dagster and dbt (4 s), and every start would where PYTHONDONTWRITEBYTECODE is set.
 
 $(BIN)/clawdata: requirements-dev.lock pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements-dev.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-dev.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 

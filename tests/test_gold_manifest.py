@@ -34,3 +34,18 @@ def test_macros_calling_each_other_in_a_cycle(tmp_path: Path):
     after = versions(manifest("date_diff('day', a, b) + 0"), tmp_path)
     assert before["model.shop.spine"] != after["model.shop.spine"]  # an edit inside the cycle is seen
     assert before["model.shop.plain"] == after["model.shop.plain"]
+
+
+def test_a_run_reads_the_load_time_parse_from_any_working_directory(tmp_path: Path, monkeypatch):
+    """The gold step runs dbt on the manifest the code location's load-time parse left, wherever the
+    process was started (the CLI from any folder, the code server in /opt/clawdata). The target path
+    was once read relative to the working directory: every run parsed the project again (2-5 s)."""
+    import pytest
+
+    from clawdata.gold import project as gold_project, runner
+
+    project = gold_project.load()
+    gold_project.prepare_if_stale(project)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "parse", lambda *_: pytest.fail("the project was parsed again"))
+    assert "model.clawdata.dim_customers" in runner.load_manifest(project).nodes

@@ -1,6 +1,7 @@
 """The embedded default: a Dagster instance in DAGSTER_HOME (SQLite), runs executed in this process."""
 
 import os
+import re
 import sys
 from contextlib import contextmanager, redirect_stdout
 from collections.abc import Iterator, Sequence
@@ -9,15 +10,24 @@ from pathlib import Path
 from clawdata import settings
 from clawdata.cli.progress import RunEvent, failure_text, rows_detail
 
+EVENT_LOG = """\
+# Dagster's SQLite event log (the same files), with its connections kept open: cli/local_storage.py.
+event_log_storage:
+  module: clawdata.cli.local_storage
+  class: ClawdataSqliteEventLogStorage
+  config:
+    base_dir: {home}/history/runs  # where Dagster's default storage keeps them; kept in step if this folder moves
+"""
+CREATED_BY = "# Created by clawdata on first use."
 # The local instance: SQLite storage (Dagster's default), telemetry off, and the warehouse pool
 # limited to one slot, so the CLI, `dagster dev` and its daemon never open the file together.
 LOCAL_DAGSTER_YAML = f"""\
-# Created by clawdata on first use. SQLite storage in this folder.
+{CREATED_BY} SQLite storage in this folder.
 telemetry:
   enabled: false
 nux:  # no "join the community" dialog over the UI of `clawdata dagster dev` (as in the stack)
   enabled: false
-concurrency:
+{EVENT_LOG}concurrency:
   pools:
     granularity: op
     default_limit: 1  # {settings.WAREHOUSE_POOL}: DuckDB has a single writer
@@ -35,8 +45,14 @@ def dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.PROJECT_DIR / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(LOCAL_DAGSTER_YAML)
+    text = config.read_text() if config.exists() else LOCAL_DAGSTER_YAML
+    if text.startswith(CREATED_BY) and "event_log_storage:" not in text:  # made by an earlier clawdata
+        text = text.replace("\nconcurrency:", "\n" + EVENT_LOG + "concurrency:", 1)
+    # Where this home is now: a moved or copied home keeps its own event logs.
+    text = re.sub(r"(?m)^(    base_dir: ).*(/history/runs  # where Dagster)", lambda m: f"{m[1]}{home}{m[2]}",
+                  text.replace("{home}", str(home)))
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -66,6 +82,18 @@ def recon_repository():
     from clawdata.cli.graphql import DEFINITIONS
 
     return ReconstructableRepository.for_module(*DEFINITIONS, working_directory=os.getcwd())
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost exception of a chain, as Python prints it (Dagster's wrappers and the
+    importer's frames left out): what the user can act on."""
+    import traceback
+
+    while True:
+        inner = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if inner is None:
+            return "".join(traceback.format_exception_only(type(error), error)).strip()
+        error = inner
 
 
 def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:

@@ -36,7 +36,7 @@ def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, s
     started = time.monotonic()
     items = target.run(job_name, asset_paths, tags)
     run_id = next(items)
-    console.print(f"run [bold]{run_id}[/] on {target.graphql.where}")
+    console.print(f"run [bold]{run_id}[/] on {target.where}")
     status, summary = None, Summary()
     for item in items:
         if isinstance(item, RunEvent):
@@ -52,7 +52,7 @@ def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, s
 
 
 def _url_option(target: Target) -> str:
-    return f" --url {target.graphql.where}" if target.graphql.where.startswith("http") else ""
+    return f" --url {target.where}" if target.where.startswith("http") else ""
 
 
 def raise_for(statuses: list[str]) -> None:

@@ -99,7 +99,7 @@ def status(target: Target, run_limit: int = 10) -> None:
     data = target.status_data(run_limit)
     order = {"bronze": 0, "silver": 1, "gold": 2}
 
-    assets = Table(title=f"Assets ({target.graphql.where})", title_justify="left")
+    assets = Table(title=f"Assets ({target.where})", title_justify="left")
     for column in ("asset", "group", "last materialization", "rows", "checks", "freshness"):
         assets.add_column(column, justify="right" if column == "rows" else "left")
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))

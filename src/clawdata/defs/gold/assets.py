@@ -99,7 +99,7 @@ def _describe(plan: Plan, graph: Graph) -> str:
 def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, translator, failures: list[str]) -> Iterator:
     """Run dbt on the plan; yield its events as Dagster events (failures appended to `failures`)."""
     manifest, nodes = graph.manifest, graph.manifest["nodes"]
-    parsed = runner.load_manifest(project.project_dir, project.profiles_dir, project.target, project.target_path)
+    parsed = runner.load_manifest(project)
     missing = [u for u in plan.build if u not in parsed.nodes]
     if missing:
         raise dg.Failure(description=f"the dbt project changed since the code location loaded ({', '.join(missing)} "

@@ -1,0 +1,68 @@
+"""The local instance (cli/local.py, cli/local_storage.py), in-process: its event log keeps its
+SQLite connections open and stays Dagster's own files, readable by Dagster's stock class; a moved
+home keeps its own history."""
+
+import shutil
+
+import dagster as dg
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from clawdata.cli import local
+from clawdata.cli.local_storage import OPEN_SHARDS, ClawdataSqliteEventLogStorage
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="numbers")])
+def numbers():
+    yield dg.Output(3)
+    yield dg.AssetCheckResult(passed=True)
+
+
+def test_runs_write_dagsters_own_files_through_open_connections(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = local.local_instance()
+    storage = instance.event_log_storage
+    assert isinstance(storage, ClawdataSqliteEventLogStorage)
+    runs = [dg.materialize([numbers], instance=instance).run_id for _ in range(OPEN_SHARDS + 3)]
+    assert len(storage._engines) <= OPEN_SHARDS  # a long-lived process does not keep every run's file open
+
+    stock = SqliteEventLogStorage(str(tmp_path / "home" / "history" / "runs"))  # Dagster's class, the same files
+    for run_id in (runs[0], runs[-1]):
+        ours = [r.event_log_entry.dagster_event_type for r in storage.get_records_for_run(run_id).records]
+        assert ours == [r.event_log_entry.dagster_event_type for r in stock.get_records_for_run(run_id).records]
+        assert "ASSET_CHECK_EVALUATION" in {t.value for t in ours if t}
+    latest = instance.get_latest_materialization_event(dg.AssetKey("numbers"))
+    assert latest.run_id == runs[-1]
+    check = storage.get_latest_asset_check_execution_by_key([dg.AssetCheckKey(dg.AssetKey("numbers"), "positive")])
+    assert check[dg.AssetCheckKey(dg.AssetKey("numbers"), "positive")].run_id == runs[-1]
+
+    instance.wipe()  # deletes the run files: the open connections are closed first, writes go on after
+    assert set(storage._engines) <= {"index"} and not storage.get_records_for_run(runs[-1]).records
+    after = dg.materialize([numbers], instance=instance).run_id
+    assert stock.get_records_for_run(after).records
+    instance.dispose()
+
+
+def test_a_moved_home_keeps_its_own_event_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "first"))
+    local.dagster_home()
+    shutil.move(tmp_path / "first", tmp_path / "second")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "second"))
+    instance = local.local_instance()
+    assert instance.event_log_storage._base_dir == str(tmp_path / "second" / "history" / "runs")
+    assert not (tmp_path / "first").exists()
+    instance.dispose()
+
+
+def test_a_home_made_by_an_earlier_clawdata_gets_the_event_log_and_keeps_its_history(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(local.LOCAL_DAGSTER_YAML.replace(local.EVENT_LOG, ""))  # as created before
+    with dg.DagsterInstance.from_config(str(home)) as before:
+        assert type(before.event_log_storage) is SqliteEventLogStorage
+        run_id = dg.materialize([numbers], instance=before).run_id
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = local.local_instance()
+    assert isinstance(instance.event_log_storage, ClawdataSqliteEventLogStorage)
+    assert instance.get_latest_materialization_event(dg.AssetKey("numbers")).run_id == run_id
+    assert instance.event_log_storage.get_records_for_run(run_id).records
+    instance.dispose()
