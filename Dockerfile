@@ -55,7 +55,10 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
 COPY pyproject.toml README.md /src/
 COPY src /src/src
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
-    with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python --no-deps /src
+    with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python --no-deps /src \
+ # Every interpreter of this image (code server, run workers) collects garbage less often from its
+ # first import on (src/clawdata/gc_tuning.py says why).
+ && echo "import clawdata.gc_tuning" > /opt/venv/lib/python3.11/site-packages/clawdata-gc-tuning.pth
 
 FROM base AS dagster
 COPY --from=dagster-deps /opt/venv /opt/venv

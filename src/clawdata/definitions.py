@@ -10,13 +10,12 @@ Composed here, over all of them: the read path (defs/serving), whose asset follo
 that it serves, whoever defines them.
 """
 
+import clawdata.gc_tuning  # noqa: F401 (first: before the defs are imported and loaded)
+
+import dagster as dg
+
 from clawdata import settings
-
-settings.fewer_garbage_collections()  # before the defs are imported and loaded
-
-import dagster as dg  # noqa: E402
-
-from clawdata.defs.serving import replica  # noqa: E402
+from clawdata.defs.serving import replica
 
 # settings.PROJECT_DIR holds pyproject.toml both in a checkout and in the image (/opt/clawdata), where
 # the package itself is installed into site-packages.

@@ -4,7 +4,6 @@ The warehouse path is normalised into the environment at import, so the DuckDB r
 profile (`env_var('CLAWDATA_WAREHOUSE_PATH')`) and any subprocess all see the same absolute file.
 """
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -70,11 +69,3 @@ _bin = str(Path(sys.executable).parent)
 if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
-
-def fewer_garbage_collections() -> None:
-    """Collect cycles less often than Python's default (every 700 allocations in the youngest
-    generation). Dagster, dagster-dbt and dbt make millions of long-lived objects at import and load,
-    and the default walks them again and again: a small delivery on the sample (the CLI, start to
-    exit) took 5.1-5.9 s with these thresholds, 6.0-6.4 s with the default. Cycles are still collected;
-    called by the CLI and by the code location's module (code server, run workers)."""
-    gc.set_threshold(100_000, 50, 100)

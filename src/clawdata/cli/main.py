@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from clawdata import settings
-
-settings.fewer_garbage_collections()  # before Dagster and dbt are imported
-
+import clawdata.gc_tuning  # noqa: F401 (before Dagster and dbt are imported)
 from clawdata.cli.errors import INTERRUPTED, ClawdataError
 from clawdata.cli.progress import errors
 
