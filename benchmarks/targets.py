@@ -11,7 +11,7 @@ sample (data/sample), embedded default, in a scratch DAGSTER_HOME and warehouse:
   subprocesses, 5 times each, medians.
 """
 
-from benchmarks.core import Context, copy_warehouse, loadavg, run, stats
+from benchmarks.core import Context, copy_warehouse, layer, loadavg, read_back, run, stats
 from benchmarks.datasets import changed_customers
 from benchmarks.fmt import f, med, num, size_label, table
 
@@ -53,12 +53,40 @@ def run_all(ctx: Context, reps: int = 3, status_reps: int = 5) -> dict:
            "dbt_build_wall_s": stats(p["dbt_build"]["wall_s"] for p in ok),
            "pair_ratio": stats(p["delivery"]["wall_s"] / p["dbt_build"]["wall_s"] for p in ok)}
     out["ratio"] = out["delivery_wall_s"]["median"] / out["dbt_build_wall_s"]["median"] if ok else None
+    out["delivery_profile"] = profile(home, [p["delivery"] for p in ok])
     ctx.log("targets: `clawdata dagster status` and `clawdata --version` ...")
     for name, args in (("status", ["dagster", "status"]), ("version", ["--version"])):
         runs = [run([ctx.clawdata, *args], ctx.env(sample, home=home), logs / f"{name}-{i}.log", cwd=ctx.runs) for i in range(status_reps)]
         out[f"{name}_wall_s"] = stats(m["wall_s"] for m in runs if m["returncode"] == 0)
         out[f"{name}_cpu_s"] = stats(m["cpu_s"] for m in runs if m["returncode"] == 0)
         out[f"{name}_failed"] = [m["log"] for m in runs if m["returncode"] != 0]
+    return out
+
+
+# Where a small delivery's seconds go, from each run's event log (core.read_back).
+PROFILE = (
+    ("start-up", lambda r: r["phases"]["startup_s"]),
+    ("run creation", lambda r: r["phases"]["run_creation_s"]),
+    ("bronze + silver", lambda r: sum(v for k, v in r["steps"].items() if layer(k) in ("bronze", "silver"))),
+    # (not split around dbt's first result, as THROUGHPUT does: here the reused models' outputs come first)
+    ("gold", lambda r: sum(v for k, v in r["steps"].items() if layer(k) == "gold")),
+    ("replica", lambda r: sum(v for k, v in r["steps"].items() if layer(k) == "replica")),
+    ("between steps", lambda r: r["phases"]["between_steps_s"]),
+    ("shutdown", lambda r: r["phases"]["shutdown_s"]),
+)
+
+
+def profile(home, runs: list[dict]) -> dict:
+    read_back(home, runs)
+    out = {}
+    for label, get in PROFILE:
+        values = []
+        for r in runs:
+            try:
+                values.append(get(r))
+            except (KeyError, TypeError):
+                pass
+        out[label] = stats(v for v in values if v is not None)
     return out
 
 
@@ -131,6 +159,9 @@ def render(result: dict) -> str:
         out.append(f"  sample: small delivery {f(t.get('delivery_wall_s'))} s, bare dbt build {f(t.get('dbt_build_wall_s'))} s, ratio per pair"
                    f" {f(t.get('pair_ratio'), 2, 'x')}; status {f(t.get('status_wall_s'), 2)} s (cpu {med(t.get('status_cpu_s'), 2)}),"
                    f" --version {f(t.get('version_wall_s'), 2)} s" + (f"; status FAILED: {t['status_failed']}" if t.get("status_failed") else ""))
+        if t.get("delivery_profile"):
+            out.append("  the small delivery's seconds (medians, from its event log): " + ", ".join(
+                f"{label} {med(v, 2)}" for label, v in t["delivery_profile"].items() if v and not label.startswith(" ")))
     out.append(table([[r["figure"], r["target"], r["measured"], r["verdict"]] for r in rows(result)],
                      ["figure", "target", "measured", "verdict"], left=4))
     out.append(REFERENCE)
