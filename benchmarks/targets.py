@@ -161,7 +161,7 @@ def render(result: dict) -> str:
                    f" --version {f(t.get('version_wall_s'), 2)} s" + (f"; status FAILED: {t['status_failed']}" if t.get("status_failed") else ""))
         if t.get("delivery_profile"):
             out.append("  the small delivery's seconds (medians, from its event log): " + ", ".join(
-                f"{label} {med(v, 2)}" for label, v in t["delivery_profile"].items() if v and not label.startswith(" ")))
+                f"{label} {med(v, 2)}" for label, v in t["delivery_profile"].items() if v))
     out.append(table([[r["figure"], r["target"], r["measured"], r["verdict"]] for r in rows(result)],
                      ["figure", "target", "measured", "verdict"], left=4))
     out.append(REFERENCE)

@@ -68,4 +68,3 @@ os.environ[WAREHOUSE_ENV] = str(warehouse_path())
 _bin = str(Path(sys.executable).parent)
 if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
-

@@ -45,13 +45,14 @@ def dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.PROJECT_DIR / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    text = config.read_text() if config.exists() else LOCAL_DAGSTER_YAML
+    written = config.read_text() if config.exists() else None
+    text = written or LOCAL_DAGSTER_YAML
     if text.startswith(CREATED_BY) and "event_log_storage:" not in text:  # made by an earlier clawdata
         text = text.replace("\nconcurrency:", "\n" + EVENT_LOG + "concurrency:", 1)
     # Where this home is now: a moved or copied home keeps its own event logs.
     text = re.sub(r"(?m)^(    base_dir: ).*(/history/runs  # where Dagster)", lambda m: f"{m[1]}{home}{m[2]}",
                   text.replace("{home}", str(home)))
-    if not config.exists() or config.read_text() != text:
+    if text != written:
         config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

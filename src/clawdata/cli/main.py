@@ -217,7 +217,7 @@ def main():
     # preview parameters) are not for this terminal.
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     try:
-        cli(prog_name="clawdata", standalone_mode=True)
+        cli(prog_name="clawdata")
     except SystemExit as done:
         code = done.code
     else:
