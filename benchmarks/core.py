@@ -156,6 +156,21 @@ def now() -> str:
 
 # ---- the platform ------------------------------------------------------------------------------------
 
+def sync_tree(source: Path, copy: Path, skip: tuple[str, ...]) -> None:
+    """Make `copy` hold `source`'s files (top-level names in `skip` left alone): changed files copied,
+    removed ones deleted."""
+    def files(root: Path) -> set[Path]:
+        return {p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in skip}
+
+    wanted = files(source)
+    for rel in (files(copy) if copy.is_dir() else set()) - wanted:
+        (copy / rel).unlink()
+    for rel in wanted:
+        if not (copy / rel).is_file() or (copy / rel).read_bytes() != (source / rel).read_bytes():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / rel, copy / rel)
+
+
 class Context:
     """One scratch area under benchmarks/.work/NAME (instances, warehouses, inbox, logs) and the dbt
     project's copy that every section shares (benchmarks/.work/project/dbt: per-run dbt state stays out
@@ -172,13 +187,12 @@ class Context:
         self.warehouse = self.runs / "platform" / "warehouse.duckdb"
 
     def prepare(self) -> "Context":
-        """An empty scratch area; the project copied from the checkout unless already copied."""
+        """An empty scratch area; the project's copy brought in step with the checkout's dbt/ (its
+        target/, with dbt's parse state, kept)."""
         shutil.rmtree(self.runs, ignore_errors=True)
         self.inbox.mkdir(parents=True)
         self.warehouse.parent.mkdir(parents=True)
-        if not (self.project / "dbt_project.yml").is_file():
-            shutil.copytree(self.repo / "dbt", self.project,
-                            ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"))
+        sync_tree(self.repo / "dbt", self.project, skip=("target", "logs", "dbt_packages", ".user.yml"))
         return self
 
     @property

@@ -8,21 +8,33 @@
     changed).
 
     An incremental model recomputes the groups those rows touch, e.g. a daily aggregate the dates
-    of changed orders (old dates and new), and deletes those groups first (`clawdata_replace_changed`
+    of changed orders (old dates and new), and deletes those groups first (`clawdata_delete_changed`
     as a pre-hook), so that a group whose last row went away goes away too. Recomputing a group is
     idempotent: a log read twice (a build that failed half-way) gives the same table.
+
+    A model declares this once, in its config:
+        meta={'clawdata': {'recompute': 'order_date', 'changed_in': [['slv_orders', 'order_date']]}}
+    `recompute` is the model's column whose groups a build recomputes; `changed_in` lists the
+    (silver table, column) pairs whose changed values name those groups. clawdata reads the same
+    declaration to run the model's row-level tests on the recomputed rows only
+    (src/clawdata/gold/changed_rows.py).
 -#}
+
+{% macro clawdata_recompute() -%}
+    {{- return((config.get('meta') or {}).get('clawdata') or {}) -}}
+{%- endmacro %}
 
 {% macro clawdata_changed(silver_table, column) -%}
     select {{ column }} from {{ adapter.quote('_clawdata') }}.{{ adapter.quote(silver_table ~ '__changes') }}
 {%- endmacro %}
 
-{#- `column` of this model is in any of the changed values: `changes` is a list of
-    (silver table, column) pairs, e.g. [('slv_orders', 'order_date')]. Where a log is missing (silver
-    not built by clawdata, e.g. `dbt build` run alone), every row counts as changed. -#}
-{% macro clawdata_is_changed(column, changes) -%}
+{#- The model's `recompute` column (or `column`) is in any of the changed values. Where a log is
+    missing (silver not built by clawdata, e.g. `dbt build` run alone), every row counts as changed. -#}
+{% macro clawdata_is_changed(column=none) -%}
+    {%- set declared = clawdata_recompute() -%}
+    {%- set changes = declared['changed_in'] -%}
     {%- if clawdata_logs_exist(changes) -%}
-    {{ column }} in (
+    {{ column or declared['recompute'] }} in (
         {%- for table, changed_column in changes %}
         {{ clawdata_changed(table, changed_column) }}{% if not loop.last %} union{% endif %}
         {%- endfor %}
@@ -42,8 +54,8 @@
 {%- endmacro %}
 
 {#- Pre-hook of an incremental model: delete the groups that will be recomputed. -#}
-{% macro clawdata_replace_changed(column, changes) -%}
+{% macro clawdata_delete_changed() -%}
     {%- if is_incremental() -%}
-    delete from {{ this }} where {{ clawdata_is_changed(column, changes) }}
+    delete from {{ this }} where {{ clawdata_is_changed() }}
     {%- endif -%}
 {%- endmacro %}

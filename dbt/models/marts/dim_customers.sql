@@ -1,24 +1,25 @@
 -- One row per silver customer, with their order history summarised.
 -- Incremental: a delivery recomputes only the customers it changed and the customers of the orders
 -- it changed (macros/clawdata_changes.sql).
-{% set changes = [('slv_customers', 'customer_id'), ('slv_orders', 'customer_id')] %}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ clawdata_replace_changed('customer_id', " ~ changes ~ ") }}",
+    meta={'clawdata': {'recompute': 'customer_id',
+                       'changed_in': [['slv_customers', 'customer_id'], ['slv_orders', 'customer_id']]}},
+    pre_hook="{{ clawdata_delete_changed() }}",
 ) }}
 
 with customers as (
     select * from {{ source('silver', 'slv_customers') }}
     {% if is_incremental() %}
-    where {{ clawdata_is_changed('customer_id', changes) }}
+    where {{ clawdata_is_changed() }}
     {% endif %}
 ),
 
 orders as (
     select * from {{ source('silver', 'slv_orders') }}
     {% if is_incremental() %}
-    where {{ clawdata_is_changed('customer_id', changes) }}
+    where {{ clawdata_is_changed() }}
     {% endif %}
 ),
 

@@ -1,11 +1,11 @@
 -- Revenue per order date. Orders from customers missing in the CRM export (orphans) still count:
 -- the money came in, whoever the customer was.
 -- Incremental: a delivery recomputes only the dates its orders touch (macros/clawdata_changes.sql).
-{% set changes = [('slv_orders', 'order_date')] %}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ clawdata_replace_changed('order_date', " ~ changes ~ ") }}",
+    meta={'clawdata': {'recompute': 'order_date', 'changed_in': [['slv_orders', 'order_date']]}},
+    pre_hook="{{ clawdata_delete_changed() }}",
 ) }}
 
 with orders as (
@@ -14,7 +14,7 @@ with orders as (
         {{ is_revenue_order('status') }} as is_revenue
     from {{ source('silver', 'slv_orders') }}
     {% if is_incremental() %}
-    where {{ clawdata_is_changed('order_date', changes) }}
+    where {{ clawdata_is_changed() }}
     {% endif %}
 )
 

@@ -5,7 +5,8 @@ Why not the `dbt` command that dagster-dbt starts:
   builds that often take a second;
 - only the manifest object lets one build full-refresh some models and not others (dbt's own
   `full_refresh` model config, set on the node): an incremental model whose code changed starts
-  over, the rest of the build stays incremental, as the same `dbt build` would do for it alone.
+  over, the rest of the build stays incremental, as the same `dbt build` would do for it alone;
+  and, the same way, run some tests on the changed rows only (dbt's own `where` test config).
 
 `DbtBuild` runs `dbt build` in a thread and yields its events as the dicts `dbt --log-format json`
 prints (what dagster-dbt turns into Dagster events), while the build goes on. dbt's log lines are
@@ -19,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -88,9 +89,11 @@ def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path
 class DbtBuild:
     def __init__(self, manifest: "Manifest", project_dir: Path, profiles_dir: Path, target: str | None,
                  select: Sequence[str], exclude: Sequence[str] = (), full_refresh: bool = False,
-                 full_refresh_nodes: Sequence[str] = ()):
+                 full_refresh_nodes: Sequence[str] = (), test_where: Mapping[str, str] | None = None):
         for uid in full_refresh_nodes:  # dbt's own per-model config: this model starts over, alone
             manifest.nodes[uid].config.full_refresh = True
+        for uid, where in (test_where or {}).items():  # dbt's own test config: the test reads these rows only
+            manifest.nodes[uid].config.where = where
         self._manifest = manifest
         self._target_path = Path(tempfile.mkdtemp(prefix="clawdata-dbt-"))
         self._args = [

@@ -21,7 +21,7 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.gold import increments
-from clawdata.defs.gold.plan import BASIS, Graph, Plan, make_plan
+from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, make_plan
 from clawdata.defs.gold.translator import GoldTranslator
 from clawdata.defs.reuse import full_refresh
 from clawdata.gold import manifest as gold_manifest
@@ -48,7 +48,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
             logs = increments.read(conn, context.assets_def.asset_deps)
         restarted = {uid for uid in nodes if uid in graph.key_of and gold_manifest.reads_change_logs(manifest, uid)
                      and increments.reads_restarted(graph.key_of[uid], logs, context.assets_def.asset_deps)}
-        plan = make_plan(context, graph, set(existing), full, restarted)
+        plan = make_plan(context, graph, set(existing), full, restarted, set(logs.until))
         context.log.info(_describe(plan, graph))
 
         for uid in plan.reuse:
@@ -90,7 +90,7 @@ def _describe(plan: Plan, graph: Graph) -> str:
 
     built = [f"{graph.key_of[u].to_user_string()} ({plan.reasons[u]})" for u in plan.build]
     lines = [f"gold: build {len(plan.build)}: {', '.join(built) or 'none'}", f"reuse {len(plan.reuse)}: {names(plan.reuse)}",
-             f"tests to run {len(plan.tests)}, results kept {len(plan.replay)}"]
+             f"tests to run {len(plan.tests)} ({len(plan.where)} on the changed rows alone), results kept {len(plan.replay)}"]
     if plan.full_refresh_nodes:
         lines.append(f"starting over (incremental; its code, or what it reads, changed): {names(plan.full_refresh_nodes)}")
     return "; ".join(lines)
@@ -111,7 +111,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                 depends_on.append(node_id)
     select, exclude = _selection(manifest, plan.build + plan.tests)
     build = runner.DbtBuild(parsed, project.project_dir, project.profiles_dir, project.target, select, exclude,
-                            full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes)
+                            full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes, test_where=plan.where)
     wanted = set(plan.build) | set(plan.tests)
     unit_results = {}
     failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end
@@ -141,9 +141,11 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                                                                  "full_refresh": full or uid in plan.full_refresh_nodes})
                 yield from unit_results.pop(uid, [])
             elif isinstance(event, dg.AssetCheckResult):
+                scope = {CHECKED_ON: "changed rows" if uid in plan.where else "whole table",
+                         **({COVERS: plan.covers[uid]} if uid in plan.covers else {})}
                 yield dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
                                           severity=event.severity, description=event.description,
-                                          metadata={**event.metadata, BASIS: plan.bases.get(uid, "")})
+                                          metadata={**event.metadata, BASIS: plan.bases.get(uid, ""), **scope})
             else:
                 yield event
     for results in unit_results.values():  # a model whose unit test failed is skipped: report the test

@@ -13,6 +13,9 @@
   `full_refresh` model config). A model configured `full_refresh: false` never does, as in dbt.
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
+- A row-level test of a model built incrementally reads only the rows the build recomputed
+  (gold/changed_rows.py), if its last result passed on the very table this build started from (its
+  `covers`: the test's version with the model's data version); otherwise, the whole table.
 """
 
 from collections.abc import Iterable, Mapping
@@ -27,6 +30,8 @@ from clawdata.defs.reuse import DATA_VERSION_TAG, fingerprint
 
 CODE_VERSION_TAG = "dagster/code_version"
 BASIS = "clawdata/basis"  # check metadata: the test version and input versions a result was computed on
+COVERS = "clawdata/covers"  # check metadata: the test version and the version of the table it held for
+CHECKED_ON = "checked_on"  # check metadata, as silver's audits say it: "changed rows" or "whole table"
 # Bump when clawdata changes how a test's result is read (results kept from before are then rerun).
 RESULTS_REVISION = 2
 
@@ -41,6 +46,8 @@ class Plan:
     bases: dict[str, str]  # test id -> its basis
     full_refresh_nodes: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # node id -> why it is built
+    covers: dict[str, str] = field(default_factory=dict)  # test id -> its COVERS once it passes
+    where: dict[str, str] = field(default_factory=dict)  # test id -> its `where` on the changed rows
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,10 @@ class Graph:
 
 
 def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: set[str], full: bool,
-              restarted: set[str]) -> Plan:
+              restarted: set[str], change_logs: set[str] = frozenset()) -> Plan:
     """`existing_tables`: node ids whose table exists; `restarted`: node ids whose change logs
-    restarted since they were built."""
+    restarted since they were built; `change_logs`: the silver tables whose change logs exist."""
+    from clawdata.gold import changed_rows
     from clawdata.gold.manifest import topological
 
     nodes, node_of = graph.manifest["nodes"], graph.node_of()
@@ -109,22 +117,39 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
             full_refresh_nodes.append(uid)
             rewritten.add(uid)
 
-    tests, replay, bases = [], [], {}
+    # Models built on the rows their change logs name, from the table their last build left.
+    incremental = {uid for uid in build if not full and uid in existing_tables and uid not in full_refresh_nodes
+                   and (nodes[uid].get("config") or {}).get("materialized") == "incremental"
+                   and graph.key_of[uid] in recorded and changed_rows.declaration(nodes[uid])
+                   and set(changed_rows.change_logs(nodes[uid])) <= set(change_logs)}
+
+    tests, replay, bases, covers, where = [], [], {}, {}, {}
     history = _recorded_checks(context.instance, [graph.check_of[t] for t in checked])
     for test in checked:
         check, parents = graph.check_of[test], graph.parents(test)
         bases[test] = fingerprint(RESULTS_REVISION, graph.versions.get(test), sorted((graph.key_of[p].to_user_string(), current(p).value) for p in parents))
         last = history.get(check)
+        model = nodes[test].get("attached_node")
+        if model in graph.key_of and model in nodes:
+            covers[test] = _covers(graph, test, current(model))
         # Checks run alone (picked in the UI, or by the CLI) are asked to run: never replayed.
         if (not selected or any(p in reasons for p in parents) or last is None
                 or str(last.metadata.get(BASIS, _NONE).value) != bases[test]):
             tests.append(test)
+            if (model in incremental and last is not None and last.passed
+                    and str(last.metadata.get(COVERS, _NONE).value) == _covers(graph, test, recorded[graph.key_of[model]][0])
+                    and changed_rows.row_level(nodes[test], nodes[model])):
+                where[test] = changed_rows.scoped_where(nodes[test], nodes[model])
         else:
             replay.append(dg.AssetCheckResult(
                 asset_key=check.asset_key, check_name=check.name, passed=last.passed, severity=last.severity,
                 description=last.description, metadata={**last.metadata, "reused": True},
             ))
-    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons)
+    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covers, where)
+
+
+def _covers(graph: Graph, test: str, table_version: dg.DataVersion) -> str:
+    return fingerprint(RESULTS_REVISION, graph.versions.get(test), table_version.value)
 
 
 class _Missing:

@@ -1,0 +1,124 @@
+"""dbt's row-level tests on the rows an incremental build recomputed (gold/changed_rows.py): which
+tests qualify, and, through the CLI on a copy of the shipped project, that a scoped test catches a
+bad changed row and reads no other (a bad row planted outside the changes counts only once the whole
+table is read), and that the whole table is read again after a failure or an edit of the test's
+definition."""
+
+import json
+import shutil
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from clawdata.gold import changed_rows
+from tests.conftest import ROOT, make_project, run_cli
+from tests.test_deliveries import CUSTOMERS, deliver, sample_row
+
+MODEL = {"unique_id": "model.p.dim", "config": {"meta": {"clawdata": {
+    "recompute": "customer_id", "changed_in": [["slv_customers", "customer_id"], ["slv_orders", "customer_id"]]}}}}
+
+
+def a_test(name: str, column: str = "customer_id", namespace=None, **config) -> dict:
+    return {"attached_node": "model.p.dim", "column_name": column,
+            "test_metadata": {"name": name, "namespace": namespace, "kwargs": {"column_name": column}},
+            "config": {"warn_if": "!= 0", "error_if": "!= 0", "fail_calc": "count(*)", "where": None, **config}}
+
+
+def test_which_tests_read_the_changed_rows_alone():
+    assert changed_rows.row_level(a_test("not_null", "email"), MODEL)
+    assert changed_rows.row_level(a_test("accepted_values", "country"), MODEL)
+    assert changed_rows.row_level(a_test("relationships"), MODEL)
+    assert changed_rows.row_level(a_test("accepted_range", "value", "dbt_utils"), MODEL)
+    assert changed_rows.row_level(a_test("unique"), MODEL)  # the recomputed column: all its rows are new
+    assert not changed_rows.row_level(a_test("unique", "email"), MODEL)  # could repeat an unchanged row
+    assert not changed_rows.row_level(a_test("not_null", warn_if="> 10"), MODEL)  # counts rows: whole table
+    assert not changed_rows.row_level(a_test("not_null", fail_calc="sum(n)"), MODEL)
+    assert changed_rows.row_level(a_test("not_null", warn_if="!=0"), MODEL)  # the default, spelt otherwise
+    assert not changed_rows.row_level(a_test("my_test"), MODEL)  # unknown: whole table
+    assert changed_rows.row_level(a_test("my_test", meta={"clawdata": {"row_level": True}}), MODEL)
+    assert not changed_rows.row_level({**a_test("not_null"), "attached_node": None}, MODEL)  # on a source
+    assert not changed_rows.row_level(a_test("not_null"), {"unique_id": "model.p.dim", "config": {"meta": {}}})
+
+
+def test_the_changed_rows_are_the_groups_the_pre_hook_deleted():
+    assert changed_rows.predicate(MODEL) == ('"customer_id" in (select "customer_id" from "_clawdata"."slv_customers__changes"'
+                                             ' union select "customer_id" from "_clawdata"."slv_orders__changes")')
+    assert changed_rows.scoped_where(a_test("not_null", where="country = 'DE'"), MODEL) == \
+        f"(country = 'DE') and ({changed_rows.predicate(MODEL)})"
+    assert changed_rows.predicate({"config": {"meta": {"clawdata": {"recompute": "x", "changed_in": "nonsense"}}}}) is None
+
+
+COUNTRY = "        description: ISO 3166-1 alpha-2 country code.\n"
+COUNTRY_TEST = """        data_tests:
+          - accepted_values:
+              arguments:
+                values: {countries}
+              config:
+                severity: warn
+"""
+
+
+def checked(home, model: str, name: str) -> dg.AssetCheckEvaluation:
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    record = instance.event_log_storage.get_asset_check_execution_history(dg.AssetCheckKey(dg.AssetKey(model), name), limit=1)[0]
+    return record.event.dagster_event.event_specific_data
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    paths = make_project(tmp_path)
+    dbt = tmp_path / "dbt"
+    shutil.copytree(ROOT / "dbt", dbt, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    with (paths["sample"] / "sample_customers.csv").open() as f:
+        countries = sorted({line.split(",")[6].strip().upper() for line in list(f)[1:]} - {""})
+    properties = dbt / "models" / "marts" / "dim_customers.yml"  # a warn test on the country column
+    assert COUNTRY in properties.read_text()
+    properties.write_text(properties.read_text().replace(COUNTRY, COUNTRY + COUNTRY_TEST.format(countries=countries)))
+    paths["env"] = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(dbt)}
+    paths["dbt"] = dbt
+    return paths
+
+
+def materialize(paths) -> str:
+    done = run_cli(paths["env"], "dagster", "materialize", "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_scoped_test_catches_a_bad_changed_row_and_reads_the_whole_table_after(project_copy):
+    paths = project_copy
+    materialize(paths)
+    name = next(n for n in _test_names(paths) if n.startswith("accepted_values_dim_customers_"))
+    assert checked(paths["home"], "dim_customers", name).metadata["checked_on"].value == "whole table"  # first build
+
+    with duckdb.connect(str(paths["warehouse"])) as conn:  # a bad row the next builds do not recompute
+        conn.execute("UPDATE dim_customers SET country = 'YY' WHERE customer_id = 3")
+    c1, c2 = sample_row(paths, "customers", "customer_id", 1), sample_row(paths, "customers", "customer_id", 2)
+    row = "{id},{first_name},{last_name},{email},,{city},{country},{signup_date},2099-01-01 00:00:00"
+    deliver(paths, "customers_d1.csv", CUSTOMERS, [row.format(id=1, **{**c1, "country": "ZZ"})])
+    out = materialize(paths)
+    bad = checked(paths["home"], "dim_customers", name)
+    assert not bad.passed and bad.severity == dg.AssetCheckSeverity.WARN, out
+    assert bad.metadata["checked_on"].value == "changed rows"
+    assert bad.metadata["dagster_dbt/failed_row_count"].value == 1  # customer 1 alone: the test read the changed rows
+    assert checked(paths["home"], "dim_customers", "not_null_dim_customers_last_name").metadata["checked_on"].value == "changed rows"
+    assert checked(paths["home"], "fct_daily_revenue", "assert_revenue_reconciles").metadata["checked_on"].value == "whole table"
+
+    # The last result failed: the next build reads the whole table, and the bad row is still there.
+    (paths["dbt"] / "tests" / "generic" / "non_negative.sql").write_text(
+        (paths["dbt"] / "tests" / "generic" / "non_negative.sql").read_text().replace("< 0", "< 0 -- edited"))
+    deliver(paths, "customers_d2.csv", CUSTOMERS, [row.format(id=2, **c2)])
+    materialize(paths)
+    again = checked(paths["home"], "dim_customers", name)
+    assert not again.passed and again.metadata["checked_on"].value == "whole table"
+    assert again.metadata["dagster_dbt/failed_row_count"].value == 2  # customers 1 and 3
+    # The generic test's definition changed: its tests read the whole table once; the others do not.
+    assert checked(paths["home"], "dim_customers", "non_negative_dim_customers_order_count").metadata["checked_on"].value == "whole table"
+    assert checked(paths["home"], "dim_customers", "not_null_dim_customers_last_name").metadata["checked_on"].value == "changed rows"
+
+
+def _test_names(paths) -> list[str]:
+    manifest = json.loads((paths["dbt"] / "target" / "manifest.json").read_text())
+    return [n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"]
