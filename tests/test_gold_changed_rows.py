@@ -16,12 +16,12 @@ from clawdata.gold import changed_rows
 from tests.conftest import ROOT, make_project, run_cli
 from tests.test_deliveries import CUSTOMERS, deliver, sample_row
 
-MODEL = {"unique_id": "model.p.dim", "config": {"meta": {"clawdata": {
-    "recompute": "customer_id", "changed_in": [["slv_customers", "customer_id"], ["slv_orders", "customer_id"]]}}}}
+MODEL = changed_rows.of_model({"config": {"meta": {"clawdata": {
+    "recompute": "customer_id", "changed_in": [["slv_customers", "customer_id"], ["slv_orders", "customer_id"]]}}}})
 
 
 def a_test(name: str, column: str = "customer_id", namespace=None, **config) -> dict:
-    return {"attached_node": "model.p.dim", "column_name": column,
+    return {"column_name": column,
             "test_metadata": {"name": name, "namespace": namespace, "kwargs": {"column_name": column}},
             "config": {"warn_if": "!= 0", "error_if": "!= 0", "fail_calc": "count(*)", "where": None, **config}}
 
@@ -38,16 +38,19 @@ def test_which_tests_read_the_changed_rows_alone():
     assert changed_rows.row_level(a_test("not_null", warn_if="!=0"), MODEL)  # the default, spelt otherwise
     assert not changed_rows.row_level(a_test("my_test"), MODEL)  # unknown: whole table
     assert changed_rows.row_level(a_test("my_test", meta={"clawdata": {"row_level": True}}), MODEL)
-    assert not changed_rows.row_level({**a_test("not_null"), "attached_node": None}, MODEL)  # on a source
-    assert not changed_rows.row_level(a_test("not_null"), {"unique_id": "model.p.dim", "config": {"meta": {}}})
+    assert changed_rows.of_model({"config": {"meta": {}}}) is None  # declares nothing: whole table
+    two_column_key = changed_rows.of_silver("slv_lines", ["order_id", "line"])
+    assert changed_rows.row_level(a_test("not_null", "line"), two_column_key)
+    assert not changed_rows.row_level(a_test("unique", "line"), two_column_key)  # one column of the key
 
 
 def test_the_changed_rows_are_the_groups_the_pre_hook_deleted():
-    assert changed_rows.predicate(MODEL) == ('"customer_id" in (select "customer_id" from "_clawdata"."slv_customers__changes"'
-                                             ' union select "customer_id" from "_clawdata"."slv_orders__changes")')
-    assert changed_rows.scoped_where(a_test("not_null", where="country = 'DE'"), MODEL) == \
-        f"(country = 'DE') and ({changed_rows.predicate(MODEL)})"
-    assert changed_rows.predicate({"config": {"meta": {"clawdata": {"recompute": "x", "changed_in": "nonsense"}}}}) is None
+    assert MODEL.predicate() == ('"customer_id" in (select "customer_id" from "_clawdata"."slv_customers__changes"'
+                                 ' union select "customer_id" from "_clawdata"."slv_orders__changes")')
+    assert changed_rows.scoped_where(a_test("not_null", where="country = 'DE'"), MODEL) == f"(country = 'DE') and ({MODEL.predicate()})"
+    assert changed_rows.of_silver("slv_lines", ["order_id", "line"]).predicate() == \
+        '("order_id", "line") in (select "order_id", "line" from "_clawdata"."slv_lines__changes")'
+    assert changed_rows.of_model({"config": {"meta": {"clawdata": {"recompute": "x", "changed_in": "nonsense"}}}}) is None
 
 
 COUNTRY = "        description: ISO 3166-1 alpha-2 country code.\n"
@@ -105,6 +108,7 @@ def test_a_scoped_test_catches_a_bad_changed_row_and_reads_the_whole_table_after
     assert bad.metadata["dagster_dbt/failed_row_count"].value == 1  # customer 1 alone: the test read the changed rows
     assert checked(paths["home"], "dim_customers", "not_null_dim_customers_last_name").metadata["checked_on"].value == "changed rows"
     assert checked(paths["home"], "fct_daily_revenue", "assert_revenue_reconciles").metadata["checked_on"].value == "whole table"
+    assert checked(paths["home"], "slv_customers", "source_unique_silver_slv_customers_customer_id").metadata["checked_on"].value == "changed rows"
 
     # The last result failed: the next build reads the whole table, and the bad row is still there.
     (paths["dbt"] / "tests" / "generic" / "non_negative.sql").write_text(

@@ -5,6 +5,9 @@ marks and rebuild, in-process on a real instance (the stack test does the same t
 import subprocess
 import sys
 
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+
 from tests.conftest import ROOT, run_cli
 
 
@@ -24,3 +27,10 @@ def test_the_run_after_a_reconcile_rebuilds_from_the_files(project):
     assert after.returncode == 0, after.stdout + after.stderr
     summary = next(line for line in after.stdout.splitlines() if line.startswith("SUCCESS"))
     assert " 0 rebuilt" not in summary, summary  # restored marks carry no data version: nothing is reused blindly
+    # nor is a test scoped to the rows that changed: the table it passed on is not the one restored
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(project["home"])))
+    run = instance.get_runs(limit=1)[0]
+    scopes = {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.metadata["checked_on"].value
+              for e in instance.all_logs(run.run_id) if e.dagster_event and e.step_key == "gold_models"
+              and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert scopes and set(scopes.values()) == {"whole table"}, scopes

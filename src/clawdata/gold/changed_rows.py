@@ -1,23 +1,29 @@
-"""Which dbt tests an incremental build may run on the rows it changed, and the SQL naming those rows.
+"""Which dbt tests a build may run on the rows it changed, and the SQL naming those rows.
 
-An incremental model that declares what it recomputes (`meta.clawdata.recompute` and `changed_in`,
-see dbt/macros/clawdata_changes.sql) deletes the groups its silver change logs name and inserts them
-again; every other row is the one its last build left. A test that judges each row on its own then
-needs to read only the recomputed groups, provided its last result passed on exactly the table this
-build started from (plan.py checks that): the rest of the table passed it already.
+Two kinds of tables change by rows named in silver's change logs (warehouse/ledger.py):
+- a silver table (a source in dbt): a merge deletes every row of the keys it writes and inserts
+  them again; the table's own log lists those keys;
+- an incremental model that declares what it recomputes (`meta.clawdata.recompute` and
+  `changed_in`, see dbt/macros/clawdata_changes.sql): it deletes the groups its logs name and
+  inserts them again.
+Every other row is the one the table held before. A test that judges each row on its own then needs
+to read only the rewritten rows, provided its last result passed on a table this change started
+from (plan.py checks that): the other rows passed it already.
 
 What a scoped test still guarantees, per kind (anything else reads the whole table):
 - `not_null`, `accepted_values`, and generic tests marked row by row (`meta: {clawdata: {row_level:
   true}}`, as dbt/tests/generic/non_negative.sql is): exactly what the whole-table test does.
-- `unique` on the recomputed column: the same too, since every row of a recomputed value is new.
-  On another column a changed row could repeat an unchanged one's value: whole table.
+- `unique` on the rewritten key (the recomputed column, silver's one-column key): the same too,
+  since every row of a rewritten value is new. On another column a changed row could repeat an
+  unchanged one's value: whole table.
 - `relationships`, on the child side: the changed rows' references are checked; an unchanged row
   whose parent went away is not (the shipped models recompute the children of any changed parent).
 - Tests with their own thresholds (`warn_if`, `error_if`, `fail_calc`) count failing rows, so they
-  read the whole table, as do singular tests and tests on sources.
+  read the whole table, as do singular tests.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 ROW_LEVEL = {"not_null", "accepted_values", "relationships"}  # dbt's own generic tests
@@ -31,52 +37,65 @@ def _quote(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def declaration(model: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]] | None:
-    """(recomputed column, [(silver table, column), ...]) of a model that declares them."""
+def _columns(names: Sequence[str]) -> str:
+    listed = ", ".join(_quote(c) for c in names)
+    return listed if len(names) == 1 else f"({listed})"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A table's rewritten rows: those whose `columns` hold values its silver change logs list."""
+
+    columns: tuple[str, ...]
+    logs: tuple[tuple[str, tuple[str, ...]], ...]  # (silver table, the log's columns holding the values)
+
+    @property
+    def tables(self) -> list[str]:
+        return [table for table, _ in self.logs]
+
+    def predicate(self) -> str:
+        """SQL on the table's own columns (for a model, the rows its pre-hook deleted and put back)."""
+        logs = " union ".join(f"select {', '.join(_quote(c) for c in columns)} from "
+                              f"{_quote(CHANGE_LOG_SCHEMA)}.{_quote(table + '__changes')}" for table, columns in self.logs)
+        return f"{_columns(self.columns)} in ({logs})"
+
+
+def of_model(model: Mapping[str, Any]) -> Changes | None:
+    """What a model declares it recomputes, if it does."""
     declared = (((model.get("config") or {}).get("meta") or {}).get("clawdata") or {})
     column, changed_in = declared.get("recompute"), declared.get("changed_in")
-    if not isinstance(column, str) or not changed_in:
+    if not isinstance(column, str) or not changed_in or isinstance(changed_in, str):
         return None
     try:
-        return column, [(str(table), str(col)) for table, col in changed_in]
+        return Changes((column,), tuple((str(table), (str(col),)) for table, col in changed_in))
     except (TypeError, ValueError):  # not a list of pairs: not a declaration clawdata can read
         return None
 
 
-def change_logs(model: Mapping[str, Any]) -> list[str]:
-    """The silver tables whose change logs name the model's recomputed groups."""
-    declared = declaration(model)
-    return [table for table, _ in declared[1]] if declared else []
+def of_silver(table: str, key: Sequence[str]) -> Changes:
+    """A silver table merges by key: its log's keys are its rewritten rows."""
+    return Changes(tuple(key), ((table, tuple(key)),))
 
 
-def predicate(model: Mapping[str, Any]) -> str | None:
-    """SQL on the model's own columns: the rows an incremental build of it recomputed (the same rows
-    its pre-hook deleted, as clawdata_is_changed() names them)."""
-    declared = declaration(model)
-    if declared is None:
-        return None
-    column, changed_in = declared
-    logs = " union ".join(f"select {_quote(col)} from {_quote(CHANGE_LOG_SCHEMA)}.{_quote(table + '__changes')}"
-                          for table, col in changed_in)
-    return f"{_quote(column)} in ({logs})"
-
-
-def row_level(test: Mapping[str, Any], model: Mapping[str, Any]) -> bool:
-    """Whether `test`, on `model`, may check only the recomputed rows (see the module's text)."""
+def row_level(test: Mapping[str, Any], changes: Changes) -> bool:
+    """Whether `test`, on the table `changes` describes, may check only the rewritten rows."""
     metadata, config = test.get("test_metadata") or {}, test.get("config") or {}
     name, namespace = metadata.get("name"), metadata.get("namespace")
-    declared = declaration(model)
-    if not name or declared is None or test.get("attached_node") != model.get("unique_id"):
-        return False
-    if any(_normal(config.get(k, v)) != _normal(v) for k, v in DEFAULTS.items()):
+    if not name or any(_normal(config.get(k, v)) != _normal(v) for k, v in DEFAULTS.items()):
         return False
     if ((config.get("meta") or {}).get("clawdata") or {}).get("row_level") is True:
         return True
     if namespace in (None, "dbt"):
         if name == "unique":
-            return _column(test) == declared[0].lower()
+            return [_column(test)] == [c.lower() for c in changes.columns]
         return name in ROW_LEVEL
     return (namespace, name) in PACKAGE_ROW_LEVEL
+
+
+def scoped_where(test: Mapping[str, Any], changes: Changes) -> str:
+    """The test's `where` config for this build: its own, if any, and the rewritten rows."""
+    own = ((test.get("config") or {}).get("where") or "").strip()
+    return f"({own}) and ({changes.predicate()})" if own else changes.predicate()
 
 
 def _normal(value) -> str:
@@ -86,10 +105,3 @@ def _normal(value) -> str:
 def _column(test: Mapping[str, Any]) -> str:
     column = test.get("column_name") or ((test.get("test_metadata") or {}).get("kwargs") or {}).get("column_name") or ""
     return str(column).strip().strip('"').lower()
-
-
-def scoped_where(test: Mapping[str, Any], model: Mapping[str, Any]) -> str:
-    """The test's `where` config for this build: its own, if any, and the recomputed rows."""
-    own = ((test.get("config") or {}).get("where") or "").strip()
-    changed = predicate(model)
-    return f"({own}) and ({changed})" if own else changed

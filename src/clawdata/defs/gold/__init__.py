@@ -26,4 +26,5 @@ def build_defs(dbt_project: DbtProject, sources: Sequence[Declared] = ()) -> dg.
     project.prepare_if_stale(dbt_project, [d.spec for d in sources])
     refuse_collisions(json.loads(dbt_project.manifest_path.read_text()), sources)
     reserved = frozenset(dg.AssetKey(t) for d in sources for t in (d.spec.raw_table, d.spec.silver_table))
-    return dg.Definitions(assets=[build_gold_assets(dbt_project, reserved)])
+    keys = {d.spec.silver_table: tuple(d.spec.key) for d in sources}
+    return dg.Definitions(assets=[build_gold_assets(dbt_project, reserved, keys)])

@@ -21,7 +21,7 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.gold import increments
-from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, make_plan
+from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
 from clawdata.defs.gold.translator import GoldTranslator
 from clawdata.defs.reuse import full_refresh
 from clawdata.gold import manifest as gold_manifest
@@ -33,7 +33,9 @@ from clawdata.warehouse.connection import connect
 FAILED = {"error", "fail", "runtime error"}
 
 
-def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = frozenset()) -> dg.AssetsDefinition:
+def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = frozenset(),
+                      silver_keys: Mapping[str, tuple[str, ...]] | None = None) -> dg.AssetsDefinition:
+    """`silver_keys`: the declared sources' silver tables and their keys (their merges replace by key)."""
     manifest = gold_manifest.prepared(json.loads(project.manifest_path.read_text()))
     config = gold_project.project_config(project.project_dir)
     versions = gold_manifest.versions(manifest, project.project_dir, config.get("vars"))
@@ -48,7 +50,9 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
             logs = increments.read(conn, context.assets_def.asset_deps)
         restarted = {uid for uid in nodes if uid in graph.key_of and gold_manifest.reads_change_logs(manifest, uid)
                      and increments.reads_restarted(graph.key_of[uid], logs, context.assets_def.asset_deps)}
-        plan = make_plan(context, graph, set(existing), full, restarted, set(logs.until))
+        silver = {t: SilverLog(tuple(silver_keys[t]), batch, logs.complete_after[t])
+                  for t, batch in logs.until.items() if t in (silver_keys or {})}
+        plan = make_plan(context, graph, set(existing), full, restarted, silver)
         context.log.info(_describe(plan, graph))
 
         for uid in plan.reuse:

@@ -10,7 +10,7 @@ customers, and leaves the orders log alone.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
@@ -26,6 +26,9 @@ def _taken_in_by_gold(table: str) -> str:
 class Logs:
     until: dict[str, int]  # silver table -> its last batch, taken in by this build
     restarted: frozenset[str]  # silver tables rebuilt in full since gold last took them in
+    # silver table -> the batch after which its log holds every change (emptied up to the batch gold
+    # took in, restarted at a full build)
+    complete_after: dict[str, int] = field(default_factory=dict)
 
 
 def consumers(table: str, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> set[dg.AssetKey]:
@@ -40,9 +43,10 @@ def consumers(table: str, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> 
 def read(conn: duckdb.DuckDBPyConnection, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> Logs:
     ledger.ensure(conn)
     silver = {t: layer for t, layer in ledger.silver_layers(conn).items() if consumers(t, deps)}
-    restarted = frozenset(t for t, layer in silver.items()
-                          if (taken := ledger.layer(conn, _taken_in_by_gold(t))) is None or layer.full_batch > taken.last_batch)
-    return Logs({t: layer.last_batch for t, layer in silver.items()}, restarted)
+    taken = {t: ledger.layer(conn, _taken_in_by_gold(t)) for t in silver}
+    restarted = frozenset(t for t, layer in silver.items() if taken[t] is None or layer.full_batch > taken[t].last_batch)
+    return Logs({t: layer.last_batch for t, layer in silver.items()}, restarted,
+                {t: max(layer.full_batch, taken[t].last_batch if taken[t] else layer.full_batch) for t, layer in silver.items()})
 
 
 def reads_restarted(key: dg.AssetKey, logs: Logs, deps: Mapping[dg.AssetKey, Iterable[dg.AssetKey]]) -> bool:

@@ -13,9 +13,12 @@
   `full_refresh` model config). A model configured `full_refresh: false` never does, as in dbt.
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
-- A row-level test of a model built incrementally reads only the rows the build recomputed
-  (gold/changed_rows.py), if its last result passed on the very table this build started from (its
-  `covers`: the test's version with the model's data version); otherwise, the whole table.
+- A row-level test reads only the rows that changed (gold/changed_rows.py) when its last result
+  passed on the very table the change started from; otherwise, the whole table. Each result says
+  what it covers: the test's version, the table's data version and, for silver, its ledger batch.
+  On an incremental model built incrementally, the table it started from is its last
+  materialization; on silver, the one before this run, and its change log must hold every change
+  since the batch that result covered.
 """
 
 from collections.abc import Iterable, Mapping
@@ -66,10 +69,19 @@ class Graph:
         return {k: uid for uid, k in self.key_of.items() if uid in self.manifest["nodes"]}
 
 
+@dataclass(frozen=True)
+class SilverLog:
+    """A silver table's change log, as gold reads it (increments.py)."""
+
+    key: tuple[str, ...]
+    last_batch: int
+    complete_after: int  # it holds every change made after this batch
+
+
 def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: set[str], full: bool,
-              restarted: set[str], change_logs: set[str] = frozenset()) -> Plan:
+              restarted: set[str], silver: Mapping[str, SilverLog] | None = None) -> Plan:
     """`existing_tables`: node ids whose table exists; `restarted`: node ids whose change logs
-    restarted since they were built; `change_logs`: the silver tables whose change logs exist."""
+    restarted since they were built; `silver`: the silver tables with change logs, by name."""
     from clawdata.gold import changed_rows
     from clawdata.gold.manifest import topological
 
@@ -117,39 +129,66 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
             full_refresh_nodes.append(uid)
             rewritten.add(uid)
 
-    # Models built on the rows their change logs name, from the table their last build left.
-    incremental = {uid for uid in build if not full and uid in existing_tables and uid not in full_refresh_nodes
-                   and (nodes[uid].get("config") or {}).get("materialized") == "incremental"
-                   and graph.key_of[uid] in recorded and changed_rows.declaration(nodes[uid])
-                   and set(changed_rows.change_logs(nodes[uid])) <= set(change_logs)}
+    silver = silver or {}
+    # What changed by rows: models built on the rows their change logs name (from the table their
+    # last build left), and silver tables merged by key.
+    changes: dict[str, changed_rows.Changes] = {}
+    for uid in build:
+        declared = changed_rows.of_model(nodes[uid])
+        if (declared and not full and uid in existing_tables and uid not in full_refresh_nodes
+                and (nodes[uid].get("config") or {}).get("materialized") == "incremental"
+                and graph.key_of[uid] in recorded and set(declared.tables) <= set(silver)):
+            changes[uid] = declared
+    sources = {uid: graph.key_of[uid].to_user_string() for uid in graph.manifest.get("sources", {}) if uid in graph.key_of}
+    if not full:
+        changes |= {uid: changed_rows.of_silver(table, silver[table].key) for uid, table in sources.items() if table in silver}
 
-    tests, replay, bases, covers, where = [], [], {}, {}, {}
+    def covers(test: str, table: str, version: dg.DataVersion | None) -> str:
+        batch = silver[sources[table]].last_batch if table in sources and sources[table] in silver else ""
+        return f"{fingerprint(RESULTS_REVISION, graph.versions.get(test))}@{version.value if version else ''}@{batch}"
+
+    def started_from(test: str, table: str, last: dg.AssetCheckEvaluation | None) -> bool:
+        """Whether `last` passed on the table this change of `table` started from."""
+        if last is None or not last.passed:
+            return False
+        test_version, version, batch = (str(last.metadata.get(COVERS, _NONE).value).split("@") + ["", "", ""])[:3]
+        if table not in sources:  # an incremental model: from its last materialization
+            return f"{test_version}@{version}@{batch}" == covers(test, table, recorded[graph.key_of[table]][0])
+        log = silver[sources[table]]
+        return (test_version == covers(test, table, None).split("@")[0] and batch.isdigit()
+                and log.complete_after <= int(batch) <= log.last_batch
+                and version == (_before_run(context, graph.key_of[table]) or "-"))
+
+    tests, replay, bases, covered, where = [], [], {}, {}, {}
     history = _recorded_checks(context.instance, [graph.check_of[t] for t in checked])
     for test in checked:
         check, parents = graph.check_of[test], graph.parents(test)
         bases[test] = fingerprint(RESULTS_REVISION, graph.versions.get(test), sorted((graph.key_of[p].to_user_string(), current(p).value) for p in parents))
         last = history.get(check)
-        model = nodes[test].get("attached_node")
-        if model in graph.key_of and model in nodes:
-            covers[test] = _covers(graph, test, current(model))
+        table = nodes[test].get("attached_node")
+        if table in graph.key_of:
+            covered[test] = covers(test, table, current(table))
         # Checks run alone (picked in the UI, or by the CLI) are asked to run: never replayed.
         if (not selected or any(p in reasons for p in parents) or last is None
                 or str(last.metadata.get(BASIS, _NONE).value) != bases[test]):
             tests.append(test)
-            if (model in incremental and last is not None and last.passed
-                    and str(last.metadata.get(COVERS, _NONE).value) == _covers(graph, test, recorded[graph.key_of[model]][0])
-                    and changed_rows.row_level(nodes[test], nodes[model])):
-                where[test] = changed_rows.scoped_where(nodes[test], nodes[model])
+            if table in changes and changed_rows.row_level(nodes[test], changes[table]) and started_from(test, table, last):
+                where[test] = changed_rows.scoped_where(nodes[test], changes[table])
         else:
             replay.append(dg.AssetCheckResult(
                 asset_key=check.asset_key, check_name=check.name, passed=last.passed, severity=last.severity,
                 description=last.description, metadata={**last.metadata, "reused": True},
             ))
-    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covers, where)
+    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where)
 
 
-def _covers(graph: Graph, test: str, table_version: dg.DataVersion) -> str:
-    return fingerprint(RESULTS_REVISION, graph.versions.get(test), table_version.value)
+def _before_run(context: dg.AssetExecutionContext, key: dg.AssetKey) -> str | None:
+    """The data version of `key`'s latest materialization by another run than this one."""
+    for record in context.instance.fetch_materializations(key, limit=5).records:
+        if record.run_id != context.run.run_id:
+            materialization = record.asset_materialization
+            return ((materialization.tags or {}) if materialization else {}).get(DATA_VERSION_TAG)
+    return None
 
 
 class _Missing:
