@@ -21,6 +21,7 @@
   since the batch that result covered.
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,6 +148,10 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         batch = silver[sources[table]].last_batch if table in sources and sources[table] in silver else ""
         return f"{fingerprint(RESULTS_REVISION, graph.versions.get(test))}@{version.value if version else ''}@{batch}"
 
+    @functools.cache
+    def before_run(key: dg.AssetKey) -> str | None:
+        return _before_run(context, key)
+
     def started_from(test: str, table: str, last: dg.AssetCheckEvaluation | None) -> bool:
         """Whether `last` passed on the table this change of `table` started from."""
         if last is None or not last.passed:
@@ -157,7 +162,7 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         log = silver[sources[table]]
         return (test_version == covers(test, table, None).split("@")[0] and batch.isdigit()
                 and log.complete_after <= int(batch) <= log.last_batch
-                and version == (_before_run(context, graph.key_of[table]) or "-"))
+                and version == (before_run(graph.key_of[table]) or "-"))
 
     tests, replay, bases, covered, where = [], [], {}, {}, {}
     history = _recorded_checks(context.instance, [graph.check_of[t] for t in checked])
