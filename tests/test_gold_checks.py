@@ -78,3 +78,4 @@ def test_one_check_executed_alone_runs_its_dbt_test(runs):
     [(key, evaluation)] = evaluations(single).items()
     assert key == ONE_CHECK and evaluation.passed
     assert "reused" not in evaluation.metadata and evaluation.metadata["status"].value == "pass"  # dbt's own result
+    assert evaluation.metadata["checked_on"].value == "whole table"
