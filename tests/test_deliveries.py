@@ -53,20 +53,23 @@ def latest_metadata(project, asset: str) -> dict:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
+def latest_check(home, asset: str, name: str) -> dg.AssetCheckEvaluation:
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    check = dg.AssetCheckKey(dg.AssetKey(asset), name)
+    return instance.event_log_storage.get_asset_check_execution_history(check, limit=1)[0].event.dagster_event.event_specific_data
+
+
 def assert_incremental(project, silver=("slv_customers", "slv_orders")) -> None:
     """The silver tables named were merged, not rebuilt; the incremental models were not refreshed in full."""
-    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(project["home"])))
     for table in silver:
         assert latest_metadata(project, table)["incremental"] is True, table
-        check = dg.AssetCheckKey(dg.AssetKey(table), "row_count_sane")  # exact, on the merged keys alone
-        evaluation = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)[0].event.dagster_event.event_specific_data
+        evaluation = latest_check(project["home"], table, "row_count_sane")  # exact, on the merged keys alone
         assert evaluation.passed and evaluation.metadata["checked_on"].value == "changed rows", evaluation
     for model, key in (("dim_customers", "customer_id"), ("fct_daily_revenue", "order_date")):
         built = latest_metadata(project, model)  # reused when the delivery touched nothing it reads
         assert built.get("reused") or built["full_refresh"] is False, model
         if not built.get("reused"):  # its row-level tests read the recomputed rows alone (gold/changed_rows.py)
-            check = dg.AssetCheckKey(dg.AssetKey(model), f"unique_{model}_{key}")
-            evaluation = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)[0].event.dagster_event.event_specific_data
+            evaluation = latest_check(project["home"], model, f"unique_{model}_{key}")
             assert evaluation.passed and evaluation.metadata["checked_on"].value == "changed rows", evaluation
 
 

@@ -10,11 +10,10 @@ import shutil
 import dagster as dg
 import duckdb
 import pytest
-from dagster._core.instance.ref import InstanceRef
 
 from clawdata.gold import changed_rows
 from tests.conftest import ROOT, make_project, run_cli
-from tests.test_deliveries import CUSTOMERS, deliver, sample_row
+from tests.test_deliveries import CUSTOMERS, deliver, latest_check as checked, sample_row
 
 MODEL = changed_rows.of_model({"config": {"meta": {"clawdata": {
     "recompute": "customer_id", "changed_in": [["slv_customers", "customer_id"], ["slv_orders", "customer_id"]]}}}})
@@ -61,12 +60,6 @@ COUNTRY_TEST = """        data_tests:
               config:
                 severity: warn
 """
-
-
-def checked(home, model: str, name: str) -> dg.AssetCheckEvaluation:
-    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-    record = instance.event_log_storage.get_asset_check_execution_history(dg.AssetCheckKey(dg.AssetKey(model), name), limit=1)[0]
-    return record.event.dagster_event.event_specific_data
 
 
 @pytest.fixture

@@ -117,36 +117,41 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
 
     # What changed its definition (its code version) or starts over in this build: the history a
     # downstream incremental model has taken in may no longer hold, so that model starts over too.
-    full_refresh_nodes, rewritten = [], set()
+    # The other incremental models with a table build incrementally.
+    full_refresh_nodes, rewritten, incrementally = [], set(), []
     for uid in build:
         was = recorded.get(graph.key_of[uid])
         config = nodes[uid].get("config") or {}
         incremental = config.get("materialized") == "incremental"
         if was is not None and was[1] != graph.versions[uid] and not (incremental and config.get("full_refresh") is False):
             rewritten.add(uid)
-        if full or not incremental or config.get("full_refresh") is False or uid not in existing_tables:
+        if full or not incremental or uid not in existing_tables:
             continue
-        if uid in rewritten or uid in restarted or any(p in rewritten for p in graph.parents(uid)):
+        if config.get("full_refresh") is not False and (
+                uid in rewritten or uid in restarted or any(p in rewritten for p in graph.parents(uid))):
             full_refresh_nodes.append(uid)
             rewritten.add(uid)
+        else:
+            incrementally.append(uid)
 
     silver = silver or {}
     # What changed by rows: models built on the rows their change logs name (from the table their
     # last build left), and silver tables merged by key.
     changes: dict[str, changed_rows.Changes] = {}
-    for uid in build:
+    for uid in incrementally:
         declared = changed_rows.of_model(nodes[uid])
-        if (declared and not full and uid in existing_tables and uid not in full_refresh_nodes
-                and (nodes[uid].get("config") or {}).get("materialized") == "incremental"
-                and graph.key_of[uid] in recorded and set(declared.tables) <= set(silver)):
+        if declared and graph.key_of[uid] in recorded and set(declared.tables) <= set(silver):
             changes[uid] = declared
     sources = {uid: graph.key_of[uid].to_user_string() for uid in graph.manifest.get("sources", {}) if uid in graph.key_of}
     if not full:
         changes |= {uid: changed_rows.of_silver(table, silver[table].key) for uid, table in sources.items() if table in silver}
 
-    def covers(test: str, table: str, version: dg.DataVersion | None) -> str:
+    def test_version(test: str) -> str:
+        return fingerprint(RESULTS_REVISION, graph.versions.get(test))
+
+    def covers(test: str, table: str, version: dg.DataVersion) -> str:
         batch = silver[sources[table]].last_batch if table in sources and sources[table] in silver else ""
-        return f"{fingerprint(RESULTS_REVISION, graph.versions.get(test))}@{version.value if version else ''}@{batch}"
+        return f"{test_version(test)}@{version.value}@{batch}"
 
     @functools.cache
     def before_run(key: dg.AssetKey) -> str | None:
@@ -156,11 +161,12 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         """Whether `last` passed on the table this change of `table` started from."""
         if last is None or not last.passed:
             return False
-        test_version, version, batch = (str(last.metadata.get(COVERS, _NONE).value).split("@") + ["", "", ""])[:3]
+        was = str(last.metadata.get(COVERS, _NONE).value)
         if table not in sources:  # an incremental model: from its last materialization
-            return f"{test_version}@{version}@{batch}" == covers(test, table, recorded[graph.key_of[table]][0])
+            return was == covers(test, table, recorded[graph.key_of[table]][0])
+        tested, version, batch = (was.split("@") + ["", "", ""])[:3]
         log = silver[sources[table]]
-        return (test_version == covers(test, table, None).split("@")[0] and batch.isdigit()
+        return (tested == test_version(test) and batch.isdigit()
                 and log.complete_after <= int(batch) <= log.last_batch
                 and version == (before_run(graph.key_of[table]) or "-"))
 
