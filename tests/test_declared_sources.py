@@ -20,6 +20,7 @@ from clawdata.cli.errors import ClawdataError
 from clawdata.defs.ingest.assets import build_ingest_assets
 from clawdata.settings import FULL_REFRESH_TAG
 from clawdata.sources import declarations
+from clawdata.sources.audits import silver_audits
 from clawdata.sources.spec import FileSourceSpec
 from clawdata.warehouse.files import check_header, select_file_sql
 from clawdata.warehouse.readers import read_only
@@ -195,3 +196,22 @@ def test_a_bad_declaration_is_refused_naming_its_file(tmp_path):
     bad.write_text(yaml.safe_dump({"type": declarations.FILE_SOURCE, "attributes": VISITS}))
     with pytest.raises(declarations.DeclarationError, match="declared twice"):
         declarations.all_sources(tmp_path / "defs")
+
+
+def test_the_merge_row_count_audit_counts_the_merged_keys_of_bronze_alone():
+    """row_count_sane on a merge: one merged row per merged key found in bronze (a three-column key),
+    whatever else bronze holds; a merged key without its row fails, naming the counts."""
+    spec = FileSourceSpec.model_validate({**VISITS, "format": "csv"})
+    audit = next(a for a in silver_audits(spec) if a.name == "row_count_sane")
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA bronze")
+        conn.execute(f"CREATE TABLE {spec.bronze} (site VARCHAR, day DATE, visitor BIGINT)")
+        conn.execute(f"INSERT INTO {spec.bronze} VALUES ('eu', '2026-11-01', 1), ('eu', '2026-11-01', 1), "
+                     "('eu', '2026-11-01', 2), ('us', '2026-11-02', 1), (NULL, '2026-11-02', 1)")
+        conn.execute("CREATE TABLE merged_keys AS SELECT * FROM (VALUES ('eu', DATE '2026-11-01', 1), "
+                     "('us', DATE '2026-11-02', 1)) AS k(site, day, visitor)")
+        conn.execute("CREATE TABLE merged AS SELECT * FROM merged_keys")
+        assert audit.run(conn, "merged", "merged_keys").passed  # bronze's duplicate and its other keys do not count
+        conn.execute("DELETE FROM merged WHERE site = 'us'")
+        result = audit.run(conn, "merged", "merged_keys")
+        assert not result.passed and result.observed == "1 merged rows for 2 merged keys in bronze"

@@ -60,9 +60,12 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
             f"Deduplication keeps exactly one row per distinct {key} of bronze (a merge: per merged key).",
             f"SELECT n = d, n || ' rows for ' || d || ' distinct keys in bronze' FROM "
             f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {in_bronze}) AS d)",
+            # The merged keys filter bronze before DISTINCT: DuckDB does not push the join below it,
+            # and the distinct keys of all of bronze cost seconds at 10M rows (5.5 s against 0.1 s).
             merge_sql=f"SELECT n = d, n || ' merged rows for ' || d || ' merged keys in bronze' FROM "
-                      f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {in_bronze} AS b "
-                      f"SEMI JOIN {{keys}} AS k USING ({keys})) AS d)",
+                      f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM "
+                      f"(SELECT DISTINCT {keys} FROM {source.bronze} SEMI JOIN {{keys}} USING ({keys}) "
+                      f"WHERE NOT ({_any_null(source.key)}))) AS d)",
         ),
     ]
     for column, values in source.checks.accepted_values.items():
