@@ -13,7 +13,7 @@ import pytest
 
 from clawdata.gold import changed_rows
 from tests.conftest import ROOT, make_project, run_cli
-from tests.test_deliveries import CUSTOMERS, deliver, latest_check as checked, sample_row
+from tests.test_deliveries import CUSTOMERS, ORDERS, deliver, latest_check as checked, latest_metadata, sample_row
 
 MODEL = changed_rows.of_model({"config": {"meta": {"clawdata": {
     "recompute": "customer_id", "changed_in": [["slv_customers", "customer_id"], ["slv_orders", "customer_id"]]}}}})
@@ -114,6 +114,51 @@ def test_a_scoped_test_catches_a_bad_changed_row_and_reads_the_whole_table_after
     # The generic test's definition changed: its tests read the whole table once; the others do not.
     assert checked(paths["home"], "dim_customers", "non_negative_dim_customers_order_count").metadata["checked_on"].value == "whole table"
     assert checked(paths["home"], "dim_customers", "not_null_dim_customers_last_name").metadata["checked_on"].value == "changed rows"
+
+
+# A user's model that declares only the orders log but also reads customers (their country).
+ORDER_COUNTRIES = """{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    meta={'clawdata': {'recompute': 'order_id', 'changed_in': [['slv_orders', 'order_id']]}},
+    pre_hook="{{ clawdata_delete_changed() }}",
+) }}
+select orders.order_id, customers.country
+from {{ source('silver', 'slv_orders') }} as orders
+left join {{ source('silver', 'slv_customers') }} as customers using (customer_id)
+{% if is_incremental() %}
+where {{ clawdata_is_changed('orders.order_id') }}
+{% endif %}
+"""
+
+
+def test_a_model_reading_a_silver_table_its_declaration_leaves_out_starts_over_when_that_table_changes(project_copy):
+    """No change log names the orders whose customer moved country: the model starts over rather than
+    keep stale rows; a change its declaration names still builds incrementally."""
+    paths = project_copy
+    (paths["dbt"] / "models" / "marts" / "order_countries.sql").write_text(ORDER_COUNTRIES)
+    materialize(paths)
+
+    def stale_rows() -> int:
+        with duckdb.connect(str(paths["warehouse"]), read_only=True) as conn:
+            return conn.execute("SELECT count(*) FROM main.order_countries AS m JOIN silver.slv_orders USING (order_id) "
+                                "LEFT JOIN silver.slv_customers AS c USING (customer_id) "
+                                "WHERE m.country IS DISTINCT FROM c.country").fetchone()[0]
+
+    with (paths["sample"] / "sample_customers.csv").open() as f:
+        known = {line.split(",")[0] for line in f}
+    with (paths["sample"] / "sample_orders.csv").open() as f:  # an order of a customer the CRM export has
+        o1 = sample_row(paths, "orders", "order_id", next(int(l.split(",")[0]) for l in list(f)[1:] if l.split(",")[1] in known))
+    deliver(paths, "orders_d1.csv", ORDERS, [",".join([*list(o1.values())[:4], "7", *list(o1.values())[5:7], "2099-01-01 00:00:00"])])
+    materialize(paths)
+    assert latest_metadata(paths, "order_countries")["full_refresh"] is False  # the orders log names its change
+    customer = int(o1["customer_id"])
+    c = sample_row(paths, "customers", "customer_id", customer)
+    row = "{customer_id},{first_name},{last_name},{email},,{city},{country},{signup_date},2099-01-01 00:00:00"
+    deliver(paths, "customers_d1.csv", CUSTOMERS, [row.format(**{**c, "country": "NZ"})])
+    materialize(paths)
+    assert latest_metadata(paths, "order_countries")["full_refresh"] is True
+    assert stale_rows() == 0
 
 
 def _test_names(paths) -> list[str]:

@@ -9,8 +9,10 @@
 - Incremental models build incrementally, as `dbt build` would, except a model whose own definition
   changed since its table was built, or that reads a node whose definition changed or that started
   over (what it took in before may no longer hold), or whose silver change log restarted
-  (clawdata's change-log macros), or under `--full-refresh`: it starts over, alone (dbt's own
-  `full_refresh` model config). A model configured `full_refresh: false` never does, as in dbt.
+  (clawdata's change-log macros), or that declares what it recomputes and reads a silver table its
+  declaration does not name, changed since it was built (no log names the groups that change
+  touched), or under `--full-refresh`: it starts over, alone (dbt's own `full_refresh` model
+  config). A model configured `full_refresh: false` never does, as in dbt.
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
 - A row-level test reads only the rows that changed (gold/changed_rows.py) when its last result
@@ -118,6 +120,17 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
     # What changed its definition (its code version) or starts over in this build: the history a
     # downstream incremental model has taken in may no longer hold, so that model starts over too.
     # The other incremental models with a table build incrementally.
+    silver = silver or {}
+    sources = {uid: graph.key_of[uid].to_user_string() for uid in graph.manifest.get("sources", {}) if uid in graph.key_of}
+
+    def undeclared_change(uid: str) -> bool:
+        """A silver table the model reads and its declaration leaves out changed since its build."""
+        declared = changed_rows.of_model(nodes[uid])
+        inputs = recorded[graph.key_of[uid]][2] if graph.key_of[uid] in recorded else {}
+        return declared is not None and any(
+            sources[p] in silver and sources[p] not in declared.tables and inputs.get(graph.key_of[p]) != current(p)
+            for p in graph.parents(uid) if p in sources)
+
     full_refresh_nodes, rewritten, incrementally = [], set(), []
     for uid in build:
         was = recorded.get(graph.key_of[uid])
@@ -128,13 +141,13 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         if full or not incremental or uid not in existing_tables:
             continue
         if config.get("full_refresh") is not False and (
-                uid in rewritten or uid in restarted or any(p in rewritten for p in graph.parents(uid))):
+                uid in rewritten or uid in restarted or any(p in rewritten for p in graph.parents(uid))
+                or undeclared_change(uid)):
             full_refresh_nodes.append(uid)
             rewritten.add(uid)
         else:
             incrementally.append(uid)
 
-    silver = silver or {}
     # What changed by rows: models built on the rows their change logs name (from the table their
     # last build left), and silver tables merged by key.
     changes: dict[str, changed_rows.Changes] = {}
@@ -142,7 +155,6 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         declared = changed_rows.of_model(nodes[uid])
         if declared and graph.key_of[uid] in recorded and set(declared.tables) <= set(silver):
             changes[uid] = declared
-    sources = {uid: graph.key_of[uid].to_user_string() for uid in graph.manifest.get("sources", {}) if uid in graph.key_of}
     if not full:
         changes |= {uid: changed_rows.of_silver(table, silver[table].key) for uid, table in sources.items() if table in silver}
 
@@ -211,13 +223,16 @@ class _Missing:
 _NONE = _Missing()
 
 
-def _recorded(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]) -> dict[dg.AssetKey, tuple[dg.DataVersion, str | None]]:
-    """(data version, code version) of each key's latest materialization."""
+def _recorded(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]
+              ) -> dict[dg.AssetKey, tuple[dg.DataVersion, str | None, Mapping[dg.AssetKey, dg.DataVersion]]]:
+    """(data version, code version, its inputs' data versions) of each key's latest materialization."""
     found = {}
     for key, entry in instance.get_latest_materialization_events(list(keys)).items():
         tags = (entry.tags or {}) if entry else {}
         if tags.get(DATA_VERSION_TAG):
-            found[key] = (dg.DataVersion(tags[DATA_VERSION_TAG]), tags.get(CODE_VERSION_TAG))
+            provenance = dg.DataProvenance.from_tags(tags)
+            found[key] = (dg.DataVersion(tags[DATA_VERSION_TAG]), tags.get(CODE_VERSION_TAG),
+                          provenance.input_data_versions if provenance else {})
     return found
 
 
