@@ -37,7 +37,10 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
 def silver_audits(source: FileSourceSpec) -> list[Audit]:
     key, keys = ", ".join(source.key), source.keys_sql()
     null_counts = " + ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in source.required_columns)
-    in_bronze = f"(SELECT DISTINCT {keys} FROM {source.bronze} WHERE NOT ({_any_null(source.key)}))"
+
+    def in_bronze(rows: str) -> str:  # the distinct non-null keys of `rows` (bronze, or some of it)
+        return f"(SELECT DISTINCT {keys} FROM {rows} WHERE NOT ({_any_null(source.key)}))"
+
     audits = [
         _rows_present(),
         Audit(
@@ -59,13 +62,12 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
             "row_count_sane",
             f"Deduplication keeps exactly one row per distinct {key} of bronze (a merge: per merged key).",
             f"SELECT n = d, n || ' rows for ' || d || ' distinct keys in bronze' FROM "
-            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {in_bronze}) AS d)",
+            f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM {in_bronze(source.bronze)}) AS d)",
             # The merged keys filter bronze before DISTINCT: DuckDB does not push the join below it,
             # and the distinct keys of all of bronze cost seconds at 10M rows (5.5 s against 0.1 s).
             merge_sql=f"SELECT n = d, n || ' merged rows for ' || d || ' merged keys in bronze' FROM "
                       f"(SELECT (SELECT count(*) FROM {{table}}) AS n, (SELECT count(*) FROM "
-                      f"(SELECT DISTINCT {keys} FROM {source.bronze} SEMI JOIN {{keys}} USING ({keys}) "
-                      f"WHERE NOT ({_any_null(source.key)}))) AS d)",
+                      f"{in_bronze(f'{source.bronze} SEMI JOIN {{keys}} USING ({keys})')}) AS d)",
         ),
     ]
     for column, values in source.checks.accepted_values.items():

@@ -123,9 +123,11 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
     silver = silver or {}
     sources = {uid: graph.key_of[uid].to_user_string() for uid in graph.manifest.get("sources", {}) if uid in graph.key_of}
 
+    declarations = {uid: changed_rows.of_model(nodes[uid]) for uid in build}  # what each model says it recomputes
+
     def undeclared_change(uid: str) -> bool:
         """A silver table the model reads and its declaration leaves out changed since its build."""
-        declared = changed_rows.of_model(nodes[uid])
+        declared = declarations[uid]
         inputs = recorded[graph.key_of[uid]][2] if graph.key_of[uid] in recorded else {}
         return declared is not None and any(
             sources[p] in silver and sources[p] not in declared.tables and inputs.get(graph.key_of[p]) != current(p)
@@ -152,7 +154,7 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
     # last build left), and silver tables merged by key.
     changes: dict[str, changed_rows.Changes] = {}
     for uid in incrementally:
-        declared = changed_rows.of_model(nodes[uid])
+        declared = declarations[uid]
         if declared and graph.key_of[uid] in recorded and set(declared.tables) <= set(silver):
             changes[uid] = declared
     if not full:
