@@ -105,6 +105,26 @@ def test_manifest_follows_content_not_mtimes(byo, tmp_path):
     assert "model.shop_analytics.order_totals" not in project.manifest_path.read_text()
 
 
+def test_manifest_follows_the_environment_its_files_read(byo, tmp_path, monkeypatch):
+    """dbt renders env_var() at parse time: a new value is a new manifest, as a new file is."""
+    proj = tmp_path / "proj"
+    shutil.copytree(byo["dir"], proj)
+    model = proj / "transform" / "marts" / "order_count.sql"
+    model.write_text("{{ config(alias=env_var('ORDER_COUNT_TABLE', 'order_count')) }}\n"
+                     "select count(*) as orders from {{ ref('stg_orders') }}\n")
+    project = gold_project.load(proj)
+    gold_project.prepare_if_stale(project)
+    assert not gold_project.prepare_if_stale(project)
+    monkeypatch.setenv("ORDER_COUNT_TABLE", "orders_counted")
+    assert gold_project.prepare_if_stale(project)
+    assert '"alias": "orders_counted"' in project.manifest_path.read_text()
+    assert not gold_project.prepare_if_stale(project)
+    # The generated profile's path: the file's name is the catalog of every node.
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(tmp_path / "analytics.duckdb"))
+    assert gold_project.prepare_if_stale(project)
+    assert '"database": "analytics"' in project.manifest_path.read_text()
+
+
 def onto_bronze(proj: Path) -> None:
     """A seed that would build bronze's own table: schema `bronze` verbatim (a custom
     generate_schema_name, as many projects have) and bronze's table name."""

@@ -1,13 +1,14 @@
 """The embedded default, as a user drives it: `clawdata dagster materialize --all`, then status."""
 
 import re
+import shutil
 
 import duckdb
 
 from clawdata.warehouse.readers import read_only
 import pytest
 
-from tests.conftest import make_project, run_cli
+from tests.conftest import ROOT, make_project, run_cli
 from tests.oracle import expected
 
 GOLD = ("dim_customers", "fct_daily_revenue", "fct_category_revenue")
@@ -95,3 +96,18 @@ def test_unreachable_server_is_a_clear_error(built):
     assert result.returncode == 1
     assert "cannot reach the Dagster webserver at http://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_warehouse_file_of_another_name_builds_gold_there(tmp_path):
+    """The file's name is the catalog dbt parses into every node: after a run on warehouse.duckdb, a
+    run on analytics.duckdb parses again instead of building gold against a catalog not attached."""
+    paths = make_project(tmp_path)
+    shutil.copytree(ROOT / "dbt", tmp_path / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
+    env = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(tmp_path / "dbt")}
+    first = run_cli(env, "dagster", "materialize", "--all")
+    assert first.returncode == 0, first.stdout + first.stderr
+    env["CLAWDATA_WAREHOUSE_PATH"] = str(tmp_path / "analytics.duckdb")
+    second = run_cli(env, "dagster", "materialize", "--all")
+    assert second.returncode == 0, second.stdout + second.stderr
+    with read_only(tmp_path / "analytics.duckdb") as conn:
+        assert conn.execute("SELECT count(*) FROM dim_customers").fetchone()[0] == expected(paths["sample"])["slv_customers"]

@@ -32,7 +32,7 @@ REFABLE = ("model", "seed", "snapshot")
 _DOC_CONFIG = {"tags", "group", "meta", "docs", "description", "persist_docs"}
 _SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
 _VAR = re.compile(r"""\bvar\(\s*['"]([^'"]+)['"]""")
-_ENV_VAR = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")
+ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by project.py
 UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
 
 
@@ -191,7 +191,7 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             "contract": _contract(node),
             "macros": [(m, _sha((macros.get(m) or {}).get("macro_sql", ""))) for m in closure],
             "vars": {name: var_value(node.get("package_name"), name) for name in sorted(set(_VAR.findall(text)))},
-            "env": {name: _sha(environ.get(name, "")) for name in sorted(set(_ENV_VAR.findall(text)))},
+            "env": {name: _sha(environ.get(name, "")) for name in sorted(set(ENV_VAR_CALL.findall(text)))},
             # What its sources name: a source moved to another table is another input.
             "sources": [[s.get("database"), s.get("schema"), s.get("identifier"), s.get("loaded_at_field")]
                         for p in node.get("depends_on", {}).get("nodes", []) if (s := sources.get(p))],

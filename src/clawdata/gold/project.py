@@ -4,7 +4,9 @@
   generates (the warehouse, whatever the profile is called), unless CLAWDATA_DBT_PROFILES_DIR names
   the user's own profiles dir.
 - The manifest is never stale: it is judged by a hash over the content of every file dbt parses
-  (deletions included), not by modification times, which an unzipped archive or `cp -p` keeps old.
+  (deletions included), not by modification times, which an unzipped archive or `cp -p` keeps old,
+  and over the values of the environment variables those files read (a warehouse file of another
+  name is another catalog in every node of the manifest).
   Checked at load (materialize, status, the UI, `dagster dev`) and at image build, so a deployed code
   server never parses at start. dagster-dbt's own preparer runs only under `dagster dev`.
 - A project dbt cannot parse fails the load with one message that carries dbt's own error lines.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from clawdata import settings
+from clawdata.gold.manifest import ENV_VAR_CALL
 
 if TYPE_CHECKING:  # imported where used: the CLI reads this module without loading Dagster
     from dagster_dbt import DbtProject
@@ -109,14 +112,29 @@ def parsed_files(project_dir: Path, config: dict, profiles: Path) -> list[Path]:
     return sorted({p for p in files if p.is_file() and not p.name.startswith(".")})
 
 
+# Read by dbt's parse without an env_var() call: the target and profile it picks.
+_PARSE_ENV = ("DBT_TARGET", "DBT_PROFILE")
+_JINJA_FILES = {".sql", ".yml", ".yaml"}  # what dbt renders (a seed's CSV is data)
+
+
 def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
+    """Over the parsed files' content and the values of the environment variables they read: the
+    parse renders env_var() into the manifest (the profile's path names the catalog every node is
+    in), so a changed value is a changed project, as a changed file is."""
     from dbt.version import __version__ as dbt_version
 
     digest = hashlib.sha256(f"dbt {dbt_version}\n".encode())
+    read = set(_PARSE_ENV)
     for path in parsed_files(project_dir, config, profiles):
         name = path.relative_to(profiles) if path.is_relative_to(profiles) else \
             path.relative_to(project_dir) if path.is_relative_to(project_dir) else path
-        digest.update(f"{name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+        content = path.read_bytes()
+        digest.update(f"{name}\0{hashlib.sha256(content).hexdigest()}\n".encode())
+        if path.suffix in _JINJA_FILES:
+            read.update(ENV_VAR_CALL.findall(content.decode("utf-8", "replace")))
+    for name in sorted(read):
+        value = os.environ.get(name)
+        digest.update(f"env {name}{'' if value is None else '=' + value}\n".encode())
     return digest.hexdigest()
 
 
