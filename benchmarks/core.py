@@ -39,10 +39,11 @@ from importlib import metadata
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-GOLD = ("main.dim_customers", "main.fct_daily_revenue", "main.fct_category_revenue")  # the sample's dbt project
+GOLD = ("main.dim_customers", "main.fct_daily_revenue", "main.fct_customer_category_revenue", "main.fct_category_revenue")  # the sample's dbt project
 SILVER = ("silver.slv_customers", "silver.slv_orders", "silver.slv_products")
 # Gold models the delivery floor recomputes for the affected keys only: model -> (column, table of keys).
-BY_KEY = {"dim_customers": ("customer_id", "affected_customers"), "fct_daily_revenue": ("order_date", "affected_dates")}
+BY_KEY = {"dim_customers": ("customer_id", "affected_customers"), "fct_daily_revenue": ("order_date", "affected_dates"),
+          "fct_customer_category_revenue": ("customer_id", "affected_customers")}
 
 
 # ---- measuring one command -------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from tests.conftest import run_cli
 from tests.oracle import expected
 from clawdata.warehouse.readers import read_only, table_checksum
 
-SILVER_AND_GOLD = ("slv_customers", "slv_orders", "slv_products", "dim_customers", "fct_daily_revenue", "fct_category_revenue")
+SILVER_AND_GOLD = ("slv_customers", "slv_orders", "slv_products", "dim_customers", "fct_daily_revenue",
+                   "fct_customer_category_revenue", "fct_category_revenue")
 BRONZE = ("raw_customers", "raw_orders", "raw_products")
 CUSTOMERS = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
 ORDERS = "order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at"
+PRODUCTS = "product_id,product_name,category,unit_price,updated_at"
 
 
 def sample_row(project, name: str, key: str, value: int) -> dict:
@@ -65,11 +67,13 @@ def assert_incremental(project, silver=("slv_customers", "slv_orders")) -> None:
         assert latest_metadata(project, table)["incremental"] is True, table
         evaluation = latest_check(project["home"], table, "row_count_sane")  # exact, on the merged keys alone
         assert evaluation.passed and evaluation.metadata["checked_on"].value == "changed rows", evaluation
-    for model, key in (("dim_customers", "customer_id"), ("fct_daily_revenue", "order_date")):
+    for model, test in (("dim_customers", "unique_dim_customers_customer_id"),
+                        ("fct_daily_revenue", "unique_fct_daily_revenue_order_date"),
+                        ("fct_customer_category_revenue", "not_null_fct_customer_category_revenue_customer_id")):
         built = latest_metadata(project, model)  # reused when the delivery touched nothing it reads
         assert built.get("reused") or built["full_refresh"] is False, model
         if not built.get("reused"):  # its row-level tests read the recomputed rows alone (gold/changed_rows.py)
-            evaluation = latest_check(project["home"], model, f"unique_{model}_{key}")
+            evaluation = latest_check(project["home"], model, test)
             assert evaluation.passed and evaluation.metadata["checked_on"].value == "changed rows", evaluation
 
 
@@ -128,8 +132,18 @@ def test_deliveries_one_by_one_give_the_tables_of_a_full_rebuild(project):
         assert incremental[table][0] == oracle[table], table
     assert o1["order_date"] != "2026-10-15"
 
+    # 5: a product moves to another category: the per-customer sales start over (no change log names
+    # the customers of a product), the per-category sums follow
+    p1 = sample_row(project, "products", "product_id", 1)
+    moved = "Grocery" if p1["category"] != "Grocery" else "Toys"
+    deliver(project, "products_d5.csv", PRODUCTS, [f'1,"{p1["product_name"]}",{moved},{p1["unit_price"]},2099-01-01 00:00:00'])
+    materialize(project)
+    assert latest_metadata(project, "fct_customer_category_revenue")["full_refresh"] is True
+    assert latest_metadata(project, "dim_customers").get("reused")  # it reads no product
+    incremental = contents(project)
+
     out = materialize(project, "--full-refresh")
-    assert "10 rebuilt, 0 reused" in out, out
+    assert "11 rebuilt, 0 reused" in out, out
     assert latest_metadata(project, "slv_orders")["incremental"] is False
     assert latest_metadata(project, "fct_daily_revenue")["full_refresh"] is True
     assert contents(project) == incremental

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ROOT, make_project, run_cli
 from tests.oracle import expected
 
-GOLD = ("dim_customers", "fct_daily_revenue", "fct_category_revenue")
+GOLD = ("dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue")
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,8 @@ def test_a_run_publishes_silver_and_gold_consistently(pipeline):
         tables = {f"{s}.{t}" for s, t in conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
                                                          "WHERE table_schema <> 'clawdata_replica'").fetchall()}
     assert tables == {"silver.slv_customers", "silver.slv_orders", "silver.slv_products",
-                      "main.dim_customers", "main.fct_daily_revenue", "main.fct_category_revenue"}
+                      "main.dim_customers", "main.fct_daily_revenue", "main.fct_customer_category_revenue",
+                      "main.fct_category_revenue"}
 
 
 HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"

@@ -26,7 +26,7 @@ from tests.stack.runs import (
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
 TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
-          "dim_customers", "fct_daily_revenue", "fct_category_revenue"]
+          "dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"]
 RUN_ID = re.compile(r"run ([0-9a-f-]{36})")
 
 # Deliveries for the sensor: new keys, and a new version of an existing key (latest wins in silver).

@@ -17,7 +17,7 @@ from tests.stack.runs import (
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
 TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
-          "dim_customers", "fct_daily_revenue", "fct_category_revenue"]
+          "dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"]
 
 
 def test_every_service_is_healthy(stack):

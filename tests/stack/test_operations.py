@@ -25,7 +25,7 @@ from tests.stack.runs import (
 )
 
 HOLD = "/var/lib/clawdata/inbox/.hold-before-publish"  # tests/stack/conftest.py: CLAWDATA_HOLD_BEFORE_PUBLISH
-GOLD = ["dim_customers", "fct_daily_revenue", "fct_category_revenue"]
+GOLD = ["dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"]
 
 
 def gold_checksums(stack) -> dict:

@@ -3,30 +3,22 @@ with products as (
     select * from {{ source('silver', 'slv_products') }}
 ),
 
-revenue_orders as (
-    select
-        orders.*,
-        coalesce(products.category, 'unknown') as category
-    from {{ source('silver', 'slv_orders') }} as orders
-    left join products
-        on orders.product_id = products.product_id
-    where {{ is_revenue_order('orders.status') }}
-),
-
 catalogue as (
     select category, count(*) as products
     from products
     group by category
 ),
 
+-- Per customer and category first (fct_customer_category_revenue), so that a delivery recomputes
+-- only its customers' rows there, and this sum reads one row per customer and category.
 sales as (
     select
         category,
-        count(*) as orders,
-        cast(sum(quantity) as bigint) as items,
-        sum(amount) as revenue,
-        count(distinct customer_id) as customers
-    from revenue_orders
+        cast(sum(orders) as bigint) as orders,
+        cast(sum(items) as bigint) as items,
+        sum(revenue) as revenue,
+        count(customer_id) as customers
+    from {{ ref('fct_customer_category_revenue') }}
     group by category
 ),
 
