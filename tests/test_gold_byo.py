@@ -119,10 +119,12 @@ def test_manifest_follows_the_environment_its_files_read(byo, tmp_path, monkeypa
     assert gold_project.prepare_if_stale(project)
     assert '"alias": "orders_counted"' in project.manifest_path.read_text()
     assert not gold_project.prepare_if_stale(project)
-    # The generated profile's path: the file's name is the catalog of every node.
+    # The generated profile's path: the file's name is the catalog of every node; its folder is not.
     monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(tmp_path / "analytics.duckdb"))
     assert gold_project.prepare_if_stale(project)
     assert '"database": "analytics"' in project.manifest_path.read_text()
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(tmp_path / "elsewhere" / "analytics.duckdb"))
+    assert not gold_project.prepare_if_stale(project)
 
 
 def onto_bronze(proj: Path) -> None:

@@ -134,6 +134,10 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
             read.update(ENV_VAR_CALL.findall(content.decode("utf-8", "replace")))
     for name in sorted(read):
         value = os.environ.get(name)
+        if value is not None and name == settings.WAREHOUSE_ENV:
+            # Only the file's name reaches the manifest (the catalog); its folder differs per checkout,
+            # container and test, and would parse the project again on every move.
+            value = Path(value).stem
         digest.update(f"env {name}{'' if value is None else '=' + value}\n".encode())
     return digest.hexdigest()
 
