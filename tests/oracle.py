@@ -9,6 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 KEYS = {"customers": "customer_id", "orders": "order_id", "products": "product_id"}
+# The shipped dbt project's models (dbt/models/marts), and every table a run on the sample fills.
+GOLD_MODELS = ("dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue")
+WAREHOUSE_TABLES = (*(f"{layer}_{name}" for name in KEYS for layer in ("raw", "slv")), *GOLD_MODELS)
 
 
 def read_rows(files: list[Path]) -> list[dict]:

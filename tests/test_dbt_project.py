@@ -16,12 +16,12 @@ from dbt.cli.main import dbtRunner
 from clawdata.sources.declarations import specs
 from clawdata.gold.runner import close_dbt_duckdb
 from clawdata.warehouse.readers import read_only
-from tests.oracle import expected
+from tests.oracle import GOLD_MODELS, expected
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = ROOT / "dbt"
 SAMPLE_DIR = ROOT / "data" / "sample"
-MODELS = {"dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"}
+MODELS = set(GOLD_MODELS)
 # Orders referencing customers missing from the CRM export are in the sample by design.
 EXPECTED_WARNINGS = {"source_relationships_silver_slv_orders_customer_id__customer_id__source_silver_slv_customers_"}
 

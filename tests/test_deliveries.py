@@ -10,11 +10,10 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
 from tests.conftest import run_cli
-from tests.oracle import expected
+from tests.oracle import GOLD_MODELS, expected
 from clawdata.warehouse.readers import read_only, table_checksum
 
-SILVER_AND_GOLD = ("slv_customers", "slv_orders", "slv_products", "dim_customers", "fct_daily_revenue",
-                   "fct_customer_category_revenue", "fct_category_revenue")
+SILVER_AND_GOLD = ("slv_customers", "slv_orders", "slv_products", *GOLD_MODELS)
 BRONZE = ("raw_customers", "raw_orders", "raw_products")
 CUSTOMERS = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
 ORDERS = "order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at"

@@ -9,9 +9,9 @@ from clawdata.warehouse.readers import read_only
 import pytest
 
 from tests.conftest import ROOT, make_project, run_cli
-from tests.oracle import expected
+from tests.oracle import GOLD_MODELS, expected
 
-GOLD = ("dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue")
+GOLD = GOLD_MODELS
 
 
 @pytest.fixture(scope="module")

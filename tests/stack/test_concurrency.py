@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from clawdata.cli.remote import launch
-from tests.oracle import expected
+from tests.oracle import WAREHOUSE_TABLES, expected
 from tests.stack.inbox import INBOX, drop, remove
 from tests.stack.runs import (
     FINISHED, LOCK_ERROR, active_runs, all_events, lock_errors, overlaps, runs, schedule_status, start_schedule,
@@ -25,8 +25,7 @@ from tests.stack.runs import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
-TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
-          "dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"]
+TABLES = list(WAREHOUSE_TABLES)
 RUN_ID = re.compile(r"run ([0-9a-f-]{36})")
 
 # Deliveries for the sensor: new keys, and a new version of an existing key (latest wins in silver).

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.oracle import expected
+from tests.oracle import WAREHOUSE_TABLES, expected
 from tests.stack.inbox import drop
 from tests.stack.runs import (
     event_messages, run, runs, schedule_status, start_schedule, stop_schedule, wait_for_run, wait_for_runs,
@@ -16,8 +16,7 @@ from tests.stack.runs import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
-TABLES = ["raw_customers", "slv_customers", "raw_orders", "slv_orders", "raw_products", "slv_products",
-          "dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"]
+TABLES = list(WAREHOUSE_TABLES)
 
 
 def test_every_service_is_healthy(stack):

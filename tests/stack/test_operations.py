@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.oracle import GOLD_MODELS
 from tests.stack.conftest import CRM_PASSWORD, team_repository
 from tests.stack.harness import ComposeStack
 from tests.stack.inbox import INBOX, drop, remove
@@ -25,7 +26,7 @@ from tests.stack.runs import (
 )
 
 HOLD = "/var/lib/clawdata/inbox/.hold-before-publish"  # tests/stack/conftest.py: CLAWDATA_HOLD_BEFORE_PUBLISH
-GOLD = ["dim_customers", "fct_daily_revenue", "fct_customer_category_revenue", "fct_category_revenue"]
+GOLD = list(GOLD_MODELS)
 
 
 def gold_checksums(stack) -> dict:
