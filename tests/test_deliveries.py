@@ -68,7 +68,7 @@ def assert_incremental(project, silver=("slv_customers", "slv_orders")) -> None:
         assert evaluation.passed and evaluation.metadata["checked_on"].value == "changed rows", evaluation
     for model, test in (("dim_customers", "unique_dim_customers_customer_id"),
                         ("fct_daily_revenue", "unique_fct_daily_revenue_order_date"),
-                        ("fct_customer_category_revenue", "not_null_fct_customer_category_revenue_customer_id")):
+                        ("fct_customer_category_revenue", "unique_combination_of_columns_fct_customer_category_revenue_customer_id__category")):
         built = latest_metadata(project, model)  # reused when the delivery touched nothing it reads
         assert built.get("reused") or built["full_refresh"] is False, model
         if not built.get("reused"):  # its row-level tests read the recomputed rows alone (gold/changed_rows.py)

@@ -19,9 +19,10 @@ MODEL = changed_rows.of_model({"config": {"meta": {"clawdata": {
     "recompute": "customer_id", "changed_in": [["slv_customers", "customer_id"], ["slv_orders", "customer_id"]]}}}})
 
 
-def a_test(name: str, column: str = "customer_id", namespace=None, **config) -> dict:
+def a_test(name: str, column: str | None = "customer_id", namespace=None, combination_of_columns=None, **config) -> dict:
+    kwargs = {"column_name": column} if combination_of_columns is None else {"combination_of_columns": combination_of_columns}
     return {"column_name": column,
-            "test_metadata": {"name": name, "namespace": namespace, "kwargs": {"column_name": column}},
+            "test_metadata": {"name": name, "namespace": namespace, "kwargs": kwargs},
             "config": {"warn_if": "!= 0", "error_if": "!= 0", "fail_calc": "count(*)", "where": None, **config}}
 
 
@@ -41,6 +42,14 @@ def test_which_tests_read_the_changed_rows_alone():
     two_column_key = changed_rows.of_silver("slv_lines", ["order_id", "line"])
     assert changed_rows.row_level(a_test("not_null", "line"), two_column_key)
     assert not changed_rows.row_level(a_test("unique", "line"), two_column_key)  # one column of the key
+    # A key of several columns is checked on the changed rows when it holds the whole rewritten key.
+    pair = a_test("unique_combination_of_columns", None, combination_of_columns=["customer_id", "category"])
+    assert changed_rows.row_level(pair, MODEL)  # no unchanged row shares a rewritten customer_id
+    assert changed_rows.row_level({**pair, "test_metadata": {**pair["test_metadata"], "namespace": "dbt_utils"}}, MODEL)
+    assert not changed_rows.row_level(a_test("unique_combination_of_columns", None, combination_of_columns=["email", "category"]), MODEL)
+    assert changed_rows.row_level(a_test("unique_combination_of_columns", None, combination_of_columns=["Order_ID", '"line"']), two_column_key)
+    assert not changed_rows.row_level(a_test("unique_combination_of_columns", None, combination_of_columns=["line"]), two_column_key)
+    assert not changed_rows.row_level(a_test("unique_combination_of_columns", None), MODEL)  # names no columns
 
 
 def test_the_changed_rows_are_the_groups_the_pre_hook_deleted():

@@ -66,3 +66,20 @@ def test_a_home_made_by_an_earlier_clawdata_gets_the_event_log_and_keeps_its_his
     assert instance.get_latest_materialization_event(dg.AssetKey("numbers")).run_id == run_id
     assert instance.event_log_storage.get_records_for_run(run_id).records
     instance.dispose()
+
+
+def test_a_table_once_found_is_not_looked_up_again(tmp_path, monkeypatch):
+    """Each check result asks whether its table exists; Dagster's has_table opens the index file anew
+    for every ask. The local event log asks once per table found, and again for one not found."""
+    asked = []
+    stock_has_table = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", lambda self, name: asked.append(name) or stock_has_table(self, name))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = local.local_instance()
+    for _ in range(3):
+        dg.materialize([numbers], instance=instance)
+    assert asked and len(asked) == len(set(asked)), asked  # each table once, however many runs and checks
+    storage = instance.event_log_storage
+    assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
+    assert asked.count("no_such_table") == 2  # a missing table may be added by a migration: asked each time
+    instance.dispose()

@@ -140,3 +140,7 @@ def test_the_local_event_log_overrides_the_connection_it_replaces():
     assert "self._connect(" in inspect.getsource(SqliteEventLogStorage.run_connection)
     assert "self._connect(" in inspect.getsource(SqliteEventLogStorage.index_connection)
     assert "os.unlink" in inspect.getsource(SqliteEventLogStorage.wipe)  # why wipe closes the connections first
+    # has_table is remembered once true: Dagster's opens a new engine on the index file for each ask, and
+    # asks only to learn whether a migration added a table (never dropped).
+    assert list(inspect.signature(SqliteEventLogStorage.has_table).parameters) == ["self", "table_name"]
+    assert "create_engine(" in inspect.getsource(SqliteEventLogStorage.has_table)

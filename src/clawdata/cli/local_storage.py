@@ -9,6 +9,11 @@ the same rollback journal (so `dagster dev`'s file watcher still sees each write
 per write, and every use still under the storage's own lock, so one connection per shard is never
 shared by two threads at once.
 
+`has_table`, which Dagster asks twice for each asset check (planned, evaluated) and once for each
+materialization to learn which migrations ran, builds a fresh engine on the index file each time, as
+`_connect` did: a table once found is remembered, since no migration drops one (one not found is
+asked again: `dagster instance migrate` may add it while this process lives).
+
 Why a private override: Dagster has no setting for it. The members used here are checked in
 tests/test_private_apis.py, so an upgrade that changes them fails there, by name.
 """
@@ -32,6 +37,7 @@ class ClawdataSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict = OrderedDict()
         self._engines_pid = os.getpid()
+        self._tables_found: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -61,6 +67,14 @@ class ClawdataSqliteEventLogStorage(SqliteEventLogStorage):
         while len(self._engines) > OPEN_SHARDS:
             self._engines.popitem(last=False)[1].dispose()
         return engine
+
+    def has_table(self, table_name: str) -> bool:
+        if table_name in self._tables_found:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._tables_found.add(table_name)
+        return found
 
     def _close_all(self) -> None:
         with self._db_lock:

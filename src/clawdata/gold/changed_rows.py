@@ -13,9 +13,10 @@ from (plan.py checks that): the other rows passed it already.
 What a scoped test still guarantees, per kind (anything else reads the whole table):
 - `not_null`, `accepted_values`, and generic tests marked row by row (`meta: {clawdata: {row_level:
   true}}`, as dbt/tests/generic/non_negative.sql is): exactly what the whole-table test does.
-- `unique` on the rewritten key (the recomputed column, silver's one-column key): the same too,
-  since every row of a rewritten value is new. On another column a changed row could repeat an
-  unchanged one's value: whole table.
+- `unique` on the rewritten key (the recomputed column, silver's one-column key), and
+  `unique_combination_of_columns` (the project's or dbt_utils') over columns that include all of
+  it: the same too, since every row of a rewritten key value is new and no unchanged row shares
+  that value. On other columns a changed row could repeat an unchanged one's values: whole table.
 - `relationships`, on the child side: the changed rows' references are checked; an unchanged row
   whose parent went away is not (the shipped models recompute the children of any changed parent).
 - Tests with their own thresholds (`warn_if`, `error_if`, `fail_calc`) count failing rows, so they
@@ -29,6 +30,7 @@ from typing import Any
 ROW_LEVEL = {"not_null", "accepted_values", "relationships"}  # dbt's own generic tests
 PACKAGE_ROW_LEVEL = {("dbt_utils", "accepted_range"), ("dbt_utils", "expression_is_true"),
                      ("dbt_utils", "not_accepted_values"), ("dbt_utils", "not_empty_string")}
+UNIQUE = {"unique", "unique_combination_of_columns"}  # a key of one column, or of several
 DEFAULTS = {"warn_if": "!= 0", "error_if": "!= 0", "fail_calc": "count(*)"}
 CHANGE_LOG_SCHEMA = "_clawdata"  # warehouse/ledger.py
 
@@ -85,9 +87,9 @@ def row_level(test: Mapping[str, Any], changes: Changes) -> bool:
         return False
     if ((config.get("meta") or {}).get("clawdata") or {}).get("row_level") is True:
         return True
+    if name in UNIQUE and namespace in (None, "dbt", "dbt_utils"):
+        return _holds_the_key(_unique_columns(name, test), changes)
     if namespace in (None, "dbt"):
-        if name == "unique":
-            return [_column(test)] == [c.lower() for c in changes.columns]
         return name in ROW_LEVEL
     return (namespace, name) in PACKAGE_ROW_LEVEL
 
@@ -102,6 +104,17 @@ def _normal(value) -> str:
     return "".join(str(value).split()).lower()
 
 
-def _column(test: Mapping[str, Any]) -> str:
-    column = test.get("column_name") or ((test.get("test_metadata") or {}).get("kwargs") or {}).get("column_name") or ""
-    return str(column).strip().strip('"').lower()
+def _holds_the_key(columns: list[str], changes: Changes) -> bool:
+    return bool(columns) and {c.lower() for c in changes.columns} <= set(columns)
+
+
+def _unique_columns(name: str, test: Mapping[str, Any]) -> list[str]:
+    """The columns a uniqueness test keys on, as lower-case names ([] if it names none)."""
+    kwargs = (test.get("test_metadata") or {}).get("kwargs") or {}
+    if name == "unique":
+        columns = [test.get("column_name") or kwargs.get("column_name") or ""]
+    else:
+        columns = kwargs.get("combination_of_columns") or []
+        if isinstance(columns, str):  # one column, or a Jinja expression dbt left unrendered
+            columns = [columns]
+    return [str(c).strip().strip('"').lower() for c in columns if str(c).strip()]
