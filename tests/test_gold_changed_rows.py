@@ -50,6 +50,8 @@ def test_which_tests_read_the_changed_rows_alone():
     assert changed_rows.row_level(a_test("unique_combination_of_columns", None, combination_of_columns=["Order_ID", '"line"']), two_column_key)
     assert not changed_rows.row_level(a_test("unique_combination_of_columns", None, combination_of_columns=["line"]), two_column_key)
     assert not changed_rows.row_level(a_test("unique_combination_of_columns", None), MODEL)  # names no columns
+    assert not changed_rows.row_level({**pair, "test_metadata": {**pair["test_metadata"], "namespace": "other_pkg"}}, MODEL)
+    assert not changed_rows.row_level(a_test("unique_combination_of_columns", None, combination_of_columns="customer_id"), MODEL)
 
 
 def test_the_changed_rows_are_the_groups_the_pre_hook_deleted():
@@ -123,6 +125,41 @@ def test_a_scoped_test_catches_a_bad_changed_row_and_reads_the_whole_table_after
     # The generic test's definition changed: its tests read the whole table once; the others do not.
     assert checked(paths["home"], "dim_customers", "non_negative_dim_customers_order_count").metadata["checked_on"].value == "whole table"
     assert checked(paths["home"], "dim_customers", "not_null_dim_customers_last_name").metadata["checked_on"].value == "changed rows"
+
+
+KEY_TEST = "unique_combination_of_columns_fct_customer_category_revenue_customer_id__category"
+KEY = "            combination_of_columns: [customer_id, category]\n"
+
+
+def test_a_scoped_key_of_two_columns_reads_the_recomputed_customers_alone(project_copy):
+    """The key test of fct_customer_category_revenue, (customer_id, category), on a delivery reads the
+    rows of the customers it recomputed: a duplicate planted on another customer is not counted until
+    the whole table is read again (here: after an edit of the test's definition)."""
+    paths = project_copy
+    properties = paths["dbt"] / "models" / "marts" / "fct_customer_category_revenue.yml"
+    assert KEY in properties.read_text()
+    properties.write_text(properties.read_text().replace(KEY, KEY + "          config:\n            severity: warn\n"))
+    materialize(paths)
+    assert checked(paths["home"], "fct_customer_category_revenue", KEY_TEST).metadata["checked_on"].value == "whole table"
+
+    order = sample_row(paths, "orders", "order_id", 1)
+    with duckdb.connect(str(paths["warehouse"])) as conn:  # a duplicated key, on a customer the delivery leaves alone
+        conn.execute("insert into fct_customer_category_revenue select customer_id, category, 0, 0, 0"
+                     " from fct_customer_category_revenue where customer_id <> ? order by customer_id limit 1",
+                     [int(order["customer_id"])])
+    new_order = "990001,{customer_id},{product_id},{order_date},1,{unit_price},placed,2099-01-01 00:00:00".format(**order)
+    deliver(paths, "orders_d1.csv", ORDERS, [new_order])
+    materialize(paths)
+    scoped = checked(paths["home"], "fct_customer_category_revenue", KEY_TEST)
+    assert latest_metadata(paths, "fct_customer_category_revenue")["full_refresh"] is False
+    assert scoped.passed and scoped.metadata["checked_on"].value == "changed rows", scoped
+
+    generic = paths["dbt"] / "tests" / "generic" / "unique_combination_of_columns.sql"
+    generic.write_text(generic.read_text().replace("having count(*) > 1", "having count(*) > 1 -- edited"))
+    materialize(paths)
+    whole = checked(paths["home"], "fct_customer_category_revenue", KEY_TEST)
+    assert not whole.passed and whole.metadata["checked_on"].value == "whole table", whole
+    assert whole.metadata["dagster_dbt/failed_row_count"].value == 1
 
 
 # A user's model that declares only the orders log but also reads customers (their country).

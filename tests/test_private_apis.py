@@ -144,3 +144,7 @@ def test_the_local_event_log_overrides_the_connection_it_replaces():
     # asks only to learn whether a migration added a table (never dropped).
     assert list(inspect.signature(SqliteEventLogStorage.has_table).parameters) == ["self", "table_name"]
     assert "create_engine(" in inspect.getsource(SqliteEventLogStorage.has_table)
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
+    wipe_index = inspect.getsource(SqlEventLogStorage._wipe_index)
+    assert ".delete()" in wipe_index and "drop" not in wipe_index.lower()  # a wipe empties tables, never drops one

@@ -9,10 +9,12 @@ the same rollback journal (so `dagster dev`'s file watcher still sees each write
 per write, and every use still under the storage's own lock, so one connection per shard is never
 shared by two threads at once.
 
-`has_table`, which Dagster asks twice for each asset check (planned, evaluated) and once for each
-materialization to learn which migrations ran, builds a fresh engine on the index file each time, as
-`_connect` did: a table once found is remembered, since no migration drops one (one not found is
-asked again: `dagster instance migrate` may add it while this process lives).
+`has_table`, which Dagster asks twice for each asset check (planned, evaluated) and for each
+materialization with tags, to learn which migrations ran, builds a fresh engine on the index file each
+time, as `_connect` did: a table once found is remembered. Dagster's migrations only add tables, and
+`wipe` deletes rows, never the index file (as Dagster's own `supports_global_concurrency_limits`, a
+cached property, assumes). One not found is asked again: `dagster instance migrate` may add it while
+this process lives. Lock-free on purpose: `_wipe_index` asks while holding `_db_lock`.
 
 Why a private override: Dagster has no setting for it. The members used here are checked in
 tests/test_private_apis.py, so an upgrade that changes them fails there, by name.

@@ -115,6 +115,6 @@ def _unique_columns(name: str, test: Mapping[str, Any]) -> list[str]:
         columns = [test.get("column_name") or kwargs.get("column_name") or ""]
     else:
         columns = kwargs.get("combination_of_columns") or []
-        if isinstance(columns, str):  # one column, or a Jinja expression dbt left unrendered
-            columns = [columns]
+        if isinstance(columns, str):  # not a list of columns (the test's SQL would join its letters)
+            return []
     return [str(c).strip().strip('"').lower() for c in columns if str(c).strip()]
