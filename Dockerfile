@@ -30,7 +30,7 @@ RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/pip 
     python3 -m venv /opt/uv \
  && with-ca-bundle /opt/uv/bin/pip install --disable-pip-version-check -q "uv==${UV_VERSION}"
 ENV UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PYTHON_DOWNLOADS=never
-COPY requirements.lock /tmp/requirements.lock
+COPY requirements.lock requirements-excludes.txt /tmp/
 
 # Dependencies come before the source, so a code change rebuilds only the last layers. Every version
 # is pinned by requirements.lock; each image installs only what its services import.
@@ -38,20 +38,25 @@ FROM builder AS dagster-deps
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
  && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
-      dagster dagster-webserver dagster-graphql dagster-postgres dagster-docker dagster-k8s
+      --excludes /tmp/requirements-excludes.txt dagster dagster-webserver dagster-graphql dagster-postgres dagster-docker dagster-k8s
 
 FROM builder AS user-code-deps
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
  && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
-      dagster dagster-graphql dagster-postgres dagster-docker dagster-k8s dagster-dbt dagster-duckdb \
+      --excludes /tmp/requirements-excludes.txt dagster dagster-graphql dagster-postgres dagster-docker dagster-k8s dagster-dbt dagster-duckdb \
       dbt-core dbt-duckdb duckdb sqlalchemy rich "dlt[duckdb,sql_database]" pyarrow psycopg2-binary \
  # Lean: the packages' own test suites (but not dbt's `include/` macro tree, where `tests` holds the
  # test materializations), and babel's locale data beyond the root and English ones (dbt's agate
  # formats numbers in en_US; the rest is 30 MB nobody loads).
  && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests ! -path '*/include/*' -prune -exec rm -rf {} + \
  && find /opt/venv/lib/python3.11/site-packages/babel/locale-data -type f \
-      ! -name root.dat ! -name en.dat ! -name 'en_US*.dat' -delete
+      ! -name root.dat ! -name en.dat ! -name 'en_US*.dat' -delete \
+ # pyarrow as if built without S3 and Flight, which pyarrow.fs and pyarrow.flight treat as optional
+ # (no other library of the wheel links them), and without its C++ headers: dlt's Arrow path reads
+ # from the database and writes local Parquet files. 55 MB of the wheel's 160.
+ && cd /opt/venv/lib/python3.11/site-packages/pyarrow \
+ && rm -rf include libarrow_flight.so* libarrow_python_flight.so* _flight.*.so libarrow_s3.so* _s3fs.*.so
 COPY pyproject.toml README.md /src/
 COPY src /src/src
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \

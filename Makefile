@@ -18,10 +18,10 @@ install: $(BIN)/clawdata  ## local venv with the pinned dependencies and the `cl
 # Bytecode compiled at install (as in the images): a command's first start would otherwise compile
 # Dagster and dbt (4 s), and every start would where PYTHONDONTWRITEBYTECODE is set.
 
-$(BIN)/clawdata: requirements-dev.lock pyproject.toml
+$(BIN)/clawdata: requirements-dev.lock requirements-excludes.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-dev.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python --excludes requirements-excludes.txt -r requirements-dev.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -34,9 +34,9 @@ test: install check  ## every test, the end-to-end test of the real Compose stac
 check: install  ## `dg check defs`: the code location loads (on a throwaway instance, not the stack's dagster.yaml)
 	@home=$$(mktemp -d) && trap 'rm -rf "$$home"' EXIT && touch "$$home/dagster.yaml" && DAGSTER_HOME=$$home $(BIN)/dg check defs
 
-lock:  ## re-pin requirements*.lock from pyproject.toml
-	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
+lock:  ## re-pin requirements*.lock from pyproject.toml (requirements-excludes.txt says what stays out)
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --excludes requirements-excludes.txt -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 --excludes requirements-excludes.txt -o requirements-dev.lock
 
 env:  ## write .env: a random Postgres password (once) and the Docker socket's group
 	@deploy/write-env.sh .env

@@ -20,9 +20,11 @@ from tests.stack.inbox import wait_for_first_sensor_tick
 from tests.stack.runs import wait_until_idle
 
 EXTRAS = Path(__file__).parent / "extras"
-# What the images are built from (the .dockerignore's list), what compose reads, and the Makefile.
-REPOSITORY = ["Makefile", "Dockerfile", "docker-compose.yml", "dagster.yaml", "workspace.yaml", "pyproject.toml", "README.md",
-              "requirements.lock", ".dockerignore", "deploy", "src", "dbt", "data/sample"]
+# What compose and the Makefile read (deploy/ whole: the scripts and the proxy), then what the images
+# are built from, read from the .dockerignore itself so a new build input cannot be left behind.
+REPOSITORY = ["Makefile", "Dockerfile", "docker-compose.yml", ".dockerignore", "deploy"]
+REPOSITORY += [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.startswith("!") and line[1:].split("/")[0] not in REPOSITORY]
 CRM_PASSWORD = secrets.token_urlsafe(16)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -29,6 +29,17 @@ def test_every_service_is_healthy(stack):
     print(f"cold start to healthy and loaded: {stack.cold_start_seconds:.1f} s")
 
 
+def test_the_trimmed_user_code_image_imports_what_runs_use(stack):
+    # The Dockerfile removes pyarrow's S3 and Flight libraries and keeps sqlglot's compiled overlay
+    # out (requirements-excludes.txt). An upgrade that links them into pyarrow's core, or sqlglot
+    # warning without its overlay, fails here by name before any database load does.
+    probe = ("import pyarrow.parquet, pyarrow.dataset, pyarrow.compute, pyarrow.fs, sqlglot, dlt, "
+             "clawdata.definitions; import sqlglot.lineage, sqlglot.optimizer; "
+             "assert 'S3FileSystem' in pyarrow.fs._not_imported")
+    result = stack.compose("exec", "-T", "user_code", "python", "-W", "error::UserWarning", "-c", probe, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_webserver_is_on_localhost_only(stack):
     ports = stack.compose("port", "webserver", "3000").stdout.strip()
     assert ports == f"127.0.0.1:{stack.port}", ports
