@@ -38,13 +38,15 @@ FROM builder AS dagster-deps
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
  && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
-      --excludes /tmp/requirements-excludes.txt dagster dagster-webserver dagster-graphql dagster-postgres dagster-docker dagster-k8s
+      --excludes /tmp/requirements-excludes.txt \
+      dagster dagster-webserver dagster-graphql dagster-postgres dagster-docker dagster-k8s
 
 FROM builder AS user-code-deps
 RUN --mount=type=secret,id=ca_bundle --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv venv -q --python "$(command -v python3)" /opt/venv \
  && with-ca-bundle /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -c /tmp/requirements.lock \
-      --excludes /tmp/requirements-excludes.txt dagster dagster-graphql dagster-postgres dagster-docker dagster-k8s dagster-dbt dagster-duckdb \
+      --excludes /tmp/requirements-excludes.txt \
+      dagster dagster-graphql dagster-postgres dagster-docker dagster-k8s dagster-dbt dagster-duckdb \
       dbt-core dbt-duckdb duckdb sqlalchemy rich "dlt[duckdb,sql_database]" pyarrow psycopg2-binary \
  # Lean: the packages' own test suites (but not dbt's `include/` macro tree, where `tests` holds the
  # test materializations), and babel's locale data beyond the root and English ones (dbt's agate
