@@ -22,6 +22,7 @@ $(BIN)/clawdata: requirements-dev.lock requirements-excludes.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python --excludes requirements-excludes.txt -r requirements-dev.lock
+	$(BIN)/uv pip uninstall -q --python $(BIN)/python -r requirements-excludes.txt  # from a venv made before they were excluded
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 

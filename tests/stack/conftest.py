@@ -23,8 +23,9 @@ EXTRAS = Path(__file__).parent / "extras"
 # What compose and the Makefile read (deploy/ whole: the scripts and the proxy), then what the images
 # are built from, read from the .dockerignore itself so a new build input cannot be left behind.
 REPOSITORY = ["Makefile", "Dockerfile", "docker-compose.yml", ".dockerignore", "deploy"]
-REPOSITORY += [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!") and line[1:].split("/")[0] not in REPOSITORY]
+_BUILD_INPUTS = [line[1:].strip().lstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+                 if line.startswith("!")]
+REPOSITORY += [entry for entry in _BUILD_INPUTS if entry.split("/")[0] not in REPOSITORY]
 CRM_PASSWORD = secrets.token_urlsafe(16)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -31,11 +31,14 @@ def test_every_service_is_healthy(stack):
 
 def test_the_trimmed_user_code_image_imports_what_runs_use(stack):
     # The Dockerfile removes pyarrow's S3 and Flight libraries and keeps sqlglot's compiled overlay
-    # out (requirements-excludes.txt). An upgrade that links them into pyarrow's core, or sqlglot
-    # warning without its overlay, fails here by name before any database load does.
-    probe = ("import pyarrow.parquet, pyarrow.dataset, pyarrow.compute, pyarrow.fs, sqlglot, dlt, "
-             "clawdata.definitions; import sqlglot.lineage, sqlglot.optimizer; "
-             "assert 'S3FileSystem' in pyarrow.fs._not_imported")
+    # out (requirements-excludes.txt). An upgrade that links them into pyarrow's core, renames them
+    # past the Dockerfile's globs, or brings the overlay back (or sqlglot warning without it) fails
+    # here by name before any database load does.
+    probe = ("import importlib.util, pyarrow.parquet, pyarrow.dataset, pyarrow.compute, pyarrow.fs, sqlglot, dlt, "
+             "clawdata.definitions; import sqlglot.lineage, sqlglot.optimizer, sqlglot.tokens; "
+             "assert 'S3FileSystem' in pyarrow.fs._not_imported, 'S3 left in pyarrow'; "
+             "assert importlib.util.find_spec('pyarrow._flight') is None, 'Flight left in pyarrow'; "
+             "assert not sqlglot.tokens.SQLGLOTC_INSTALLED, 'sqlglotc installed'")
     result = stack.compose("exec", "-T", "user_code", "python", "-W", "error::UserWarning", "-c", probe, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
