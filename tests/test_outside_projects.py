@@ -3,10 +3,11 @@
 tests/dbt_projects/ledger (a finance ledger: seeds in schema `raw` read through a source, incremental
 append and delete+insert models, a snapshot, a local package, a custom generate_schema_name, vars,
 a unit test) and tests/dbt_projects/shop (the jaffle-shop shape: seeds named raw_customers and
-raw_orders in main, beside bronze's tables of those names, a seed/source pair, a macro, a var, a
-unit test) go through the same sequence of edits a dbt team makes: a first build, an unchanged
-rerun, a leaf edit, a macro edit, a seed edit, a singular test (two parents) made to fail, its
-severity lowered to warn, a var change. After each step, through `clawdata dagster materialize --all`:
+raw_orders in main, beside bronze's tables of those names, a seed/source pair read through an
+ephemeral model, a macro, a var, a unit test) go through the same sequence of edits a dbt team
+makes: a first build, an unchanged rerun, a leaf edit, a macro edit, a seed edit (the shop's also
+under an ephemeral model), a singular test (two parents) made to fail, its severity lowered to
+warn, a var change, and (the shop) an on-run-end hook that fails. After each step, through `clawdata dagster materialize --all`:
 - the run's outcome and summary;
 - exactly the nodes dbt's `state:modified+` (and the data they read) would build were rebuilt, the
   incremental models that must start over did, and nothing else;
@@ -39,6 +40,7 @@ class Step:
     restarted: set[str] = field(default_factory=set)  # incremental models that started over
     succeeds: bool = True
     checks: str = " 0 failed"  # in the summary line
+    says: str = ""  # in the run's output
 
 
 LEDGER = [
@@ -52,7 +54,7 @@ LEDGER = [
          restarted={"stg/stg_transactions", "mart/fct_account_month"}),
     Step("seed edit", [("seeds/transactions.csv", "", "121,2,2024-07-02,99.50,invoice\n122,5,2024-07-03,-12.25,refund\n")],
          {"raw/transactions", "stg/stg_transactions", "mart/fct_account_month", "mart/account_balances"},
-         restarted={"stg/stg_transactions", "mart/fct_account_month"}),
+         restarted={"raw/transactions", "stg/stg_transactions", "mart/fct_account_month"}),
     Step("singular test (two parents) made to fail", [("tests/assert_months_add_up.sql", "<> transactions.total",
                                                        "<> transactions.total + 1")], set(), succeeds=False,
          checks=" 1 failed"),
@@ -65,14 +67,16 @@ LEDGER = [
 
 SHOP = [
     Step("first build", [], {"main/raw_customers", "main/raw_orders", "raw_payments", "raw_stores", "stg_customers",
-                             "stg_orders", "stg_payments", "stg_stores", "orders", "customers"}),
+                             "stg_orders", "stg_payments", "orders", "customers"}),
     Step("unchanged rerun", [], set()),
     Step("leaf edit", [("models/marts/customers.sql", "as number_of_orders,",
                         "as number_of_orders,\n    count(distinct orders.store_name) as stores_visited,")], {"customers"}),
     Step("macro edit", [("macros/payment_methods.sql", "'bank_transfer'", "'bank_transfer', 'gift_card'")],
          {"orders", "customers"}),
     Step("seed edit", [("seeds/raw_payments.csv", "", "999,7,coupon,450\n")],
-         {"raw_payments", "stg_payments", "orders", "customers"}),
+         {"raw_payments", "stg_payments", "orders", "customers"}, restarted={"raw_payments"}),
+    Step("seed edit read through an ephemeral model", [("seeds/raw_stores.csv", "", "4,Denver,2024-06-01\n")],
+         {"raw_stores", "orders", "customers"}, restarted={"raw_stores"}),
     Step("singular test (two parents) made to fail", [("tests/assert_payments_match_orders.sql", "coalesce(paid.paid, 0)",
                                                        "coalesce(paid.paid, 0) + 1")], set(), succeeds=False,
          checks=" 1 failed"),
@@ -80,6 +84,10 @@ SHOP = [
          set(), checks="1 warned, 0 failed"),
     Step("var change", [("dbt_project.yml", "['completed', 'shipped']", "['completed', 'shipped', 'placed']")],
          {"customers"}, checks="1 warned, 0 failed"),
+    Step("an on-run-end hook that fails", [("dbt_project.yml", "", "on-run-end:\n  - insert into main.no_such_table values (1)\n"),
+                                            ("models/marts/customers.sql", "as stores_visited,",
+                                             "as stores_visited,\n    max(orders.amount) as largest_order,")],
+         {"customers"}, succeeds=False, checks="1 warned, 0 failed", says="hook shop-on-run-end-0: "),
 ]
 
 
@@ -112,6 +120,7 @@ def test_an_outside_project_edit_by_edit_beside_plain_dbt(name, steps, tmp_path)
         context = f"{name}, {step.name}:\n{done.stdout}\n{done.stderr}"
         assert (done.returncode == 0) == step.succeeds, context
         assert summary.startswith("SUCCESS" if step.succeeds else "FAILURE") and step.checks in summary, context
+        assert step.says in done.stdout + done.stderr, context
 
         materialized, messages = latest_run(paths["home"])
         rebuilt = {key for key, metadata in materialized.items() if not metadata.get("reused")}

@@ -75,6 +75,18 @@ def test_a_warehouse_left_with_a_wal_is_copied_table_by_table(tmp_path):
     assert replica.publish(warehouse, path, "run-1").tables == {"main.t": 7, "main.v": 1}
 
 
+def test_dbt_scratch_relations_left_by_a_stopped_build_are_not_served(tmp_path):
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 3)
+    with duckdb.connect(str(warehouse)) as conn:  # what dbt-duckdb leaves when a model is stopped half-way
+        conn.execute("CREATE TABLE t__dbt_tmp AS SELECT 1 AS id")
+        conn.execute("CREATE VIEW v__dbt_backup AS SELECT 1 AS n")
+    assert replica.publish(warehouse, path, "run-1").tables == {"main.t": 3, "main.v": 1}
+    with replica.connect(path) as conn:
+        assert {n for (n,) in conn.execute("SELECT table_name FROM information_schema.tables "
+                                           "WHERE table_schema = 'main'").fetchall()} == {"t", "v"}
+
+
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 3)

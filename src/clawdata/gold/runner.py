@@ -108,6 +108,8 @@ class DbtBuild:
         self._canceled = threading.Event()
         self.success: bool | None = None
         self.error: BaseException | None = None
+        # on-run-start and on-run-end hooks that failed ("name: error"): they have no result event.
+        self.hook_errors: list[str] = []
         # The error of each node that failed to run (the database's message: a result line says only
         # "ERROR creating ..."), from its NodeFinished event.
         self.node_errors: dict[str, str] = {}
@@ -141,6 +143,7 @@ class DbtBuild:
         try:
             result = dbtRunner(manifest=self._manifest, callbacks=[self._on_event]).invoke(self._args)
             self.success, self.error = result.success, result.exception
+            self.hook_errors = _hook_errors(result.result)
         except BaseException as e:  # dbtRunner reports errors in its result; anything else is ours
             self.success, self.error = False, e
         finally:
@@ -179,6 +182,17 @@ class DbtBuild:
         finally:
             if cursor is not None:
                 cursor.close()
+
+
+def _hook_errors(results) -> list[str]:
+    """The project's on-run-start/on-run-end hooks that failed, from dbt's run results."""
+    errors = []
+    for result in getattr(results, "results", None) or []:
+        node = getattr(result, "node", None)
+        if getattr(node, "resource_type", None) == "operation" and str(getattr(result.status, "value", result.status)) == "error":
+            message = str(result.message or "").split("error:", 1)[-1]  # dbt writes "<hook> failed, error:\n <message>"
+            errors.append(f"{node.name}: {' '.join(message.split()) or 'error'}")
+    return errors
 
 
 def close_dbt_duckdb() -> None:

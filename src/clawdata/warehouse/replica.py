@@ -117,12 +117,23 @@ def record_generation_floor(replica: Path, generation: int) -> None:
     os.replace(temporary, path)
 
 
+# dbt's scratch relations (`<model>__dbt_tmp`, `<model>__dbt_backup`): renamed or dropped as a model
+# finishes, left behind only by a build stopped half-way; never served.
+_SCRATCH = r".*__dbt_(tmp|backup)$"
+
+
+def _relations(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str]) -> list[tuple[str, str, str, bool]]:
+    """(schema, name, kind, scratch) of every relation outside the `unserved` schemas, base tables first."""
+    return conn.execute(
+        "SELECT table_schema, table_name, table_type, regexp_matches(table_name, ?) FROM information_schema.tables "
+        "WHERE table_catalog = ? AND table_schema NOT IN (SELECT unnest(?)) "
+        "ORDER BY table_type = 'VIEW', table_schema, table_name",
+        [_SCRATCH, catalog, [*unserved, SNAPSHOT_SCHEMA]]).fetchall()
+
+
 def _served(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str]) -> list[tuple[str, str, str]]:
     """(schema, name, kind) of what the replica serves, base tables first (views read them)."""
-    return conn.execute(
-        "SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_catalog = ? "
-        "AND table_schema NOT IN (SELECT unnest(?)) ORDER BY table_type = 'VIEW', table_schema, table_name",
-        [catalog, [*unserved, SNAPSHOT_SCHEMA]]).fetchall()
+    return [(schema, name, kind) for schema, name, kind, scratch in _relations(conn, catalog, unserved) if not scratch]
 
 
 def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) -> dict[str, int]:
@@ -144,6 +155,9 @@ def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) 
                 broken.append((schema, name))
         for schema in unserved:
             conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(schema)} CASCADE")
+        for schema, name, kind, scratch in _relations(conn, "target", unserved):
+            if scratch:
+                conn.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS target.{_ident(schema)}.{_ident(name)} CASCADE")
         for schema, name in broken:
             relation = f"{_ident(schema)}.{_ident(name)}"
             conn.execute(f"DROP VIEW IF EXISTS target.{relation}")

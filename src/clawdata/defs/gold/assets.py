@@ -96,7 +96,7 @@ def _describe(plan: Plan, graph: Graph) -> str:
     lines = [f"gold: build {len(plan.build)}: {', '.join(built) or 'none'}", f"reuse {len(plan.reuse)}: {names(plan.reuse)}",
              f"tests to run {len(plan.tests)} ({len(plan.where)} on the changed rows alone), results kept {len(plan.replay)}"]
     if plan.full_refresh_nodes:
-        lines.append(f"starting over (incremental; its code, or what it reads, changed): {names(plan.full_refresh_nodes)}")
+        lines.append(f"starting over (its code, or what it reads, changed): {names(plan.full_refresh_nodes)}")
     return "; ".join(lines)
 
 
@@ -157,8 +157,11 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
             failures[index] = f"{nodes[uid]['resource_type']} {nodes[uid]['name']}: {_error_text(build.node_errors[uid])}"
+    failures.extend(f"hook {error}" for error in build.hook_errors)  # `dbt build` fails on them too
     if build.error is not None and not failures:
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
+    if build.success is False and not failures:  # dbt says the build failed, and nothing above said why
+        failures.append("dbt build did not succeed (its log is in the step's output)")
 
 
 def _selection(manifest: Mapping[str, Any], ids: list[str]) -> tuple[list[str], list[str]]:

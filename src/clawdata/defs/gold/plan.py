@@ -12,7 +12,9 @@
   (clawdata's change-log macros), or that declares what it recomputes and reads a silver table its
   declaration does not name, changed since it was built (no log names the groups that change
   touched), or under `--full-refresh`: it starts over, alone (dbt's own `full_refresh` model
-  config). A model configured `full_refresh: false` never does, as in dbt.
+  config). A model configured `full_refresh: false` never does, as in dbt. A seed whose definition
+  changed (its file, its `column_types`) starts over too: dbt would reload it into its old table.
+- A node's inputs are the assets it reads, seen through ephemeral models (Graph.parents).
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
 - A row-level test reads only the rows that changed (gold/changed_rows.py) when its last result
@@ -66,7 +68,20 @@ class Graph:
     versions: Mapping[str, str]  # node or test id -> definition version
 
     def parents(self, uid: str) -> list[str]:
-        return [p for p in self.manifest["nodes"][uid].get("depends_on", {}).get("nodes", []) if p in self.key_of]
+        """The assets `uid` reads, seen through ephemeral models (not assets: dbt inlines them), as
+        dagster-dbt draws the lineage; an ephemeral model's own SQL is in its readers' versions."""
+        nodes, found, seen = self.manifest["nodes"], [], set()
+        pending = list(nodes[uid].get("depends_on", {}).get("nodes", []))
+        while pending:
+            parent = pending.pop(0)
+            if parent in seen:
+                continue
+            seen.add(parent)
+            if parent in self.key_of:
+                found.append(parent)
+            elif parent in nodes and (nodes[parent].get("config") or {}).get("materialized") == "ephemeral":
+                pending.extend(nodes[parent].get("depends_on", {}).get("nodes", []))
+        return found
 
     def node_of(self) -> dict[dg.AssetKey, str]:
         return {k: uid for uid, k in self.key_of.items() if uid in self.manifest["nodes"]}
@@ -140,6 +155,10 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         incremental = config.get("materialized") == "incremental"
         if was is not None and was[1] != graph.versions[uid] and not (incremental and config.get("full_refresh") is False):
             rewritten.add(uid)
+        if (nodes[uid].get("resource_type") == "seed" and not full and uid in rewritten and uid in existing_tables
+                and config.get("full_refresh") is not False):
+            full_refresh_nodes.append(uid)  # dbt reloads a seed into its old table: new columns or types would not apply
+            continue
         if full or not incremental or uid not in existing_tables:
             continue
         if config.get("full_refresh") is not False and (
