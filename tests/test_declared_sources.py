@@ -22,6 +22,7 @@ from clawdata.settings import FULL_REFRESH_TAG
 from clawdata.sources import declarations
 from clawdata.sources.audits import silver_audits
 from clawdata.sources.spec import FileSourceSpec
+from clawdata.warehouse import files
 from clawdata.warehouse.files import check_header, select_file_sql
 from clawdata.warehouse.readers import read_only
 
@@ -215,3 +216,48 @@ def test_the_merge_row_count_audit_counts_the_merged_keys_of_bronze_alone():
         conn.execute("DELETE FROM merged WHERE site = 'us'")
         result = audit.run(conn, "merged", "merged_keys")
         assert not result.passed and result.observed == "1 merged rows for 2 merged keys in bronze"
+
+
+def test_columns_named_as_exports_name_them_give_valid_checks_that_run():
+    """Spaces, accents, quotes and brackets in a key or a checked column (source add takes them from
+    a file's header): every audit gets a name Dagster accepts, and its SQL runs, passing and failing."""
+    from clawdata.sources.audits import raw_audits
+
+    columns = {"Numéro Client": "BIGINT", "Statut d'envoi": "VARCHAR", "Solde (€)": "DOUBLE"}
+    spec = FileSourceSpec.model_validate({
+        "name": "clients", "format": "csv", "key": "Numéro Client", "columns": columns,
+        "checks": {"accepted_values": {"Statut d'envoi": ["envoyé", "reçu"]}, "ranges": {"Solde (€)": {"min": 0}}}})
+    audits = raw_audits(spec) + silver_audits(spec)
+    names = [a.name for a in audits]
+    assert "Numero_Client_not_null" in names and "Numero_Client_unique" in names, names
+    assert "Statut_d_envoi_accepted_values" in names and "Solde_in_range" in names, names
+    for name in names:
+        dg.AssetCheckSpec(name, asset="slv_clients")  # raises on a name Dagster refuses
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA bronze")
+        conn.execute(f'CREATE TABLE {spec.bronze} ("Numéro Client" BIGINT, "Statut d\'envoi" VARCHAR, "Solde (€)" DOUBLE)')
+        conn.execute(f"INSERT INTO {spec.bronze} VALUES (1, 'envoyé', 10), (2, 'reçu', 0)")
+        conn.execute(f"CREATE TABLE staged AS SELECT * FROM {spec.bronze}")
+        assert all(a.run(conn, "staged").passed for a in audits)
+        conn.execute("INSERT INTO staged VALUES (NULL, 'perdu', -1)")
+        failed = {a.name: a.run(conn, "staged").observed for a in audits if not a.run(conn, "staged").passed}
+        assert failed["Numero_Client_not_null"] == "1 rows without Numéro Client", failed
+        assert failed["Statut_d_envoi_accepted_values"] == "1 rows with another Statut d'envoi", failed
+        assert failed["Solde_in_range"] == "1 rows out of range", failed
+
+
+def test_a_bad_value_in_parquet_or_json_lines_is_named_not_a_hint_or_a_caret(tmp_path):
+    """DuckDB ends these errors with the query and a caret line (Parquet), or a hint (JSON): the
+    one-line error keeps the cause."""
+    parquet, jsonl = tmp_path / "items.parquet", tmp_path / "orders.jsonl"
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY (SELECT 1 AS id, 'not a number' AS price) TO '{parquet}' (FORMAT parquet)")
+    jsonl.write_text('{"id": 1, "line_no": 1}\n{"id": 2, "line_no": "two"}\n')
+    for path, fmt, types in ((parquet, "parquet", {"id": "BIGINT", "price": "DECIMAL(12,2)"}),
+                             (jsonl, "jsonl", {"id": "BIGINT", "line_no": "INTEGER"})):
+        header = check_header(path, types, fmt)
+        with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+            conn.execute(select_file_sql(header, types)).fetchall()
+        message = str(files.explain_duckdb_error(path, raised.value))
+        assert message.startswith(str(path)) and ("not a number" in message or '"two"' in message), message
+        assert "^^^" not in message and "Try setting" not in message, message

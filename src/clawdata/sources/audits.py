@@ -1,8 +1,27 @@
 """The audits that guard bronze and silver: run on the staged table before it is published, and
-reported as the asset's checks (see warehouse/publish.py). Keys may have several columns."""
+reported as the asset's checks (see warehouse/publish.py). Keys may have several columns, and
+columns any name a file or a database gives them (spaces, accents, quotes)."""
+
+import re
+import unicodedata
 
 from clawdata.sources.spec import FileSourceSpec
 from clawdata.warehouse.publish import Audit
+
+
+def check_name(*parts: str) -> str:
+    """A check's name from column names: Dagster allows only letters, digits and `_`, so accents
+    are dropped and anything else becomes `_` ("Numéro Client" -> "Numero_Client")."""
+    ascii_ = unicodedata.normalize("NFKD", "_".join(parts)).encode("ascii", "ignore").decode()
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", ascii_)).strip("_") or "column"
+
+
+def _q(column: str) -> str:  # a column in SQL
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _text(text: str) -> str:  # inside a SQL string literal
+    return text.replace("'", "''")
 
 
 def _rows_present() -> Audit:
@@ -14,11 +33,11 @@ def _rows_present() -> Audit:
 
 
 def _key_name(source: FileSourceSpec) -> str:
-    return "_".join(source.key)
+    return check_name(*source.key)
 
 
 def _any_null(columns: list[str]) -> str:
-    return " OR ".join(f'"{c}" IS NULL' for c in columns)
+    return " OR ".join(f"{_q(c)} IS NULL" for c in columns)
 
 
 def raw_audits(source: FileSourceSpec) -> list[Audit]:
@@ -28,7 +47,7 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
         Audit(
             f"{_key_name(source)}_not_null",
             f"Every delivered row has a {key}.",
-            f"SELECT count(*) = 0, count(*) || ' rows without {key}' FROM {{table}} WHERE {_any_null(source.key)}",
+            f"SELECT count(*) = 0, count(*) || ' rows without {_text(key)}' FROM {{table}} WHERE {_any_null(source.key)}",
             per_row=True,
         ),
     ]
@@ -36,7 +55,7 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
 
 def silver_audits(source: FileSourceSpec) -> list[Audit]:
     key, keys = ", ".join(source.key), source.keys_sql()
-    null_counts = " + ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in source.required_columns)
+    null_counts = " + ".join(f"count(*) FILTER (WHERE {_q(c)} IS NULL)" for c in source.required_columns)
 
     def in_bronze(rows: str) -> str:  # the distinct non-null keys of `rows` (bronze, or some of it)
         return f"(SELECT DISTINCT {keys} FROM {rows} WHERE NOT ({_any_null(source.key)}))"
@@ -73,14 +92,14 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
     for column, values in source.checks.accepted_values.items():
         listed = ", ".join(_value(v) for v in values)
         audits.append(Audit(
-            f"{column}_accepted_values", f"{column} is one of: {', '.join(map(str, values))}.",
-            f'SELECT count(*) = 0, count(*) || \' rows with another {column}\' FROM {{table}} '
-            f'WHERE "{column}" IS NOT NULL AND "{column}" NOT IN ({listed})', per_row=True))
+            check_name(column, "accepted_values"), f"{column} is one of: {', '.join(map(str, values))}.",
+            f"SELECT count(*) = 0, count(*) || ' rows with another {_text(column)}' FROM {{table}} "
+            f"WHERE {_q(column)} IS NOT NULL AND {_q(column)} NOT IN ({listed})", per_row=True))
     for column, bounds in source.checks.ranges.items():
-        outside = " OR ".join([*([f'"{column}" < {bounds.min}'] if bounds.min is not None else []),
-                               *([f'"{column}" > {bounds.max}'] if bounds.max is not None else [])]) or "false"
+        outside = " OR ".join([*([f"{_q(column)} < {bounds.min}"] if bounds.min is not None else []),
+                               *([f"{_q(column)} > {bounds.max}"] if bounds.max is not None else [])]) or "false"
         audits.append(Audit(
-            f"{column}_in_range", f"{column} lies within [{bounds.min}, {bounds.max}].",
+            check_name(column, "in_range"), f"{column} lies within [{bounds.min}, {bounds.max}].",
             f"SELECT count(*) = 0, count(*) || ' rows out of range' FROM {{table}} WHERE {outside}", per_row=True))
     return audits
 

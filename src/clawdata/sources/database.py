@@ -127,21 +127,34 @@ def check_columns(spec: DatabaseSourceSpec, found: dict[str, str]) -> None:
     missing = [c for c in spec.types if c not in found]
     if missing:
         raise InspectionError(f"{where}: column(s) {', '.join(missing)} are gone from the table")
-    changed = [f"{c} from {t} to {found[c]}" for c, t in spec.source_types.items() if c in found and found[c] != t]
+    changed = [f"{c} from {t} to {found[c]}" for c, t in spec.source_types.items()
+               if c in found and _comparable(found[c]) != _comparable(t)]
     if changed:
         raise InspectionError(f"{where}: column type changed in the database: {'; '.join(changed)} "
                               "(update the declaration's columns and source_types; the last good tables are kept)")
 
 
+def _comparable(database_type: str) -> str:
+    """A type as a change in it matters to DuckDB: a VARCHAR's length does not (DuckDB's VARCHAR has
+    none; a PostgreSQL enum shows as VARCHAR of its longest label, so adding a label changes it)."""
+    return re.sub(r"^((?:NATIONAL )?(?:CHARACTER VARYING|VARCHAR|NVARCHAR))\(\d+\)$", r"\1", database_type.strip().upper())
+
+
 # --- declaring: `clawdata source add NAME --from URL --table SCHEMA.TABLE --key COL` ----------------
 
 _DUCKDB_TYPES = [  # database type (SQLAlchemy's rendering, upper case) -> DuckDB type
+    (r"^INTERVAL", "INTERVAL"),  # before INT, which it starts with (dlt cannot load it: UNLOADABLE)
     (r"^(BIG)?SERIAL|^BIGINT|^INT8", "BIGINT"), (r"^(SMALL)?INT|^INTEGER|^INT4|^INT2|^SERIAL", "INTEGER"),
     (r"^(NUMERIC|DECIMAL)\((\d+),\s*(\d+)\)", None), (r"^(NUMERIC|DECIMAL)", "DOUBLE"),
     (r"^(DOUBLE|FLOAT|REAL)", "DOUBLE"), (r"^BOOL", "BOOLEAN"), (r"^DATE$", "DATE"),
     (r"^TIMESTAMP.*WITH TIME ZONE|^TIMESTAMPTZ", "TIMESTAMPTZ"), (r"^(TIMESTAMP|DATETIME)", "TIMESTAMP"),
     (r"^TIME", "TIME"), (r"^UUID", "UUID"), (r"^JSON", "JSON"),
 ]
+
+
+# Database types dlt's Arrow extraction refuses ("Arrow type duration ... is unsupported by dlt"):
+# `source add` leaves such columns out, and only declared columns are extracted.
+UNLOADABLE = re.compile(r"^INTERVAL", re.IGNORECASE)
 
 
 def duckdb_type(database_type: str) -> str:
@@ -161,6 +174,12 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
     missing = [c for c in [*key, *([cursor] if cursor else [])] if c not in found]
     if missing:
         raise InspectionError(f"source {name}: table {table} has no column(s) {', '.join(missing)} (it has: {', '.join(found)})")
+    left_out = {c: t for c, t in found.items() if UNLOADABLE.match(t)}
+    needed = [c for c in left_out if c in key or c == cursor]
+    if needed:
+        raise InspectionError(f"source {name}: column(s) {', '.join(needed)} of table {table} cannot be loaded "
+                              f"({', '.join(left_out[c] for c in needed)}): choose another key or cursor")
+    found = {c: t for c, t in found.items() if c not in left_out}
     spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
     attributes = spec.model_dump(exclude_defaults=True)
     text = (f"# Declared by `clawdata source add` from {url} (table {table}). The password is read from\n"
@@ -171,12 +190,14 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
                         f"{'  (cursor)' if c == cursor else ''}" for c, t in found.items())
     summary = "\n".join([
         f"table {table}: {len(found)} columns (database type, DuckDB type):", columns,
+        *([f"left out: {', '.join(f'{c} ({t})' for c, t in left_out.items())}: dlt cannot load these types"]
+          if left_out else []),
         f"key: {', '.join(key)}; " + (f"each load takes the rows whose {cursor} moved" if cursor
                                       else "each load takes the whole table (no --cursor)"),
         f"password: from ${spec.password_variable} (set it in .env for the stack; it is never written to a file)", "",
         "next:",
         f"  export {spec.password_variable}=...            (or PGPASSWORD)",
-        f"  clawdata dagster materialize raw_{name} slv_{name}",
+        f"  clawdata dagster materialize raw_{name} slv_{name} warehouse_replica   (the replica: what `clawdata sql` reads)",
         f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
         f"  the stack: add {spec.password_variable} to .env, then docker compose up -d --build user_code"])
     return text, summary
@@ -230,7 +251,8 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
                          incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
-                         reflection_level="full_with_precision", write_disposition="append", backend="pyarrow")
+                         reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
+                         included_columns=list(spec.types))  # what is declared: a column left out is not read
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(conn),
@@ -241,6 +263,25 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
         except Exception as e:
             raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_innermost(e))}") from None
     return list(info.loads_ids)
+
+
+def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:
+    """Each declared column's name in dlt's extract: dlt writes a table's columns under its
+    snake_case naming convention ("CustomerID" -> customer_id); bronze keeps the database's names."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    naming = NamingConvention()
+    names = {column: naming.normalize_identifier(column) for column in spec.types}
+    clashes = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
+    if clashes:
+        raise InspectionError(f"source {spec.name} (table {spec.table}): columns "
+                              f"{', '.join(c for c, n in names.items() if n in clashes)} are one column to dlt "
+                              f"({', '.join(clashes)}): declare one of them only")
+    return names
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _innermost(error: BaseException) -> str:
@@ -265,7 +306,8 @@ def _forget_unpublished_loads(conn, pipeline_name: str, published: set[str], eve
 def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, load_ids: list[str], code_version: str,
              audits: list[Audit], full: bool) -> tuple[Published, int]:
     name, changes, keys = spec.raw_table, ledger.changes_table(spec.raw_table), spec.keys_sql()
-    select = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in spec.types.items())
+    extracted = _extract_names(spec)
+    select = ", ".join(f"CAST({_q(extracted[c])} AS {t}) AS {_q(c)}" for c, t in spec.types.items())
     lineage = (f"'{spec.table}' AS _source_file, _dlt_load_id AS _file_rank, NULL::BIGINT AS _row, "
                "current_timestamp AS _loaded_at")
     count = conn.execute(f"SELECT count(*) FROM {rows}", [load_ids]).fetchone()[0] if rows else 0
@@ -293,7 +335,7 @@ def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, loa
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS SELECT * FROM {table} LIMIT 0")
         if rows:
             conn.execute(f"INSERT INTO {delta} SELECT {select}, {lineage} FROM {rows}", [load_ids])
-            joined = " AND ".join(f't."{k}" = d."{k}"' for k in spec.key)
+            joined = " AND ".join(f"t.{_q(k)} = d.{_q(k)}" for k in spec.key)
             conn.execute(f"DELETE FROM {table} AS t USING {delta} AS d WHERE {joined}")
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
             conn.execute(f"INSERT INTO {changes} SELECT ?, {keys} FROM {delta}", [batch])

@@ -108,10 +108,12 @@ def explain_duckdb_error(path: Path, error: duckdb.Error) -> BadInputFile:
 
 
 def _first_reason(text: str) -> str:
-    # DuckDB's message: a title line, "Original Line: ...", the reason, then "Possible fixes/solutions".
+    # DuckDB's message: a title line, "Original Line: ...", the reason, then "Possible fixes/solutions";
+    # for Parquet and JSON, the reason then the query's text with a caret line under it, or a hint.
     body = text.split("Possible")[0]
     lines = [l.strip() for l in body.splitlines() if l.strip()]
-    lines = [l for l in lines if not l.startswith(("Original Line", "Column ", "This type"))]
+    lines = [l for l in lines if not l.startswith(("Original Line", "Column ", "This type", "LINE ", "Try "))
+             and l.strip("^ ")]
     reason = lines[-1] if lines else text.splitlines()[0]
     return re.sub(r"^.*?CSV Error on Line: \d+\s*", "", reason) or reason
 
