@@ -40,10 +40,11 @@ FIRST_REDELIVERED = [["EU", "2026-11-01", 2, 9, "fixed"], ["us", "2026-11-02", 1
 
 
 def write(path: Path, rows: list[list], file_format: str) -> Path:
-    """A delivery in `file_format`, written by DuckDB from CSV text (NA stays a string in CSV)."""
-    csv_path = path.with_suffix(".csv")
-    csv_path.write_text(",".join(HEADER) + "\n" + "".join(",".join("" if v is None else str(v) for v in r) + "\n" for r in rows))
-    if file_format == "csv":
+    """A delivery in `file_format` ("csv;": separated by semicolons), written by DuckDB from CSV text
+    (NA stays a string in CSV)."""
+    csv_path, sep = path.with_suffix(".csv"), ";" if file_format == "csv;" else ","
+    csv_path.write_text(sep.join(HEADER) + "\n" + "".join(sep.join("" if v is None else str(v) for v in r) + "\n" for r in rows))
+    if file_format.startswith("csv"):
         return csv_path
     with duckdb.connect() as conn:
         relation = (f"read_csv('{csv_path}', header = true, nullstr = ['', 'NA'], "
@@ -64,13 +65,14 @@ def expected(deliveries: list[list[list]]) -> dict[tuple, tuple]:
     return rows
 
 
-@pytest.mark.parametrize("file_format", ["csv", "parquet", "jsonl"])
+@pytest.mark.parametrize("file_format", ["csv", "csv;", "parquet", "jsonl"])
 def test_a_declared_source_in_each_format_merges_deliveries_like_a_full_refresh(file_format, tmp_path, monkeypatch):
     sample, inbox, warehouse = tmp_path / "sample", tmp_path / "inbox", tmp_path / "warehouse.duckdb"
     sample.mkdir(), inbox.mkdir()
     monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
     monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
-    spec = FileSourceSpec.model_validate({**VISITS, "format": file_format})
+    separated = {"format": "csv", "delimiter": ";"} if file_format == "csv;" else {"format": file_format}
+    spec = FileSourceSpec.model_validate({**VISITS, **separated})
     assets = build_ingest_assets(spec, "defs/sources/visits/defs.yaml")
     resources = {"duckdb": DuckDBResource(database=str(warehouse))}
 
@@ -137,6 +139,16 @@ def test_source_add_infers_types_and_reads_na_as_null(defs_dir, tmp_path):
                                    "when": "TIMESTAMP", "status": "VARCHAR"}
     assert "NA" in declared.spec.null_markers and declared.spec.key == ["order_ref", "store"]
     assert yaml.safe_load(written.read_text())["type"] == "clawdata.components.FileSource"
+
+
+def test_source_add_declares_the_separator_of_a_semicolon_file_and_a_comma_reading_says_so(defs_dir, tmp_path):
+    export = tmp_path / "clients.csv"
+    export.write_text("Client ID;Nom complet;Solde\n1;Ada, Lovelace;10,5\n2;Alan Turing;3\n")
+    declared = declarations.read(add("clients", export, ["Client ID"])).spec
+    assert declared.delimiter == ";" and declared.types["Client ID"] == "BIGINT", declared
+    assert check_header(export, declared.types, "csv", declared.delimiter).columns == ["Client ID", "Nom complet", "Solde"]
+    with pytest.raises(files.BadInputFile, match="set the source's `delimiter`"):
+        check_header(export, declared.types, "csv")
 
 
 def test_source_add_reads_dates_the_sniffer_leaves_as_text(defs_dir, tmp_path):

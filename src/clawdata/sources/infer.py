@@ -56,7 +56,9 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
         else:
             _check_key(conn, relation, path, key, order_by, file_format)
         types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
-        formats = _sniffed_formats(conn, path, markers) if file_format == "csv" and rows else {}
+        formats = _sniffed_formats(conn, path, markers) if file_format == "csv" else {}
+        if not rows:  # no values to tell a date format from: the separator alone
+            formats = {k: v for k, v in formats.items() if k == "delimiter"}
         text = [c for c, t in types.items() if t == "VARCHAR"]
         if file_format == "csv" and rows and text and "date_format" not in formats:
             dates, date_notes = _text_dates(conn, relation, text)
@@ -74,11 +76,14 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
 
 
 def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[str]) -> dict:
-    """Date and timestamp formats DuckDB's sniffer found that are not ISO 8601 (which needs none)."""
+    """Date and timestamp formats DuckDB's sniffer found that are not ISO 8601 (which needs none),
+    and the field separator when it is not a comma."""
     literal = "'" + str(path).replace("'", "''") + "'"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
-    dates, stamps = conn.execute(f"SELECT DateFormat, TimestampFormat FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
-    return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps)) if v}
+    dates, stamps, delimiter = conn.execute(
+        f"SELECT DateFormat, TimestampFormat, Delimiter FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
+    return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps),
+                              ("delimiter", delimiter if delimiter != "," else None)) if v}
 
 
 # Dates DuckDB's sniffer leaves as text (month names, day first or month first, dots, slashes).

@@ -174,8 +174,16 @@ class FileSourceSpec(SourceSpec):
     format: Literal["csv", "parquet", "jsonl"] = "csv"
     files: Files = Field(default_factory=Files)
     null_markers: list[str] = Field(default_factory=lambda: [""], description="Values read as NULL (CSV).")
+    delimiter: str = Field(",", description="CSV: the character between fields (`;`, `|`, or `\t` for a tab).")
     date_format: str | None = Field(None, description="CSV dates, strptime-style (e.g. %d/%m/%Y); default ISO 8601.")
     timestamp_format: str | None = Field(None, description="CSV timestamps, strptime-style; default ISO 8601.")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in ('"', "\n", "\r"):
+            raise ValueError(f"delimiter {value!r}: one character, not a quote or a line break")
+        return value
 
     @property
     def extension(self) -> str:

@@ -25,27 +25,31 @@ class FileHeader:
     columns: list[str]
     ignored: list[str] = field(default_factory=list)  # columns present but not declared
     format: str = "csv"
+    delimiter: str = ","  # CSV
 
 
-def check_header(path: Path, expected: dict[str, str], file_format: str = "csv") -> FileHeader:
+def check_header(path: Path, expected: dict[str, str], file_format: str = "csv", delimiter: str = ",") -> FileHeader:
     """The file's columns, checked against the declared ones (`expected`: name -> type)."""
     if not path.is_file():
         raise BadInputFile(f"{path}: file not found")
-    names = _csv_header(path) if file_format == "csv" else _described_columns(path, file_format)
+    names = _csv_header(path, delimiter) if file_format == "csv" else _described_columns(path, file_format)
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}")
     missing = [c for c in expected if c not in names]
     if missing:
         where = f"{path} line 1" if file_format == "csv" else str(path)
-        raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}")
-    return FileHeader(path, names, [n for n in names if n not in expected], file_format)
+        other = next((d for d in ";,\t|" if d != delimiter and len(names) == 1 and d in names[0]), None)
+        hint = f" (its header is one column holding {other!r}: set the source's `delimiter`)" if other else ""
+        raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}; "
+                           f"found {', '.join(names)}{hint}")
+    return FileHeader(path, names, [n for n in names if n not in expected], file_format, delimiter)
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         try:
-            header = next(csv.reader(f), None)
+            header = next(csv.reader(f, delimiter=delimiter), None)
         except (csv.Error, UnicodeDecodeError) as e:
             raise BadInputFile(f"{path} line 1: unreadable header ({e})") from None
     if not header:
@@ -79,7 +83,7 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
         columns = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in types.items())
         nulls = ", ".join(_literal(m) for m in (null_markers if null_markers is not None else [""]))
         source = (f"read_csv({_literal(str(header.path))}, header = true, auto_detect = false, "
-                  f"columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+                  f"columns = {{{columns}}}, delim = {_literal(header.delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
                   f"nullstr = [{nulls}]{_format('dateformat', date_format)}{_format('timestampformat', timestamp_format)})")
     else:
         source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}

@@ -94,7 +94,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
                 inbox, sample = source.patterns()
                 raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
                                    f"{', '.join(inbox)} in {settings.inbox_dir()})")
-            headers = [check_header(path, source.types, source.format) for path in files]
+            headers = [check_header(path, source.types, source.format, source.delimiter) for path in files]
             version = files_fingerprint([h.path for h in headers], code_version)
             full = full_refresh(context)
             unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
