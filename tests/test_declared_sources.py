@@ -273,3 +273,20 @@ def test_a_bad_value_in_parquet_or_json_lines_is_named_not_a_hint_or_a_caret(tmp
         message = str(files.explain_duckdb_error(path, raised.value))
         assert message.startswith(str(path)) and ("not a number" in message or '"two"' in message), message
         assert "^^^" not in message and "Try setting" not in message, message
+
+
+def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path, monkeypatch):
+    """`product` (product*.csv) declared beside `products` (products*.csv): products_1.csv is the
+    latter's alone; product_1.csv the former's. Alone, each pattern still takes what it matches."""
+    sample, inbox = tmp_path / "sample", tmp_path / "inbox"
+    sample.mkdir(), inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    for path in (inbox / "product_1.csv", inbox / "products_1.csv", inbox / "products_2.csv", sample / "sample_products.csv"):
+        path.write_text("x\n1\n")
+    product, products = (FileSourceSpec.model_validate({"name": n, "key": "x", "columns": {"x": "BIGINT"}})
+                         for n in ("product", "products"))
+    declared = [product, products]
+    assert [p.name for p in product.input_files(declared)] == ["product_1.csv"]
+    assert [p.name for p in products.input_files(declared)] == ["sample_products.csv", "products_1.csv", "products_2.csv"]
+    assert [p.name for p in product.input_files()] == ["product_1.csv", "products_1.csv", "products_2.csv"]

@@ -94,7 +94,7 @@ def _origin(spec) -> str:
     if hasattr(spec, "table"):
         return f"table {spec.table} ({spec.redacted_url})"
     inbox, sample = spec.patterns()
-    files = spec.input_files()
+    files = spec.input_files(declarations.specs())
     return f"{spec.format}: {', '.join([*inbox, *sample])} ({len(files)} file{'s' * (len(files) != 1)} now)"
 
 

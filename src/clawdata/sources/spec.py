@@ -7,7 +7,9 @@ then a later row). This module is Dagster-free: the component (defs/ingest/compo
 sensor, the dbt project's generated sources and `clawdata source add` all read it.
 """
 
+import fnmatch
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -194,16 +196,28 @@ class FileSourceSpec(SourceSpec):
         sample = self.files.sample if self.files.sample is not None else [f"sample_{self.name}.{self.extension}"]
         return inbox, sample
 
-    def input_files(self) -> list[Path]:
-        """The sample files first, then inbox deliveries in name order (later names win ties)."""
+    def input_files(self, others: Sequence["SourceSpec"] = ()) -> list[Path]:
+        """The sample files first, then inbox deliveries in name order (later names win ties). A file
+        that another of the declared sources (`others`) matches by a longer fixed prefix is that
+        source's: `products_1.csv` goes to `products` (products*.csv), not `product` (product*.csv)."""
         inbox_patterns, sample_patterns = self.patterns()
+        rivals = [(o.patterns(), o.name) for o in others if isinstance(o, FileSourceSpec) and o.name != self.name]
         files = []
-        for folder, patterns in ((settings.sample_dir(), sample_patterns), (settings.inbox_dir(), inbox_patterns)):
+        for folder, patterns, side in ((settings.sample_dir(), sample_patterns, 1), (settings.inbox_dir(), inbox_patterns, 0)):
             if folder.is_dir():
                 found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")}
-                files += sorted(found)
+                mine = {p: _specificity(p.relative_to(folder), patterns) for p in found}
+                files += sorted(p for p in found if all(_specificity(p.relative_to(folder), their[side]) <= mine[p]
+                                                        for their, _ in rivals))
         return files
 
+
+
+def _specificity(relative: Path, patterns: Sequence[str]) -> int:
+    """How much of `relative` the most specific matching pattern fixes: its text before the first
+    wildcard (-1: none matches)."""
+    return max((len(re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in patterns
+                if fnmatch.fnmatchcase(relative.as_posix(), pattern)), default=-1)
 
 
 def file_rank(path: Path) -> str:

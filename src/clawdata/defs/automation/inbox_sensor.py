@@ -19,9 +19,9 @@ from clawdata.warehouse.ledger import file_fingerprint
 INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
 
-def _fingerprints(source: Source) -> dict[str, str]:
+def _fingerprints(source: Source, declared: list) -> dict[str, str]:
     seen = {}
-    for path in source.input_files():
+    for path in source.input_files(declared):
         if path.is_file():
             seen[str(path)] = file_fingerprint(path)
     return seen
@@ -41,12 +41,13 @@ def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     previous = json.loads(context.cursor) if context.cursor else None
     current, changed = {}, []
-    for source in specs():
+    declared = specs()
+    for source in declared:
         if not isinstance(source, Source):  # a database's table: later loads come from runs (the schedule)
             if previous is None and _never_built(context, source):
                 changed.append((source, {}, "never materialized"))
             continue
-        files = _fingerprints(source)
+        files = _fingerprints(source, declared)
         current.update(files)
         if previous is None:
             if files and _never_built(context, source):

@@ -11,6 +11,7 @@ from clawdata.defs.reuse import built_from_same_inputs, files_fingerprint, finge
 from clawdata.gold import project as gold_project
 from clawdata import settings
 from clawdata.settings import WAREHOUSE_POOL
+from clawdata.sources import declarations
 from clawdata.sources.audits import raw_audits, silver_audits
 from clawdata.sources.database import DatabaseSourceSpec, InspectionError, load_bronze_from_database
 from clawdata.sources.loads import load_bronze, merge_silver
@@ -89,7 +90,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with _fail_clearly():
             # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
-            files = source.input_files()
+            files = source.input_files(declarations.specs())  # a file another source names more closely is its
             if not files:
                 inbox, sample = source.patterns()
                 raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
