@@ -1,5 +1,6 @@
 """The inbox sensor, ticked from the CLI as a user would: it fills a fresh warehouse, stays quiet
-while nothing changes, and ingests a new delivery with everything downstream of it."""
+while nothing changes, ingests a new delivery with everything downstream of it, and takes its rows
+out again when the file is taken out of the inbox."""
 
 import duckdb
 
@@ -41,4 +42,14 @@ def test_sensor_tick_ingests_new_files(project):
             "new.address@example.com", "Berlin")
         assert conn.execute("SELECT count(*) FROM dim_customers").fetchone()[0] == oracle["slv_customers"]
 
+    assert "skipped: no new or changed files" in tick(project)
+
+    # The delivery taken back out of the inbox: its rows leave with it, on the next tick.
+    (project["inbox"] / "customers_2026-11-24.csv").unlink()
+    fifth = tick(project)
+    assert "(customers: customers_2026-11-24.csv removed)" in fifth and "SUCCESS" in fifth, fifth
+    oracle = expected(project["sample"], project["inbox"])
+    with read_only(project["warehouse"]) as conn:
+        assert conn.execute("SELECT count(*) FROM slv_customers").fetchone()[0] == oracle["slv_customers"]
+        assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900001").fetchone()[0] == 0
     assert "skipped: no new or changed files" in tick(project)

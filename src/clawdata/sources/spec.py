@@ -200,16 +200,26 @@ class FileSourceSpec(SourceSpec):
         """The sample files first, then inbox deliveries in name order (later names win ties). A file
         that another of the declared sources (`others`) matches by a longer fixed prefix is that
         source's: `products_1.csv` goes to `products` (products*.csv), not `product` (product*.csv)."""
-        inbox_patterns, sample_patterns = self.patterns()
-        rivals = [(o.patterns(), o.name) for o in others if isinstance(o, FileSourceSpec) and o.name != self.name]
         files = []
-        for folder, patterns, side in ((settings.sample_dir(), sample_patterns, 1), (settings.inbox_dir(), inbox_patterns, 0)):
+        for folder, patterns in zip(self._folders(), self.patterns()[::-1]):
             if folder.is_dir():
                 found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")}
-                mine = {p: _specificity(p.relative_to(folder), patterns) for p in found}
-                files += sorted(p for p in found if all(_specificity(p.relative_to(folder), their[side]) <= mine[p]
-                                                        for their, _ in rivals))
+                files += sorted(p for p in found if self.claims(p, others))
         return files
+
+    def claims(self, path: Path, others: Sequence["SourceSpec"] = ()) -> bool:
+        """Whether `path` (there or not: a file taken out of the inbox) is one of this source's
+        files, as input_files() decides."""
+        for folder, side in zip(self._folders(), (1, 0)):
+            if path.parent == folder and not path.name.startswith("."):
+                mine = _specificity(path.relative_to(folder), self.patterns()[side])
+                return mine >= 0 and all(_specificity(path.relative_to(folder), o.patterns()[side]) <= mine
+                                         for o in others if isinstance(o, FileSourceSpec) and o.name != self.name)
+        return False
+
+    @staticmethod
+    def _folders() -> tuple[Path, Path]:
+        return settings.sample_dir(), settings.inbox_dir()
 
 
 

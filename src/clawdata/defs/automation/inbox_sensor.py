@@ -9,6 +9,7 @@ tables of a database source too), so a fresh deployment fills itself.
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -54,8 +55,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 changed.append((source, files, "never materialized"))
             continue
         diff = sorted(p for p in files if previous.get(p) != files[p])
-        if diff:
-            changed.append((source, files, ", ".join(os.path.basename(p) for p in diff)))
+        # A file taken out takes its rows with it: that is a change too.
+        gone = sorted(p for p in previous if p not in files and not os.path.exists(p) and source.claims(Path(p), declared))
+        if diff or gone:
+            changed.append((source, files | dict.fromkeys(gone, "removed"), ", ".join([*(os.path.basename(p) for p in diff),
+                                                       *(f"{os.path.basename(p)} removed" for p in gone)])))
 
     run_requests = []
     if changed:
