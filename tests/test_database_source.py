@@ -141,7 +141,7 @@ def test_a_bad_load_fails_in_one_line_and_keeps_the_tables(loaded, case, change,
 def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(server, tmp_path, monkeypatch):
     """Quoted mixed-case names (dlt's extract has them in snake_case), an enum that gains a label
     (PostgreSQL shows it as VARCHAR of its longest label), an interval (dlt cannot load it: left out
-    by `source add`, and not extracted)."""
+    by `source add`, and not extracted), a row whose cursor is NULL (read at every load)."""
     import yaml
 
     from clawdata.sources.database import declare
@@ -150,9 +150,10 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     postgres.psql(host, port, "app", """
         CREATE TYPE crm.tier AS ENUM ('free', 'paid');
         CREATE TABLE crm."Customers" ("CustomerID" integer PRIMARY KEY, "Full Name" text, tier crm.tier,
-                                      "createdAt" timestamp NOT NULL, session_len interval);
+                                      "createdAt" timestamp, session_len interval);
         INSERT INTO crm."Customers" SELECT g, 'customer ' || g, 'free', timestamp '2026-11-01' + g * interval '1 hour',
-               interval '5 minutes' FROM generate_series(1, 10) g;""")
+               interval '5 minutes' FROM generate_series(1, 10) g;
+        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_CUSTOMERS_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     text, summary = declare("customers", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.Customers",
@@ -171,7 +172,7 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
                                              WHERE "CustomerID" = 3""")
         second = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False)
         assert second.success, [e.message for e in second.all_events if e.is_failure]
-        assert metadata(second, "raw_customers")["rows_read"] == 1
+        assert metadata(second, "raw_customers")["rows_read"] == 2  # the updated row, and the one without a cursor
     with read_only(tmp_path / "warehouse.duckdb") as conn:
         assert conn.execute('SELECT count(*), max(tier) FILTER (WHERE "CustomerID" = 3), max("Full Name") FILTER '
-                            '(WHERE "CustomerID" = 3) FROM silver.slv_customers').fetchone() == (10, "enterprise", "customer 3")
+                            '(WHERE "CustomerID" = 3) FROM silver.slv_customers').fetchone() == (11, "enterprise", "customer 3")

@@ -250,7 +250,9 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
-                         incremental=dlt.sources.incremental(spec.cursor) if spec.cursor else None,
+                         # A row whose cursor is NULL has no place in the order: read it at every load
+                         # (dlt's default fails a full load on it, and skips it in an incremental one).
+                         incremental=dlt.sources.incremental(spec.cursor, on_cursor_value_missing="include") if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
                          included_columns=list(spec.types))  # what is declared: a column left out is not read
     resource.apply_hints(table_name=f"{spec.name}__extract")
