@@ -3,6 +3,7 @@ stack trace), usage errors answer before the definitions load, a failed run post
 webhook, old runs are purged with their logs."""
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -62,6 +63,8 @@ def test_bad_csv_reads_in_a_few_lines(broken):
     assert failure_lines == [l for l in failure_lines if l.lstrip().startswith("✗ raw_customers")], failure_lines
     assert len(out.splitlines()) < 25
     assert "clawdata dagster logs" in out  # where the whole trace is
+    summary = next(l for l in out.splitlines() if l.startswith("FAILURE:"))
+    assert re.search(r"0 failed, [1-9][0-9]* skipped; ", summary), summary  # the checks that never ran
 
 
 def test_logs_show_the_trace_and_the_steps_stdout(broken):
@@ -130,6 +133,9 @@ def test_summary_counts_rebuilt_reused_and_checks_by_severity():
                   RunEvent("check", "a:not_null", ok=False, severity="ERROR")):
         summary.add(event)
     assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 1 passed, 1 warned, 1 failed; 12.3 s"
+    for event in [RunEvent("check_planned", name) for name in ("unique", "fresh", "not_null", "rows_present")]:
+        summary.add(event)  # four planned, three evaluated: one skipped (its step failed first)
+    assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 1 passed, 1 warned, 1 failed, 1 skipped; 12.3 s"
 
 
 def test_a_broken_model_fails_with_the_database_error(tmp_path):

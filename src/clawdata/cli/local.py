@@ -99,6 +99,7 @@ def root_cause(error: BaseException) -> str:
 
 def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
     """Execute a run in this process. Yields the run id first, then its progress."""
+    from dagster import DagsterEventType
     from dagster._core.execution.api import execute_run_iterator
     from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
 
@@ -120,6 +121,10 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     yield run.run_id
+    planned = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+                                           limit=100_000).records  # logged as the run is created, not by its steps
+    for record in planned:
+        yield RunEvent("check_planned", record.event_log_entry.dagster_event.event_specific_data.check_name)
     with open(os.devnull, "w") as quiet, _stderr_fd_to(quiet):
         events = execute_run_iterator(recon_job, run, instance)
         while True:

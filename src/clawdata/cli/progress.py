@@ -15,7 +15,7 @@ errors = Console(file=sys.stderr, highlight=False, width=_width)
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # step_start | step_success | step_failure | materialized | check | run_failure | retry
+    kind: str  # step_start | step_success | step_failure | materialized | check | check_planned | run_failure | retry
     name: str  # step key, asset key, check name or (retry) the new run's id
     detail: str = ""
     ok: bool = True
@@ -33,9 +33,12 @@ class Summary:
     checks_passed: int = 0
     checks_warned: int = 0
     checks_failed: int = 0
+    checks_planned: int = 0  # a planned check without a result was skipped (its step failed, or a blocking check)
 
     def add(self, event: RunEvent) -> None:
-        if event.kind == "materialized":
+        if event.kind == "check_planned":
+            self.checks_planned += 1
+        elif event.kind == "materialized":
             self.reused += event.reused
             self.rebuilt += not event.reused
         elif event.kind == "check":
@@ -48,6 +51,8 @@ class Summary:
 
     def line(self, seconds: float) -> str:
         checks = f"checks {self.checks_passed} passed, {self.checks_warned} warned, {self.checks_failed} failed"
+        skipped = self.checks_planned - self.checks_passed - self.checks_warned - self.checks_failed
+        checks += f", {skipped} skipped" if skipped > 0 else ""
         return f"{self.rebuilt} rebuilt, {self.reused} reused; {checks}; {seconds:.1f} s"
 
 

@@ -108,6 +108,8 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         reused = entries.get("reused", {}).get("boolValue", False)
         read = entries.get("rows_read", {}).get("intValue")
         return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused, read), reused=reused)
+    if kind == "AssetCheckEvaluationPlannedEvent":
+        return RunEvent("check_planned", "")
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"
