@@ -141,7 +141,8 @@ def test_a_bad_load_fails_in_one_line_and_keeps_the_tables(loaded, case, change,
 def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(server, tmp_path, monkeypatch):
     """Quoted mixed-case names (dlt's extract has them in snake_case), an enum that gains a label
     (PostgreSQL shows it as VARCHAR of its longest label), an interval (dlt cannot load it: left out
-    by `source add`, and not extracted), a row whose cursor is NULL (read at every load)."""
+    by `source add`, and not extracted), a row whose cursor is NULL (read at every load), a NUMERIC
+    without precision holding 15 decimals (DOUBLE; dlt's DECIMAL(38,9) refused it)."""
     import yaml
 
     from clawdata.sources.database import declare
@@ -150,10 +151,10 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     postgres.psql(host, port, "app", """
         CREATE TYPE crm.tier AS ENUM ('free', 'paid');
         CREATE TABLE crm."Customers" ("CustomerID" integer PRIMARY KEY, "Full Name" text, tier crm.tier,
-                                      "createdAt" timestamp, session_len interval);
+                                      "createdAt" timestamp, session_len interval, balance numeric);
         INSERT INTO crm."Customers" SELECT g, 'customer ' || g, 'free', timestamp '2026-11-01' + g * interval '1 hour',
-               interval '5 minutes' FROM generate_series(1, 10) g;
-        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL);""")
+               interval '5 minutes', g + 0.123456789012345 FROM generate_series(1, 10) g;
+        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_CUSTOMERS_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     text, summary = declare("customers", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.Customers",
@@ -176,3 +177,13 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     with read_only(tmp_path / "warehouse.duckdb") as conn:
         assert conn.execute('SELECT count(*), max(tier) FILTER (WHERE "CustomerID" = 3), max("Full Name") FILTER '
                             '(WHERE "CustomerID" = 3) FROM silver.slv_customers').fetchone() == (11, "enterprise", "customer 3")
+        assert abs(conn.execute('SELECT balance FROM silver.slv_customers WHERE "CustomerID" = 2').fetchone()[0] - 2.123456789012345) < 1e-12
+
+
+def test_source_add_refuses_a_key_that_is_not_unique_in_the_table(server, monkeypatch):
+    from clawdata.sources.database import InspectionError, declare
+
+    host, port = server
+    monkeypatch.setenv("CLAWDATA_SOURCE_ACCOUNTS_PASSWORD", postgres.PASSWORD)
+    with pytest.raises(InspectionError, match=r"the key \(plan\) is not unique in table crm.accounts: basic \(\d+ rows\)"):
+        declare("accounts", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.accounts", ["plan"], None)

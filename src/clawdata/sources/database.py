@@ -166,6 +166,34 @@ def duckdb_type(database_type: str) -> str:
     return "VARCHAR"
 
 
+def _check_key(spec: DatabaseSourceSpec) -> None:
+    """The key must name one row each, as silver keeps one row per key: refused with examples
+    otherwise (as `source add` refuses a file's duplicated or empty key)."""
+    from sqlalchemy import create_engine, text
+
+    schema, table = spec.schema_and_table
+    engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
+    try:
+        quote = engine.dialect.identifier_preparer
+        columns = ", ".join(quote.quote(k) for k in spec.key)
+        relation = (f"{quote.quote_schema(schema)}." if schema else "") + quote.quote(table)
+        with engine.connect() as connection:
+            empty = connection.execute(text(f"SELECT count(*) FROM {relation} WHERE "
+                                            + " OR ".join(f"{quote.quote(k)} IS NULL" for k in spec.key))).scalar()
+            repeated = connection.execute(text(f"SELECT {columns}, count(*) FROM {relation} GROUP BY {columns} "
+                                               "HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 3")).fetchall()
+    finally:
+        engine.dispose()
+    key = ", ".join(spec.key)
+    if repeated:
+        shown = "; ".join(f"{', '.join(map(str, row[:-1]))} ({row[-1]:,} rows)" for row in repeated)
+        raise InspectionError(f"source {spec.name}: the key ({key}) is not unique in table {spec.table}: {shown}; "
+                              "silver keeps one row per key: name the columns that make a row unique (its primary key)")
+    if empty:
+        raise InspectionError(f"source {spec.name}: {empty:,} rows of table {spec.table} have no {key}: "
+                              "silver keeps only rows with a key")
+
+
 def declare(name: str, url: str, table: str, key: list[str], cursor: str | None) -> tuple[str, str]:
     """The declaration's YAML and what to tell the user, from the table as it is."""
     spec = DatabaseSourceSpec(name=name, url=url, table=table, key=key, cursor=cursor, order_by=cursor,
@@ -180,6 +208,7 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
         raise InspectionError(f"source {name}: column(s) {', '.join(needed)} of table {table} cannot be loaded "
                               f"({', '.join(left_out[c] for c in needed)}): choose another key or cursor")
     found = {c: t for c, t in found.items() if c not in left_out}
+    _check_key(spec)
     spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
     attributes = spec.model_dump(exclude_defaults=True)
     text = (f"# Declared by `clawdata source add` from {url} (table {table}). The password is read from\n"
@@ -254,6 +283,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
                          # (dlt's default fails a full load on it, and skips it in an incremental one).
                          incremental=dlt.sources.incremental(spec.cursor, on_cursor_value_missing="include") if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
+                         type_adapter_callback=_plain_numeric_as_double,
                          included_columns=list(spec.types))  # what is declared: a column left out is not read
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
@@ -265,6 +295,18 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
         except Exception as e:
             raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_innermost(e))}") from None
     return list(info.loads_ids)
+
+
+def _plain_numeric_as_double(sql_type):
+    """A NUMERIC without precision, as `source add` declares it: DOUBLE. dlt would read it as
+    DECIMAL(38,9) and fail the load on a value with more decimals ("Rescaling Decimal value would
+    cause data loss")."""
+    from sqlalchemy import types
+
+    if (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
+            and sql_type.precision is None and sql_type.asdecimal):
+        return types.Float(asdecimal=False)
+    return sql_type
 
 
 def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:

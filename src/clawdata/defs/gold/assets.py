@@ -156,7 +156,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         yield from results
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
-            failures[index] = f"{nodes[uid]['resource_type']} {nodes[uid]['name']}: {_error_text(build.node_errors[uid])}"
+            failures[index] = f"{nodes[uid]['resource_type']} {_label(nodes[uid])}: {_error_text(build.node_errors[uid])}"
     failures.extend(f"hook {error}" for error in build.hook_errors)  # `dbt build` fails on them too
     if build.error is not None and not failures:
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
@@ -207,7 +207,12 @@ def _failure(node: Mapping[str, Any], raw: dict) -> str:
         failures = raw["data"].get("num_failures")
         return f"test {node['name']}: failed" + (f" ({failures} failing rows)" if failures else "")
     message = raw["info"].get("msg", "")
-    return f"{kind} {node['name']}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
+    return f"{kind} {_label(node)}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
+
+
+def _label(node: Mapping[str, Any]) -> str:
+    """A node as dbt names it to a user: a versioned model with its version (`fct_orders.v2`)."""
+    return node["name"] + (f".v{node['version']}" if node.get("version") is not None else "")
 
 
 def _error_text(message: str) -> str:
