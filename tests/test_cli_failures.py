@@ -136,6 +136,10 @@ def test_summary_counts_rebuilt_reused_and_checks_by_severity():
     for event in [RunEvent("check_planned", name) for name in ("unique", "fresh", "not_null", "rows_present")]:
         summary.add(event)  # four planned, three evaluated: one skipped (its step failed first)
     assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 1 passed, 1 warned, 1 failed, 1 skipped; 12.3 s"
+    summary.add(RunEvent("retry", "run-2"))  # the retry plans and runs that check again
+    for event in (RunEvent("check_planned", "rows_present"), RunEvent("check", "a:rows_present")):
+        summary.add(event)
+    assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 2 passed, 1 warned, 1 failed; 12.3 s"
 
 
 def test_a_broken_model_fails_with_the_database_error(tmp_path):

@@ -151,10 +151,10 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     postgres.psql(host, port, "app", """
         CREATE TYPE crm.tier AS ENUM ('free', 'paid');
         CREATE TABLE crm."Customers" ("CustomerID" integer PRIMARY KEY, "Full Name" text, tier crm.tier,
-                                      "createdAt" timestamp, session_len interval, balance numeric);
+                                      "createdAt" timestamp, session_len interval, balance numeric, net__amount integer);
         INSERT INTO crm."Customers" SELECT g, 'customer ' || g, 'free', timestamp '2026-11-01' + g * interval '1 hour',
-               interval '5 minutes', g + 0.123456789012345 FROM generate_series(1, 10) g;
-        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL);""")
+               interval '5 minutes', g + 0.123456789012345, g FROM generate_series(1, 10) g;
+        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL, NULL);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_CUSTOMERS_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     text, summary = declare("customers", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.Customers",
@@ -174,10 +174,14 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
         second = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False)
         assert second.success, [e.message for e in second.all_events if e.is_failure]
         assert metadata(second, "raw_customers")["rows_read"] == 2  # the updated row, and the one without a cursor
+        full = dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False,
+                              tags={FULL_REFRESH_TAG: "true"})  # dlt's side starts over too
+        assert full.success and metadata(full, "raw_customers")["rows_read"] == 11
     with read_only(tmp_path / "warehouse.duckdb") as conn:
         assert conn.execute('SELECT count(*), max(tier) FILTER (WHERE "CustomerID" = 3), max("Full Name") FILTER '
                             '(WHERE "CustomerID" = 3) FROM silver.slv_customers').fetchone() == (11, "enterprise", "customer 3")
         assert abs(conn.execute('SELECT balance FROM silver.slv_customers WHERE "CustomerID" = 2').fetchone()[0] - 2.123456789012345) < 1e-12
+        assert conn.execute('SELECT sum(net__amount) FROM silver.slv_customers').fetchone()[0] == 55
 
 
 def test_source_add_refuses_a_key_that_is_not_unique_in_the_table(server, monkeypatch):

@@ -235,27 +235,34 @@ def test_columns_named_as_exports_name_them_give_valid_checks_that_run():
     a file's header): every audit gets a name Dagster accepts, and its SQL runs, passing and failing."""
     from clawdata.sources.audits import raw_audits
 
-    columns = {"Numéro Client": "BIGINT", "Statut d'envoi": "VARCHAR", "Solde (€)": "DOUBLE"}
+    columns = {"Numéro Client": "BIGINT", "Statut d'envoi": "VARCHAR", "Solde (€)": "DOUBLE", "Solde": "DOUBLE",
+               "Prix {HT}": "VARCHAR"}
     spec = FileSourceSpec.model_validate({
         "name": "clients", "format": "csv", "key": "Numéro Client", "columns": columns,
-        "checks": {"accepted_values": {"Statut d'envoi": ["envoyé", "reçu"]}, "ranges": {"Solde (€)": {"min": 0}}}})
+        "checks": {"accepted_values": {"Statut d'envoi": ["envoyé", "reçu"], "Prix {HT}": ["{a}", "b"]},
+                   "ranges": {"Solde (€)": {"min": 0}, "Solde": {"max": 100}}}})
     audits = raw_audits(spec) + silver_audits(spec)
     names = [a.name for a in audits]
     assert "Numero_Client_not_null" in names and "Numero_Client_unique" in names, names
-    assert "Statut_d_envoi_accepted_values" in names and "Solde_in_range" in names, names
+    assert "Statut_d_envoi_accepted_values" in names and "Prix_HT_accepted_values" in names, names
+    ranges = sorted(n for n in names if n.startswith("Solde_in_range"))  # "Solde" and "Solde (€)": two checks
+    silver_names = [a.name for a in silver_audits(spec)]
+    assert len(ranges) == 2 and len(set(silver_names)) == len(silver_names), silver_names
     for name in names:
         dg.AssetCheckSpec(name, asset="slv_clients")  # raises on a name Dagster refuses
     with duckdb.connect() as conn:
         conn.execute("CREATE SCHEMA bronze")
-        conn.execute(f'CREATE TABLE {spec.bronze} ("Numéro Client" BIGINT, "Statut d\'envoi" VARCHAR, "Solde (€)" DOUBLE)')
-        conn.execute(f"INSERT INTO {spec.bronze} VALUES (1, 'envoyé', 10), (2, 'reçu', 0)")
+        conn.execute(f'CREATE TABLE {spec.bronze} ("Numéro Client" BIGINT, "Statut d\'envoi" VARCHAR, "Solde (€)" DOUBLE, '
+                     '"Solde" DOUBLE, "Prix {HT}" VARCHAR)')
+        conn.execute(f"INSERT INTO {spec.bronze} VALUES (1, 'envoyé', 10, 1, '{{a}}'), (2, 'reçu', 0, 2, 'b')")
         conn.execute(f"CREATE TABLE staged AS SELECT * FROM {spec.bronze}")
         assert all(a.run(conn, "staged").passed for a in audits)
-        conn.execute("INSERT INTO staged VALUES (NULL, 'perdu', -1)")
+        conn.execute("INSERT INTO staged VALUES (NULL, 'perdu', -1, 1000, 'c')")
         failed = {a.name: a.run(conn, "staged").observed for a in audits if not a.run(conn, "staged").passed}
         assert failed["Numero_Client_not_null"] == "1 rows without Numéro Client", failed
         assert failed["Statut_d_envoi_accepted_values"] == "1 rows with another Statut d'envoi", failed
-        assert failed["Solde_in_range"] == "1 rows out of range", failed
+        assert failed["Prix_HT_accepted_values"] == "1 rows with another Prix {HT}", failed
+        assert [failed[n] for n in ranges] == ["1 rows out of range"] * 2, failed
 
 
 def test_a_bad_value_in_parquet_or_json_lines_is_named_not_a_hint_or_a_caret(tmp_path):
@@ -290,3 +297,11 @@ def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path,
     assert [p.name for p in product.input_files(declared)] == ["product_1.csv"]
     assert [p.name for p in products.input_files(declared)] == ["sample_products.csv", "products_1.csv", "products_2.csv"]
     assert [p.name for p in product.input_files()] == ["product_1.csv", "products_1.csv", "products_2.csv"]
+    (inbox / "eu").mkdir()
+    (inbox / "eu" / "orders_1.csv").write_text("x\n1\n")
+    for patterns in (["eu/orders*.csv"], ["**/orders*.csv"]):  # patterns into sub-folders, as glob reads them
+        orders = FileSourceSpec.model_validate({"name": "orders", "key": "x", "columns": {"x": "BIGINT"},
+                                                "files": {"inbox": patterns}})
+        assert [p.name for p in orders.input_files([*declared, orders])] == ["orders_1.csv"], patterns
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(inbox))  # one folder for the sample and the inbox
+    assert [p.name for p in products.input_files(declared)] == ["products_1.csv", "products_2.csv"]

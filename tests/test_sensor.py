@@ -1,6 +1,6 @@
 """The inbox sensor, ticked from the CLI as a user would: it fills a fresh warehouse, stays quiet
-while nothing changes, ingests a new delivery with everything downstream of it, and takes its rows
-out again when the file is taken out of the inbox."""
+while nothing changes, ingests a new delivery with everything downstream of it, takes its rows out
+again when the file is taken out of the inbox, and in again when it is put back."""
 
 import duckdb
 
@@ -45,7 +45,8 @@ def test_sensor_tick_ingests_new_files(project):
     assert "skipped: no new or changed files" in tick(project)
 
     # The delivery taken back out of the inbox: its rows leave with it, on the next tick.
-    (project["inbox"] / "customers_2026-11-24.csv").unlink()
+    delivery, aside = project["inbox"] / "customers_2026-11-24.csv", project["inbox"].parent / "aside.csv"
+    delivery.rename(aside)
     fifth = tick(project)
     assert "(customers: customers_2026-11-24.csv removed)" in fifth and "SUCCESS" in fifth, fifth
     oracle = expected(project["sample"], project["inbox"])
@@ -53,3 +54,10 @@ def test_sensor_tick_ingests_new_files(project):
         assert conn.execute("SELECT count(*) FROM slv_customers").fetchone()[0] == oracle["slv_customers"]
         assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900001").fetchone()[0] == 0
     assert "skipped: no new or changed files" in tick(project)
+
+    # And put back as it was (the same size and time: the state the first run of it saw): in again.
+    aside.rename(delivery)
+    seventh = tick(project)
+    assert "(customers: customers_2026-11-24.csv)" in seventh and "SUCCESS" in seventh, seventh
+    with read_only(project["warehouse"]) as conn:
+        assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900001").fetchone()[0] == 1

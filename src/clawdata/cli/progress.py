@@ -38,6 +38,8 @@ class Summary:
     def add(self, event: RunEvent) -> None:
         if event.kind == "check_planned":
             self.checks_planned += 1
+        elif event.kind == "retry":  # the failed run's checks without results are the retry's to run
+            self.checks_planned = self.checks_passed + self.checks_warned + self.checks_failed
         elif event.kind == "materialized":
             self.reused += event.reused
             self.rebuilt += not event.reused

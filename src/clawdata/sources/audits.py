@@ -2,8 +2,10 @@
 reported as the asset's checks (see warehouse/publish.py). Keys may have several columns, and
 columns any name a file or a database gives them (spaces, accents, quotes)."""
 
+import hashlib
 import re
 import unicodedata
+from dataclasses import replace
 
 from clawdata.sources.spec import FileSourceSpec
 from clawdata.warehouse.publish import Audit
@@ -16,12 +18,20 @@ def check_name(*parts: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", ascii_)).strip("_") or "column"
 
 
-def _q(column: str) -> str:  # a column in SQL
-    return '"' + column.replace('"', '""') + '"'
+def _q(column: str) -> str:  # a column in SQL (braces doubled: the SQL is a format string for {table})
+    return ('"' + column.replace('"', '""') + '"').replace("{", "{{").replace("}", "}}")
 
 
-def _text(text: str) -> str:  # inside a SQL string literal
-    return text.replace("'", "''")
+def _text(text: str) -> str:  # inside a SQL string literal, in the same format string
+    return text.replace("'", "''").replace("{", "{{").replace("}", "}}")
+
+
+def _distinct_names(audits: list[Audit]) -> list[Audit]:
+    """Two columns cleaned to one name ("Solde", "Solde (€)"): each such check gets a short hash of
+    what it checks, so Dagster sees two checks."""
+    names = [a.name for a in audits]
+    return [a if names.count(a.name) == 1 else
+            replace(a, name=f"{a.name}_{hashlib.sha1(a.description.encode()).hexdigest()[:6]}") for a in audits]
 
 
 def _rows_present() -> Audit:
@@ -54,7 +64,8 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
 
 
 def silver_audits(source: FileSourceSpec) -> list[Audit]:
-    key, keys = ", ".join(source.key), source.keys_sql()
+    key = ", ".join(source.key)
+    keys = source.keys_sql().replace("{", "{{").replace("}", "}}")  # in a format string, as _q
     null_counts = " + ".join(f"count(*) FILTER (WHERE {_q(c)} IS NULL)" for c in source.required_columns)
 
     def in_bronze(rows: str) -> str:  # the distinct non-null keys of `rows` (bronze, or some of it)
@@ -101,8 +112,9 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
         audits.append(Audit(
             check_name(column, "in_range"), f"{column} lies within [{bounds.min}, {bounds.max}].",
             f"SELECT count(*) = 0, count(*) || ' rows out of range' FROM {{table}} WHERE {outside}", per_row=True))
-    return audits
+    return _distinct_names(audits)
 
 
 def _value(value) -> str:
-    return str(value) if isinstance(value, (int, float)) else "'" + str(value).replace("'", "''") + "'"
+    text = str(value) if isinstance(value, (int, float)) else "'" + str(value).replace("'", "''") + "'"
+    return text.replace("{", "{{").replace("}", "}}")  # the SQL is a format string (see _q)

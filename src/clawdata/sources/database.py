@@ -252,7 +252,7 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     pipeline_name = f"clawdata_{spec.name}"
     published_loads = {f.removeprefix("load:") for f in ledger.loaded_files(conn, name)}
     _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=full)
-    load_ids = _extract(conn, spec, pipeline_name)
+    load_ids = _extract(conn, spec, pipeline_name, full)
     extract = f'{DLT_SCHEMA}."{spec.name}__extract"'
     rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if load_ids else None
     try:
@@ -266,7 +266,7 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     return Loaded(published, read, full)
 
 
-def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline_name: str) -> list[str]:
+def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline_name: str, full: bool) -> list[str]:
     import dlt
     from dlt.sources.sql_database import sql_table
 
@@ -284,14 +284,17 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
                          incremental=dlt.sources.incremental(spec.cursor, on_cursor_value_missing="include") if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
                          type_adapter_callback=_plain_numeric_as_double,
-                         included_columns=list(spec.types))  # what is declared: a column left out is not read
+                         # What is declared (a column left out is not read), and the cursor dlt follows.
+                         included_columns=list(dict.fromkeys([*spec.types, *([spec.cursor] if spec.cursor else [])])))
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(conn),
                                 dataset_name=DLT_SCHEMA, pipelines_dir=workdir, progress="log")
         try:
             pipeline.sync_destination()
-            info = pipeline.run(resource)
+            # A full load starts dlt's side over too: the extract table and the column types dlt
+            # stored for it (a type read another way now, as NUMERIC, would keep its old one).
+            info = pipeline.run(resource, refresh="drop_resources" if full else None)
         except Exception as e:
             raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_innermost(e))}") from None
     return list(info.loads_ids)
@@ -315,7 +318,7 @@ def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     naming = NamingConvention()
-    names = {column: naming.normalize_identifier(column) for column in spec.types}
+    names = {column: naming.normalize_path(column) for column in spec.types}  # what dlt's Arrow path applies
     clashes = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
     if clashes:
         raise InspectionError(f"source {spec.name} (table {spec.table}): columns "

@@ -200,21 +200,26 @@ class FileSourceSpec(SourceSpec):
         """The sample files first, then inbox deliveries in name order (later names win ties). A file
         that another of the declared sources (`others`) matches by a longer fixed prefix is that
         source's: `products_1.csv` goes to `products` (products*.csv), not `product` (product*.csv)."""
-        files = []
+        files: list[Path] = []
         for folder, patterns in zip(self._folders(), self.patterns()[::-1]):
             if folder.is_dir():
                 found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")}
-                files += sorted(p for p in found if self.claims(p, others))
+                files += sorted(p for p in found if p not in files and self.claims(p, others, found=True))
         return files
 
-    def claims(self, path: Path, others: Sequence["SourceSpec"] = ()) -> bool:
-        """Whether `path` (there or not: a file taken out of the inbox) is one of this source's
-        files, as input_files() decides."""
+    def claims(self, path: Path, others: Sequence["SourceSpec"] = (), found: bool = False) -> bool:
+        """Whether `path` (there or not: a file taken out of the inbox) is one of this source's files,
+        as input_files() decides (`found`: one of its patterns' globs found it)."""
+        if path.name.startswith("."):
+            return False
+        rivals = [o for o in others if isinstance(o, FileSourceSpec) and o.name != self.name]
         for folder, side in zip(self._folders(), (1, 0)):
-            if path.parent == folder and not path.name.startswith("."):
-                mine = _specificity(path.relative_to(folder), self.patterns()[side])
-                return mine >= 0 and all(_specificity(path.relative_to(folder), o.patterns()[side]) <= mine
-                                         for o in others if isinstance(o, FileSourceSpec) and o.name != self.name)
+            if not path.is_relative_to(folder):
+                continue
+            relative = path.relative_to(folder)
+            mine = max(_specificity(relative, self.patterns()[side]), 0 if found else -1)
+            if mine >= 0 and all(_specificity(relative, o.patterns()[side]) <= mine for o in rivals):
+                return True
         return False
 
     @staticmethod
@@ -222,12 +227,13 @@ class FileSourceSpec(SourceSpec):
         return settings.sample_dir(), settings.inbox_dir()
 
 
-
 def _specificity(relative: Path, patterns: Sequence[str]) -> int:
     """How much of `relative` the most specific matching pattern fixes: its text before the first
-    wildcard (-1: none matches)."""
+    wildcard (-1: none matches). Matched as glob does, `**/` matching no folder too."""
+    name = relative.as_posix()
     return max((len(re.split(r"[*?\[]", pattern, maxsplit=1)[0]) for pattern in patterns
-                if fnmatch.fnmatchcase(relative.as_posix(), pattern)), default=-1)
+                if fnmatch.fnmatchcase(name, pattern)
+                or (pattern.startswith("**/") and fnmatch.fnmatchcase(name, pattern[3:]))), default=-1)
 
 
 def file_rank(path: Path) -> str:

@@ -1,7 +1,8 @@
 """A sensor that notices new or changed delivered files (of every declared source) and ingests what they feed.
 
-The cursor maps every watched file to its size and modification time. The sources whose files
-changed get one run: their bronze assets and everything downstream, gold included. On its first tick
+The cursor maps every watched file to its size and modification time, and counts the runs the
+sensor requested. The sources whose files changed (a file new, changed or taken out) get one run:
+their bronze assets and everything downstream, gold included. On its first tick
 the sensor only records what is there, except that sources never materialized are ingested (the
 tables of a database source too), so a fresh deployment fills itself.
 """
@@ -40,7 +41,7 @@ def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
     description="Ingests new or changed files of the declared sources, in the inbox and sample folders.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    previous = json.loads(context.cursor) if context.cursor else None
+    previous, requested = _read_cursor(context.cursor)
     current, changed = {}, []
     declared = specs()
     for source in declared:
@@ -71,8 +72,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state = {p: f for _, files, _ in changed for p, f in files.items()}
         run_requests.append(
             dg.RunRequest(
-                # The same files in the same state never trigger twice, whatever happens to the cursor.
-                run_key=hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16],
+                # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
+                # the same run, which Dagster then skips; a file taken out and put back is a new one.
+                run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16],
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
                 tags={"clawdata/trigger": "; ".join(f"{source.name}: {why}" for source, _, why in changed)[:200]},
             )
@@ -80,4 +82,13 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     for source, _, why in changed:  # kept with the tick (compute logs): why it ran, in the UI
         context.log.info(f"{source.name}: {why}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
-    return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(current, sort_keys=True))
+    cursor = {"files": current, "requested": requested + len(run_requests)}
+    return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict | None, int]:
+    """(file -> state, runs requested so far); a cursor of an older clawdata is the files alone."""
+    if not cursor:
+        return None, 0
+    value = json.loads(cursor)
+    return (value["files"], int(value.get("requested", 0))) if "files" in value else (value, 0)

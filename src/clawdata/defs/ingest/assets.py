@@ -25,6 +25,8 @@ from clawdata.warehouse.publish import Audit, AuditFailed, Published, reuse_tabl
 # Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
 # warehouse/ that alters how tables are written).
 CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, delivery order by `_row`)
+# Database tables only: 2, NUMERIC without precision read as DOUBLE (one full load, with dlt's stored types dropped).
+DATABASE_REVISION = 2
 
 
 def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[dg.AssetsDefinition]:
@@ -38,8 +40,8 @@ def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[
 
 def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -> dg.AssetsDefinition:
     audits = raw_audits(source)
-    code_version = fingerprint(CODE_REVISION, source.url, source.table, source.types, source.key, source.cursor,
-                               [a.sql for a in audits])
+    code_version = fingerprint(CODE_REVISION, DATABASE_REVISION, source.url, source.table, source.types, source.key,
+                               source.cursor, [a.sql for a in audits])
 
     @dg.asset(
         name=source.raw_table,
@@ -74,7 +76,8 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
 def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = raw_audits(source)
     code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers, source.date_format,
-                               source.timestamp_format, source.order_by is None, [a.sql for a in audits])
+                               source.timestamp_format, source.order_by is None, [a.sql for a in audits],
+                               *([source.delimiter] if source.delimiter != "," else []))
 
     @dg.asset(
         name=source.raw_table,
