@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from clawdata.sources.spec import FileSourceSpec
 from clawdata.warehouse.publish import Audit
+from clawdata.warehouse.tables import ident
 
 
 def check_name(*parts: str) -> str:
@@ -18,12 +19,17 @@ def check_name(*parts: str) -> str:
     return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", ascii_)).strip("_") or "column"
 
 
-def _q(column: str) -> str:  # a column in SQL (braces doubled: the SQL is a format string for {table})
-    return ('"' + column.replace('"', '""') + '"').replace("{", "{{").replace("}", "}}")
+def _braced(sql: str) -> str:
+    """Text put into an audit's SQL, which is a format string (for `{table}`): braces doubled."""
+    return sql.replace("{", "{{").replace("}", "}}")
 
 
-def _text(text: str) -> str:  # inside a SQL string literal, in the same format string
-    return text.replace("'", "''").replace("{", "{{").replace("}", "}}")
+def _q(column: str) -> str:  # a column in SQL
+    return _braced(ident(column))
+
+
+def _text(text: str) -> str:  # inside a SQL string literal
+    return _braced(text.replace("'", "''"))
 
 
 def _distinct_names(audits: list[Audit]) -> list[Audit]:
@@ -65,7 +71,7 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
 
 def silver_audits(source: FileSourceSpec) -> list[Audit]:
     key = ", ".join(source.key)
-    keys = source.keys_sql().replace("{", "{{").replace("}", "}}")  # in a format string, as _q
+    keys = _braced(source.keys_sql())
     null_counts = " + ".join(f"count(*) FILTER (WHERE {_q(c)} IS NULL)" for c in source.required_columns)
 
     def in_bronze(rows: str) -> str:  # the distinct non-null keys of `rows` (bronze, or some of it)
@@ -116,5 +122,4 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
 
 
 def _value(value) -> str:
-    text = str(value) if isinstance(value, (int, float)) else "'" + str(value).replace("'", "''") + "'"
-    return text.replace("{", "{{").replace("}", "}}")  # the SQL is a format string (see _q)
+    return str(value) if isinstance(value, (int, float)) else "'" + _text(str(value)) + "'"

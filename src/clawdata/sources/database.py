@@ -21,6 +21,8 @@ Dagster-free: the bronze asset (defs/ingest/assets.py) calls `load_bronze_from_d
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -31,7 +33,7 @@ from clawdata.sources.spec import SourceSpec
 from clawdata.warehouse import ledger
 from clawdata.warehouse.files import BadInputFile
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
-from clawdata.warehouse.tables import Table
+from clawdata.warehouse.tables import Table, ident
 
 DLT_SCHEMA = "_clawdata_dlt"  # dlt's dataset: the extracts and its state, in the warehouse
 _DRIVER_PASSWORD = {"postgresql": "PGPASSWORD", "mysql": "MYSQL_PWD"}
@@ -91,26 +93,38 @@ class DatabaseSourceSpec(SourceSpec):
 
 def inspect_table(spec: DatabaseSourceSpec) -> dict[str, str]:
     """The table's columns and their database types; InspectionError with one line naming the cause."""
-    from sqlalchemy import create_engine, inspect
-    from sqlalchemy.exc import NoSuchTableError, OperationalError, SQLAlchemyError
+    from sqlalchemy import inspect
 
     schema, table = spec.schema_and_table
+    with _connection(spec) as connection:
+        columns = inspect(connection).get_columns(table, schema=schema)
+    if not columns:
+        raise InspectionError(f"{_where(spec)}: the table does not exist (or shows no columns to this user)")
+    return {c["name"]: str(c["type"]) for c in columns}
+
+
+@contextmanager
+def _connection(spec: DatabaseSourceSpec) -> Iterator:
+    """A connection to the source's database; its errors as InspectionError, one line, scrubbed."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import NoSuchTableError, OperationalError, SQLAlchemyError
+
     engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
-    where = f"source {spec.name} ({spec.redacted_url}, table {spec.table})"
     try:
         with engine.connect() as connection:
-            columns = inspect(connection).get_columns(table, schema=schema)
+            yield connection
     except NoSuchTableError:
-        raise InspectionError(f"{where}: the table does not exist") from None
+        raise InspectionError(f"{_where(spec)}: the table does not exist") from None
     except OperationalError as e:
-        raise InspectionError(f"{where}: {spec.scrub(_first_line(e.orig or e))}") from None
+        raise InspectionError(f"{_where(spec)}: {spec.scrub(_first_line(e.orig or e))}") from None
     except SQLAlchemyError as e:
-        raise InspectionError(f"{where}: {spec.scrub(_first_line(e))}") from None
+        raise InspectionError(f"{_where(spec)}: {spec.scrub(_first_line(e))}") from None
     finally:
         engine.dispose()
-    if not columns:
-        raise InspectionError(f"{where}: the table does not exist (or shows no columns to this user)")
-    return {c["name"]: str(c["type"]) for c in columns}
+
+
+def _where(spec: DatabaseSourceSpec) -> str:
+    return f"source {spec.name} ({spec.redacted_url}, table {spec.table})"
 
 
 def _connect_timeout(spec: DatabaseSourceSpec) -> dict:
@@ -169,21 +183,17 @@ def duckdb_type(database_type: str) -> str:
 def _check_key(spec: DatabaseSourceSpec) -> None:
     """The key must name one row each, as silver keeps one row per key: refused with examples
     otherwise (as `source add` refuses a file's duplicated or empty key)."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     schema, table = spec.schema_and_table
-    engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
-    try:
-        quote = engine.dialect.identifier_preparer
+    with _connection(spec) as connection:
+        quote = connection.dialect.identifier_preparer
         columns = ", ".join(quote.quote(k) for k in spec.key)
         relation = (f"{quote.quote_schema(schema)}." if schema else "") + quote.quote(table)
-        with engine.connect() as connection:
-            empty = connection.execute(text(f"SELECT count(*) FROM {relation} WHERE "
-                                            + " OR ".join(f"{quote.quote(k)} IS NULL" for k in spec.key))).scalar()
-            repeated = connection.execute(text(f"SELECT {columns}, count(*) FROM {relation} GROUP BY {columns} "
-                                               "HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 3")).fetchall()
-    finally:
-        engine.dispose()
+        empty = connection.execute(text(f"SELECT count(*) FROM {relation} WHERE "
+                                        + " OR ".join(f"{quote.quote(k)} IS NULL" for k in spec.key))).scalar()
+        repeated = connection.execute(text(f"SELECT {columns}, count(*) FROM {relation} GROUP BY {columns} "
+                                           "HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 3")).fetchall()
     key = ", ".join(spec.key)
     if repeated:
         shown = "; ".join(f"{', '.join(map(str, row[:-1]))} ({row[-1]:,} rows)" for row in repeated)
@@ -327,10 +337,6 @@ def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:
     return names
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _innermost(error: BaseException) -> str:
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__
@@ -354,7 +360,7 @@ def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, loa
              audits: list[Audit], full: bool) -> tuple[Published, int]:
     name, changes, keys = spec.raw_table, ledger.changes_table(spec.raw_table), spec.keys_sql()
     extracted = _extract_names(spec)
-    select = ", ".join(f"CAST({_q(extracted[c])} AS {t}) AS {_q(c)}" for c, t in spec.types.items())
+    select = ", ".join(f"CAST({ident(extracted[c])} AS {t}) AS {ident(c)}" for c, t in spec.types.items())
     lineage = (f"'{spec.table}' AS _source_file, _dlt_load_id AS _file_rank, NULL::BIGINT AS _row, "
                "current_timestamp AS _loaded_at")
     count = conn.execute(f"SELECT count(*) FROM {rows}", [load_ids]).fetchone()[0] if rows else 0
@@ -382,7 +388,7 @@ def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, loa
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS SELECT * FROM {table} LIMIT 0")
         if rows:
             conn.execute(f"INSERT INTO {delta} SELECT {select}, {lineage} FROM {rows}", [load_ids])
-            joined = " AND ".join(f"t.{_q(k)} = d.{_q(k)}" for k in spec.key)
+            joined = " AND ".join(f"t.{ident(k)} = d.{ident(k)}" for k in spec.key)
             conn.execute(f"DELETE FROM {table} AS t USING {delta} AS d WHERE {joined}")
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
             conn.execute(f"INSERT INTO {changes} SELECT ?, {keys} FROM {delta}", [batch])
