@@ -49,6 +49,11 @@ PROFILE_TEMPLATE = """\
       path: "{{{{ env_var('{env}') }}}}"
       schema: main
       threads: 1  # DuckDB has one writer
+      # A reader outside Dagster (a query, a reconcile) may hold the file the moment dbt opens it:
+      # wait for it (dbt-duckdb sleeps 1, 2, 4... s after each try: 2 min in all), as the Python
+      # steps' DuckDBResource does, instead of failing the run.
+      retries:
+        connect_attempts: 7
 """
 
 
