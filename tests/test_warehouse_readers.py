@@ -47,30 +47,3 @@ def test_reader_waits_for_the_writer_to_finish(warehouse):
         assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 1000
     writer.wait()
 
-
-def test_dbt_waits_out_a_reader_holding_the_warehouse(tmp_path, monkeypatch):
-    """A reader outside Dagster (a query, a reconcile, a test polling) may hold the file the moment a
-    gold step's dbt opens it: dbt waits (the generated profile's retries), as the Python steps'
-    DuckDBResource does. A stack run once failed on it: `Could not set lock on file`."""
-    from clawdata.gold import project as gold_project, runner
-
-    project_dir = tmp_path / "project"
-    (project_dir / "models").mkdir(parents=True)
-    (project_dir / "dbt_project.yml").write_text("name: readers\nversion: '1.0'\nprofile: theirs\n")
-    (project_dir / "models" / "answer.sql").write_text("select 42 as answer")
-    warehouse = tmp_path / "warehouse.duckdb"
-    duckdb.connect(str(warehouse)).close()
-    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
-    monkeypatch.delenv("CLAWDATA_DBT_PROFILES_DIR", raising=False)
-    profiles = gold_project.profiles_dir(project_dir, gold_project.project_config(project_dir))
-    manifest = runner.parse(project_dir, profiles, None, project_dir / "target")
-
-    reader = hold_lock(warehouse, 5, mode="r")  # from before dbt starts (it opens the file within ~2 s)
-    try:
-        build = runner.DbtBuild(manifest, project_dir, profiles, None, ["answer"])
-        results = [event["data"]["status"] for event in build]
-    finally:
-        reader.kill()
-    assert build.success and results == ["OK"], (build.error, build.node_errors)
-    with read_only(warehouse) as conn:
-        assert conn.execute("select answer from answer").fetchone() == (42,)

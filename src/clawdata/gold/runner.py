@@ -106,6 +106,7 @@ class DbtBuild:
         ]
         self._events: queue.Queue = queue.Queue()
         self._canceled = threading.Event()
+        self._stdout = sys.stdout
         self.success: bool | None = None
         self.error: BaseException | None = None
         # on-run-start and on-run-end hooks that failed ("name: error"): they have no result event.
@@ -115,6 +116,9 @@ class DbtBuild:
         self.node_errors: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[dict]:
+        # dbt's thread prints to the stdout the step began with, which Dagster captures for it: the
+        # caller may point sys.stdout elsewhere between events (the CLI does, to print its own lines).
+        self._stdout = sys.stdout
         thread = threading.Thread(target=self._run, name="dbt-build", daemon=True)
         thread.start()
         try:
@@ -155,7 +159,7 @@ class DbtBuild:
             raise BuildCanceled("the run was canceled")
         if level in ("info", "warn", "error") and msg.info.msg:
             # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
-            print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=sys.stdout, flush=True)
+            print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=self._stdout, flush=True)
         if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message:
             self.node_errors[msg.data.node_info.unique_id] = msg.data.run_result.message
         if name in RESULT_EVENTS:

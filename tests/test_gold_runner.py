@@ -1,0 +1,61 @@
+"""dbt run in-process by gold/runner.py, on a one-model project: what it does beside the build."""
+
+import io
+from contextlib import redirect_stdout
+
+import duckdb
+import pytest
+
+from clawdata.gold import project as gold_project, runner
+from clawdata.warehouse.readers import read_only
+from tests.test_warehouse_readers import hold_lock
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """A dbt project of one model on its own warehouse, with clawdata's generated profile."""
+    project_dir = tmp_path / "project"
+    (project_dir / "models").mkdir(parents=True)
+    (project_dir / "dbt_project.yml").write_text("name: tiny\nversion: '1.0'\nprofile: theirs\n")
+    (project_dir / "models" / "answer.sql").write_text("select 42 as answer")
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.delenv("CLAWDATA_DBT_PROFILES_DIR", raising=False)
+    profiles = gold_project.profiles_dir(project_dir, gold_project.project_config(project_dir))
+    manifest = runner.parse(project_dir, profiles, None, project_dir / "target")
+    return warehouse, lambda: runner.DbtBuild(manifest, project_dir, profiles, None, ["answer"])
+
+
+def test_dbt_waits_out_a_reader_holding_the_warehouse(tiny):
+    """A reader outside Dagster (a query, a reconcile, a test polling) may hold the file the moment a
+    gold step's dbt opens it: dbt waits (the generated profile's retries), as the Python steps'
+    DuckDBResource does. A stack run once failed on it: `Could not set lock on file`."""
+    warehouse, new_build = tiny
+    reader = hold_lock(warehouse, 5, mode="r")  # from before dbt starts (it opens the file within ~2 s)
+    try:
+        build = new_build()
+        results = [event["data"]["status"] for event in build]
+    finally:
+        reader.kill()
+    assert build.success and results == ["OK"], (build.error, build.node_errors)
+    with read_only(warehouse) as conn:
+        assert conn.execute("select answer from answer").fetchone() == (42,)
+
+
+def test_dbt_log_lines_go_to_the_step_output_whatever_stdout_is_later(tiny):
+    """dbt prints from its own thread while the step's events are handled elsewhere: every line goes
+    to the stdout the step began with (what Dagster captures for it), not to whatever sys.stdout is
+    when the line comes. The CLI points sys.stdout at the step's capture only while the step runs,
+    and dbt's lines once leaked between the CLI's own."""
+    _, new_build = tiny
+    step, elsewhere = io.StringIO(), io.StringIO()
+    build = new_build()
+    with redirect_stdout(step):
+        events = iter(build)
+        first = next(events)
+    with redirect_stdout(elsewhere):
+        rest = list(events)
+    assert build.success and [first, *rest]
+    assert "Completed successfully" in step.getvalue(), step.getvalue()
+    assert elsewhere.getvalue() == ""
