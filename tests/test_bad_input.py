@@ -107,6 +107,10 @@ def test_failed_audit_keeps_the_last_good_table(loaded):
     assert not result.success
     assert "slv_customers: audit failed, last good version kept: required_not_null (1 null values" in _failure_message(result)
     assert _checksums(project)["slv_customers"] == before["slv_customers"]
+    # Its checks are recorded as they ran: the failed one failed (in the UI and the CLI's count), not skipped.
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
+              if e.asset_key == dg.AssetKey("slv_customers")}
+    assert checks.pop("required_not_null") is False and checks and all(checks.values()), checks
 
 
 def test_failed_step_releases_the_warehouse_file(loaded):

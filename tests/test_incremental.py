@@ -40,3 +40,11 @@ def test_second_run_reuses_everything_and_a_change_rebuilds_what_it_feeds(projec
         assert conn.execute("SELECT sum(revenue) FROM fct_daily_revenue").fetchone()[0] == oracle["revenue"]
         for table in ("raw_customers", "slv_customers", "raw_products", "slv_products"):
             assert table_checksum(conn, table) == before[table]
+
+    # The same row again, in a file of its own: bronze takes the file in, silver's merge finds
+    # nothing that differs (its data version stays), and gold is kept.
+    (project["inbox"] / "orders_late_again.csv").write_text(
+        f"{ORDERS_HEADER}\n1,1,1,2026-11-01,2,10.00,Delivered,2099-01-01 00:00:00\n"
+    )
+    fourth = materialize_all(project)
+    assert {asset for asset, reused in fourth.items() if not reused} == {"raw_orders", "slv_orders"}, fourth

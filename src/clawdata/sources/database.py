@@ -293,7 +293,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
                          # (dlt's default fails a full load on it, and skips it in an incremental one).
                          incremental=dlt.sources.incremental(spec.cursor, on_cursor_value_missing="include") if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
-                         type_adapter_callback=_plain_numeric_as_double,
+                         type_adapter_callback=_plain_numeric_as_double, query_adapter_callback=_plain_numeric_read_as_double,
                          # What is declared (a column left out is not read), and the cursor dlt follows.
                          included_columns=list(dict.fromkeys([*spec.types, *([spec.cursor] if spec.cursor else [])])))
     resource.apply_hints(table_name=f"{spec.name}__extract")
@@ -310,16 +310,33 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     return list(info.loads_ids)
 
 
+def _is_plain_numeric(sql_type) -> bool:
+    from sqlalchemy import types
+
+    return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
+            and sql_type.precision is None and sql_type.asdecimal)
+
+
 def _plain_numeric_as_double(sql_type):
     """A NUMERIC without precision, as `source add` declares it: DOUBLE. dlt would read it as
     DECIMAL(38,9) and fail the load on a value with more decimals ("Rescaling Decimal value would
     cause data loss")."""
     from sqlalchemy import types
 
-    if (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
-            and sql_type.precision is None and sql_type.asdecimal):
-        return types.Float(asdecimal=False)
-    return sql_type
+    return types.Float(asdecimal=False) if _is_plain_numeric(sql_type) else sql_type
+
+
+def _plain_numeric_read_as_double(query, table):
+    """...and the database makes the DOUBLE: its own conversion is exact to the last digit, where dlt
+    would convert the Decimals it receives through Arrow's cast (2.123456789012345 came out as
+    2.1234567890123452)."""
+    import sqlalchemy as sa
+
+    plain = {c.name for c in table.columns if _is_plain_numeric(c.type)}
+    if not plain:
+        return query
+    return query.with_only_columns(*[sa.cast(c, sa.Double()).label(c.name) if c.name in plain else c
+                                     for c in query.selected_columns])
 
 
 def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:

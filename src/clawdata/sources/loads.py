@@ -22,7 +22,7 @@ from clawdata.warehouse import ledger
 from clawdata.warehouse.ledger import file_fingerprint
 from clawdata.warehouse.files import FileHeader, explain_duckdb_error, select_file_sql
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
-from clawdata.warehouse.tables import Table
+from clawdata.warehouse.tables import Table, ident
 
 
 def load_bronze(conn: duckdb.DuckDBPyConnection, source: Source, headers: list[FileHeader], code_version: str,
@@ -82,7 +82,7 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
 
         return publish(conn, table, build, audits)
 
-    delta, affected = f'"{name}__delta"', f'"{name}__affected"'  # temporary tables
+    delta, affected, current = (f'"{name}__{part}"' for part in ("delta", "affected", "current"))  # temporary tables
     joined = " AND ".join(f't."{k}" = k."{k}"' for k in source.key)
 
     def apply() -> tuple[str, str | None]:  # (rows written, keys rewritten)
@@ -91,8 +91,8 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
                      f"SELECT DISTINCT {keys} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS "
                      f'{source.silver_select(f"(SELECT * FROM {source.bronze} SEMI JOIN {affected} USING ({keys}))")}')
-        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM {table} "
-                     f"SEMI JOIN {affected} USING ({keys})", [batch])
+        _keep_what_differs(conn, table, delta, affected, current, keys, per_key=source.silver_keeps_keys())
+        conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM {current}", [batch])
         conn.execute(f"DELETE FROM {table} AS t USING {affected} AS k WHERE {joined}")
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
         conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'new' AS _op, * FROM {delta}", [batch])
@@ -101,6 +101,29 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
         return delta, affected
 
     return publish_changes(conn, table, apply, audits)
+
+
+def _keep_what_differs(conn: duckdb.DuckDBPyConnection, table: Table, delta: str, affected: str, current: str,
+                       keys: str, per_key: bool) -> None:
+    """Narrow a merge to what changes. Rows read again as they were (a database table's rows without
+    a cursor value, read at every load; a delivery that repeats earlier rows) rewrite nothing, so
+    silver keeps its data version and gold has nothing to recompute. `per_key`: silver's keys are
+    bronze's as they are, so each unchanged key is left out; otherwise (a key cleaned in silver) the
+    merge goes ahead whole unless nothing at all differs. Leaves `current` holding the rows about to
+    be replaced."""
+    columns = ", ".join(ident(c) for c, *_ in conn.execute(f"DESCRIBE {delta}").fetchall())
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {current} AS SELECT {columns} FROM {table} SEMI JOIN {affected} USING ({keys})")
+    differs = (f"SELECT DISTINCT {keys} FROM ("
+               f"(SELECT {columns} FROM {delta} EXCEPT ALL SELECT {columns} FROM {current}) UNION ALL "
+               f"(SELECT {columns} FROM {current} EXCEPT ALL SELECT {columns} FROM {delta}))")
+    if per_key:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {affected} AS {differs}")
+    elif conn.execute(f"SELECT count(*) FROM ({differs})").fetchone()[0] == 0:
+        conn.execute(f"DELETE FROM {affected}")
+    else:
+        return
+    for relation in (delta, current):
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT * FROM {relation} SEMI JOIN {affected} USING ({keys})")
 
 
 def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[FileHeader], source: Source,

@@ -154,6 +154,10 @@ class SourceSpec(_Strict):
     def keys_sql(self, alias: str = "") -> str:
         return ", ".join(f"{alias}{_ident(k)}" for k in self.key)
 
+    def silver_keeps_keys(self) -> bool:
+        """Whether silver's key values are bronze's as they are (no `select`, no cleaning of a key)."""
+        return self.select is None and all(self.column(k).silver_sql(k) == _ident(k) for k in self.key)
+
     def silver_select(self, bronze: str | None = None) -> str:
         """The silver SELECT over `bronze` (a relation: the bronze table, or some of its rows)."""
         relation = bronze or str(self.bronze)

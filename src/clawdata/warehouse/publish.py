@@ -46,8 +46,8 @@ class AuditResult:
 
 
 class AuditFailed(Exception):
-    def __init__(self, table: Table, results: Sequence[AuditResult]):
-        self.results = list(results)
+    def __init__(self, table: Table, results: Sequence[AuditResult], incremental: bool = False):
+        self.results, self.incremental = list(results), incremental
         failed = "; ".join(f"{r.audit.name} ({r.observed})" for r in results if not r.passed)
         super().__init__(f"{table.name}: audit failed, last good version kept: {failed}")
 
@@ -129,7 +129,7 @@ def publish_changes(
         changed, keys = apply()
         results = [a.run(conn, changed, keys) if a.on_changes else a.run(conn, str(table)) for a in audits]
         if not all(r.passed for r in results):
-            raise AuditFailed(table, results)
+            raise AuditFailed(table, results, incremental=True)
         profile = table_profile(conn, table)
         touched = any(conn.execute(f"SELECT count(*) > 0 FROM {r}").fetchone()[0] for r in (changed, keys) if r)
         conn.execute("COMMIT")

@@ -1,6 +1,6 @@
 """Bronze and silver assets, two per declared source, written through write-audit-publish."""
 
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from clawdata.sources.spec import FileSourceSpec as Source
 from clawdata.warehouse import ledger
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.files import BadInputFile, check_header
-from clawdata.warehouse.publish import Audit, AuditFailed, Published, reuse_table
+from clawdata.warehouse.publish import Audit, AuditFailed, AuditResult, Published, reuse_table
 
 
 # Bump to rebuild every table even where inputs and SQL are unchanged (e.g. after a change in
@@ -56,8 +56,11 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
         freshness_policy=freshness,
         metadata={"dagster/table_name": source.bronze.qualified, "source": f"{source.url} {source.table}", **where},
     )
-    def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _fail_clearly(), connect(duckdb) as conn:
+    def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
+        yield from _audited(context, source.raw_table, lambda: load(context, duckdb))
+
+    def load(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        with connect(duckdb) as conn:
             loaded = load_bronze_from_database(conn, source, code_version, audits, full_refresh(context))
         # Nothing new: the table is kept as it was, under the same data version, so what is built
         # from it is kept too.
@@ -90,23 +93,25 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         check_specs=_check_specs(source.raw_table, audits),
         metadata={"dagster/table_name": source.bronze.qualified, **where},
     )
-    def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-        with _fail_clearly():
-            # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
-            files = source.input_files(declarations.specs())  # a file another source names more closely is its
-            if not files:
-                inbox, sample = source.patterns()
-                raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
-                                   f"{', '.join(inbox)} in {settings.inbox_dir()})")
-            headers = [check_header(path, source.types, source.format, source.delimiter) for path in files]
-            version = files_fingerprint([h.path for h in headers], code_version)
-            full = full_refresh(context)
-            unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
-            with connect(duckdb) as conn:
-                published, loaded = (unchanged and reuse_table(conn, source.bronze, audits)), []
-                if not published:
-                    published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
-                history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
+    def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
+        yield from _audited(context, source.raw_table, lambda: load(context, duckdb))
+
+    def load(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+        # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
+        files = source.input_files(declarations.specs())  # a file another source names more closely is its
+        if not files:
+            inbox, sample = source.patterns()
+            raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
+                               f"{', '.join(inbox)} in {settings.inbox_dir()})")
+        headers = [check_header(path, source.types, source.format, source.delimiter) for path in files]
+        version = files_fingerprint([h.path for h in headers], code_version)
+        full = full_refresh(context)
+        unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
+        with connect(duckdb) as conn:
+            published, loaded = (unchanged and reuse_table(conn, source.bronze, audits)), []
+            if not published:
+                published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
+            history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
         return _materialize_result(context, source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
@@ -136,10 +141,13 @@ def _silver_asset(source: Source, where: dict, freshness=None) -> dg.AssetsDefin
         freshness_policy=freshness,
         metadata={"dagster/table_name": source.silver.qualified, **where},
     )
-    def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    def silver(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
+        yield from _audited(context, source.silver_table, lambda: merge(context, duckdb))
+
+    def merge(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         full = full_refresh(context)
         unchanged = not full and built_from_same_inputs(context, context.asset_key, code_version, [dg.AssetKey(source.raw_table)])
-        with _fail_clearly(), connect(duckdb) as conn:
+        with connect(duckdb) as conn:
             published = (unchanged and reuse_table(conn, source.silver, audits)) or merge_silver(
                 conn, source, code_version, audits, full)
         # Column descriptions: the declaration's, then the dbt project's sources.yml where it documents more.
@@ -159,19 +167,22 @@ def _check_specs(table: str, audits: list[Audit]) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(a.name, asset=table, description=a.description, blocking=True) for a in audits]
 
 
-@contextmanager
-def _fail_clearly():
-    """Bad input and failed audits end the step with a one-line message, not a traceback."""
+def _audited(context: dg.AssetExecutionContext, table: str, write: Callable[[], dg.MaterializeResult]) -> Iterator:
+    """The step's result. Bad input and failed audits end the step with a one-line message, not a
+    traceback; a failed audit's results are recorded first, as the table's checks (failed, in the UI
+    and in the CLI's count, not skipped), as when they pass."""
     try:
-        yield
+        result = write()
     except (BadInputFile, InspectionError) as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None
     except AuditFailed as e:
+        yield from _check_results(context, table, e.results, e.incremental)
         raise dg.Failure(
             description=str(e),
             metadata={r.audit.name: r.observed for r in e.results},
             allow_retries=False,
         ) from None
+    yield result
 
 
 def _materialize_result(
@@ -195,17 +206,22 @@ def _materialize_result(
             "preview": dg.MetadataValue.md(_markdown_table(names, rows)),
             **extra,
         },
-        # The audits ran either way (they guard the publish); results only for the checks the run
-        # selected (a run of a subset would log every other one as "not selected").
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={
-                    "observed": r.observed,
-                    "checked_on": "changed rows" if published.incremental and r.audit.on_changes else "whole table",
-                })
-            for r in results if dg.AssetCheckKey(dg.AssetKey(table), r.audit.name) in context.selected_asset_check_keys
-        ],
+        check_results=_check_results(context, table, results, published.incremental),
     )
+
+
+def _check_results(context: dg.AssetExecutionContext, table: str, results: list[AuditResult],
+                   incremental: bool) -> list[dg.AssetCheckResult]:
+    # The audits ran either way (they guard the publish); results only for the checks the run
+    # selected (a run of a subset would log every other one as "not selected").
+    return [
+        dg.AssetCheckResult(
+            check_name=r.audit.name, asset_key=table, passed=r.passed, metadata={
+                "observed": r.observed,
+                "checked_on": "changed rows" if incremental and r.audit.on_changes else "whole table",
+            })
+        for r in results if dg.AssetCheckKey(dg.AssetKey(table), r.audit.name) in context.selected_asset_check_keys
+    ]
 
 
 def _deliveries_table(history: list[tuple], shown: int = 50) -> dg.MetadataValue:
