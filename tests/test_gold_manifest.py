@@ -5,7 +5,7 @@ edit anywhere in the cycle changes the version of every model that reaches it.""
 
 from pathlib import Path
 
-from clawdata.gold.manifest import versions
+from clawdata.gold.manifest import versions, volatile
 
 
 def manifest(datediff_sql: str) -> dict:
@@ -49,3 +49,25 @@ def test_a_run_reads_the_load_time_parse_from_any_working_directory(tmp_path: Pa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "parse", lambda *_: pytest.fail("the project was parsed again"))
     assert "model.clawdata.dim_customers" in runner.load_manifest(project).nodes
+
+
+def test_nodes_that_read_the_clock_chance_or_a_file_are_volatile():
+    """What `dbt build` reads afresh each time, seen in a node's SQL, the macros it reaches (a cycle
+    included) and the ephemeral models inlined into it; a column named like a clock is not."""
+    def node(uid, sql, macros=(), nodes=(), materialized="table"):
+        return {"unique_id": uid, "resource_type": "model", "raw_code": sql, "config": {"materialized": materialized},
+                "depends_on": {"macros": list(macros), "nodes": list(nodes)}}
+
+    found = manifest("now()")  # dbt-duckdb's datediff made to read the clock, reached through a cycle
+    found["nodes"] |= {n["unique_id"]: n for n in [
+        node("model.shop.today", "select current_date as day"),
+        node("model.shop.sampled", "select * from t where random() < 0.1"),
+        node("model.shop.external", "select * from read_csv('exports/*.csv')"),
+        node("model.shop.stamped", "select '{{ run_started_at }}' as built_at"),
+        node("model.shop.clock_inline", "select now () as at", materialized="ephemeral"),
+        node("model.shop.reads_inline", "select * from {{ ref('clock_inline') }}", nodes=["model.shop.clock_inline"]),
+        node("model.shop.named_like_it", "select my_current_date, updated_at as current_dates, nowhere from t"),
+        node("model.shop.reads_a_table_of_it", "select * from {{ ref('today') }}", nodes=["model.shop.today"]),
+    ]}
+    assert volatile(found) == {"model.shop.spine", "model.shop.today", "model.shop.sampled", "model.shop.external",
+                               "model.shop.stamped", "model.shop.clock_inline", "model.shop.reads_inline"}

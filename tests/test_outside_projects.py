@@ -63,6 +63,11 @@ LEDGER = [
     Step("var change", [("dbt_project.yml", "report_currency: EUR", "report_currency: USD")],
          {"mart/fct_account_month", "mart/account_balances"}, restarted={"mart/fct_account_month"},
          checks="1 warned, 0 failed"),
+    Step("a model that reads the clock", [("models/marts/account_age.sql", "",
+                                           "select account_id, current_date - date '2024-01-01' as days_open\n"
+                                           "from {{ ref('stg_accounts') }}\n")],
+         {"mart/account_age"}, checks="1 warned, 0 failed"),
+    Step("a rerun reads the clock again, as dbt build does", [], {"mart/account_age"}, checks="1 warned, 0 failed"),
 ]
 
 SHOP = [

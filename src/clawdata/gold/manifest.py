@@ -34,6 +34,13 @@ _SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\
 _VAR = re.compile(r"""\bvar\(\s*['"]([^'"]+)['"]""")
 ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by project.py
 UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
+# What a node's SQL reads afresh at every `dbt build` without any input showing it: the clock, chance,
+# the run itself, and files or URLs its SQL reads directly. Such a node is never kept (volatile()).
+_VOLATILE = re.compile(
+    r"\b(current_timestamp|current_date|current_time|localtimestamp|localtime|run_started_at|invocation_id)\b"
+    r"|\b(now|today|get_current_timestamp|transaction_timestamp|random|uuid|gen_random_uuid|read_csv|read_csv_auto"
+    r"|read_parquet|parquet_scan|read_json|read_json_auto|read_ndjson|read_ndjson_auto|read_text|read_blob|glob)\s*\(",
+    re.IGNORECASE)
 
 
 def unit_test_node_id(unit_test_id: str) -> str:
@@ -157,17 +164,7 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
     nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
     project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
 
-    @cache
-    def macro_closure(uid: str) -> frozenset[str]:
-        """Every macro `uid` reaches. Macros may call each other in a cycle (dbt-duckdb's
-        duckdb__datediff and dbt's datediff dispatch to each other): a walk with one visited set."""
-        found, pending = {uid}, [uid]
-        while pending:
-            for dep in (macros.get(pending.pop()) or {}).get("depends_on", {}).get("macros", []):
-                if dep not in found:
-                    found.add(dep)
-                    pending.append(dep)
-        return frozenset(found)
+    macro_closure = _macro_closure(macros)
 
     def var_value(package: str, name: str):
         scoped = project_vars.get(package)
@@ -206,6 +203,42 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         return _sha(json.dumps(parts, sort_keys=True, default=str))[:20]
 
     return {uid: version(uid) for uid in nodes}
+
+
+def _macro_closure(macros: Mapping[str, Any]):
+    @cache
+    def closure(uid: str) -> frozenset[str]:
+        """Every macro `uid` reaches. Macros may call each other in a cycle (dbt-duckdb's
+        duckdb__datediff and dbt's datediff dispatch to each other): a walk with one visited set."""
+        found, pending = {uid}, [uid]
+        while pending:
+            for dep in (macros.get(pending.pop()) or {}).get("depends_on", {}).get("macros", []):
+                if dep not in found:
+                    found.add(dep)
+                    pending.append(dep)
+        return frozenset(found)
+
+    return closure
+
+
+def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
+    """The nodes and tests whose SQL (with the macros it calls and the ephemeral models inlined into
+    it) reads what changes by itself: `current_date`, `now()`, `random()`, `read_csv(...)`. A `dbt
+    build` recomputes them every time, so clawdata never keeps one (a model using `current_date`
+    would otherwise stay as it was on the day it was built)."""
+    nodes, macros = manifest.get("nodes", {}), manifest.get("macros", {})
+    macro_closure = _macro_closure(macros)
+
+    @cache
+    def reads_afresh(uid: str) -> bool:
+        node = nodes[uid]
+        closure = {m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)}
+        code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
+        return bool(_VOLATILE.search("\n".join(code))) or any(
+            reads_afresh(p) for p in node.get("depends_on", {}).get("nodes", [])
+            if p in nodes and (nodes[p].get("config") or {}).get("materialized") == "ephemeral")
+
+    return frozenset(uid for uid in nodes if reads_afresh(uid))
 
 
 def _body(node: Mapping[str, Any], project_dir: Path) -> str:

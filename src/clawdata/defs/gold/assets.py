@@ -85,7 +85,7 @@ def _graph(manifest: Mapping[str, Any], translator: GoldTranslator, versions: Ma
             key = get_asset_check_key_for_test(manifest, translator, uid, project)
             if key is not None:
                 check_of[uid] = key
-    return Graph(manifest, key_of, check_of, versions)
+    return Graph(manifest, key_of, check_of, versions, gold_manifest.volatile(manifest))
 
 
 def _describe(plan: Plan, graph: Graph) -> str:

@@ -15,6 +15,9 @@
   config). A model configured `full_refresh: false` never does, as in dbt. A seed whose definition
   changed (its file, its `column_types`) starts over too: dbt would reload it into its old table.
 - A node's inputs are the assets it reads, seen through ephemeral models (Graph.parents).
+- A node or test whose SQL reads what changes by itself (`current_date`, `now()`, `random()`,
+  `read_csv(...)`: gold/manifest.py volatile()) is built or run every time, as `dbt build` does, and
+  a built node's data version is new each time, so what reads it is built too.
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
 - A row-level test reads only the rows that changed (gold/changed_rows.py) when its last result
@@ -42,6 +45,7 @@ COVERS = "clawdata/covers"  # check metadata: the test version and the version o
 CHECKED_ON = "checked_on"  # check metadata, as silver's audits say it: "changed rows" or "whole table"
 # Bump when clawdata changes how a test's result is read (results kept from before are then rerun).
 RESULTS_REVISION = 2
+VOLATILE = "reads the clock, chance or a file itself"  # why a volatile node is built, though nothing changed
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Graph:
     key_of: Mapping[str, dg.AssetKey]  # node or source id -> asset key
     check_of: Mapping[str, dg.AssetCheckKey]  # test id -> check key
     versions: Mapping[str, str]  # node or test id -> definition version
+    volatile: frozenset[str] = frozenset()  # nodes and tests never kept (gold/manifest.py volatile())
 
     def parents(self, uid: str) -> list[str]:
         """The assets `uid` reads, seen through ephemeral models (not assets: dbt inlines them), as
@@ -126,10 +131,13 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
             reasons[uid] = "never built"
         elif uid not in existing_tables:
             reasons[uid] = "no table"
-        elif was[0] != versions[uid]:
+        elif was[0] != versions[uid] or uid in graph.volatile:
             after = [graph.key_of[p].to_user_string() for p in graph.parents(uid) if p in reasons]
             reasons[uid] = (f"after {', '.join(after)}" if after else
-                            "modified" if was[1] != graph.versions[uid] else "inputs changed")
+                            "modified" if was[1] != graph.versions[uid] else
+                            VOLATILE if uid in graph.volatile else "inputs changed")
+        if uid in graph.volatile and uid in reasons:  # its rows differ from run to run: so does its version
+            versions[uid] = dg.DataVersion(fingerprint(versions[uid].value, context.run.run_id))
         (build if uid in reasons else reuse).append(uid)
 
     # What changed its definition (its code version) or starts over in this build: the history a
@@ -213,7 +221,7 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         if table in graph.key_of:
             covered[test] = covers(test, table, current(table))
         # Checks run alone (picked in the UI, or by the CLI) are asked to run: never replayed.
-        if (not selected or any(p in reasons for p in parents) or last is None
+        if (not selected or any(p in reasons for p in parents) or last is None or test in graph.volatile
                 or str(last.metadata.get(BASIS, _NONE).value) != bases[test]):
             tests.append(test)
             # (a check run alone reads the whole table: whoever asks for it wants the whole answer)
