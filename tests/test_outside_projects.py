@@ -6,8 +6,10 @@ a unit test) and tests/dbt_projects/shop (the jaffle-shop shape: seeds named raw
 raw_orders in main, beside bronze's tables of those names, a seed/source pair read through an
 ephemeral model, a macro, a var, a unit test) go through the same sequence of edits a dbt team
 makes: a first build, an unchanged rerun, a leaf edit, a macro edit, a seed edit (the shop's also
-under an ephemeral model), a singular test (two parents) made to fail, its severity lowered to
-warn, a var change, and (the shop) an on-run-end hook that fails. After each step, through `clawdata dagster materialize --all`:
+under an ephemeral model), a singular test (two parents) made to fail, (the shop) a leaf edit
+behind it (skipped, as dbt build skips it), its severity lowered to warn, a var change, (the
+ledger) a model that reads the clock, built again at a rerun, and (the shop) an on-run-end hook
+that fails. After each step, through `clawdata dagster materialize --all`:
 - the run's outcome and summary;
 - exactly the nodes dbt's `state:modified+` (and the data they read) would build were rebuilt, the
   incremental models that must start over did, and nothing else;
@@ -85,8 +87,11 @@ SHOP = [
     Step("singular test (two parents) made to fail", [("tests/assert_payments_match_orders.sql", "coalesce(paid.paid, 0)",
                                                        "coalesce(paid.paid, 0) + 1")], set(), succeeds=False,
          checks=" 1 failed"),
+    Step("a leaf edit behind the test that still fails", [("models/marts/customers.sql", "as number_of_orders,",
+                                                           "as number_of_orders,\n    count(*) as order_lines,")],
+         set(), succeeds=False, checks=" 1 failed"),  # dbt build skips customers behind it: so does clawdata
     Step("its severity lowered to warn", [("tests/assert_payments_match_orders.sql", "", "{{ config(severity='warn') }}\n")],
-         set(), checks="1 warned, 0 failed"),
+         {"customers"}, checks="1 warned, 0 failed"),
     Step("var change", [("dbt_project.yml", "['completed', 'shipped']", "['completed', 'shipped', 'placed']")],
          {"customers"}, checks="1 warned, 0 failed"),
     Step("an on-run-end hook that fails", [("dbt_project.yml", "", "on-run-end:\n  - insert into main.no_such_table values (1)\n"),

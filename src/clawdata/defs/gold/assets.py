@@ -97,6 +97,8 @@ def _describe(plan: Plan, graph: Graph) -> str:
              f"tests to run {len(plan.tests)} ({len(plan.where)} on the changed rows alone), results kept {len(plan.replay)}"]
     if plan.full_refresh_nodes:
         lines.append(f"starting over (its code, or what it reads, changed): {names(plan.full_refresh_nodes)}")
+    if plan.skipped:
+        lines.append(f"skipped behind a test that fails, as dbt build skips them: {names(plan.skipped)}")
     return "; ".join(lines)
 
 

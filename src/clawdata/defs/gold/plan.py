@@ -18,6 +18,8 @@
 - A node or test whose SQL reads what changes by itself (`current_date`, `now()`, `random()`,
   `read_csv(...)`: gold/manifest.py volatile()) is built or run every time, as `dbt build` does, and
   a built node's data version is new each time, so what reads it is built too.
+- A node downstream of a test whose failing result is kept (its nodes unchanged) is not built: `dbt
+  build` would skip it behind the test that fails again.
 - Every selected test runs when a node it reads is built, or when its own version or its inputs'
   versions differ from those its last result was computed on; otherwise that result is replayed.
 - A row-level test reads only the rows that changed (gold/changed_rows.py) when its last result
@@ -60,6 +62,7 @@ class Plan:
     reasons: dict[str, str] = field(default_factory=dict)  # node id -> why it is built
     covers: dict[str, str] = field(default_factory=dict)  # test id -> its COVERS once it passes
     where: dict[str, str] = field(default_factory=dict)  # test id -> its `where` on the changed rows
+    skipped: list[str] = field(default_factory=list)  # node ids not built: downstream of a kept failing test
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
                 and log.complete_after <= int(batch) <= log.last_batch
                 and version == (before_run(graph.key_of[table]) or "-"))
 
-    tests, replay, bases, covered, where = [], [], {}, {}, {}
+    tests, replay, bases, covered, where, kept_failures = [], [], {}, {}, {}, []
     history = _recorded_checks(context.instance, [graph.check_of[t] for t in checked])
     for test in checked:
         check, parents = graph.check_of[test], graph.parents(test)
@@ -233,7 +236,31 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
                 asset_key=check.asset_key, check_name=check.name, passed=last.passed, severity=last.severity,
                 description=last.description, metadata={**last.metadata, "reused": True},
             ))
-    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where)
+            if not last.passed and last.severity == dg.AssetCheckSeverity.ERROR:
+                kept_failures.append(test)
+    skipped = _skipped_after(graph, build, kept_failures)
+    build = [uid for uid in build if uid not in skipped]
+    tests = [t for t in tests if not any(p in skipped for p in graph.parents(t))]
+    return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where,
+                sorted(skipped, key=list(selected).index))
+
+
+def _skipped_after(graph: Graph, build: list[str], failing_tests: list[str]) -> set[str]:
+    """What `dbt build` skips behind tests that fail (kept results, their nodes not built again): a
+    node downstream of all of a failing test's parents, and what is downstream of a skipped node."""
+    if not failing_tests:
+        return set()
+
+    @functools.cache
+    def upstream(uid: str) -> frozenset[str]:
+        return frozenset(p for parent in graph.parents(uid) for p in (parent, *upstream(parent)))
+
+    blocking = [set(graph.parents(t)) for t in failing_tests]
+    skipped: set[str] = set()
+    for uid in build:  # in dbt's order: a node's parents come first
+        if any(parents <= upstream(uid) for parents in blocking) or any(p in skipped for p in graph.parents(uid)):
+            skipped.add(uid)
+    return skipped
 
 
 def _before_run(context: dg.AssetExecutionContext, key: dg.AssetKey) -> str | None:
