@@ -10,7 +10,7 @@ import duckdb
 import dagster as dg
 import pytest
 
-from clawdata.warehouse import replica
+from clawdata.warehouse import ledger, replica
 from tests.conftest import CLAWDATA, in_process_project, run_cli
 from tests.oracle import GOLD_MODELS
 from tests.test_warehouse_readers import hold_lock
@@ -30,14 +30,17 @@ def make_warehouse(path, rows):
         conn.execute(f"CREATE OR REPLACE TABLE t AS SELECT range AS id FROM range({rows})")
         conn.execute("CREATE OR REPLACE VIEW v AS SELECT count(*) AS n FROM t")
         conn.execute("CREATE SCHEMA IF NOT EXISTS bronze")
-        conn.execute("CREATE OR REPLACE TABLE bronze.raw AS SELECT 1 AS x")  # not served
+        conn.execute("CREATE OR REPLACE TABLE bronze.raw AS SELECT 1 AS x")  # clawdata's (its ledger says so): not served
+        ledger.ensure(conn)
+        ledger.record_layer(conn, "raw", "v1", ledger.next_batch(conn), full=True)
+        conn.execute("CREATE OR REPLACE TABLE bronze.audit_model AS SELECT 2 AS y")  # a dbt model in a schema `bronze`
 
 
 def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 10)
     first = replica.publish(warehouse, path, "run-1")
-    assert (first.generation, first.tables) == (1, {"main.t": 10, "main.v": 1})
+    assert (first.generation, first.tables) == (1, {"bronze.audit_model": 1, "main.t": 10, "main.v": 1})
     old = replica.connect(path)
     make_warehouse(warehouse, 20)
     second = replica.publish(warehouse, path, "run-2")
@@ -47,8 +50,9 @@ def test_publish_replaces_whole_and_open_readers_keep_their_version(tmp_path):
     assert replica.snapshot_of(old).generation == 1
     assert new.execute("SELECT count(*), (SELECT n FROM v) FROM t").fetchall() == [(20, 20)]
     assert (replica.snapshot_of(new).run_id, second.generation) == ("run-2", 2)
-    # Only what is served: not bronze.
-    assert new.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1").fetchall() == [("t",), ("v",)]
+    # Only what is served: not bronze's own tables, nor the ledger; a dbt model in schema `bronze` is.
+    assert new.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> "
+                       "'clawdata_replica' ORDER BY 1, 2").fetchall() == [("bronze", "audit_model"), ("main", "t"), ("main", "v")]
     old.close(), new.close()
     assert sorted(os.listdir(path.parent)) == [".w.duckdb.generation", "w.duckdb"]  # the generation floor
 
@@ -72,7 +76,7 @@ def test_a_warehouse_left_with_a_wal_is_copied_table_by_table(tmp_path):
               "c.execute('INSERT INTO t SELECT 100'); os._exit(0)")  # a writer killed before its checkpoint
     subprocess.run([os.sys.executable, "-c", script, str(warehouse)], check=True)
     assert (tmp_path / "w.duckdb.wal").exists()
-    assert replica.publish(warehouse, path, "run-1").tables == {"main.t": 7, "main.v": 1}
+    assert replica.publish(warehouse, path, "run-1").tables == {"bronze.audit_model": 1, "main.t": 7, "main.v": 1}
 
 
 def test_dbt_scratch_relations_left_by_a_stopped_build_are_not_served(tmp_path):
@@ -81,7 +85,7 @@ def test_dbt_scratch_relations_left_by_a_stopped_build_are_not_served(tmp_path):
     with duckdb.connect(str(warehouse)) as conn:  # what dbt-duckdb leaves when a model is stopped half-way
         conn.execute("CREATE TABLE t__dbt_tmp AS SELECT 1 AS id")
         conn.execute("CREATE VIEW v__dbt_backup AS SELECT 1 AS n")
-    assert replica.publish(warehouse, path, "run-1").tables == {"main.t": 3, "main.v": 1}
+    assert replica.publish(warehouse, path, "run-1").tables == {"bronze.audit_model": 1, "main.t": 3, "main.v": 1}
     with replica.connect(path) as conn:
         assert {n for (n,) in conn.execute("SELECT table_name FROM information_schema.tables "
                                            "WHERE table_schema = 'main'").fetchall()} == {"t", "v"}

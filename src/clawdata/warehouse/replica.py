@@ -23,6 +23,9 @@ from pathlib import Path
 
 import duckdb
 
+from clawdata.warehouse import ledger
+from clawdata.warehouse.tables import BRONZE
+
 SNAPSHOT_SCHEMA = "clawdata_replica"
 SNAPSHOT_TABLE = f"{SNAPSHOT_SCHEMA}.snapshot"
 
@@ -50,8 +53,9 @@ def _temporaries(replica: Path) -> list[Path]:
     return sorted(replica.parent.glob(f".{replica.name}.*.tmp*"))
 
 
-# What readers never see: bronze (as delivered, before cleaning), clawdata's and dlt's bookkeeping.
-UNSERVED_SCHEMAS = ("bronze", "_clawdata", "_clawdata_dlt")
+# What readers never see: clawdata's and dlt's bookkeeping, and bronze's own tables (as delivered,
+# before cleaning: those the ledger lists). A dbt model built into a schema `bronze` is served.
+UNSERVED_SCHEMAS = ("_clawdata", "_clawdata_dlt")
 
 
 def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: dict[str, str] | None = None,
@@ -122,18 +126,31 @@ def record_generation_floor(replica: Path, generation: int) -> None:
 _SCRATCH = r".*__dbt_(tmp|backup)$"
 
 
-def _relations(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str]) -> list[tuple[str, str, str, bool]]:
-    """(schema, name, kind, scratch) of every relation outside the `unserved` schemas, base tables first."""
+def _bronze_tables(conn: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    """The tables clawdata's bronze layer wrote, as the warehouse's ledger lists them."""
+    listed = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+                          "AND table_name = 'layers'", [catalog, ledger.SCHEMA]).fetchone()[0]
+    return [name for (name,) in conn.execute(f"SELECT table_name FROM {_ident(catalog)}.{ledger.LAYERS}").fetchall()] \
+        if listed else []
+
+
+def _relations(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str],
+               bronze: Sequence[str]) -> list[tuple[str, str, str, bool]]:
+    """(schema, name, kind, scratch) of every relation outside the `unserved` schemas but `bronze`'s
+    tables, base tables first."""
     return conn.execute(
         "SELECT table_schema, table_name, table_type, regexp_matches(table_name, ?) FROM information_schema.tables "
         "WHERE table_catalog = ? AND table_schema NOT IN (SELECT unnest(?)) "
+        "AND NOT (table_schema = ? AND table_name IN (SELECT unnest(?))) "
         "ORDER BY table_type = 'VIEW', table_schema, table_name",
-        [_SCRATCH, catalog, [*unserved, SNAPSHOT_SCHEMA]]).fetchall()
+        [_SCRATCH, catalog, [*unserved, SNAPSHOT_SCHEMA], BRONZE, [*bronze]]).fetchall()
 
 
-def _served(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str]) -> list[tuple[str, str, str]]:
+def _served(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[str],
+            bronze: Sequence[str]) -> list[tuple[str, str, str]]:
     """(schema, name, kind) of what the replica serves, base tables first (views read them)."""
-    return [(schema, name, kind) for schema, name, kind, scratch in _relations(conn, catalog, unserved) if not scratch]
+    return [(schema, name, kind) for schema, name, kind, scratch in _relations(conn, catalog, unserved, bronze)
+            if not scratch]
 
 
 def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) -> dict[str, int]:
@@ -146,16 +163,19 @@ def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) 
     with duckdb.connect() as conn:
         conn.execute("ATTACH ? AS target", [str(temporary)])
         conn.execute("ATTACH ? AS source (READ_ONLY)", [str(warehouse)])
-        views = [(s, n) for s, n, kind in _served(conn, "target", unserved) if kind == "VIEW"]
+        bronze = _bronze_tables(conn, "source")
+        views = [(s, n) for s, n, kind in _served(conn, "target", unserved, bronze) if kind == "VIEW"]
         broken = []
-        for schema, name in views:  # read before anything is dropped: which views read unserved tables
+        for schema, name in views:  # read before anything is dropped: which views may read unserved tables
             definition = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = 'target' "
                                       "AND schema_name = ? AND view_name = ?", [schema, name]).fetchone()
-            if definition and any(f"{s}." in definition[0] or f'"{s}"' in definition[0] for s in unserved):
+            if definition and any(f"{s}." in definition[0] or f'"{s}"' in definition[0] for s in (*unserved, BRONZE)):
                 broken.append((schema, name))
         for schema in unserved:
             conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(schema)} CASCADE")
-        for schema, name, kind, scratch in _relations(conn, "target", unserved):
+        for name in bronze:
+            conn.execute(f"DROP TABLE IF EXISTS target.{_ident(BRONZE)}.{_ident(name)} CASCADE")
+        for schema, name, kind, scratch in _relations(conn, "target", unserved, bronze):
             if scratch:
                 conn.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS target.{_ident(schema)}.{_ident(name)} CASCADE")
         for schema, name in broken:
@@ -164,7 +184,9 @@ def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) 
             conn.execute(f"CREATE TABLE target.{relation} AS SELECT * FROM source.{relation}")
         conn.execute("DETACH source")
         counts = {f"{schema}.{name}": conn.execute(f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchall()[0][0]
-                  for schema, name, _ in _served(conn, "target", unserved)}
+                  for schema, name, _ in _served(conn, "target", unserved, bronze)}
+        if not any(schema == BRONZE for schema, _, _ in _served(conn, "target", unserved, bronze)):
+            conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(BRONZE)}")
         conn.execute("DETACH target")
     return counts
 
@@ -176,7 +198,7 @@ def _copy_tables(warehouse: Path | str, temporary: Path, unserved: Sequence[str]
         conn.execute("ATTACH ? AS target", [str(temporary)])
         counts = {}
         conn.execute("BEGIN TRANSACTION")  # every table read from one state of the warehouse
-        for schema, name, _ in _served(conn, "source", unserved):
+        for schema, name, _ in _served(conn, "source", unserved, _bronze_tables(conn, "source")):
             relation = f"{_ident(schema)}.{_ident(name)}"
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS target.{_ident(schema)}")
             conn.execute(f"CREATE TABLE target.{relation} AS SELECT * FROM source.{relation}")
