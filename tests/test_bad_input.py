@@ -127,3 +127,4 @@ def test_failed_step_releases_the_warehouse_file(loaded):
         capture_output=True, text=True, timeout=60,
     )
     assert opener.returncode == 0, opener.stderr
+

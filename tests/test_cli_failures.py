@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,23 @@ def test_logs_show_the_trace_and_the_steps_stdout(broken):
     assert "raw_orders: 2,467 rows, published" in result.stdout  # a Python asset's print, captured
     unknown = run_cli(broken["env"], "dagster", "logs", run_id[:8], "no_such_step")
     assert unknown.returncode == 2 and "its steps:" in unknown.stderr
+
+
+def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
+    """The failed delivery's own asset failed; silver and gold behind it kept their tables, not built:
+    the same from Dagster's records (the definitions' snapshot) and from GraphQL (the code loaded).
+    (Before the purge below empties the history.)"""
+    from clawdata.cli.definitions_snapshot import CACHE_FILE
+
+    for reads in ("records", "graphql"):
+        if reads == "graphql":
+            (Path(broken["env"]["DAGSTER_HOME"]) / CACHE_FILE).unlink(missing_ok=True)
+        shown = run_cli(broken["env"], "dagster", "status")
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
+        assert "last build failure" in rows["raw_customers"], (reads, shown.stdout)
+        for behind in ("slv_customers", "dim_customers", "warehouse_replica"):
+            assert "not built: upstream failed" in rows[behind], (reads, shown.stdout)
 
 
 def test_usage_errors_answer_before_the_definitions_load(broken):

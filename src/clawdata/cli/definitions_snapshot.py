@@ -24,6 +24,7 @@ query Definitions {
   assetNodes {
     assetKey { path }
     groupName
+    opNames
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }
     assetChecksOrError { __typename ... on AssetChecks { checks { name } } }
   }

@@ -21,6 +21,7 @@ query Status($runLimit: Int!) {
   assetNodes {
     assetKey { path }
     groupName
+    opNames
     assetMaterializations(limit: 1) {
       timestamp
       runId
@@ -55,10 +56,11 @@ query Status($runLimit: Int!) {
 }
 """
 
-# The latest run that targeted each asset: a build that failed shows as such, whenever it was fresh before.
+# The latest run that targeted each asset: a build that failed shows as such, whenever it was fresh
+# before; its steps tell an asset whose own step failed from one never built behind a failure.
 ASSETS_LATEST = """
 query AssetsLatest($keys: [AssetKeyInput!]!) {
-  assetsLatestInfo(assetKeys: $keys) { assetKey { path } latestRun { id status } }
+  assetsLatestInfo(assetKeys: $keys) { assetKey { path } latestRun { id status stepStats { stepKey status } } }
 }
 """
 

@@ -24,6 +24,13 @@ def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int)
             runs[run_id] = instance.get_run_by_id(run_id)
         return runs[run_id].status.value if runs[run_id] else None
 
+    steps: dict[str, dict[str, str]] = {}
+
+    def attempt(run_id: str) -> dict:
+        if run_id not in steps:
+            steps[run_id] = {s.step_key: s.status.value for s in instance.get_run_step_stats(run_id) if s.status}
+        return {"runId": run_id, "status": run_status(run_id), "steps": steps[run_id]}
+
     nodes = []
     for key, node in zip(keys, definitions["assetNodes"]):
         entry = latest.get(key)
@@ -33,7 +40,7 @@ def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int)
             "assetMaterializations": [_materialization(entry)] if entry else [],
             "freshnessStatusInfo": None,  # the daemon's verdict: status applies the same rule itself
             "assetObservations": [],
-            "latestAttempt": {"runId": planned.run_id, "status": run_status(planned.run_id)} if planned else None,
+            "latestAttempt": attempt(planned.run_id) if planned else None,
             "assetChecksOrError": {"checks": [
                 {"name": check["name"], "executionForLatestMaterialization":
                     _execution(executions.get(dg.AssetCheckKey(key, check["name"])), run_status)}

@@ -82,6 +82,10 @@ def _freshness(node: dict, last: dict | None) -> str:
     A last attempt that failed (or was canceled) says so, whatever the table's age."""
     attempt = node.get("latestAttempt") or {}
     if attempt.get("status") in ("FAILURE", "CANCELED") and attempt.get("runId") != (last or {}).get("runId"):
+        steps = attempt.get("steps") or {}
+        if attempt["status"] == "FAILURE" and not any(steps.get(op) == "FAILURE" for op in node.get("opNames") or []):
+            # Its own step never ran (or ended well): something upstream failed, and it kept its table.
+            return f"[yellow]not built[/]: upstream failed (run {attempt['runId'][:8]})"
         return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
     policy = node.get("internalFreshnessPolicy") or {}
     if "failWindowSeconds" not in policy:

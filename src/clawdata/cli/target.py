@@ -46,7 +46,8 @@ class Target:
         latest = {tuple(i["assetKey"]["path"]): i for i in self.graphql(queries.ASSETS_LATEST, {"keys": keys})["assetsLatestInfo"]}
         for node in data["assetNodes"]:
             run = (latest.get(tuple(node["assetKey"]["path"])) or {}).get("latestRun")
-            node["latestAttempt"] = {"runId": run["id"], "status": run["status"]} if run else None
+            node["latestAttempt"] = {"runId": run["id"], "status": run["status"],
+                                     "steps": {s["stepKey"]: s["status"] for s in run["stepStats"]}} if run else None
         return data
 
     def __enter__(self):
