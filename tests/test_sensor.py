@@ -1,6 +1,7 @@
 """The inbox sensor, ticked from the CLI as a user would: it fills a fresh warehouse, stays quiet
 while nothing changes, ingests a new delivery with everything downstream of it, takes its rows out
-again when the file is taken out of the inbox, and in again when it is put back."""
+again when the file is taken out of the inbox, and in again when it is put back; a file no source
+names is said once."""
 
 import duckdb
 
@@ -61,3 +62,9 @@ def test_sensor_tick_ingests_new_files(project):
     assert "(customers: customers_2026-11-24.csv)" in seventh and "SUCCESS" in seventh, seventh
     with read_only(project["warehouse"]) as conn:
         assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900001").fetchone()[0] == 1
+
+    # A delivery no declared source names (a misspelt name) is left alone, and said so once.
+    (project["inbox"] / "cusotmers_2026-11-25.csv").write_text(f"{HEADER}\n")
+    said = tick(project)
+    assert "skipped: no new or changed files; named by no declared source, left alone: cusotmers_2026-11-25.csv" in said, said
+    assert "named by no declared source" not in tick(project)

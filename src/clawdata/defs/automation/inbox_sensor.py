@@ -1,7 +1,7 @@
 """A sensor that notices new or changed delivered files (of every declared source) and ingests what they feed.
 
-The cursor maps every watched file to its size and modification time, and counts the runs the
-sensor requested. The sources whose files changed (a file new, changed or taken out) get one run:
+The cursor maps every watched file to its size and modification time, counts the runs the
+sensor requested, and lists the inbox's files no declared source names (each is said once). The sources whose files changed (a file new, changed or taken out) get one run:
 their bronze assets and everything downstream, gold included. On its first tick
 the sensor only records what is there, except that sources never materialized are ingested (the
 tables of a database source too), so a fresh deployment fills itself.
@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 
 import dagster as dg
+
+from clawdata import settings
 
 from clawdata.sources.declarations import specs
 from clawdata.sources.spec import FileSourceSpec as Source
@@ -81,9 +83,31 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         )
     for source, _, why in changed:  # kept with the tick (compute logs): why it ran, in the UI
         context.log.info(f"{source.name}: {why}")
+    # A delivery no declared source names (a misspelt name, a source not declared yet) is said once.
+    unclaimed = _unclaimed(current)
+    new_unclaimed = sorted(set(unclaimed) - set(_read_unclaimed(context.cursor)))
+    if new_unclaimed:
+        context.log.warning(f"in the inbox, named by no declared source (left alone): {', '.join(new_unclaimed)}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
-    cursor = {"files": current, "requested": requested + len(run_requests)}
+    if skip and new_unclaimed:
+        skip += f"; named by no declared source, left alone: {', '.join(new_unclaimed)}"
+    cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
+
+
+def _unclaimed(claimed: dict[str, str]) -> list[str]:
+    """The inbox's files (sub-folders too) that no declared source takes in, relative to the inbox."""
+    inbox = settings.inbox_dir()
+    if not inbox.is_dir():
+        return []
+    return sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*")
+                  if p.is_file() and str(p) not in claimed
+                  and not any(part.startswith(".") for part in p.relative_to(inbox).parts))
+
+
+def _read_unclaimed(cursor: str | None) -> list[str]:
+    value = json.loads(cursor) if cursor else {}
+    return value.get("unclaimed", []) if isinstance(value, dict) and "files" in value else []
 
 
 def _read_cursor(cursor: str | None) -> tuple[dict | None, int]:
