@@ -141,12 +141,17 @@ def test_source_add_infers_types_and_reads_na_as_null(defs_dir, tmp_path):
     assert yaml.safe_load(written.read_text())["type"] == "clawdata.components.FileSource"
 
 
-def test_source_add_declares_the_separator_of_a_semicolon_file_and_a_comma_reading_says_so(defs_dir, tmp_path):
+def test_source_add_declares_the_separators_of_a_semicolon_file_and_a_comma_reading_says_so(defs_dir, tmp_path):
     export = tmp_path / "clients.csv"
     export.write_text("Client ID;Nom complet;Solde\n1;Ada, Lovelace;10,5\n2;Alan Turing;3\n")
     declared = declarations.read(add("clients", export, ["Client ID"])).spec
     assert declared.delimiter == ";" and declared.types["Client ID"] == "BIGINT", declared
-    assert check_header(export, declared.types, "csv", declared.delimiter).columns == ["Client ID", "Nom complet", "Solde"]
+    # Its numbers are written 10,5: a decimal comma, declared, and read as the numbers they are.
+    assert declared.decimal_separator == "," and declared.types["Solde"] == "DOUBLE", declared
+    header = check_header(export, declared.types, "csv", declared.delimiter, declared.decimal_separator)
+    assert header.columns == ["Client ID", "Nom complet", "Solde"]
+    with duckdb.connect() as conn:
+        assert conn.execute(f"SELECT sum(Solde) FROM ({select_file_sql(header, declared.types)})").fetchone() == (13.5,)
     with pytest.raises(files.BadInputFile, match="set the source's `delimiter`"):
         check_header(export, declared.types, "csv")
 

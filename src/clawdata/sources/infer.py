@@ -37,13 +37,18 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
         raise InferenceError(f"{path}: unknown format {path.suffix!r}; clawdata reads {', '.join(sorted(set(FORMATS)))}")
     markers = list(dict.fromkeys([*COMMON_NULL_MARKERS, *(null_markers or [])]))
     relation = _reader(path, file_format, markers)
-    notes = []
+    notes, decimal = [], {}
     with duckdb.connect() as conn:
         try:
             columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
             rows = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
         except duckdb.Error as e:
             raise InferenceError(f"{path}: DuckDB cannot read it as {file_format}: {str(e).splitlines()[0]}") from None
+        if file_format == "csv" and rows:
+            comma = _reader(path, file_format, markers, decimal_separator=",")
+            if _reads_more_numbers(conn, columns, comma):  # numbers written 12,50: the sniffer leaves them text
+                relation, decimal = comma, {"decimal_separator": ","}
+                columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         names = [c[0] for c in columns]
         for wanted, what in ((key, "--key"), ([order_by] if order_by else [], "--updated-at")):
             missing = [c for c in wanted if c not in names]
@@ -70,7 +75,7 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
                 notes.append("dates in several formats (" + "; ".join(f"{c}: {f}" for c, f in dates.items())
                              + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
-                          null_markers=markers if file_format == "csv" else [""], **formats,
+                          null_markers=markers if file_format == "csv" else [""], **formats, **decimal,
                           columns=types, files={"inbox": [f"{name}*{path.suffix.lower()}"], "sample": []})
     return Inferred(spec, rows, notes)
 
@@ -110,14 +115,32 @@ def _text_dates(conn: duckdb.DuckDBPyConnection, relation: str, columns: list[st
     return dates, notes
 
 
-def _reader(path: Path, file_format: str, markers: list[str]) -> str:
+def _reader(path: Path, file_format: str, markers: list[str], decimal_separator: str = ".") -> str:
     literal = "'" + str(path).replace("'", "''") + "'"
     if file_format == "parquet":
         return f"read_parquet({literal})"
     if file_format == "jsonl":
         return f"read_json({literal}, format = 'newline_delimited')"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
-    return f"read_csv({literal}, header = true, nullstr = [{nulls}])"
+    decimal = f", decimal_separator = '{decimal_separator}'" if decimal_separator != "." else ""
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal})"
+
+
+_NUMBERS = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT")
+
+
+def _reads_more_numbers(conn: duckdb.DuckDBPyConnection, columns: list[tuple], comma: str) -> bool:
+    """Whether reading with a decimal comma makes numbers of text columns and text of no number
+    column (the same columns, its fields still split by another character)."""
+    try:
+        other = conn.execute(f"DESCRIBE SELECT * FROM {comma}").fetchall()
+    except duckdb.Error:
+        return False
+    if [c[0] for c in other] != [c[0] for c in columns]:
+        return False
+    numeric = [c[1].startswith(_NUMBERS) for c in columns]
+    now = [c[1].startswith(_NUMBERS) for c in other]
+    return any(n and not was for n, was in zip(now, numeric)) and not any(was and not n for n, was in zip(now, numeric))
 
 
 def _check_key(conn, relation: str, path: Path, key: list[str], order_by: str | None, file_format: str) -> None:

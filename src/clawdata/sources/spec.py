@@ -181,6 +181,8 @@ class FileSourceSpec(SourceSpec):
     files: Files = Field(default_factory=Files)
     null_markers: list[str] = Field(default_factory=lambda: [""], description="Values read as NULL (CSV).")
     delimiter: str = Field(",", description="CSV: the character between fields (`;`, `|`, or `\t` for a tab).")
+    decimal_separator: Literal[".", ","] = Field(".", description="CSV: `,` for numbers written 12,50 (fields then "
+                                                                  "separated by another character).")
     date_format: str | None = Field(None, description="CSV dates, strptime-style (e.g. %d/%m/%Y); default ISO 8601.")
     timestamp_format: str | None = Field(None, description="CSV timestamps, strptime-style; default ISO 8601.")
 
@@ -190,6 +192,12 @@ class FileSourceSpec(SourceSpec):
         if len(value) != 1 or value in ('"', "\n", "\r"):
             raise ValueError(f"delimiter {value!r}: one character, not a quote or a line break")
         return value
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> "FileSourceSpec":
+        if self.decimal_separator == self.delimiter:
+            raise ValueError(f"decimal_separator {self.decimal_separator!r} is also the delimiter: set `delimiter`")
+        return self
 
     @property
     def extension(self) -> str:

@@ -26,9 +26,11 @@ class FileHeader:
     ignored: list[str] = field(default_factory=list)  # columns present but not declared
     format: str = "csv"
     delimiter: str = ","  # CSV
+    decimal_separator: str = "."  # CSV
 
 
-def check_header(path: Path, expected: dict[str, str], file_format: str = "csv", delimiter: str = ",") -> FileHeader:
+def check_header(path: Path, expected: dict[str, str], file_format: str = "csv", delimiter: str = ",",
+                 decimal_separator: str = ".") -> FileHeader:
     """The file's columns, checked against the declared ones (`expected`: name -> type)."""
     if not path.is_file():
         raise BadInputFile(f"{path}: file not found")
@@ -43,7 +45,7 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
         hint = f" (its header is one column holding {other!r}: set the source's `delimiter`)" if other else ""
         raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}; "
                            f"found {', '.join(names)}{hint}")
-    return FileHeader(path, names, [n for n in names if n not in expected], file_format, delimiter)
+    return FileHeader(path, names, [n for n in names if n not in expected], file_format, delimiter, decimal_separator)
 
 
 def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
@@ -84,7 +86,8 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
         nulls = ", ".join(_literal(m) for m in (null_markers if null_markers is not None else [""]))
         source = (f"read_csv({_literal(str(header.path))}, header = true, auto_detect = false, "
                   f"columns = {{{columns}}}, delim = {_literal(header.delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
-                  f"nullstr = [{nulls}]{_format('dateformat', date_format)}{_format('timestampformat', timestamp_format)})")
+                  f"nullstr = [{nulls}]{_format('dateformat', date_format)}{_format('timestampformat', timestamp_format)}"
+                  f"{_format('decimal_separator', header.decimal_separator if header.decimal_separator != '.' else None)})")
     else:
         source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}
                          if header.format == "jsonl" else None)

@@ -80,7 +80,8 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = raw_audits(source)
     code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers, source.date_format,
                                source.timestamp_format, source.order_by is None, [a.sql for a in audits],
-                               *([source.delimiter] if source.delimiter != "," else []))
+                               *([source.delimiter] if source.delimiter != "," else []),
+                               *([source.decimal_separator] if source.decimal_separator != "." else []))
 
     @dg.asset(
         name=source.raw_table,
@@ -103,7 +104,8 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
             inbox, sample = source.patterns()
             raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
                                f"{', '.join(inbox)} in {settings.inbox_dir()})")
-        headers = [check_header(path, source.types, source.format, source.delimiter) for path in files]
+        headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator)
+                   for path in files]
         version = files_fingerprint([h.path for h in headers], code_version)
         full = full_refresh(context)
         unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
