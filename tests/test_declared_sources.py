@@ -95,7 +95,8 @@ def test_a_declared_source_in_each_format_merges_deliveries_like_a_full_refresh(
         second = run()
         assert silver() == expected([FIRST, SECOND])
         merged = next(m for m in second.get_asset_materialization_events() if m.asset_key == dg.AssetKey("slv_visits"))
-        assert merged.materialization.metadata["incremental"].value, "the second delivery was merged, not rebuilt"
+        # Its key `site` is cleaned in silver (trim, lower): silver is built whole, not merged by bronze's keys.
+        assert not merged.materialization.metadata["incremental"].value
         write(inbox / "visits_1", FIRST_REDELIVERED, file_format)  # same name, new content: a redelivery
         run()
         assert silver() == expected([FIRST_REDELIVERED, SECOND])
@@ -310,3 +311,31 @@ def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path,
         assert [p.name for p in orders.input_files([*declared, orders])] == ["orders_1.csv"], patterns
     monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(inbox))  # one folder for the sample and the inbox
     assert [p.name for p in products.input_files(declared)] == ["products_1.csv", "products_2.csv"]
+
+
+def test_a_key_silver_cleans_is_one_key_whatever_its_spelling_in_the_files(tmp_path, monkeypatch):
+    """'ab' and ' AB ' are one key once cleaned: a later delivery replaces its row, and a file taken out
+    takes its version with it. (A merge by bronze's keys once added the new row beside the old one,
+    and the full build kept one row per spelling.)"""
+    sample, inbox = tmp_path / "sample", tmp_path / "inbox"
+    sample.mkdir(), inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    spec = FileSourceSpec.model_validate({"name": "codes", "key": ["code"], "columns": {
+        "code": {"type": "VARCHAR", "trim": True, "case": "upper"}, "value": "BIGINT"}})
+    assets = build_ingest_assets(spec, "defs/sources/codes/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
+    with dg.instance_for_test() as instance:
+        def silver() -> list[tuple]:
+            assert dg.materialize(assets, instance=instance, resources=resources).success
+            with read_only(tmp_path / "warehouse.duckdb") as conn:
+                return conn.execute("SELECT code, value FROM silver.slv_codes ORDER BY 1").fetchall()
+
+        (inbox / "codes_1.csv").write_text("code,value\nab,1\ncd,2\n")
+        assert silver() == [("AB", 1), ("CD", 2)]
+        (inbox / "codes_2.csv").write_text("code,value\n AB ,5\n")
+        assert silver() == [("AB", 5), ("CD", 2)]
+        (inbox / "codes_2.csv").unlink()
+        assert silver() == [("AB", 1), ("CD", 2)]
+        (inbox / "codes_3.csv").write_text("code,value\nAb,7\naB,8\n")  # one key twice in a file: its later row
+        assert silver() == [("AB", 8), ("CD", 2)]

@@ -68,6 +68,17 @@ def test_nodes_that_read_the_clock_chance_or_a_file_are_volatile():
         node("model.shop.reads_inline", "select * from {{ ref('clock_inline') }}", nodes=["model.shop.clock_inline"]),
         node("model.shop.named_like_it", "select my_current_date, updated_at as current_dates, nowhere from t"),
         node("model.shop.reads_a_table_of_it", "select * from {{ ref('today') }}", nodes=["model.shop.today"]),
+        node("model.shop.says_it_in_comments", "{# current_date #} select 1 -- rows until now (daily)\n/* random() */"),
+        node("model.shop.file_by_name", "select * from 'exports/orders_*.parquet'"),
+        node("model.shop.python_clock", "select '{{ modules.datetime.datetime.utcnow() }}' as at"),
+        node("model.shop.external_source", "select * from {{ source('files', 'orders') }}", nodes=["source.shop.files.orders"]),
+        {**node("model.shop.said_stable", "select * from {{ dbt_date.get_date_dimension('2020-01-01', '2030-12-31') }}"),
+         "config": {"materialized": "table", "meta": {"clawdata": {"volatile": False}}}, "raw_code": "select current_date"},
+        {**node("model.shop.said_volatile", "select * from other_tools_table"),
+         "config": {"materialized": "table", "meta": {"clawdata": {"volatile": True}}}},
     ]}
+    found["sources"] = {"source.shop.files.orders": {"meta": {"external_location": "exports/{name}.parquet"}}}
     assert volatile(found) == {"model.shop.spine", "model.shop.today", "model.shop.sampled", "model.shop.external",
-                               "model.shop.stamped", "model.shop.clock_inline", "model.shop.reads_inline"}
+                               "model.shop.stamped", "model.shop.clock_inline", "model.shop.reads_inline",
+                               "model.shop.file_by_name", "model.shop.python_clock", "model.shop.external_source",
+                               "model.shop.said_volatile"}

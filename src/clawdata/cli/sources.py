@@ -48,9 +48,12 @@ def _file_declaration(name: str, path: Path, key: list[str], order_by: str | Non
                         for n, t in spec.types.items())
     inbox = settings.inbox_dir()
     formats = [f"{what} read as {f}" for what, f in (("dates", spec.date_format), ("timestamps", spec.timestamp_format)) if f]
+    if spec.format == "csv":
+        formats += [f"fields separated by {spec.delimiter!r}"] * (spec.delimiter != ",") + \
+                   [f"numbers written with a decimal comma (12,50)"] * (spec.decimal_separator == ",")
     lines = [f"{spec.format}, {inferred.rows:,} rows, {len(spec.types)} columns (the types read from the file):", columns,
              *([f"formats: {'; '.join(formats)}"] if formats else []),
-             f"null markers: {', '.join(repr(m) for m in spec.null_markers)}",
+             *([f"null markers: {', '.join(repr(m) for m in spec.null_markers)}"] if spec.format == "csv" else []),
              f"key: {', '.join(spec.key)}; " + (f"latest {spec.order_by} wins" if spec.order_by else "the latest delivery wins (no --updated-at)"),
              *[f"note: {n}" for n in inferred.notes], "",
              "next:",

@@ -83,8 +83,11 @@ def _freshness(node: dict, last: dict | None) -> str:
     attempt = node.get("latestAttempt") or {}
     if attempt.get("status") in ("FAILURE", "CANCELED") and attempt.get("runId") != (last or {}).get("runId"):
         steps = attempt.get("steps") or {}
-        if attempt["status"] == "FAILURE" and not any(steps.get(op) == "FAILURE" for op in node.get("opNames") or []):
-            # Its own step never ran (or ended well): something upstream failed, and it kept its table.
+        own = [steps.get(op) for op in node.get("opNames") or []]
+        if (attempt["status"] == "FAILURE" and "FAILURE" in steps.values()
+                and all(status in (None, "SKIPPED") for status in own)):
+            # Another step failed and its own never ran: it kept its table. (A step whose process
+            # died stays IN_PROGRESS: that is its own failure.)
             return f"[yellow]not built[/]: upstream failed (run {attempt['runId'][:8]})"
         return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
     policy = node.get("internalFreshnessPolicy") or {}

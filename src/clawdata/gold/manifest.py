@@ -35,12 +35,17 @@ _VAR = re.compile(r"""\bvar\(\s*['"]([^'"]+)['"]""")
 ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by project.py
 UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
 # What a node's SQL reads afresh at every `dbt build` without any input showing it: the clock, chance,
-# the run itself, and files or URLs its SQL reads directly. Such a node is never kept (volatile()).
+# the run itself, and files its SQL reads directly. Such a node is never kept (volatile()).
 _VOLATILE = re.compile(
-    r"\b(current_timestamp|current_date|current_time|localtimestamp|localtime|run_started_at|invocation_id)\b"
-    r"|\b(now|today|get_current_timestamp|transaction_timestamp|random|uuid|gen_random_uuid|read_csv|read_csv_auto"
-    r"|read_parquet|parquet_scan|read_json|read_json_auto|read_ndjson|read_ndjson_auto|read_text|read_blob|glob)\s*\(",
+    r"\b(current_timestamp|current_date|current_time|current_localtimestamp|current_localtime|localtimestamp"
+    r"|localtime|run_started_at|invocation_id)\b"
+    r"|\b(now|utcnow|today|get_current_timestamp|get_current_time|transaction_timestamp|random|uuid|uuidv4|uuidv7"
+    r"|gen_random_uuid|read_\w+|parquet_scan|delta_scan|iceberg_scan|st_read|glob|sniff_csv)\s*\("
+    r"|\b(from|join)\s+'[^']+'",  # DuckDB reads a file named in a string: FROM 'exports/*.csv'
     re.IGNORECASE)
+# Comments say nothing about what runs: Jinja's, and SQL's block and line comments.
+_COMMENTS = re.compile(r"\{#.*?#\}|/\*.*?\*/|--[^\n]*", re.DOTALL)
+VOLATILE_META = "volatile"  # meta: {clawdata: {volatile: true|false}} says it where the SQL cannot
 
 
 def unit_test_node_id(unit_test_id: str) -> str:
@@ -223,20 +228,35 @@ def _macro_closure(macros: Mapping[str, Any]):
 
 def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
     """The nodes and tests whose SQL (with the macros it calls and the ephemeral models inlined into
-    it) reads what changes by itself: `current_date`, `now()`, `random()`, `read_csv(...)`. A `dbt
-    build` recomputes them every time, so clawdata never keeps one (a model using `current_date`
-    would otherwise stay as it was on the day it was built)."""
-    nodes, macros = manifest.get("nodes", {}), manifest.get("macros", {})
+    it) reads what changes by itself: `current_date`, `now()`, `random()`, `read_csv(...)`, or that
+    read a source dbt-duckdb reads from a file (`external_location`). A `dbt build` recomputes them
+    every time, so clawdata never keeps one (a model using `current_date` would otherwise stay as it
+    was on the day it was built). A macro's every branch counts, taken or not: a node's
+    `meta: {clawdata: {volatile: false}}` (in its config or dbt_project.yml) says otherwise, and
+    `true` marks what the SQL does not show (a table another tool rewrites)."""
+    nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
     macro_closure = _macro_closure(macros)
+
+    @cache
+    def reads_clock(sql: str) -> bool:
+        return bool(_VOLATILE.search(_COMMENTS.sub(" ", sql)))
+
+    def external(source: Mapping[str, Any]) -> bool:
+        return any((source.get(where) or {}).get("external_location") for where in ("meta", "config"))
 
     @cache
     def reads_afresh(uid: str) -> bool:
         node = nodes[uid]
+        said = (((node.get("config") or {}).get("meta") or node.get("meta") or {}).get("clawdata") or {}).get(VOLATILE_META)
+        if isinstance(said, bool):
+            return said
         closure = {m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)}
-        code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
-        return bool(_VOLATILE.search("\n".join(code))) or any(
-            reads_afresh(p) for p in node.get("depends_on", {}).get("nodes", [])
-            if p in nodes and (nodes[p].get("config") or {}).get("materialized") == "ephemeral")
+        parents = node.get("depends_on", {}).get("nodes", [])
+        return (reads_clock(node.get("raw_code") or "")
+                or any(reads_clock((macros.get(m) or {}).get("macro_sql", "")) for m in closure)
+                or any(external(sources[p]) for p in parents if p in sources)
+                or any(reads_afresh(p) for p in parents
+                       if p in nodes and (nodes[p].get("config") or {}).get("materialized") == "ephemeral"))
 
     return frozenset(uid for uid in nodes if reads_afresh(uid))
 

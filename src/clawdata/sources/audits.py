@@ -74,7 +74,12 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
     keys = _braced(source.keys_sql())
     null_counts = " + ".join(f"count(*) FILTER (WHERE {_q(c)} IS NULL)" for c in source.required_columns)
 
+    # The key as silver cleans it (' EU' and 'eu' are one key); as delivered where silver keeps it.
+    cleaned = [_braced(source.column(k).silver_sql(k)) for k in source.key] if source.cleans_keys() else None
+
     def in_bronze(rows: str) -> str:  # the distinct non-null keys of `rows` (bronze, or some of it)
+        if cleaned:
+            return f"(SELECT DISTINCT {', '.join(cleaned)} FROM {rows} WHERE {' AND '.join(f'{c} IS NOT NULL' for c in cleaned)})"
         return f"(SELECT DISTINCT {keys} FROM {rows} WHERE NOT ({_any_null(source.key)}))"
 
     audits = [

@@ -44,7 +44,8 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
             rows = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
         except duckdb.Error as e:
             raise InferenceError(f"{path}: DuckDB cannot read it as {file_format}: {str(e).splitlines()[0]}") from None
-        if file_format == "csv" and rows:
+        if file_format == "csv" and rows and _sniffed_formats(conn, path, markers).get("delimiter"):
+            # (fields not split by commas: a comma may then be a decimal one)
             comma = _reader(path, file_format, markers, decimal_separator=",")
             if _reads_more_numbers(conn, columns, comma):  # numbers written 12,50: the sniffer leaves them text
                 relation, decimal = comma, {"decimal_separator": ","}

@@ -70,7 +70,9 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
     bronze, state = ledger.layer(conn, source.raw_table), ledger.layer(conn, name)
     bronze_changes, changes = ledger.changes_table(source.raw_table), ledger.changes_table(name)
     merged_to = bronze.last_batch if bronze else 0  # 0: nothing merged, the next merge is full
-    if (full or bronze is None or state is None or state.code_version != code_version
+    # A key silver cleans is not bronze's: silver is built whole (a merge by bronze's keys would add
+    # the new version beside the old one).
+    if (full or bronze is None or state is None or state.code_version != code_version or source.cleans_keys()
             or bronze.full_batch > state.merged_batch or not table.exists(conn)):
         def build(staging: Table) -> None:
             conn.execute(f"CREATE TABLE {staging} AS {source.silver_select()}")
@@ -91,7 +93,7 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
                      f"SELECT DISTINCT {keys} FROM {bronze_changes} WHERE batch > ?", [state.merged_batch])
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {delta} AS "
                      f'{source.silver_select(f"(SELECT * FROM {source.bronze} SEMI JOIN {affected} USING ({keys}))")}')
-        _keep_what_differs(conn, table, delta, affected, current, keys, per_key=source.silver_keeps_keys())
+        _keep_what_differs(conn, table, delta, affected, current, keys)
         conn.execute(f"INSERT INTO {changes} BY NAME SELECT ? AS _batch, 'old' AS _op, * FROM {current}", [batch])
         conn.execute(f"DELETE FROM {table} AS t USING {affected} AS k WHERE {joined}")
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {delta}")
@@ -104,24 +106,19 @@ def merge_silver(conn: duckdb.DuckDBPyConnection, source: Source, code_version: 
 
 
 def _keep_what_differs(conn: duckdb.DuckDBPyConnection, table: Table, delta: str, affected: str, current: str,
-                       keys: str, per_key: bool) -> None:
-    """Narrow a merge to what changes. Rows read again as they were (a database table's rows without
-    a cursor value, read at every load; a delivery that repeats earlier rows) rewrite nothing, so
-    silver keeps its data version and gold has nothing to recompute. `per_key`: silver's keys are
-    bronze's as they are, so each unchanged key is left out; otherwise (a key cleaned in silver) the
-    merge goes ahead whole unless nothing at all differs. Leaves `current` holding the rows about to
-    be replaced."""
+                       keys: str) -> None:
+    """Narrow a merge to the keys whose rows change. Rows read again as they were (a database
+    table's rows without a cursor value, read at every load; a delivery that repeats earlier rows)
+    rewrite nothing, so silver keeps its data version and gold has nothing to recompute. A key whose
+    rows are gone from bronze (a file taken out) differs too. Leaves `current` holding the rows about
+    to be replaced."""
     columns = ", ".join(ident(c) for c, *_ in conn.execute(f"DESCRIBE {delta}").fetchall())
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {current} AS SELECT {columns} FROM {table} SEMI JOIN {affected} USING ({keys})")
-    differs = (f"SELECT DISTINCT {keys} FROM ("
-               f"(SELECT {columns} FROM {delta} EXCEPT ALL SELECT {columns} FROM {current}) UNION ALL "
-               f"(SELECT {columns} FROM {current} EXCEPT ALL SELECT {columns} FROM {delta}))")
-    if per_key:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {affected} AS {differs}")
-    elif conn.execute(f"SELECT count(*) FROM ({differs})").fetchone()[0] == 0:
-        conn.execute(f"DELETE FROM {affected}")
-    else:
-        return
+    # Rows compared as text: values DuckDB calls equal but tells apart (INTERVAL '1 month' and
+    # '30 days', -0.0 and 0.0) are a change, as a rebuild would show them.
+    rows = {r: f"(SELECT {keys}, md5(CAST(t AS VARCHAR)) FROM (SELECT {columns} FROM {r}) AS t)" for r in (delta, current)}
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {affected} AS SELECT DISTINCT {keys} FROM ("
+                 f"({rows[delta]} EXCEPT ALL {rows[current]}) UNION ALL ({rows[current]} EXCEPT ALL {rows[delta]}))")
     for relation in (delta, current):
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT * FROM {relation} SEMI JOIN {affected} USING ({keys})")
 

@@ -154,9 +154,10 @@ class SourceSpec(_Strict):
     def keys_sql(self, alias: str = "") -> str:
         return ", ".join(f"{alias}{_ident(k)}" for k in self.key)
 
-    def silver_keeps_keys(self) -> bool:
-        """Whether silver's key values are bronze's as they are (no `select`, no cleaning of a key)."""
-        return self.select is None and all(self.column(k).silver_sql(k) == _ident(k) for k in self.key)
+    def cleans_keys(self) -> bool:
+        """Whether silver cleans a key column (trim, case, regex, expression): its keys are then not
+        bronze's, and a merge by bronze's keys would miss the rows it replaces."""
+        return self.select is None and any(self.column(k).silver_sql(k) != _ident(k) for k in self.key)
 
     def silver_select(self, bronze: str | None = None) -> str:
         """The silver SELECT over `bronze` (a relation: the bronze table, or some of its rows)."""
@@ -166,9 +167,12 @@ class SourceSpec(_Strict):
         columns = ",\n    ".join(f"{self.column(n).silver_sql(n)} AS {_ident(n)}" for n in self.columns)
         latest = [f"{_ident(self.order_by)} DESC NULLS LAST"] if self.order_by else []
         order = ", ".join([*latest, "_file_rank DESC", "_row DESC"])
-        not_null = " AND ".join(f"{_ident(k)} IS NOT NULL" for k in self.key)
+        # By the key as silver cleans it (WHERE and QUALIFY read bronze's columns, not the aliases):
+        # ' EU' and 'eu' are one key once trimmed and lowered.
+        keys = [self.column(k).silver_sql(k) for k in self.key]
+        not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
         return (f"SELECT\n    {columns}\nFROM {relation}\nWHERE {not_null}\n"
-                f"QUALIFY row_number() OVER (PARTITION BY {self.keys_sql()} ORDER BY {order}) = 1")
+                f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {order}) = 1")
 
     def column_docs(self) -> dict[str, str]:
         return {n: self.column(n).description for n in self.columns if self.column(n).description}

@@ -86,23 +86,26 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     # A delivery no declared source names (a misspelt name, a source not declared yet) is said once.
     unclaimed = _unclaimed(current)
     new_unclaimed = sorted(set(unclaimed) - set(_read_unclaimed(context.cursor)))
+    named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
     if new_unclaimed:
-        context.log.warning(f"in the inbox, named by no declared source (left alone): {', '.join(new_unclaimed)}")
+        context.log.warning(f"in the inbox, named by no declared source (left alone): {named}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and new_unclaimed:
-        skip += f"; named by no declared source, left alone: {', '.join(new_unclaimed)}"
+        skip += f"; named by no declared source, left alone: {named}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
+_SHOWN, _KEPT = 10, 1000  # unclaimed files named in a notice, and remembered in the cursor
+
+
 def _unclaimed(claimed: dict[str, str]) -> list[str]:
-    """The inbox's files (sub-folders too) that no declared source takes in, relative to the inbox."""
+    """The files at the inbox's top (where deliveries land; its folders may be archives) that no
+    declared source takes in."""
     inbox = settings.inbox_dir()
     if not inbox.is_dir():
         return []
-    return sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*")
-                  if p.is_file() and str(p) not in claimed
-                  and not any(part.startswith(".") for part in p.relative_to(inbox).parts))
+    return sorted(p.name for p in inbox.iterdir() if p.is_file() and str(p) not in claimed and not p.name.startswith("."))[:_KEPT]
 
 
 def _read_unclaimed(cursor: str | None) -> list[str]:

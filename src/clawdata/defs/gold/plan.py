@@ -40,6 +40,7 @@ from dagster._core.definitions.data_version import NULL_DATA_VERSION, compute_lo
 from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from clawdata.defs.reuse import DATA_VERSION_TAG, fingerprint
+from clawdata.gold.manifest import UNIT_TEST_SUFFIX
 
 CODE_VERSION_TAG = "dagster/code_version"
 BASIS = "clawdata/basis"  # check metadata: the test version and input versions a result was computed on
@@ -240,7 +241,8 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
                 kept_failures.append(test)
     skipped = _skipped_after(graph, build, kept_failures)
     build = [uid for uid in build if uid not in skipped]
-    tests = [t for t in tests if not any(p in skipped for p in graph.parents(t))]
+    # (a unit test needs no table: it runs, as in dbt)
+    tests = [t for t in tests if t.endswith(UNIT_TEST_SUFFIX) or not any(p in skipped for p in graph.parents(t))]
     return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where,
                 sorted(skipped, key=list(selected).index))
 
@@ -258,7 +260,7 @@ def _skipped_after(graph: Graph, build: list[str], failing_tests: list[str]) -> 
     blocking = [set(graph.parents(t)) for t in failing_tests]
     skipped: set[str] = set()
     for uid in build:  # in dbt's order: a node's parents come first
-        if any(parents <= upstream(uid) for parents in blocking) or any(p in skipped for p in graph.parents(uid)):
+        if any(parents and parents <= upstream(uid) for parents in blocking) or any(p in skipped for p in graph.parents(uid)):
             skipped.add(uid)
     return skipped
 
