@@ -177,3 +177,17 @@ def test_a_broken_model_fails_with_the_database_error(tmp_path):
     assert "model broken_model" in failure and "no_such_column" in failure and "Binder Error" in failure, done.stdout
     assert "✓ dim_customers" in done.stdout, done.stdout
 
+
+
+def test_a_failure_line_names_its_step_once(monkeypatch):
+    """An audit's message names its table, which is the step: `✗ slv_x: audit failed ...`, not
+    `✗ slv_x: slv_x: audit failed ...`."""
+    import io
+
+    from clawdata.cli import progress
+
+    printed = io.StringIO()
+    monkeypatch.setattr(progress.console, "file", printed)
+    progress.show(progress.RunEvent("step_failure", "slv_visits", "slv_visits: audit failed, last good version kept: "
+                                                                 "pages_in_range (1 rows out of range)", ok=False))
+    assert printed.getvalue().strip() == "✗ slv_visits: audit failed, last good version kept: pages_in_range (1 rows out of range)"

@@ -67,7 +67,8 @@ def show(event: RunEvent) -> None:
         warn = event.severity == "WARN"
         console.print(f"  {'[yellow]! warn' if warn else '[red]✗ check'}[/] {event.name}{f': {event.detail}' if event.detail else ''}")
     elif event.kind in ("step_failure", "run_failure"):
-        console.print(f"  [red]✗ {event.name}[/]: {event.detail}", soft_wrap=True)  # a path is not cut
+        detail = event.detail.removeprefix(f"{event.name}: ")  # "slv_x: audit failed" names its step once
+        console.print(f"  [red]✗ {event.name}[/]: {detail}", soft_wrap=True)  # a path is not cut
     elif event.kind == "canceling":
         console.print(f"[yellow]{event.detail}[/]")
     elif event.kind == "retry":
