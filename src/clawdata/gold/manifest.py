@@ -48,6 +48,11 @@ _COMMENTS = re.compile(r"\{#.*?#\}|/\*.*?\*/|--[^\n]*", re.DOTALL)
 VOLATILE_META = "volatile"  # meta: {clawdata: {volatile: true|false}} says it where the SQL cannot
 
 
+def is_ephemeral(node: Mapping[str, Any]) -> bool:
+    """A model dbt inlines into its readers' SQL: no table, no asset."""
+    return (node.get("config") or {}).get("materialized") == "ephemeral"
+
+
 def unit_test_node_id(unit_test_id: str) -> str:
     _, package, *_, name = unit_test_id.split(".")
     return f"test.{package}.{name}{UNIT_TEST_SUFFIX}"
@@ -199,7 +204,7 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
                         for p in node.get("depends_on", {}).get("nodes", []) if (s := sources.get(p))],
             # Inlined into this node's SQL, so their definitions are part of it.
             "ephemeral": [version(p) for p in node.get("depends_on", {}).get("nodes", [])
-                          if p in nodes and (nodes[p].get("config") or {}).get("materialized") == "ephemeral"],
+                          if p in nodes and is_ephemeral(nodes[p])],
         }
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))
         if unit is not None:  # a unit test: its fixtures and expectation, and the SQL of the model it tests
@@ -255,8 +260,7 @@ def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
         return (reads_clock(node.get("raw_code") or "")
                 or any(reads_clock((macros.get(m) or {}).get("macro_sql", "")) for m in closure)
                 or any(external(sources[p]) for p in parents if p in sources)
-                or any(reads_afresh(p) for p in parents
-                       if p in nodes and (nodes[p].get("config") or {}).get("materialized") == "ephemeral"))
+                or any(reads_afresh(p) for p in parents if p in nodes and is_ephemeral(nodes[p])))
 
     return frozenset(uid for uid in nodes if reads_afresh(uid))
 

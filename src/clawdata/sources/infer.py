@@ -44,7 +44,8 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
             rows = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
         except duckdb.Error as e:
             raise InferenceError(f"{path}: DuckDB cannot read it as {file_format}: {str(e).splitlines()[0]}") from None
-        if file_format == "csv" and rows and _sniffed_formats(conn, path, markers).get("delimiter"):
+        formats = _sniffed_formats(conn, path, markers) if file_format == "csv" else {}
+        if rows and formats.get("delimiter"):
             # (fields not split by commas: a comma may then be a decimal one)
             comma = _reader(path, file_format, markers, decimal_separator=",")
             if _reads_more_numbers(conn, columns, comma):  # numbers written 12,50: the sniffer leaves them text
@@ -62,7 +63,6 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
         else:
             _check_key(conn, relation, path, key, order_by, file_format)
         types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
-        formats = _sniffed_formats(conn, path, markers) if file_format == "csv" else {}
         if not rows:  # no values to tell a date format from: the separator alone
             formats = {k: v for k, v in formats.items() if k == "delimiter"}
         text = [c for c, t in types.items() if t == "VARCHAR"]

@@ -183,9 +183,10 @@ def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) 
             conn.execute(f"DROP VIEW IF EXISTS target.{relation}")
             conn.execute(f"CREATE TABLE target.{relation} AS SELECT * FROM source.{relation}")
         conn.execute("DETACH source")
+        served = _served(conn, "target", unserved, bronze)
         counts = {f"{schema}.{name}": conn.execute(f"SELECT count(*) FROM target.{_ident(schema)}.{_ident(name)}").fetchall()[0][0]
-                  for schema, name, _ in _served(conn, "target", unserved, bronze)}
-        if not any(schema == BRONZE for schema, _, _ in _served(conn, "target", unserved, bronze)):
+                  for schema, name, _ in served}
+        if not any(schema == BRONZE for schema, _, _ in served):
             conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(BRONZE)}")
         conn.execute("DETACH target")
     return counts

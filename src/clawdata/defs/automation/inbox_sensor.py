@@ -1,8 +1,9 @@
 """A sensor that notices new or changed delivered files (of every declared source) and ingests what they feed.
 
 The cursor maps every watched file to its size and modification time, counts the runs the
-sensor requested, and lists the inbox's files no declared source names (each is said once). The sources whose files changed (a file new, changed or taken out) get one run:
-their bronze assets and everything downstream, gold included. On its first tick
+sensor requested, and lists the inbox's files no declared source names (each is said once). The
+sources whose files changed (a file new, changed or taken out) get one run: their bronze assets
+and everything downstream, gold included. On its first tick
 the sensor only records what is there, except that sources never materialized are ingested (the
 tables of a database source too), so a fresh deployment fills itself.
 """
@@ -43,7 +44,7 @@ def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
     description="Ingests new or changed files of the declared sources, in the inbox and sample folders.",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    previous, requested = _read_cursor(context.cursor)
+    previous, requested, said = _read_cursor(context.cursor)
     current, changed = {}, []
     declared = specs()
     for source in declared:
@@ -85,7 +86,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.info(f"{source.name}: {why}")
     # A delivery no declared source names (a misspelt name, a source not declared yet) is said once.
     unclaimed = _unclaimed(current)
-    new_unclaimed = sorted(set(unclaimed) - set(_read_unclaimed(context.cursor)))
+    new_unclaimed = sorted(set(unclaimed) - set(said))
     named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
     if new_unclaimed:
         context.log.warning(f"in the inbox, named by no declared source (left alone): {named}")
@@ -108,14 +109,12 @@ def _unclaimed(claimed: dict[str, str]) -> list[str]:
     return sorted(p.name for p in inbox.iterdir() if p.is_file() and str(p) not in claimed and not p.name.startswith("."))[:_KEPT]
 
 
-def _read_unclaimed(cursor: str | None) -> list[str]:
-    value = json.loads(cursor) if cursor else {}
-    return value.get("unclaimed", []) if isinstance(value, dict) and "files" in value else []
-
-
-def _read_cursor(cursor: str | None) -> tuple[dict | None, int]:
-    """(file -> state, runs requested so far); a cursor of an older clawdata is the files alone."""
+def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str]]:
+    """(file -> state, runs requested so far, unclaimed files said); a cursor of an older clawdata
+    is the files alone."""
     if not cursor:
-        return None, 0
+        return None, 0, []
     value = json.loads(cursor)
-    return (value["files"], int(value.get("requested", 0))) if "files" in value else (value, 0)
+    if "files" not in value:
+        return value, 0, []
+    return value["files"], int(value.get("requested", 0)), value.get("unclaimed", [])

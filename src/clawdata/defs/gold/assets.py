@@ -77,7 +77,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
 
 def _graph(manifest: Mapping[str, Any], translator: GoldTranslator, versions: Mapping[str, str], project) -> Graph:
     key_of = {uid: translator.get_asset_key(props) for uid, props in manifest["nodes"].items()
-              if props["resource_type"] in gold_manifest.REFABLE and (props.get("config") or {}).get("materialized") != "ephemeral"}
+              if props["resource_type"] in gold_manifest.REFABLE and not gold_manifest.is_ephemeral(props)}
     key_of |= {uid: translator.get_asset_key(props) for uid, props in manifest.get("sources", {}).items()}
     check_of = {}
     for uid, props in manifest["nodes"].items():

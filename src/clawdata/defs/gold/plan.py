@@ -40,7 +40,7 @@ from dagster._core.definitions.data_version import NULL_DATA_VERSION, compute_lo
 from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from clawdata.defs.reuse import DATA_VERSION_TAG, fingerprint
-from clawdata.gold.manifest import UNIT_TEST_SUFFIX
+from clawdata.gold.manifest import UNIT_TEST_SUFFIX, is_ephemeral
 
 CODE_VERSION_TAG = "dagster/code_version"
 BASIS = "clawdata/basis"  # check metadata: the test version and input versions a result was computed on
@@ -88,7 +88,7 @@ class Graph:
             seen.add(parent)
             if parent in self.key_of:
                 found.append(parent)
-            elif parent in nodes and (nodes[parent].get("config") or {}).get("materialized") == "ephemeral":
+            elif parent in nodes and is_ephemeral(nodes[parent]):
                 pending.extend(nodes[parent].get("depends_on", {}).get("nodes", []))
         return found
 
@@ -244,7 +244,7 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
     # (a unit test needs no table: it runs, as in dbt)
     tests = [t for t in tests if t.endswith(UNIT_TEST_SUFFIX) or not any(p in skipped for p in graph.parents(t))]
     return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where,
-                sorted(skipped, key=list(selected).index))
+                [uid for uid in selected if uid in skipped])
 
 
 def _skipped_after(graph: Graph, build: list[str], failing_tests: list[str]) -> set[str]:
