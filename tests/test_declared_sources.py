@@ -5,6 +5,7 @@ The format tests run the assets a FileSource component builds (defs/ingest/asset
 a key of three columns, a null marker in a numeric column, no ordering column (the latest delivery
 wins), two deliveries, a redelivery, then --full-refresh, which must give the same tables."""
 
+import gzip
 import io
 import json
 from datetime import date
@@ -40,8 +41,14 @@ FIRST_REDELIVERED = [["EU", "2026-11-01", 2, 9, "fixed"], ["us", "2026-11-02", 1
 
 
 def write(path: Path, rows: list[list], file_format: str) -> Path:
-    """A delivery in `file_format` ("csv;": separated by semicolons), written by DuckDB from CSV text
-    (NA stays a string in CSV)."""
+    """A delivery in `file_format` ("csv;": separated by semicolons; "….gz": gzipped), written by
+    DuckDB from CSV text (NA stays a string in CSV)."""
+    if file_format.endswith(".gz"):
+        plain = write(path, rows, file_format.removesuffix(".gz"))
+        gzipped = plain.with_name(plain.name + ".gz")
+        gzipped.write_bytes(gzip.compress(plain.read_bytes()))
+        plain.unlink()
+        return gzipped
     csv_path, sep = path.with_suffix(".csv"), ";" if file_format == "csv;" else ","
     csv_path.write_text(sep.join(HEADER) + "\n" + "".join(sep.join("" if v is None else str(v) for v in r) + "\n" for r in rows))
     if file_format.startswith("csv"):
@@ -65,13 +72,14 @@ def expected(deliveries: list[list[list]]) -> dict[tuple, tuple]:
     return rows
 
 
-@pytest.mark.parametrize("file_format", ["csv", "csv;", "parquet", "jsonl"])
+@pytest.mark.parametrize("file_format", ["csv", "csv;", "parquet", "jsonl", "csv.gz", "jsonl.gz"])
 def test_a_declared_source_in_each_format_merges_deliveries_like_a_full_refresh(file_format, tmp_path, monkeypatch):
+    # (gzipped deliveries are found by the default patterns, `visits*.csv.gz` beside `visits*.csv`)
     sample, inbox, warehouse = tmp_path / "sample", tmp_path / "inbox", tmp_path / "warehouse.duckdb"
     sample.mkdir(), inbox.mkdir()
     monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
     monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
-    separated = {"format": "csv", "delimiter": ";"} if file_format == "csv;" else {"format": file_format}
+    separated = {"format": "csv", "delimiter": ";"} if file_format == "csv;" else {"format": file_format.removesuffix(".gz")}
     spec = FileSourceSpec.model_validate({**VISITS, **separated})
     assets = build_ingest_assets(spec, "defs/sources/visits/defs.yaml")
     resources = {"duckdb": DuckDBResource(database=str(warehouse))}
@@ -155,6 +163,24 @@ def test_source_add_declares_the_separators_of_a_semicolon_file_and_a_comma_read
         assert conn.execute(f"SELECT sum(Solde) FROM ({select_file_sql(header, declared.types)})").fetchone() == (13.5,)
     with pytest.raises(files.BadInputFile, match="set the source's `delimiter`"):
         check_header(export, declared.types, "csv")
+
+
+def test_source_add_declares_a_gzipped_export_and_a_broken_one_is_named(defs_dir, tmp_path):
+    export = tmp_path / "payments.csv.gz"
+    export.write_bytes(gzip.compress(b"id;amount\n1;12,50\n2;7\n"))
+    declared = declarations.read(add("payments", export, ["id"])).spec
+    assert declared.files.inbox == ["payments*.csv.gz"] and declared.decimal_separator == ",", declared
+    header = check_header(export, declared.types, "csv", declared.delimiter, declared.decimal_separator)
+    with duckdb.connect() as conn:
+        assert conn.execute(f"SELECT sum(amount) FROM ({select_file_sql(header, declared.types)})").fetchone() == (19.5,)
+    broken = tmp_path / "payments_2.csv.gz"
+    broken.write_bytes(b"id;amount\n3;1\n")  # named .gz, not gzipped
+    with pytest.raises(files.BadInputFile, match="payments_2.csv.gz: not a readable gzip file"):
+        check_header(broken, declared.types, "csv", declared.delimiter)
+    parquet = tmp_path / "x.parquet.gz"  # Parquet compresses inside: a gzipped one is not read
+    parquet.write_bytes(gzip.compress(b"x"))
+    with pytest.raises(ClawdataError, match=r"unknown format '.parquet.gz'"):
+        add("payments_pq", parquet, ["id"])
 
 
 def test_source_add_reads_dates_the_sniffer_leaves_as_text(defs_dir, tmp_path):

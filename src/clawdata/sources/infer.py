@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from clawdata.sources.spec import FileSourceSpec
+from clawdata.sources.spec import GZIP_FORMATS, FileSourceSpec
 
 # Read as NULL unless told otherwise: a numeric column that says NA stays numeric.
 COMMON_NULL_MARKERS = ["", "NA", "N/A", "NULL", "null"]
@@ -32,9 +32,11 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
           null_markers: list[str] | None = None) -> Inferred:
     if not path.is_file():
         raise InferenceError(f"{path}: no such file")
-    file_format = FORMATS.get(path.suffix.lower())
-    if file_format is None:
-        raise InferenceError(f"{path}: unknown format {path.suffix!r}; clawdata reads {', '.join(sorted(set(FORMATS)))}")
+    extension = _extension(path)
+    file_format = FORMATS.get(extension.removesuffix(".gz"))
+    if file_format is None or (extension.endswith(".gz") and file_format not in GZIP_FORMATS):
+        readable = sorted({*FORMATS, *(f"{e}.gz" for e, f in FORMATS.items() if f in GZIP_FORMATS)})
+        raise InferenceError(f"{path}: unknown format {extension!r}; clawdata reads {', '.join(readable)}")
     markers = list(dict.fromkeys([*COMMON_NULL_MARKERS, *(null_markers or [])]))
     relation = _reader(path, file_format, markers)
     notes, decimal = [], {}
@@ -77,8 +79,14 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
                              + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
                           null_markers=markers if file_format == "csv" else [""], **formats, **decimal,
-                          columns=types, files={"inbox": [f"{name}*{path.suffix.lower()}"], "sample": []})
+                          columns=types, files={"inbox": [f"{name}*{extension}"], "sample": []})
     return Inferred(spec, rows, notes)
+
+
+def _extension(path: Path) -> str:
+    """`.csv`, or `.csv.gz` for a gzipped file (read as its inner format)."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    return "".join(suffixes) if len(suffixes) == 2 and suffixes[1] == ".gz" else path.suffix.lower()
 
 
 def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[str]) -> dict:

@@ -19,6 +19,8 @@ from clawdata import settings
 from clawdata.warehouse.tables import BRONZE as BRONZE_SCHEMA, SILVER as SILVER_SCHEMA, Table
 
 FORMATS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}  # format -> file extension
+# Text formats may come gzipped (DuckDB reads `.gz` by its extension); Parquet compresses inside.
+GZIP_FORMATS = ("csv", "jsonl")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Where a silver SELECT reads bronze: the table in a full build, the changed keys' rows in a merge.
 BRONZE_ROWS = "{bronze}"
@@ -72,7 +74,8 @@ class Checks(_Strict):
 
 class Files(_Strict):
     """Where deliveries are found: glob patterns in the inbox and in the sample folder.
-    Defaults: `NAME*.<ext>` in the inbox, `sample_NAME.<ext>` in the sample folder."""
+    Defaults: `NAME*.<ext>` in the inbox, `sample_NAME.<ext>` in the sample folder, each also gzipped
+    (`.<ext>.gz`) for CSV and JSON lines."""
 
     inbox: list[str] | None = None
     sample: list[str] | None = None
@@ -208,9 +211,12 @@ class FileSourceSpec(SourceSpec):
         return FORMATS[self.format]
 
     def patterns(self) -> tuple[list[str], list[str]]:
-        inbox = self.files.inbox if self.files.inbox is not None else [f"{self.name}*.{self.extension}"]
-        sample = self.files.sample if self.files.sample is not None else [f"sample_{self.name}.{self.extension}"]
+        inbox = self.files.inbox if self.files.inbox is not None else self._named(f"{self.name}*")
+        sample = self.files.sample if self.files.sample is not None else self._named(f"sample_{self.name}")
         return inbox, sample
+
+    def _named(self, stem: str) -> list[str]:
+        return [f"{stem}.{self.extension}", *([f"{stem}.{self.extension}.gz"] if self.format in GZIP_FORMATS else [])]
 
     def input_files(self, others: Sequence["SourceSpec"] = ()) -> list[Path]:
         """The sample files first, then inbox deliveries in name order (later names win ties). A file

@@ -8,6 +8,7 @@ Accepted on purpose: a UTF-8 byte-order mark (stripped), columns in another orde
 """
 
 import csv
+import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +50,14 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
 
 
 def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    gzipped = path.suffix.lower() == ".gz"  # DuckDB decompresses by the same rule, the extension
+    with (gzip.open if gzipped else open)(path, "rt", newline="", encoding="utf-8-sig") as f:
         try:
             header = next(csv.reader(f, delimiter=delimiter), None)
         except (csv.Error, UnicodeDecodeError) as e:
             raise BadInputFile(f"{path} line 1: unreadable header ({e})") from None
+        except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+            raise BadInputFile(f"{path}: not a readable gzip file ({e})") from None
     if not header:
         raise BadInputFile(f"{path}: file is empty (no header line)")
     return [h.strip() for h in header]
