@@ -2,10 +2,22 @@
 
 The stack tests kill real run containers; what they cannot make happen on demand is a poll landing
 between Dagster's two writes for a failed run (the FAILURE status, then the will_retry tag). Here a
-scripted webserver answers in exactly that order.
+scripted webserver answers in exactly that order. And how a launch meets a code server that does not
+answer yet (an HTTP server answering as Dagster's does; the stack's test_code_server_restarted does
+it for real).
 """
 
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from rich.console import Console
+
 from clawdata.cli import queries, remote
+from clawdata.cli.errors import ClawdataError
+from clawdata.cli.graphql import HttpGraphQL
 from clawdata.cli.progress import RunEvent
 
 
@@ -57,3 +69,72 @@ def test_failure_without_run_retries_ends_after_the_grace(monkeypatch):
     webserver = ScriptedWebserver({"first": [("FAILURE", {})]})
     assert follow(webserver, "first") == ["FAILURE"]
     assert webserver.polls["first"] > 1
+
+
+# ---- a code server that does not answer yet --------------------------------------------------------
+
+class RestartingWebserver(BaseHTTPRequestHandler):
+    """Answers launchRun as Dagster's webserver does while the code server restarts: HTTP 500 with a
+    PythonError (DagsterUserCodeUnreachableError), `failures` times, then the run."""
+
+    failures = 2
+    launches = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).launches += 1
+        if type(self).launches <= self.failures:
+            status, result = 500, {"__typename": "PythonError", "message": "dagster._core.errors."
+                                   "DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE\n"}
+        else:
+            status, result = 200, {"__typename": "LaunchRunSuccess", "run": {"runId": "run-1"}}
+        body = json.dumps({"data": {"launchRun": result}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def restarting_webserver():
+    RestartingWebserver.launches = 0
+    server = HTTPServer(("127.0.0.1", 0), RestartingWebserver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield HttpGraphQL(f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+
+
+def test_a_launch_waits_for_a_restarting_code_server(restarting_webserver, monkeypatch):
+    monkeypatch.setattr(remote, "errors", Console(file=io.StringIO()))
+    run_id = remote.when_code_server_answers(lambda: remote.launch(restarting_webserver, "job", None, {}), poll_seconds=0.01)
+    assert run_id == "run-1" and RestartingWebserver.launches == 3
+    said = remote.errors.file.getvalue()
+    assert said.count("does not answer") == 1 and "waiting" in said, said  # said once, not per attempt
+
+
+def test_a_code_server_that_never_answers_is_one_clear_error(restarting_webserver, monkeypatch):
+    monkeypatch.setattr(RestartingWebserver, "failures", 10**6)
+    with pytest.raises(ClawdataError) as error:
+        remote.when_code_server_answers(lambda: remote.launch(restarting_webserver, "job", None, {}),
+                                        wait_seconds=0.05, poll_seconds=0.01)
+    message = str(error.value)
+    assert "code server of 'clawdata' does not answer" in message and "docker compose logs user_code" in message
+    assert "{" not in message and "HTTP 500" not in message  # no raw JSON answer
+
+
+def test_another_error_answered_with_http_500_is_named_not_dumped(restarting_webserver, monkeypatch):
+    def python_error(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"data": {"launchRun": {"__typename": "PythonError", "message": "KeyError: 'x'"}}}).encode()
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    monkeypatch.setattr(RestartingWebserver, "do_POST", python_error)
+    with pytest.raises(ClawdataError, match=r"^launching the run failed: KeyError: 'x'$"):
+        remote.when_code_server_answers(lambda: remote.launch(restarting_webserver, "job", None, {}), wait_seconds=0)

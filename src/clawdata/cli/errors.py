@@ -6,5 +6,10 @@ class ClawdataError(Exception):
         self.exit_code = exit_code
 
 
+class CodeLocationNotReady(ClawdataError):
+    """The deployment's code location is loading, or its code server does not answer (it is
+    restarting after `docker compose up -d --build user_code`): worth waiting for."""
+
+
 USAGE_ERROR = 2  # a wrong name or argument, as click uses for usage errors
 INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT

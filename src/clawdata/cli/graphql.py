@@ -41,9 +41,15 @@ class HttpGraphQL:
                 f"cannot reach the Dagster webserver at {self.where} ({type(e).__name__}). "
                 "Is the stack up (`make up`, `make ps`)? Check --url / CLAWDATA_DAGSTER_URL."
             ) from None
-        if response.status_code != 200:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        # Dagster answers a PythonError result with HTTP 500 and the usual body: read it as one, so
+        # the caller names the error (and may wait out a code server that is restarting).
+        if response.status_code != 200 and not (isinstance(payload, dict) and ("data" in payload or "errors" in payload)):
             raise ClawdataError(f"{self.where}/graphql answered HTTP {response.status_code}: {response.text[:300]}")
-        return _data(response.json())
+        return _data(payload)
 
 
 class InProcessGraphQL:

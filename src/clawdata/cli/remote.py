@@ -2,12 +2,15 @@
 (and the warehouse pool), run in their own containers and show in the shared UI."""
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from clawdata.cli import queries
-from clawdata.cli.errors import ClawdataError
+from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
-from clawdata.cli.progress import RunEvent, failure_text, rows_detail
+from clawdata.cli.progress import RunEvent, errors, failure_text, rows_detail
+
+T = TypeVar("T")
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 # Dagster's run tags (dagster._core.storage.tags, private): set on a failed run that will be retried,
@@ -20,12 +23,42 @@ PARENT_RUN_ID_TAG = "dagster/parent_run_id"
 RETRY_TAG_GRACE_SECONDS = 5.0
 
 
+# How long a command waits for a code location that is loading or a code server that does not answer
+# (restarting after `docker compose up -d --build user_code`: it answers within seconds of starting).
+CODE_SERVER_WAIT_SECONDS = 90
+
+
+def code_server_down(message: str | None) -> bool:
+    """Whether Dagster's error says the code server did not answer (not that the code failed)."""
+    return "DagsterUserCodeUnreachableError" in (message or "")
+
+
+def when_code_server_answers(attempt: Callable[[], T], wait_seconds: float = CODE_SERVER_WAIT_SECONDS,
+                             poll_seconds: float = 2.0) -> T:
+    """attempt(), again while it finds the code location not ready, for up to wait_seconds."""
+    deadline, said = time.monotonic() + wait_seconds, False
+    while True:
+        try:
+            return attempt()
+        except CodeLocationNotReady as e:
+            if time.monotonic() >= deadline:
+                raise ClawdataError(f"{e} (waited {wait_seconds:.0f} s). Is it up? `make ps`, "
+                                    "`docker compose logs user_code`") from None
+            if not said:
+                errors.print(f"[dim]{e}: waiting up to {wait_seconds:.0f} s for it[/]")
+                said = True
+            time.sleep(poll_seconds)
+
+
 def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> str:
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job_name}
     if asset_paths is not None:
         selector["assetSelection"] = [{"path": p} for p in asset_paths]
     params = {"selector": selector, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
     result = graphql(queries.LAUNCH_RUN, {"params": params})["launchRun"]
+    if result.get("__typename") == "PythonError" and code_server_down(result.get("message")):
+        # No run was made: Dagster needs the code server's plan of the job before it makes one.
+        raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {graphql.where}")
     return expect(result, "LaunchRunSuccess", "launching the run failed")["run"]["runId"]
 
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
 from clawdata.cli import definitions_snapshot, local, queries, remote
-from clawdata.cli.errors import ClawdataError
+from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, GraphQL, HttpGraphQL, expect, in_process_graphql
 from clawdata.cli.progress import RunEvent
 
@@ -25,11 +25,13 @@ class Target:
         if loaded.get("__typename") == "PythonError":
             # The root cause (a refused dbt table, dbt's parse error), whole and headline first, not
             # Dagster's wrappers around it.
-            root = ([link["error"] for link in loaded.get("errorChain") or []] or [loaded])[-1]
-            detail = root["message"].strip()
+            chain = [link["error"] for link in loaded.get("errorChain") or []]
+            if any(remote.code_server_down(e["message"]) for e in [loaded, *chain]):
+                raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {self.where}")
+            detail = (chain or [loaded])[-1]["message"].strip()
             raise ClawdataError(f"the code location '{LOCATION}' failed to load:\n{detail}")
         if not loaded:
-            raise ClawdataError(f"the code location '{LOCATION}' is still loading on {self.where}; try again")
+            raise CodeLocationNotReady(f"the code location '{LOCATION}' is still loading on {self.where}")
 
     def asset_paths(self) -> list[list[str]]:
         self.check_location()
@@ -130,8 +132,11 @@ class RemoteTarget(Target):
         self.graphql = HttpGraphQL(url)
         self.where = self.graphql.where
 
+    def check_location(self) -> None:
+        remote.when_code_server_answers(super().check_location)
+
     def run(self, job_name, asset_paths, tags):
-        run_id = remote.launch(self.graphql, job_name, asset_paths, tags)
+        run_id = remote.when_code_server_answers(lambda: remote.launch(self.graphql, job_name, asset_paths, tags))
         yield run_id
         yield from remote.follow_canceling_on_interrupt(self.graphql, run_id)
 
