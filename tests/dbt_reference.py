@@ -110,9 +110,11 @@ def copy_project(source: Path, target: Path) -> Path:
 
 
 def edit(projects: list[Path], relative: str, old: str, new: str) -> None:
-    """The same edit in every copy (old text must be there, so a typo cannot pass silently)."""
+    """The same edit in every copy (old text must be there, so a typo cannot pass silently). Line
+    endings are kept as they are: an edit may write a `\r\n`, and a later one find it."""
     for project in projects:
         path = project / relative
-        text = path.read_text() if path.exists() else ""
+        text = path.open(newline="").read() if path.exists() else ""
         assert old in text, f"{path}: {old!r} not found"
-        path.write_text(text.replace(old, new, 1) if old else text + new)
+        with path.open("w", newline="") as f:
+            f.write(text.replace(old, new, 1) if old else text + new)

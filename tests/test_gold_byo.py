@@ -148,6 +148,24 @@ def test_a_seed_named_like_bronze_builds_beside_it(tmp_path):
     assert dg.AssetKey(["main", "raw_orders"]) in specs(defs)
 
 
+def test_models_in_any_group_carry_the_freshness_policy(tmp_path):
+    """A model in a dbt group (`group:` config) or a group meta.dagster.group names is late as a
+    model of `gold` is; a seed is not (it changes when its file does)."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "transform" / "marts" / "groups.yml").write_text(
+        "version: 2\ngroups:\n  - name: finance\n    owner: {name: Finance}\n")
+    (proj / "transform" / "marts" / "order_totals.sql").write_text(
+        "{{ config(group='finance') }}\n" + (OTHER / "transform" / "marts" / "order_totals.sql").read_text())
+    (proj / "transform" / "marts" / "customers_by_country.sql").write_text(
+        "{{ config(meta={'dagster': {'group': 'marts'}}) }}\n"
+        + (OTHER / "transform" / "marts" / "customers_by_country.sql").read_text())
+    found = {key.to_user_string(): spec for key, spec in specs(gold.build_defs(gold_project.load(proj))).items()}
+    assert found["order_totals"].group_name == "finance" and found["customers_by_country"].group_name == "marts"
+    late = {name for name, spec in found.items() if spec.freshness_policy is not None}
+    assert late == {"stg_customers", "stg_orders", "customers_by_country", "order_totals"}, late
+
+
 def test_a_seed_on_a_bronze_table_is_refused_naming_both(tmp_path):
     proj = tmp_path / "proj"
     shutil.copytree(OTHER, proj)

@@ -6,7 +6,7 @@ a unit test) and tests/dbt_projects/shop (the jaffle-shop shape: seeds named raw
 raw_orders in main, beside bronze's tables of those names, a seed/source pair read through an
 ephemeral model, a macro, a var, a unit test) go through the same sequence of edits a dbt team
 makes: a first build, an unchanged rerun, a leaf edit, a macro edit, a seed edit (the shop's also
-under an ephemeral model), a singular test (two parents) made to fail, (the shop) a leaf edit
+under an ephemeral model, and one whose file fails to load, then mended), a singular test (two parents) made to fail, (the shop) a leaf edit
 behind it (skipped, as dbt build skips it), its severity lowered to warn, a var change, (the
 ledger) a model that reads the clock, built again at a rerun, and (the shop) an on-run-end hook
 that fails. After each step, through `clawdata dagster materialize --all`:
@@ -84,6 +84,13 @@ SHOP = [
          {"raw_payments", "stg_payments", "orders", "customers"}, restarted={"raw_payments"}),
     Step("seed edit read through an ephemeral model", [("seeds/raw_stores.csv", "", "4,Denver,2024-06-01\n")],
          {"raw_stores", "orders", "customers"}, restarted={"raw_stores"}),
+    # A seed whose new file does not load (one line ending in CRLF, the rest LF: DuckDB's reader refuses
+    # it): the run fails naming it, and its last table stays, as with dbt build (not dropped, as
+    # dbt's full refresh of a seed would), then the mended file loads.
+    Step("a seed edit whose file fails to load", [("seeds/raw_payments.csv", "", "1000,8,coupon,30\r\n")],
+         set(), succeeds=False, says="seed raw_payments: "),
+    Step("the seed's file mended", [("seeds/raw_payments.csv", "1000,8,coupon,30\r\n", "1000,8,coupon,30\n")],
+         {"raw_payments", "stg_payments", "orders", "customers"}, restarted={"raw_payments"}),
     Step("singular test (two parents) made to fail", [("tests/assert_payments_match_orders.sql", "coalesce(paid.paid, 0)",
                                                        "coalesce(paid.paid, 0) + 1")], set(), succeeds=False,
          checks=" 1 failed"),

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DbtProject, dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
@@ -24,6 +25,7 @@ from clawdata.defs.gold import increments
 from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
 from clawdata.defs.gold.translator import GoldTranslator
 from clawdata.defs.reuse import full_refresh
+from clawdata.gold import kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
@@ -63,10 +65,22 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
 
         built: set[dg.AssetKey] = set()
         if plan.build or plan.tests:
-            for event in _build(context, project, graph, plan, full, translator, failures):
-                if isinstance(event, dg.Output):
-                    built.add(context.asset_key_for_output(event.output_name))
-                yield event
+            reloaded = [nodes[u] for u in plan.build if nodes[u]["resource_type"] == "seed" and u in existing
+                        and (full or u in plan.full_refresh_nodes)]
+            with connect(duckdb) as conn:  # dbt drops them before loading the new file
+                kept = kept_seeds.keep(conn, reloaded)
+            events = _build(context, project, graph, plan, full, translator, failures)
+            try:
+                for event in events:
+                    if isinstance(event, dg.Output):
+                        built.add(context.asset_key_for_output(event.output_name))
+                    yield event
+            finally:
+                events.close()  # dbt stopped and its connection closed, even when the step is interrupted
+                if kept:
+                    with connect(duckdb) as conn:
+                        for name in kept_seeds.put_back(conn, kept):
+                            context.log.warning(f"seed {name} did not load: its last table is kept")
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
         if failures:
@@ -185,7 +199,8 @@ def _selection(manifest: Mapping[str, Any], ids: list[str]) -> tuple[list[str], 
 def _output(context, graph: Graph, uid: str, plan: Plan, table: dict | None, metadata: Mapping[str, Any]) -> dg.Output:
     key = graph.key_of[uid]
     spec = context.assets_def.specs_by_key[key]
-    extra = {"dagster/row_count": table["rows"], "dagster/column_schema": _schema(spec, table["columns"])} if table else {}
+    extra = {**({"dagster/row_count": table["rows"]} if table["rows"] is not None else {}),
+             "dagster/column_schema": _schema(spec, table["columns"])} if table else {}
     return dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                      metadata={**metadata, **extra}, data_version=plan.versions[uid])
 
@@ -238,9 +253,17 @@ def _tables(conn, nodes: list[Mapping[str, Any]]) -> dict[str, dict]:
     ).fetchall():
         if (schema, table) in wanted:
             columns.setdefault((schema, table), []).append((column, type_))
-    return {wanted[(schema, table)]: {
-        "rows": conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0], "columns": cols}
-        for (schema, table), cols in columns.items()}
+    return {wanted[(schema, table)]: {"rows": _rows(conn, schema, table), "columns": cols}
+            for (schema, table), cols in columns.items()}
+
+
+def _rows(conn, schema: str, table: str) -> int | None:
+    """The relation's row count; None for a view that no longer binds (what it reads was dropped
+    outside dbt): the build that follows replaces it, or says why it cannot."""
+    try:
+        return conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+    except duckdb.Error:
+        return None
 
 
 def _schema(spec: dg.AssetSpec, columns: list[tuple[str, str]]) -> dg.TableSchema:

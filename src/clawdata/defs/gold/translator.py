@@ -9,7 +9,7 @@
   otherwise. Owners and tags come from dbt `meta.dagster.owners` and dbt tags (dagster-dbt's defaults).
 - Code versions are the nodes' definitions as dbt's state comparison sees them, macros and vars
   included (gold/manifest.py): Dagster's "code changed" is dbt's `state:modified`.
-- Gold models carry a freshness policy: late (the UI and `status` say so) when not rebuilt within
+- Models and snapshots, in any group, carry a freshness policy: late (the UI and `status` say so) when not rebuilt within
   CLAWDATA_GOLD_FRESHNESS_HOURS (default 26: a daily delivery, with two hours' grace).
 - dbt tests are asset checks: source tests on the silver assets the sources map to, singular tests
   with several parents and unit tests on the node gold/manifest.py attaches them to.
@@ -52,7 +52,9 @@ class GoldTranslator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
-        if spec.group_name == GOLD_GROUP and unique_id.split(".")[0] in ("model", "snapshot"):
+        # Whatever group a model is in (`gold`, or the one dbt's `group:` or meta.dagster.group names),
+        # unless the project gave it a policy of its own.
+        if unique_id.split(".")[0] in ("model", "snapshot") and spec.freshness_policy is None:
             return spec.replace_attributes(freshness_policy=GOLD_FRESHNESS)
         return spec
 
