@@ -25,6 +25,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from clawdata.cli.definitions_snapshot import CACHE_FILE
 from clawdata.warehouse.replica import connect as replica_connect
 from tests.conftest import make_project, run_cli
 from tests.dbt_reference import PlainDbt, copy_project, edit, gold_nodes, tables
@@ -43,6 +44,7 @@ class Step:
     succeeds: bool = True
     checks: str = " 0 failed"  # in the summary line
     says: str = ""  # in the run's output
+    status: dict[str, str] = field(default_factory=dict)  # asset -> what `status` says of it (both read paths)
 
 
 LEDGER = [
@@ -65,6 +67,13 @@ LEDGER = [
     Step("var change", [("dbt_project.yml", "report_currency: EUR", "report_currency: USD")],
          {"mart/fct_account_month", "mart/account_balances"}, restarted={"mart/fct_account_month"},
          checks="1 warned, 0 failed"),
+    # A unit test's expectation edited (its model unchanged): dbt build runs it only with its model, so
+    # the model is built with it; failing, it fails the run and dbt skips the model, as dbt build does.
+    Step("a unit test edited to fail", [("models/marts/marts.yml", "balance_cents: 70,", "balance_cents: 71,")],
+         set(), succeeds=False, checks="1 warned, 1 failed",
+         status={"mart/account_balances": "not built: its unit test failed"}),
+    Step("the unit test mended", [("models/marts/marts.yml", "balance_cents: 71,", "balance_cents: 70,")],
+         {"mart/account_balances"}, checks="1 warned, 0 failed"),
     Step("a model that reads the clock", [("models/marts/account_age.sql", "",
                                            "select account_id, current_date - date '2024-01-01' as days_open\n"
                                            "from {{ ref('stg_accounts') }}\n")],
@@ -88,7 +97,9 @@ SHOP = [
     # it): the run fails naming it, and its last table stays, as with dbt build (not dropped, as
     # dbt's full refresh of a seed would), then the mended file loads.
     Step("a seed edit whose file fails to load", [("seeds/raw_payments.csv", "", "1000,8,coupon,30\r\n")],
-         set(), succeeds=False, says="seed raw_payments: "),
+         set(), succeeds=False, says="seed raw_payments: ",
+         status={"raw_payments": "last build failure", "stg_payments": "not built: upstream failed",
+                 "customers": "not built: upstream failed"}),
     Step("the seed's file mended", [("seeds/raw_payments.csv", "1000,8,coupon,30\r\n", "1000,8,coupon,30\n")],
          {"raw_payments", "stg_payments", "orders", "customers"}, restarted={"raw_payments"}),
     Step("singular test (two parents) made to fail", [("tests/assert_payments_match_orders.sql", "coalesce(paid.paid, 0)",
@@ -96,7 +107,8 @@ SHOP = [
          checks=" 1 failed"),
     Step("a leaf edit behind the test that still fails", [("models/marts/customers.sql", "as number_of_orders,",
                                                            "as number_of_orders,\n    count(*) as order_lines,")],
-         set(), succeeds=False, checks=" 1 failed"),  # dbt build skips customers behind it: so does clawdata
+         set(), succeeds=False, checks=" 1 failed",  # dbt build skips customers behind it: so does clawdata
+         status={"customers": "not built: behind a test that fails", "orders": "fresh"}),
     Step("its severity lowered to warn", [("tests/assert_payments_match_orders.sql", "", "{{ config(severity='warn') }}\n")],
          {"customers"}, checks="1 warned, 0 failed"),
     Step("var change", [("dbt_project.yml", "['completed', 'shipped']", "['completed', 'shipped', 'placed']")],
@@ -138,6 +150,14 @@ def test_an_outside_project_edit_by_edit_beside_plain_dbt(name, steps, tmp_path)
         assert (done.returncode == 0) == step.succeeds, context
         assert summary.startswith("SUCCESS" if step.succeeds else "FAILURE") and step.checks in summary, context
         assert step.says in done.stdout + done.stderr, context
+
+        for reads in ("records", "graphql") if step.status else ():
+            if reads == "graphql":  # without the definitions' snapshot, status asks Dagster's GraphQL
+                (paths["home"] / CACHE_FILE).unlink(missing_ok=True)
+            shown = run_cli(env, "dagster", "status")
+            rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
+            for asset, says in step.status.items():
+                assert says in rows[asset], (reads, asset, shown.stdout)
 
         materialized, messages = latest_run(paths["home"])
         rebuilt = {key for key, metadata in materialized.items() if not metadata.get("reused")}

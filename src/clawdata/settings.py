@@ -24,6 +24,10 @@ REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 # The run tag that makes every step build in full instead of by delivery (`materialize --full-refresh`).
 FULL_REFRESH_TAG = "clawdata/full_refresh"
 
+# An observation's metadata on a dbt node the gold step did not build because something it depends on
+# failed (all gold nodes share one step: `status` tells them from the node that failed by it).
+NOT_BUILT_METADATA = "clawdata/not_built"
+
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
 

@@ -31,7 +31,8 @@ query Status($runLimit: Int!) {
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }
     freshnessStatusInfo { freshnessStatus }
     # rows reported after a materialization (gold did so until clawdata 0.1: history keeps them)
-    assetObservations(limit: 1) { timestamp metadataEntries { label ... on IntMetadataEntry { intValue } } }
+    # and, on a dbt node its run did not build because something it depends on failed, why (defs/gold)
+    assetObservations(limit: 1) { timestamp runId metadataEntries { label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } } }
     assetChecksOrError {
       __typename
       ... on AssetChecks { checks { name executionForLatestMaterialization { status evaluation { severity } } } }

@@ -35,11 +35,12 @@ def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int)
     for key, node in zip(keys, definitions["assetNodes"]):
         entry = latest.get(key)
         planned = instance.get_latest_planned_materialization_info(key)
+        unbuilt = planned is not None and (entry is None or entry.run_id != planned.run_id)  # its last attempt
         nodes.append({
             **node,
             "assetMaterializations": [_materialization(entry)] if entry else [],
             "freshnessStatusInfo": None,  # the daemon's verdict: status applies the same rule itself
-            "assetObservations": [],
+            "assetObservations": _observation(instance, key) if unbuilt else [],
             "latestAttempt": attempt(planned.run_id) if planned else None,
             "assetChecksOrError": {"checks": [
                 {"name": check["name"], "executionForLatestMaterialization":
@@ -52,6 +53,19 @@ def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int)
         "instance": {"daemonHealth": {"allDaemonStatuses": _daemons(instance)}},
         "repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [_automation(instance, definitions)]},
     }
+
+
+def _observation(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[dict]:
+    """The latest observation, as STATUS asks for it (read for an asset whose latest attempt did not
+    materialize it: why dbt did not build it)."""
+    records = instance.fetch_observations(key, limit=1).records
+    if not records:
+        return []
+    entry = records[0].event_log_entry
+    metadata = entry.asset_observation.metadata
+    return [{"timestamp": entry.timestamp, "runId": entry.run_id, "metadataEntries": [
+        {"label": label, **({"intValue": value.value} if isinstance(value, dg.IntMetadataValue) else {}),
+         **({"text": value.value} if isinstance(value, dg.TextMetadataValue) else {})} for label, value in metadata.items()]}]
 
 
 def _materialization(entry) -> dict:

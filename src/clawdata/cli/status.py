@@ -9,6 +9,7 @@ from rich.table import Table
 from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
+from clawdata.settings import NOT_BUILT_METADATA
 
 
 
@@ -84,6 +85,10 @@ def _freshness(node: dict, last: dict | None) -> str:
     if attempt.get("status") in ("FAILURE", "CANCELED") and attempt.get("runId") != (last or {}).get("runId"):
         steps = attempt.get("steps") or {}
         own = [steps.get(op) for op in node.get("opNames") or []]
+        observed = (node.get("assetObservations") or [None])[0] or {}
+        why = next((m.get("text") for m in observed.get("metadataEntries", []) if m["label"] == NOT_BUILT_METADATA), None)
+        if why and observed.get("runId") == attempt["runId"]:  # its step ran, and dbt skipped it
+            return f"[yellow]not built[/]: {why} (run {attempt['runId'][:8]})"
         if (attempt["status"] == "FAILURE" and "FAILURE" in steps.values()
                 and all(status in (None, "SKIPPED") for status in own)):
             # Another step failed and its own never ran: it kept its table. (A step whose process

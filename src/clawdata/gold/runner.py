@@ -114,6 +114,8 @@ class DbtBuild:
         # The error of each node that failed to run (the database's message: a result line says only
         # "ERROR creating ..."), from its NodeFinished event.
         self.node_errors: dict[str, str] = {}
+        # The nodes dbt skipped because a node or test they depend on failed (its SkippingDetails).
+        self.skipped: set[str] = set()
 
     def __iter__(self) -> Iterator[dict]:
         # dbt's thread prints to the stdout the step began with, which Dagster captures for it: the
@@ -160,6 +162,8 @@ class DbtBuild:
         if level in ("info", "warn", "error") and msg.info.msg:
             # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
             print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=self._stdout, flush=True)
+        if name == "SkippingDetails":
+            self.skipped.add(msg.data.node_info.unique_id)
         if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message:
             self.node_errors[msg.data.node_info.unique_id] = msg.data.run_result.message
         if name in RESULT_EVENTS:

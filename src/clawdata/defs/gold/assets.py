@@ -29,7 +29,7 @@ from clawdata.gold import kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
-from clawdata.settings import WAREHOUSE_POOL
+from clawdata.settings import NOT_BUILT_METADATA, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 
 FAILED = {"error", "fail", "runtime error"}
@@ -59,6 +59,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
 
         for uid in plan.reuse:
             yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+        yield from _not_built(graph, plan.skipped, "behind a test that fails")
         failures = [f"{r.check_name}: failed, as when it last ran (the test and what it reads are unchanged)"
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
         yield from plan.replay
@@ -133,7 +134,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     build = runner.DbtBuild(parsed, project.project_dir, project.profiles_dir, project.target, select, exclude,
                             full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes, test_where=plan.where)
     wanted = set(plan.build) | set(plan.tests)
-    unit_results = {}
+    unit_results, unit_failed = {}, set()
     failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end
     for raw in build:
         uid = raw["data"]["node_info"]["unique_id"]
@@ -145,6 +146,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                     _unit_result(graph, test, raw, plan))
             if status in FAILED:
                 failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}: failed")
+                unit_failed.add(nodes[test]["attached_node"] if test in nodes else uid)
             continue
         if uid not in wanted:  # never selected on purpose: no event for a node this plan did not build
             context.log.warning(f"dbt ran {uid}, which was not planned; its result is not recorded")
@@ -170,6 +172,9 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                 yield event
     for results in unit_results.values():  # a model whose unit test failed is skipped: report the test
         yield from results
+    skipped = [u for u in plan.build if u in build.skipped]
+    yield from _not_built(graph, [u for u in skipped if u in unit_failed], "its unit test failed")
+    yield from _not_built(graph, [u for u in skipped if u not in unit_failed], "upstream failed")
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
             failures[index] = f"{nodes[uid]['resource_type']} {_label(nodes[uid])}: {_error_text(build.node_errors[uid])}"
@@ -178,6 +183,14 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
     if build.success is False and not failures:  # dbt says the build failed, and nothing above said why
         failures.append("dbt build did not succeed (its log is in the step's output)")
+
+
+def _not_built(graph: Graph, uids, why: str) -> Iterator[dg.AssetObservation]:
+    """What dbt did not build because something it depends on failed: said on each asset, so that
+    `status` tells it from a node that failed itself (all gold nodes share one step)."""
+    for uid in uids:
+        if uid in graph.key_of:
+            yield dg.AssetObservation(asset_key=graph.key_of[uid], metadata={NOT_BUILT_METADATA: why})
 
 
 def _selection(manifest: Mapping[str, Any], ids: list[str]) -> tuple[list[str], list[str]]:

@@ -241,6 +241,15 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
                 kept_failures.append(test)
     skipped = _skipped_after(graph, build, kept_failures)
     build = [uid for uid in build if uid not in skipped]
+    # `dbt build` runs a unit test only with its model (selected alone, it is "nothing to do"): a unit
+    # test to run brings in the model it would reuse. Its data version stays: what reads it is reused.
+    for test in tests:
+        model = nodes[test].get("attached_node")
+        if test.endswith(UNIT_TEST_SUFFIX) and model in reuse and model not in skipped:
+            reuse.remove(model)
+            build.append(model)
+            reasons[model] = "its unit test changed"
+    build = [uid for uid in selected if uid in build]  # dbt's order
     # (a unit test needs no table: it runs, as in dbt)
     tests = [t for t in tests if t.endswith(UNIT_TEST_SUFFIX) or not any(p in skipped for p in graph.parents(t))]
     return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where,
