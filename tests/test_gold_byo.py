@@ -4,6 +4,8 @@ built by the real bronze and silver assets."""
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -203,3 +205,17 @@ def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     assert "dbt seed 'raw_orders'" in done.stderr and "bronze asset 'raw_orders'" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "DagsterUserCodeLoadError" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) <= 6, done.stderr
+
+
+def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_path):
+    """`python -m clawdata.gold.project` (the user-code image's build step) on a project whose package
+    cannot be fetched (here a git URL that does not exist; without a network, the dbt hub's): a short
+    error with dbt's message and the way out, not a Python traceback."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "packages.yml").write_text(f"packages:\n  - git: 'file://{tmp_path}/no-such-repo.git'\n    revision: main\n")
+    env = {**os.environ, "CLAWDATA_DBT_PROJECT_DIR": str(proj), "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
+    done = subprocess.run([sys.executable, "-m", "clawdata.gold.project"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith("error: dbt deps failed for the dbt project at") and "dbt_packages/" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 25, done.stderr

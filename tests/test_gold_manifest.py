@@ -82,3 +82,25 @@ def test_nodes_that_read_the_clock_chance_or_a_file_are_volatile():
                                "model.shop.stamped", "model.shop.clock_inline", "model.shop.reads_inline",
                                "model.shop.file_by_name", "model.shop.python_clock", "model.shop.external_source",
                                "model.shop.said_volatile"}
+
+
+def test_persisted_descriptions_and_a_var_reading_the_environment_are_part_of_a_version(tmp_path: Path):
+    """With `persist_docs` on, dbt writes descriptions into the warehouse: editing one changes the
+    table (without it, a description is documentation alone). A var whose value in dbt_project.yml
+    is `{{ env_var('X') }}` changes with X, as the model reading the var does."""
+    def node(description: str, persist: dict | None) -> dict:
+        return {"unique_id": "model.p.m", "resource_type": "model", "name": "m", "package_name": "p",
+                "raw_code": "select '{{ var(\"label\") }}' as label", "description": description,
+                "columns": {"label": {"name": "label", "description": description}},
+                "depends_on": {"macros": [], "nodes": []}, "config": {"persist_docs": persist or {}}}
+
+    def version(description: str, persist: dict | None = None, label: str = "a") -> str:
+        project_vars = {"label": "{{ env_var('LABEL', 'none') }}"}
+        return versions({"nodes": {"model.p.m": node(description, persist)}}, tmp_path, project_vars,
+                        environ={"LABEL": label})["model.p.m"]
+
+    assert version("one") == version("two")  # documentation alone
+    assert version("one", {"columns": True}) != version("two", {"columns": True})
+    assert version("one", {"relation": True}) != version("two", {"relation": True})
+    assert version("one", {"relation": True}) != version("one")  # turning it on writes the comments
+    assert version("one", label="a") != version("one", label="b")

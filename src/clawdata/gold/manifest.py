@@ -189,6 +189,9 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
         config = {k: v for k, v in (node.get("unrendered_config") or {}).items() if k not in _DOC_CONFIG}
         text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str)
+        used_vars = {name: var_value(node.get("package_name"), name) for name in sorted(set(_VAR.findall(text)))}
+        # (a var's value in dbt_project.yml may read the environment itself: "{{ env_var('X') }}")
+        read_env = set(ENV_VAR_CALL.findall(text + json.dumps(used_vars, default=str)))
         parts = {
             "body": _body(node, project_dir),
             "config": config,
@@ -197,8 +200,8 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             "test": node.get("test_metadata"),
             "contract": _contract(node),
             "macros": [(m, _sha((macros.get(m) or {}).get("macro_sql", ""))) for m in closure],
-            "vars": {name: var_value(node.get("package_name"), name) for name in sorted(set(_VAR.findall(text)))},
-            "env": {name: _sha(environ.get(name, "")) for name in sorted(set(ENV_VAR_CALL.findall(text)))},
+            "vars": used_vars,
+            "env": {name: _sha(environ.get(name, "")) for name in sorted(read_env)},
             # What its sources name: a source moved to another table is another input.
             "sources": [[s.get("database"), s.get("schema"), s.get("identifier"), s.get("loaded_at_field")]
                         for p in node.get("depends_on", {}).get("nodes", []) if (s := sources.get(p))],
@@ -206,6 +209,9 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             "ephemeral": [version(p) for p in node.get("depends_on", {}).get("nodes", [])
                           if p in nodes and is_ephemeral(nodes[p])],
         }
+        persisted = _persisted_docs(node)
+        if persisted:  # (only then: a project without persist_docs keeps its versions)
+            parts["docs"] = persisted
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))
         if unit is not None:  # a unit test: its fixtures and expectation, and the SQL of the model it tests
             parts = {"unit": {k: unit.get(k) for k in ("given", "expect", "overrides", "versions")},
@@ -213,6 +219,17 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         return _sha(json.dumps(parts, sort_keys=True, default=str))[:20]
 
     return {uid: version(uid) for uid in nodes}
+
+
+def _persisted_docs(node: Mapping[str, Any]) -> dict | None:
+    """The descriptions dbt writes into the warehouse as comments (`persist_docs`): with it on, a
+    description edit changes the table, as dbt's state comparison counts it."""
+    persist = (node.get("config") or {}).get("persist_docs") or {}
+    if not (persist.get("relation") or persist.get("columns")):
+        return None
+    return {"relation": node.get("description") if persist.get("relation") else None,
+            "columns": {n: c.get("description") for n, c in (node.get("columns") or {}).items()}
+            if persist.get("columns") else None}
 
 
 def _macro_closure(macros: Mapping[str, Any]):

@@ -147,6 +147,9 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
     return digest.hexdigest()
 
 
+MAX_ERROR_LINES = 20  # of dbt's error text (a failed `dbt deps` writes the whole HTTP traceback)
+
+
 def _dbt(project: "DbtProject", *args: str) -> None:
     """Run dbt; on failure raise DbtProjectError with dbt's own error lines (not its 150 lines of log)."""
     command = ["dbt", "--no-use-colors", "--log-format", "json", *args,
@@ -165,8 +168,11 @@ def _dbt(project: "DbtProject", *args: str) -> None:
             continue
         if info.get("level") == "error" and info.get("msg", "").strip():
             errors.append(info["msg"].strip())
-    detail = "\n".join(errors) or (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-    raise DbtProjectError(f"dbt {args[0]} failed for the dbt project at {project.project_dir}:\n{detail}")
+    lines = "\n".join(errors).splitlines() or (done.stderr.strip().splitlines() or ["(no output)"])[-1:]
+    detail = "\n".join(lines[:MAX_ERROR_LINES] + [f"... ({len(lines) - MAX_ERROR_LINES} more lines)"] * (len(lines) > MAX_ERROR_LINES))
+    hint = ("\nWithout a network, vendor the packages: run `dbt deps` where there is one and keep the project's "
+            "dbt_packages/ folder (clawdata runs `dbt deps` only when it is missing)") if args[0] == "deps" else ""
+    raise DbtProjectError(f"dbt {args[0]} failed for the dbt project at {project.project_dir}:\n{detail}{hint}")
 
 
 def load(project_dir: Path | None = None) -> "DbtProject":
@@ -278,4 +284,9 @@ def _column_docs(manifest: Path, _mtime_ns: int) -> dict:
 
 
 if __name__ == "__main__":  # the image build: `python -m clawdata.gold.project`
-    prepare_if_stale(load())
+    import sys
+
+    try:
+        prepare_if_stale(load())
+    except DbtProjectError as e:  # the build's log shows dbt's words, not this module's traceback
+        sys.exit(f"error: {e}")
