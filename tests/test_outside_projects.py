@@ -44,6 +44,7 @@ class Step:
     succeeds: bool = True
     checks: str = " 0 failed"  # in the summary line
     says: str = ""  # in the run's output
+    hides: str = ""  # not in it
     status: dict[str, str] = field(default_factory=dict)  # asset -> what `status` says of it (both read paths)
 
 
@@ -97,7 +98,8 @@ SHOP = [
     # it): the run fails naming it, and its last table stays, as with dbt build (not dropped, as
     # dbt's full refresh of a seed would), then the mended file loads.
     Step("a seed edit whose file fails to load", [("seeds/raw_payments.csv", "", "1000,8,coupon,30\r\n")],
-         set(), succeeds=False, says="seed raw_payments: ",
+         set(), succeeds=False, says="seed raw_payments: Invalid Input Error: Error when sniffing file",
+         hides="Quote/Escape Candidates",  # DuckDB's list of what it tried, after its error
          status={"raw_payments": "last build failure", "stg_payments": "not built: upstream failed",
                  "customers": "not built: upstream failed"}),
     Step("the seed's file mended", [("seeds/raw_payments.csv", "1000,8,coupon,30\r\n", "1000,8,coupon,30\n")],
@@ -150,6 +152,7 @@ def test_an_outside_project_edit_by_edit_beside_plain_dbt(name, steps, tmp_path)
         assert (done.returncode == 0) == step.succeeds, context
         assert summary.startswith("SUCCESS" if step.succeeds else "FAILURE") and step.checks in summary, context
         assert step.says in done.stdout + done.stderr, context
+        assert not step.hides or step.hides not in done.stdout + done.stderr, context
 
         for reads in ("records", "graphql") if step.status else ():
             if reads == "graphql":  # without the definitions' snapshot, status asks Dagster's GraphQL

@@ -250,6 +250,10 @@ def _error_text(message: str) -> str:
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     if len(lines) > 1 and " Error in " in lines[0]:
         lines = lines[1:]
+    # DuckDB's CSV reader (a seed's load) follows its error with the dialects it tried and a list of
+    # every option there is: the error is what comes before them.
+    cut = next((i for i, line in enumerate(lines) if line.startswith(("The search space used was", "Possible fixes"))), None)
+    lines = lines[:cut] if cut else lines
     text = " ".join(lines)
     return text if len(text) <= 400 else text[:397] + "..."
 
