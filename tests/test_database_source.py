@@ -2,13 +2,14 @@
 loaded by dlt into bronze and merged into silver, in-process on a real instance: the first load, rows
 inserted and updated reaching silver on the next run, the password nowhere in what is written or
 logged, and a wrong password, a missing table and a column type change failing in one line with
-nothing changed."""
+nothing changed. And a SQLite file, which needs no server and has no password."""
 
 import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.ingest.assets import build_ingest_assets
@@ -200,3 +201,34 @@ def test_source_add_refuses_a_key_that_is_not_unique_in_the_table(server, monkey
     monkeypatch.setenv("CLAWDATA_SOURCE_ACCOUNTS_PASSWORD", postgres.PASSWORD)
     with pytest.raises(InspectionError, match=r"the key \(plan\) is not unique in table crm.accounts: basic \(\d+ rows\)"):
         declare("accounts", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.accounts", ["plan"], None)
+
+
+def test_a_sqlite_file_declares_without_a_password_and_loads_what_moved(tmp_path):
+    """A database that is a file (SQLite: no server, no password): `source add` says nothing of a
+    password, the first load takes the table, the next only the rows whose cursor moved."""
+    import sqlite3
+
+    from clawdata.sources.database import declare
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT, balance NUMERIC, updated_at TIMESTAMP)")
+        db.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)",
+                       [(1, "Ann", 10.5, "2024-01-01 10:00:00"), (2, "Bob", None, "2024-01-02 11:00:00")])
+    text, summary = declare("accounts", f"sqlite:///{app}", "accounts", ["id"], "updated_at")
+    assert "password" not in (text + summary).lower(), text + summary
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    assert declared.types == {"id": "INTEGER", "name": "VARCHAR", "balance": "DOUBLE", "updated_at": "TIMESTAMP"}
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    assets = build_ingest_assets(declared, "defs/sources/accounts/defs.yaml")
+    with dg.instance_for_test() as instance:
+        first = dg.materialize(assets, instance=instance, resources={"duckdb": DuckDBResource(database=str(warehouse))})
+        with sqlite3.connect(app) as db:
+            db.execute("UPDATE accounts SET name = 'Bobby', updated_at = '2024-02-01 00:00:00' WHERE id = 2")
+            db.execute("INSERT INTO accounts VALUES (3, 'Cy', 1, '2024-02-02 00:00:00')")
+        second = dg.materialize(assets, instance=instance, resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    assert metadata(first, "raw_accounts")["rows_read"] == 2 and metadata(second, "raw_accounts")["rows_read"] == 2
+    with read_only(warehouse) as conn:
+        rows = conn.execute("SELECT id, name, balance FROM silver.slv_accounts ORDER BY id").fetchall()
+    assert rows == [(1, "Ann", 10.5), (2, "Bobby", None), (3, "Cy", 1.0)]

@@ -65,6 +65,19 @@ class DatabaseSourceSpec(SourceSpec):
         return self.password_env or f"CLAWDATA_SOURCE_{self.name.upper()}_PASSWORD"
 
     @property
+    def has_password(self) -> bool:
+        """A server's database (one with a host); a file's (SQLite, DuckDB) has none to ask for."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).host is not None
+
+    @property
+    def driver_password_variable(self) -> str | None:
+        from sqlalchemy.engine import make_url
+
+        return _DRIVER_PASSWORD.get(make_url(self.url).get_backend_name())
+
+    @property
     def schema_and_table(self) -> tuple[str | None, str]:
         schema, _, table = self.table.rpartition(".")
         return schema or None, table
@@ -221,8 +234,9 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
     _check_key(spec)
     spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
     attributes = spec.model_dump(exclude_defaults=True)
-    text = (f"# Declared by `clawdata source add` from {url} (table {table}). The password is read from\n"
-            f"# ${spec.password_variable} (or the driver's own variable): never put it here.\n"
+    secret = (f" The password is read from\n# ${spec.password_variable} (or the driver's own variable): never put it here."
+              if spec.has_password else "")
+    text = (f"# Declared by `clawdata source add` from {url} (table {table}).{secret}\n"
             + yaml.safe_dump({"type": "clawdata.components.DatabaseSource", "attributes": attributes},
                              sort_keys=False, default_flow_style=None, width=120))
     columns = "\n".join(f"  {c:<24} {t:<18} {spec.column(c).type}{'  (key)' if c in key else ''}"
@@ -233,12 +247,16 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
           if left_out else []),
         f"key: {', '.join(key)}; " + (f"each load takes the rows whose {cursor} moved" if cursor
                                       else "each load takes the whole table (no --cursor)"),
-        f"password: from ${spec.password_variable} (set it in .env for the stack; it is never written to a file)", "",
+        *([f"password: from ${spec.password_variable} (set it in .env for the stack; it is never written to a file)"]
+          if spec.has_password else []), "",
         "next:",
-        f"  export {spec.password_variable}=...            (or PGPASSWORD)",
+        *([f"  export {spec.password_variable}=..." + (f"            (or {spec.driver_password_variable})"
+                                                      if spec.driver_password_variable else "")] if spec.has_password else []),
         f"  clawdata dagster materialize raw_{name} slv_{name} warehouse_replica   (the replica: what `clawdata sql` reads)",
         f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
-        f"  the stack: add {spec.password_variable} to .env, then docker compose up -d --build user_code"])
+        f"  the stack: add {spec.password_variable} to .env, then docker compose up -d --build user_code" if spec.has_password
+        else "  the stack: the file must be at that path in the run containers (a volume), then "
+             "docker compose up -d --build user_code"])
     return text, summary
 
 
