@@ -75,7 +75,7 @@ def test_missing_file_fails_clearly_and_keeps_tables(loaded):
     result = _materialize()
     assert not result.success
     message = _failure_message(result)
-    assert "source customers: no file found (sample_customers.csv in" in message and "customers*.csv in" in message, message
+    assert "source customers: no file found (sample_customers.csv(.gz) in" in message and "customers*.csv(.gz) in" in message, message
     assert _checksums(project) == before
 
 

@@ -94,11 +94,13 @@ def show(url: str | None) -> None:
 
 
 def _origin(spec) -> str:
+    from clawdata.sources.spec import shown
+
     if hasattr(spec, "table"):
         return f"table {spec.table} ({spec.redacted_url})"
     inbox, sample = spec.patterns()
     files = spec.input_files(declarations.specs())
-    return f"{spec.format}: {', '.join([*inbox, *sample])} ({len(files)} file{'s' * (len(files) != 1)} now)"
+    return f"{spec.format}: {shown([*inbox, *sample])} ({len(files)} file{'s' * (len(files) != 1)} now)"
 
 
 def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, str]]:

@@ -249,6 +249,12 @@ class FileSourceSpec(SourceSpec):
         return settings.sample_dir(), settings.inbox_dir()
 
 
+def shown(patterns: Sequence[str]) -> str:
+    """Patterns for a message: `customers*.csv(.gz)` for a pattern and its gzipped twin."""
+    return ", ".join(f"{p}(.gz)" if f"{p}.gz" in patterns else p for p in patterns
+                     if not (p.endswith(".gz") and p[:-3] in patterns))
+
+
 def _specificity(relative: Path, patterns: Sequence[str]) -> int:
     """How much of `relative` the most specific matching pattern fixes: its text before the first
     wildcard (-1: none matches). Matched as glob does, `**/` matching no folder too."""

@@ -15,7 +15,7 @@ from clawdata.sources import declarations
 from clawdata.sources.audits import raw_audits, silver_audits
 from clawdata.sources.database import DatabaseSourceSpec, InspectionError, load_bronze_from_database
 from clawdata.sources.loads import load_bronze, merge_silver
-from clawdata.sources.spec import FileSourceSpec as Source
+from clawdata.sources.spec import FileSourceSpec as Source, shown
 from clawdata.warehouse import ledger
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.files import BadInputFile, check_header
@@ -102,8 +102,8 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         files = source.input_files(declarations.specs())  # a file another source names more closely is its
         if not files:
             inbox, sample = source.patterns()
-            raise BadInputFile(f"source {source.name}: no file found ({', '.join(sample)} in {settings.sample_dir()}, "
-                               f"{', '.join(inbox)} in {settings.inbox_dir()})")
+            raise BadInputFile(f"source {source.name}: no file found ({shown(sample)} in {settings.sample_dir()}, "
+                               f"{shown(inbox)} in {settings.inbox_dir()})")
         headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator)
                    for path in files]
         version = files_fingerprint([h.path for h in headers], code_version)
