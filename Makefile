@@ -56,6 +56,7 @@ destroy:  ## remove the stack for good: every service, run container, volume (da
 	$(COMPOSE) --profile '*' down --volumes --remove-orphans --rmi local
 	@ids=$$(docker ps -aq --filter label=com.clawdata.stack=$(STACK_NAME)); [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
 	@docker image rm -f clawdata/user-code:$(STACK_NAME) clawdata/dagster:$(STACK_NAME) clawdata/proxy:$(STACK_NAME) >/dev/null 2>&1 || true
+	@docker image prune -f --filter label=com.docker.compose.project=$(STACK_NAME) >/dev/null  # earlier builds' untagged images
 
 materialize:  ## materialize everything through the running stack; exits with the run's result
 	$(EXEC) clawdata dagster --url $(STACK_URL) materialize --all

@@ -54,8 +54,16 @@ case "${1:-}" in
     was_up=0; running webserver && was_up=1
     trap 'echo "error: the restore stopped half-way; the stack is left stopped. Fix the cause and run it again." >&2' ERR
     need_postgres
-    # Nothing may write while the state is replaced.
+    # Nothing may write while the state is replaced: no service, and no run container (each run's own,
+    # started by the daemon's run launcher, labelled with the stack's name); the restored records say
+    # what became of their runs.
     $compose stop webserver daemon user_code >/dev/null 2>&1 || true
+    stack=$($compose config --format json | grep -m1 -o '"name": *"[^"]*"' | cut -d'"' -f4)
+    runs=$(docker ps -q --filter "label=com.clawdata.stack=${stack:?}")
+    if [ -n "$runs" ]; then
+      echo "stopping $(echo "$runs" | wc -l) run container(s) of stack $stack"
+      docker stop $runs >/dev/null
+    fi
     # The backup is readable by its owner only: handed to the container through a copy it may read.
     stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
     cp "$dir"/warehouse.duckdb "$dir"/inbox.tar.gz "$stage"/ && { cp "$dir"/generation.txt "$stage"/ 2>/dev/null || true; }

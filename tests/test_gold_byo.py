@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
@@ -219,3 +220,25 @@ def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_p
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith("error: dbt deps failed for the dbt project at") and "dbt_packages/" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 25, done.stderr
+
+
+def test_a_table_dropped_outside_is_rebuilt_and_what_reads_it_kept(tmp_path, monkeypatch):
+    """The seed's table dropped by hand: the next run builds it again ("no table") and keeps the
+    table reading it (its inputs' versions unchanged), said after the seed: Dagster takes a
+    multi-asset's outputs in dependency order (the reused one once came first, and every run failed)."""
+    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
+    shutil.copytree(OTHER, proj)
+    build_silver(warehouse)
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    defs = gold.build_defs(gold_project.load(proj))
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    with dg.instance_for_test() as instance:
+        dg.materialize(defs.assets, instance=instance, raise_on_error=False, resources=resources)
+        with duckdb.connect(str(warehouse)) as conn:
+            conn.execute("DROP TABLE main.country_names")
+        again = dg.materialize(defs.assets, instance=instance, raise_on_error=False, resources=resources)
+    errors = [e.event_specific_data.error.message for e in again.all_events if e.is_step_failure]
+    assert not any("yielded before its dependency" in m for m in errors), errors
+    order = [(m.asset_key.to_user_string(), m.materialization.metadata["reused"].value)
+             for m in again.get_asset_materialization_events()]
+    assert order.index(("country_names", False)) < order.index(("customers_by_country", True)), order

@@ -59,3 +59,30 @@ def test_dbt_log_lines_go_to_the_step_output_whatever_stdout_is_later(tiny):
     assert build.success and [first, *rest]
     assert "Completed successfully" in step.getvalue(), step.getvalue()
     assert elsewhere.getvalue() == ""
+
+
+def test_a_microbatch_model_builds_on_the_load_time_parse(tmp_path, monkeypatch):
+    """A microbatch model's `begin` is a datetime in dbt's parse state (a msgpack extension type): read
+    with dbt's own decoder, the build runs its batches; read without it, dbt failed on
+    "'ExtType' object has no attribute 'year'"."""
+    project_dir = tmp_path / "project"
+    (project_dir / "models").mkdir(parents=True)
+    (project_dir / "dbt_project.yml").write_text("name: batches\nversion: '1.0'\nprofile: theirs\n")
+    (project_dir / "models" / "events.sql").write_text(
+        "{{ config(event_time='happened_at') }}\nselect timestamp '2025-03-01 10:00' as happened_at, 1 as n "
+        "union all select timestamp '2026-02-01 10:00', 2")
+    (project_dir / "models" / "per_year.sql").write_text(
+        "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='happened_at', "
+        "begin='2025-01-01', batch_size='year') }}\nselect happened_at, n from {{ ref('events') }}")
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.delenv("CLAWDATA_DBT_PROFILES_DIR", raising=False)
+    project = gold_project.load(project_dir)
+    gold_project.prepare_if_stale(project, sources=[])
+    manifest = runner.load_manifest(project)
+    assert manifest.nodes["model.batches.per_year"].config.begin.year == 2025
+    build = runner.DbtBuild(manifest, project.project_dir, project.profiles_dir, project.target, ["events", "per_year"])
+    results = [event["data"]["status"] for event in build]
+    assert build.success and len(results) == 2, (build.error, build.node_errors, results)
+    with read_only(warehouse) as conn:
+        assert conn.execute("select sum(n) from per_year").fetchone() == (3,)

@@ -138,3 +138,27 @@ def test_another_error_answered_with_http_500_is_named_not_dumped(restarting_web
     monkeypatch.setattr(RestartingWebserver, "do_POST", python_error)
     with pytest.raises(ClawdataError, match=r"^launching the run failed: KeyError: 'x'$"):
         remote.when_code_server_answers(lambda: remote.launch(restarting_webserver, "job", None, {}), wait_seconds=0)
+
+
+def test_ctrl_c_cancels_and_follows_on_without_showing_an_event_twice():
+    """Ctrl-C while following: the run is terminated and followed to its end from where the terminal
+    had got to (the summary counts each materialization once)."""
+    steps = [{"__typename": "ExecutionStepStartEvent", "stepKey": f"raw_{n}"} for n in ("a", "b", "c")]
+    pages = {None: (steps[:2], "c2"), "c2": (steps[2:], "c3"), "c3": ([], "c3")}
+    polls, terminated = [], []
+
+    def webserver(query: str, variables: dict) -> dict:
+        if query is queries.TERMINATE_RUN:
+            terminated.append(variables["runId"])
+            return {"terminateRun": {"__typename": "TerminateRunSuccess"}}
+        polls.append(variables["after"])
+        if len(polls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second poll
+        events, cursor = pages[variables["after"]]
+        status = "CANCELED" if terminated and cursor == "c3" else "STARTED"
+        return {"runOrError": {"__typename": "Run", "status": status, "tags": []},
+                "logsForRun": {"__typename": "EventConnection", "cursor": cursor, "hasMore": False, "events": events}}
+
+    items = list(remote.follow_canceling_on_interrupt(webserver, "run-1"))
+    started = [i.name for i in items if isinstance(i, RunEvent) and i.kind == "step_start"]
+    assert started == ["raw_a", "raw_b", "raw_c"] and terminated == ["run-1"] and items[-1] == "CANCELED", items

@@ -34,3 +34,9 @@ def test_the_run_after_a_reconcile_rebuilds_from_the_files(project):
               for e in instance.all_logs(run.run_id) if e.dagster_event and e.step_key == "gold_models"
               and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert scopes and set(scopes.values()) == {"whole table"}, scopes
+    # and an incremental model starts over, as under --full-refresh: no record says how its restored
+    # table was built (it may even be another project's)
+    started_over = {e.dagster_event.asset_key.to_user_string(): e.dagster_event.event_specific_data.materialization.metadata["full_refresh"].value
+                    for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+                    if e.step_key == "gold_models"}
+    assert {k for k, v in started_over.items() if v} >= {"dim_customers", "fct_daily_revenue", "fct_customer_category_revenue"}, started_over

@@ -94,15 +94,20 @@ def test_a_backup_taken_mid_run_restores_to_a_state_the_next_run_completes(stack
     assert finished["status"] == "SUCCESS"
     generation_after_run = _generation(stack)
 
-    # A delivery after the backup: a restore must keep it aside, not delete it.
-    drop(stack, "customers_after_backup.csv", "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
-                                             "800002,Late,Arrival,late@example.org,,Rome,it,2026-11-26,2026-11-26 10:00:00\n", tmp_path)
-    _wait_for_trigger(stack, "customers_after_backup.csv", finished=True)
-    wait_until_idle(stack.graphql, timeout=900)
-
+    # A delivery after the backup, its run still going when the restore begins (held before its
+    # publish): the restore stops the run's container, and keeps the delivery aside, not deleted.
     before_restore = stack.warehouse_counts(["slv_customers"])["slv_customers"]
-    restored = backup_sh(stack, "restore", str(backup))
+    stack.compose("exec", "-T", "user_code", "touch", HOLD)
+    try:
+        drop(stack, "customers_after_backup.csv", "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at\n"
+                                                 "800002,Late,Arrival,late@example.org,,Rome,it,2026-11-26,2026-11-26 10:00:00\n", tmp_path)
+        late_run = _wait_for_trigger(stack, "customers_after_backup.csv")
+        _wait_for_step(stack, late_run, "warehouse_replica")
+        restored = backup_sh(stack, "restore", str(backup))
+    finally:
+        stack.in_user_code_image("rm", "-f", HOLD, volumes_ro=False)
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "stopping 1 run container(s)" in restored.stdout, restored.stdout
     print(f"mid-run backup: slv_customers {silver_before_publish} in the published replica at the backup; "
           f"{before_restore} before the restore (two deliveries later)\n--- backup.sh backup ---\n{made.stdout}"
           f"--- backup.sh restore ---\n{restored.stdout}")

@@ -23,6 +23,17 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
+def _rows(conn, schema: str, name: str) -> int | None:
+    """None for a view that no longer binds (what it read is not in the backup): rebuilt, as a
+    missing table is."""
+    import duckdb
+
+    try:
+        return conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
 def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
     said = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT)):
@@ -46,9 +57,7 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
             if table:
                 schema, _, name = table.rpartition(".")
                 relation = f"{schema or 'main'}.{name}"
-                rows = conn.execute(f'SELECT count(*) FROM "{schema or "main"}"."{name}"').fetchone()[0] \
-                    if relation in present else None
-                tables[key] = (relation, rows)
+                tables[key] = (relation, _rows(conn, schema or "main", name) if relation in present else None)
     for key, (relation, rows) in sorted(tables.items()):
         metadata = {"restored_from": backup, "table": relation}
         if rows is None:

@@ -62,22 +62,31 @@ def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]]
     return expect(result, "LaunchRunSuccess", "launching the run failed")["run"]["runId"]
 
 
-def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout: float = 3600) -> Iterator[RunEvent | str]:
+def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout: float = 3600,
+           at: dict | None = None) -> Iterator[RunEvent | str]:
     """Yield the run's progress until it ends, through Dagster's automatic retry if it gets one
-    (run_retries in dagster.yaml); the last item is the final status."""
-    cursor, deadline = None, time.monotonic() + timeout
+    (run_retries in dagster.yaml); the last item is the final status. `at` (run id and event cursor,
+    kept up to date) resumes where an interrupted follow() stopped: no event is shown twice."""
+    at = at if at is not None else {}
+    run_id, cursor = at.setdefault("run_id", run_id), at.get("cursor")
+    deadline = time.monotonic() + timeout
     while True:
         data = graphql(queries.RUN_EVENTS, {"runId": run_id, "after": cursor})
         run = expect(data["runOrError"], "Run", f"run {run_id}")
         logs = expect(data["logsForRun"], "EventConnection", f"events of run {run_id}")
-        for event in logs["events"]:
+        for index, event in enumerate(logs["events"]):
+            if index < at.get("shown", 0):  # shown before an interruption
+                continue
+            at["shown"] = index + 1
             mapped = _from_graphql_event(event)
             if mapped:
                 yield mapped
-        cursor = logs["cursor"]
+        cursor = at["cursor"] = logs["cursor"]
+        at["shown"] = 0
         if run["status"] in TERMINAL and not logs["hasMore"]:
             if run["status"] == "FAILURE" and _will_retry(graphql, run_id, run["tags"]):
                 run_id, cursor = _retry_of(graphql, run_id, poll_seconds), None
+                at.update(run_id=run_id, cursor=None, shown=0)
                 yield RunEvent("retry", run_id, "the run failed outside its steps; Dagster retries it once")
                 continue
             yield run["status"]
@@ -91,13 +100,15 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
 def follow_canceling_on_interrupt(graphql: HttpGraphQL, run_id: str) -> Iterator[RunEvent | str]:
     """follow(), and on Ctrl-C ask the deployment to terminate the run, then follow it to its end
     (CANCELED). A second Ctrl-C stops waiting; the run's termination goes on."""
+    at: dict = {}
     try:
-        yield from follow(graphql, run_id)
+        yield from follow(graphql, run_id, at=at)
     except KeyboardInterrupt:
+        run_id = at.get("run_id", run_id)  # (the retry, if Dagster had started one)
         result = graphql(queries.TERMINATE_RUN, {"runId": run_id})["terminateRun"]
         expect(result, "TerminateRunSuccess", f"canceling run {run_id}")
         yield RunEvent("canceling", run_id, "Ctrl-C: the run is being canceled")
-        yield from follow(graphql, run_id)
+        yield from follow(graphql, run_id, at=at)
 
 
 def _will_retry(graphql: HttpGraphQL, run_id: str, tags: list[dict]) -> bool:

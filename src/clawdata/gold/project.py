@@ -286,7 +286,9 @@ def _column_docs(manifest: Path, _mtime_ns: int) -> dict:
 if __name__ == "__main__":  # the image build: `python -m clawdata.gold.project`
     import sys
 
+    from clawdata.sources.declarations import DeclarationError
+
     try:
         prepare_if_stale(load())
-    except DbtProjectError as e:  # the build's log shows dbt's words, not this module's traceback
+    except (DbtProjectError, DeclarationError) as e:  # the build's log shows the cause, not this module's traceback
         sys.exit(f"error: {e}")

@@ -59,9 +59,12 @@ def load_manifest(project: "DbtProject") -> "Manifest":
     state = target_path / "partial_parse.msgpack"
     if state.is_file():
         from dbt.contracts.graph.manifest import Manifest
+        # dbt's own reader of this file: dates and datetimes (a microbatch model's `begin`) are msgpack
+        # extension types there, which the plain decoder would leave undecoded.
+        from dbt.parser.manifest import extended_mashumuro_decoder
 
         try:
-            return Manifest.from_msgpack(state.read_bytes())
+            return Manifest.from_msgpack(state.read_bytes(), decoder=extended_mashumuro_decoder)
         except Exception:  # written by another dbt version: parse instead
             pass
     return parse(project.project_dir, project.profiles_dir, project.target, target_path)

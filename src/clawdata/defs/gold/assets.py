@@ -57,12 +57,17 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
         plan = make_plan(context, graph, set(existing), full, restarted, silver)
         context.log.info(_describe(plan, graph))
 
+        # Dagster takes a multi-asset's outputs in dependency order: a reused node downstream of one this
+        # build makes (its table gone, say) is said after the build, with its kept check results.
+        later = _downstream_of(graph, plan.reuse, set(plan.build))
+        later_keys = {graph.key_of[u] for u in later}
         for uid in plan.reuse:
-            yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+            if uid not in later:
+                yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
         yield from _not_built(graph, plan.skipped, "behind a test that fails")
         failures = [f"{r.check_name}: failed, as when it last ran (the test and what it reads are unchanged)"
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
-        yield from plan.replay
+        yield from (r for r in plan.replay if r.asset_key not in later_keys)
 
         built: set[dg.AssetKey] = set()
         if plan.build or plan.tests:
@@ -82,6 +87,10 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
                     with connect(duckdb) as conn:
                         for name in kept_seeds.put_back(conn, kept):
                             context.log.warning(f"seed {name} did not load: its last table is kept")
+        for uid in plan.reuse:
+            if uid in later:
+                yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+        yield from (r for r in plan.replay if r.asset_key in later_keys)
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
         if failures:
@@ -136,40 +145,44 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     wanted = set(plan.build) | set(plan.tests)
     unit_results, unit_failed = {}, set()
     failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end
-    for raw in build:
-        uid = raw["data"]["node_info"]["unique_id"]
-        status = _status(raw)
-        if uid.startswith("unit_test."):
-            test = gold_manifest.unit_test_node_id(uid)
-            if test in graph.check_of and test in wanted:
-                unit_results.setdefault(nodes[test]["attached_node"], []).append(
-                    _unit_result(graph, test, raw, plan))
+    stream = iter(build)
+    try:
+        for raw in stream:
+            uid = raw["data"]["node_info"]["unique_id"]
+            status = _status(raw)
+            if uid.startswith("unit_test."):
+                test = gold_manifest.unit_test_node_id(uid)
+                if test in graph.check_of and test in wanted:
+                    unit_results.setdefault(nodes[test]["attached_node"], []).append(
+                        _unit_result(graph, test, raw, plan))
+                if status in FAILED:
+                    failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}: failed")
+                    unit_failed.add(nodes[test]["attached_node"] if test in nodes else uid)
+                continue
+            if uid not in wanted:  # never selected on purpose: no event for a node this plan did not build
+                context.log.warning(f"dbt ran {uid}, which was not planned; its result is not recorded")
+                continue
             if status in FAILED:
-                failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}: failed")
-                unit_failed.add(nodes[test]["attached_node"] if test in nodes else uid)
-            continue
-        if uid not in wanted:  # never selected on purpose: no event for a node this plan did not build
-            context.log.warning(f"dbt ran {uid}, which was not planned; its result is not recorded")
-            continue
-        if status in FAILED:
-            failed_nodes.append((len(failures), uid))
-            failures.append(_failure(nodes[uid], raw))
-        for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
-                manifest=manifest, dagster_dbt_translator=translator, context=context, project=project):
-            if isinstance(event, dg.Output):
-                with build.warehouse_cursor() as cursor:
-                    table = _tables(cursor, [nodes[uid]]).get(uid) if cursor is not None else None
-                yield _output(context, graph, uid, plan, table, {**event.metadata, "reused": False,
-                                                                 "full_refresh": full or uid in plan.full_refresh_nodes})
-                yield from unit_results.pop(uid, [])
-            elif isinstance(event, dg.AssetCheckResult):
-                scope = {CHECKED_ON: "changed rows" if uid in plan.where else "whole table",
-                         **({COVERS: plan.covers[uid]} if uid in plan.covers else {})}
-                yield dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
-                                          severity=event.severity, description=event.description,
-                                          metadata={**event.metadata, BASIS: plan.bases.get(uid, ""), **scope})
-            else:
-                yield event
+                failed_nodes.append((len(failures), uid))
+                failures.append(_failure(nodes[uid], raw))
+            for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                    manifest=manifest, dagster_dbt_translator=translator, context=context, project=project):
+                if isinstance(event, dg.Output):
+                    with build.warehouse_cursor() as cursor:
+                        table = _tables(cursor, [nodes[uid]]).get(uid) if cursor is not None else None
+                    yield _output(context, graph, uid, plan, table, {**event.metadata, "reused": False,
+                                                                     "full_refresh": full or uid in plan.full_refresh_nodes})
+                    yield from unit_results.pop(uid, [])
+                elif isinstance(event, dg.AssetCheckResult):
+                    scope = {CHECKED_ON: "changed rows" if uid in plan.where else "whole table",
+                             **({COVERS: plan.covers[uid]} if uid in plan.covers else {})}
+                    yield dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
+                                              severity=event.severity, description=event.description,
+                                              metadata={**event.metadata, BASIS: plan.bases.get(uid, ""), **scope})
+                else:
+                    yield event
+    finally:
+        stream.close()  # dbt stopped and its connection closed, whatever stopped this step
     for results in unit_results.values():  # a model whose unit test failed is skipped: report the test
         yield from results
     skipped = [u for u in plan.build if u in build.skipped]
@@ -183,6 +196,15 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
     if build.success is False and not failures:  # dbt says the build failed, and nothing above said why
         failures.append("dbt build did not succeed (its log is in the step's output)")
+
+
+def _downstream_of(graph: Graph, ids: list[str], built: set[str]) -> set[str]:
+    """Those of `ids` (in dbt's order) with a node of `built` upstream."""
+    found: set[str] = set()
+    for uid in ids:
+        if any(p in built or p in found for p in graph.parents(uid)):
+            found.add(uid)
+    return found
 
 
 def _not_built(graph: Graph, uids, why: str) -> Iterator[dg.AssetObservation]:

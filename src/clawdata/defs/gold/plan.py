@@ -14,6 +14,7 @@
   touched), or under `--full-refresh`: it starts over, alone (dbt's own `full_refresh` model
   config). A model configured `full_refresh: false` never does, as in dbt. A seed whose definition
   changed (its file, its `column_types`) starts over too: dbt would reload it into its old table.
+  So does a table no record says how it was built (after a restore, or a plain `dbt build`).
 - A node's inputs are the assets it reads, seen through ephemeral models (Graph.parents).
 - A node or test whose SQL reads what changes by itself (`current_date`, `now()`, `random()`,
   `read_csv(...)`: gold/manifest.py volatile()) is built or run every time, as `dbt build` does, and
@@ -80,6 +81,8 @@ class Graph:
         """The assets `uid` reads, seen through ephemeral models (not assets: dbt inlines them), as
         dagster-dbt draws the lineage; an ephemeral model's own SQL is in its readers' versions."""
         nodes, found, seen = self.manifest["nodes"], [], set()
+        if uid not in nodes:  # a source: what it reads is outside the project
+            return []
         pending = list(nodes[uid].get("depends_on", {}).get("nodes", []))
         while pending:
             parent = pending.pop(0)
@@ -165,7 +168,11 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         was = recorded.get(graph.key_of[uid])
         config = nodes[uid].get("config") or {}
         incremental = config.get("materialized") == "incremental"
-        if was is not None and was[1] != graph.versions[uid] and not (incremental and config.get("full_refresh") is False):
+        # (a table no record of this instance says how it was built, as after a restore or a plain
+        # `dbt build`, is treated as another definition's: it starts over rather than be added to)
+        unknown = was is None and uid in existing_tables
+        if (unknown or (was is not None and was[1] != graph.versions[uid])) and not (
+                incremental and config.get("full_refresh") is False):
             rewritten.add(uid)
         if (nodes[uid].get("resource_type") == "seed" and not full and uid in rewritten and uid in existing_tables
                 and config.get("full_refresh") is not False):
