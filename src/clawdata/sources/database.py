@@ -89,6 +89,8 @@ class DatabaseSourceSpec(SourceSpec):
     def password(self) -> str | None:
         from sqlalchemy.engine import make_url
 
+        if not self.has_password:  # a file's database: a variable set for another use must not reach its URL
+            return None
         driver = make_url(self.url).get_backend_name()
         return os.environ.get(self.password_variable) or os.environ.get(_DRIVER_PASSWORD.get(driver, ""), None) or None
 
