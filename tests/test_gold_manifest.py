@@ -104,3 +104,21 @@ def test_persisted_descriptions_and_a_var_reading_the_environment_are_part_of_a_
     assert version("one", {"relation": True}) != version("two", {"relation": True})
     assert version("one", {"relation": True}) != version("one")  # turning it on writes the comments
     assert version("one", label="a") != version("one", label="b")
+
+
+def test_a_projects_own_materialization_is_part_of_the_models_it_builds(tmp_path: Path):
+    """dbt does not list a node's materialization among the macros it depends on: an edit to a
+    project's own one (`{% materialization stamped, adapter='duckdb' %}`) rebuilds the models using it."""
+    def manifest(stamp: str) -> dict:
+        return {
+            "macros": {"macro.p.materialization_stamped_duckdb": {
+                "unique_id": "macro.p.materialization_stamped_duckdb", "name": "materialization_stamped_duckdb",
+                "package_name": "p", "macro_sql": f"... '{stamp}' as stamp ...", "depends_on": {"macros": []}}},
+            "nodes": {uid: {"unique_id": uid, "resource_type": "model", "name": uid[8:], "package_name": "p",
+                            "raw_code": "select 1", "depends_on": {"macros": [], "nodes": []},
+                            "config": {"materialized": materialized}}
+                      for uid, materialized in (("model.p.c", "stamped"), ("model.p.t", "table"))},
+        }
+
+    before, after = versions(manifest("v1"), tmp_path), versions(manifest("v2"), tmp_path)
+    assert before["model.p.c"] != after["model.p.c"] and before["model.p.t"] == after["model.p.t"]

@@ -175,6 +175,7 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
     project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
 
     macro_closure = _macro_closure(macros)
+    materializations = _custom_materializations(macros)
 
     def var_value(package: str, name: str):
         scoped = project_vars.get(package)
@@ -185,7 +186,11 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
     @cache
     def version(uid: str) -> str:
         node = nodes[uid]
-        closure = sorted({m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)})
+        # (dbt lists the macros a node calls, not the materialization that builds it: a project's own is
+        # part of the node's definition)
+        tops = [*node.get("depends_on", {}).get("macros", []),
+                *materializations.get((node.get("config") or {}).get("materialized"), [])]
+        closure = sorted({m for top in tops for m in macro_closure(top)})
         code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
         config = {k: v for k, v in (node.get("unrendered_config") or {}).items() if k not in _DOC_CONFIG}
         text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str)
@@ -230,6 +235,20 @@ def _persisted_docs(node: Mapping[str, Any]) -> dict | None:
     return {"relation": node.get("description") if persist.get("relation") else None,
             "columns": {n: c.get("description") for n, c in (node.get("columns") or {}).items()}
             if persist.get("columns") else None}
+
+
+def _custom_materializations(macros: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The materializations a project or a package of its own defines (dbt's and dbt-duckdb's change
+    with their versions alone), by the name a model's `materialized` gives: `stamped` for
+    `materialization_stamped_duckdb` or `_default`."""
+    found: dict[str, list[str]] = {}
+    for uid, macro in macros.items():
+        name = macro.get("name", "")
+        if name.startswith("materialization_") and macro.get("package_name") not in ("dbt", "dbt_duckdb"):
+            for adapter in ("_duckdb", "_default"):
+                if name.endswith(adapter):
+                    found.setdefault(name[len("materialization_"):-len(adapter)], []).append(uid)
+    return found
 
 
 def _macro_closure(macros: Mapping[str, Any]):
