@@ -94,6 +94,13 @@ SHOP = [
          {"raw_payments", "stg_payments", "orders", "customers"}, restarted={"raw_payments"}),
     Step("seed edit read through an ephemeral model", [("seeds/raw_stores.csv", "", "4,Denver,2024-06-01\n")],
          {"raw_stores", "orders", "customers"}, restarted={"raw_stores"}),
+    # A test of the ephemeral model (no asset of its own): a check on the seed it reads, run as dbt runs it.
+    Step("a test of the ephemeral model made to fail", [("models/staging/stg_stores.yml", "data_tests: [not_null]",
+                                                         "data_tests: [not_null, {accepted_values: {arguments: {values: ['x']}}}]")],
+         set(), succeeds=False, checks=" 1 failed"),
+    Step("and mended", [("models/staging/stg_stores.yml", "{accepted_values: {arguments: {values: ['x']}}}",
+                         "{accepted_values: {arguments: {values: ['Philadelphia', 'Brooklyn', 'Chicago', 'Denver']}}}")],
+         set()),
     # A seed whose new file does not load (one line ending in CRLF, the rest LF: DuckDB's reader refuses
     # it): the run fails naming it, and its last table stays, as with dbt build (not dropped, as
     # dbt's full refresh of a seed would), then the mended file loads.

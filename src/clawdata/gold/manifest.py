@@ -63,6 +63,7 @@ def prepared(manifest: Mapping[str, Any]) -> dict:
     _read_own_tables_through_sources(manifest)
     _attach_source_tests(manifest)
     _attach_multi_parent_tests(manifest)
+    _attach_tests_of_ephemeral_models(manifest)
     _unit_tests_as_tests(manifest)
     return manifest
 
@@ -118,6 +119,39 @@ def _attach_multi_parent_tests(manifest: dict) -> None:
         refable = [p for p in parents if p in nodes and nodes[p].get("resource_type") in REFABLE] or sorted(parents)
         downstream = [p for p in refable if not any(p in ancestors(q) for q in refable if q != p)]
         node["attached_node"] = sorted(downstream or refable)[-1]
+
+
+def _attach_tests_of_ephemeral_models(manifest: dict) -> None:
+    """A test of an ephemeral model (no asset: dbt inlines it) checks what the model computes from the
+    assets it reads: it goes on the most downstream of them, so it is a check that runs (dbt builds
+    it, the ephemeral SQL inlined) rather than none at all."""
+    nodes, parent_map, ancestors = manifest.get("nodes", {}), manifest.setdefault("parent_map", {}), _ancestors(manifest)
+
+    def read_by(uid: str) -> list[str]:
+        found, pending, seen = [], [uid], {uid}
+        while pending:
+            for parent in parent_map.get(pending.pop(), []):
+                if parent not in seen:
+                    seen.add(parent)
+                    (pending if parent in nodes and is_ephemeral(nodes[parent]) else found).append(parent)
+        return found
+
+    for node in nodes.values():
+        parents = node.get("depends_on", {}).get("nodes", [])
+        target = node.get("attached_node") or (parents[0] if len(parents) == 1 else None)
+        if node.get("resource_type") != "test" or target not in nodes or not is_ephemeral(nodes[target]):
+            continue
+        behind = read_by(target)
+        refable = [p for p in behind if p in nodes and nodes[p].get("resource_type") in REFABLE] or sorted(behind)
+        downstream = [p for p in refable if not any(p in ancestors(q) for q in refable if q != p)]
+        if downstream or refable:
+            node["attached_node"] = attached = sorted(downstream or refable)[-1]
+            # (dagster-dbt puts a test with one dependency on that one, and finds a node's tests among its
+            # children: the test depends on the node it is attached to too)
+            node["depends_on"]["nodes"] = list(dict.fromkeys([*parents, attached]))
+            children = manifest.setdefault("child_map", {}).setdefault(attached, [])
+            children.extend([node["unique_id"]] * (node["unique_id"] not in children))
+            parent_map[node["unique_id"]] = list(dict.fromkeys([*parent_map.get(node["unique_id"], []), attached]))
 
 
 def _unit_tests_as_tests(manifest: dict) -> None:
