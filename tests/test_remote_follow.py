@@ -74,8 +74,9 @@ def test_failure_without_run_retries_ends_after_the_grace(monkeypatch):
 # ---- a code server that does not answer yet --------------------------------------------------------
 
 class RestartingWebserver(BaseHTTPRequestHandler):
-    """Answers launchRun as Dagster's webserver does while the code server restarts: HTTP 500 with a
-    PythonError (DagsterUserCodeUnreachableError), `failures` times, then the run."""
+    """Answers launchRun as Dagster's webserver does while the code server restarts (both seen on the
+    stack, just after `docker compose restart user_code`): an InvalidSubsetError, or HTTP 500 with a
+    PythonError, saying DagsterUserCodeUnreachableError, `failures` times; then the run."""
 
     failures = 2
     launches = 0
@@ -84,8 +85,9 @@ class RestartingWebserver(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         type(self).launches += 1
         if type(self).launches <= self.failures:
-            status, result = 500, {"__typename": "PythonError", "message": "dagster._core.errors."
-                                   "DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE\n"}
+            status, typename = (200, "InvalidSubsetError") if type(self).launches % 2 else (500, "PythonError")
+            result = {"__typename": typename, "message": "dagster._core.errors.DagsterUserCodeUnreachableError: "
+                                                         "Could not reach user code server. gRPC Error code: UNAVAILABLE\n"}
         else:
             status, result = 200, {"__typename": "LaunchRunSuccess", "run": {"runId": "run-1"}}
         body = json.dumps({"data": {"launchRun": result}}).encode()

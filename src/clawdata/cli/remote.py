@@ -56,8 +56,9 @@ def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]]
         selector["assetSelection"] = [{"path": p} for p in asset_paths]
     params = {"selector": selector, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
     result = graphql(queries.LAUNCH_RUN, {"params": params})["launchRun"]
-    if result.get("__typename") == "PythonError" and code_server_down(result.get("message")):
-        # No run was made: Dagster needs the code server's plan of the job before it makes one.
+    if result.get("__typename") != "LaunchRunSuccess" and code_server_down(result.get("message")):
+        # No run was made: Dagster needs the code server's plan of the job before it makes one. (While
+        # the code server restarts, Dagster answers an InvalidSubsetError or a PythonError saying so.)
         raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {graphql.where}")
     return expect(result, "LaunchRunSuccess", "launching the run failed")["run"]["runId"]
 

@@ -17,7 +17,10 @@ class Target:
 
     def check_location(self) -> None:
         """Fail clearly when the code location did not load (rather than showing no assets)."""
-        workspace = expect(self.graphql(queries.LOCATIONS)["workspaceOrError"], "Workspace", "reading the workspace")
+        workspace = self.graphql(queries.LOCATIONS)["workspaceOrError"]
+        if workspace.get("__typename") == "PythonError" and remote.code_server_down(workspace.get("message")):
+            raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {self.where}")
+        workspace = expect(workspace, "Workspace", "reading the workspace")
         entry = next((e for e in workspace["locationEntries"] if e["name"] == LOCATION), None)
         if entry is None:
             raise ClawdataError(f"{self.where} has no code location named '{LOCATION}'")
@@ -134,6 +137,9 @@ class RemoteTarget(Target):
 
     def check_location(self) -> None:
         remote.when_code_server_answers(super().check_location)
+
+    def asset_paths(self) -> list[list[str]]:
+        return remote.when_code_server_answers(super().asset_paths)
 
     def run(self, job_name, asset_paths, tags):
         run_id = remote.when_code_server_answers(lambda: remote.launch(self.graphql, job_name, asset_paths, tags))
