@@ -23,17 +23,6 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
-def _rows(conn, schema: str, name: str) -> int | None:
-    """None for a view that no longer binds (what it read is not in the backup): rebuilt, as a
-    missing table is."""
-    import duckdb
-
-    try:
-        return conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0]
-    except duckdb.Error:
-        return None
-
-
 def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
     said = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT)):
@@ -45,6 +34,7 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
 
     from clawdata.definitions import defs
     from clawdata.warehouse.readers import read_only
+    from clawdata.warehouse.tables import row_count
 
     graph = defs.resolve_asset_graph()
     tables = {}
@@ -57,7 +47,8 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
             if table:
                 schema, _, name = table.rpartition(".")
                 relation = f"{schema or 'main'}.{name}"
-                tables[key] = (relation, _rows(conn, schema or "main", name) if relation in present else None)
+                # (a view that no longer binds, what it read not in the backup, is rebuilt as a missing table is)
+                tables[key] = (relation, row_count(conn, schema or "main", name) if relation in present else None)
     for key, (relation, rows) in sorted(tables.items()):
         metadata = {"restored_from": backup, "table": relation}
         if rows is None:

@@ -28,9 +28,11 @@ RETRY_TAG_GRACE_SECONDS = 5.0
 CODE_SERVER_WAIT_SECONDS = 90
 
 
-def code_server_down(message: str | None) -> bool:
-    """Whether Dagster's error says the code server did not answer (not that the code failed)."""
-    return "DagsterUserCodeUnreachableError" in (message or "")
+def raise_if_code_server_down(where: str, *messages: str | None) -> None:
+    """CodeLocationNotReady when one of Dagster's error messages says the code server did not answer
+    (not that the code failed): worth waiting for."""
+    if any("DagsterUserCodeUnreachableError" in (m or "") for m in messages):
+        raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {where}")
 
 
 def when_code_server_answers(attempt: Callable[[], T], wait_seconds: float = CODE_SERVER_WAIT_SECONDS,
@@ -56,10 +58,10 @@ def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]]
         selector["assetSelection"] = [{"path": p} for p in asset_paths]
     params = {"selector": selector, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
     result = graphql(queries.LAUNCH_RUN, {"params": params})["launchRun"]
-    if result.get("__typename") != "LaunchRunSuccess" and code_server_down(result.get("message")):
+    if result.get("__typename") != "LaunchRunSuccess":
         # No run was made: Dagster needs the code server's plan of the job before it makes one. (While
         # the code server restarts, Dagster answers an InvalidSubsetError or a PythonError saying so.)
-        raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {graphql.where}")
+        raise_if_code_server_down(graphql.where, result.get("message"))
     return expect(result, "LaunchRunSuccess", "launching the run failed")["run"]["runId"]
 
 
@@ -69,10 +71,11 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
     (run_retries in dagster.yaml); the last item is the final status. `at` (run id and event cursor,
     kept up to date) resumes where an interrupted follow() stopped: no event is shown twice."""
     at = at if at is not None else {}
-    run_id, cursor = at.setdefault("run_id", run_id), at.get("cursor")
+    at.setdefault("run_id", run_id)
     deadline = time.monotonic() + timeout
     while True:
-        data = graphql(queries.RUN_EVENTS, {"runId": run_id, "after": cursor})
+        run_id = at["run_id"]
+        data = graphql(queries.RUN_EVENTS, {"runId": run_id, "after": at.get("cursor")})
         run = expect(data["runOrError"], "Run", f"run {run_id}")
         logs = expect(data["logsForRun"], "EventConnection", f"events of run {run_id}")
         for index, event in enumerate(logs["events"]):
@@ -82,13 +85,11 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
             mapped = _from_graphql_event(event)
             if mapped:
                 yield mapped
-        cursor = at["cursor"] = logs["cursor"]
-        at["shown"] = 0
+        at.update(cursor=logs["cursor"], shown=0)
         if run["status"] in TERMINAL and not logs["hasMore"]:
             if run["status"] == "FAILURE" and _will_retry(graphql, run_id, run["tags"]):
-                run_id, cursor = _retry_of(graphql, run_id, poll_seconds), None
-                at.update(run_id=run_id, cursor=None, shown=0)
-                yield RunEvent("retry", run_id, "the run failed outside its steps; Dagster retries it once")
+                at.update(run_id=_retry_of(graphql, run_id, poll_seconds), cursor=None)
+                yield RunEvent("retry", at["run_id"], "the run failed outside its steps; Dagster retries it once")
                 continue
             yield run["status"]
             return

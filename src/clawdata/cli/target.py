@@ -18,8 +18,8 @@ class Target:
     def check_location(self) -> None:
         """Fail clearly when the code location did not load (rather than showing no assets)."""
         workspace = self.graphql(queries.LOCATIONS)["workspaceOrError"]
-        if workspace.get("__typename") == "PythonError" and remote.code_server_down(workspace.get("message")):
-            raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {self.where}")
+        if workspace.get("__typename") == "PythonError":
+            remote.raise_if_code_server_down(self.where, workspace.get("message"))
         workspace = expect(workspace, "Workspace", "reading the workspace")
         entry = next((e for e in workspace["locationEntries"] if e["name"] == LOCATION), None)
         if entry is None:
@@ -29,8 +29,7 @@ class Target:
             # The root cause (a refused dbt table, dbt's parse error), whole and headline first, not
             # Dagster's wrappers around it.
             chain = [link["error"] for link in loaded.get("errorChain") or []]
-            if any(remote.code_server_down(e["message"]) for e in [loaded, *chain]):
-                raise CodeLocationNotReady(f"the code server of '{LOCATION}' does not answer {self.where}")
+            remote.raise_if_code_server_down(self.where, *(e["message"] for e in [loaded, *chain]))
             detail = (chain or [loaded])[-1]["message"].strip()
             raise ClawdataError(f"the code location '{LOCATION}' failed to load:\n{detail}")
         if not loaded:
@@ -137,9 +136,6 @@ class RemoteTarget(Target):
 
     def check_location(self) -> None:
         remote.when_code_server_answers(super().check_location)
-
-    def asset_paths(self) -> list[list[str]]:
-        return remote.when_code_server_answers(super().asset_paths)
 
     def run(self, job_name, asset_paths, tags):
         run_id = remote.when_code_server_answers(lambda: remote.launch(self.graphql, job_name, asset_paths, tags))

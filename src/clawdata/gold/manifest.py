@@ -116,9 +116,14 @@ def _attach_multi_parent_tests(manifest: dict) -> None:
         ref = ((node.get("config") or {}).get("meta") or node.get("meta") or {}).get("dagster", {}).get("ref")
         if node.get("resource_type") != "test" or node.get("attached_node") or len(parents) < 2 or ref:
             continue
-        refable = [p for p in parents if p in nodes and nodes[p].get("resource_type") in REFABLE] or sorted(parents)
-        downstream = [p for p in refable if not any(p in ancestors(q) for q in refable if q != p)]
-        node["attached_node"] = sorted(downstream or refable)[-1]
+        node["attached_node"] = _most_downstream(nodes, ancestors, parents)
+
+
+def _most_downstream(nodes: Mapping[str, Any], ancestors, candidates: list[str]) -> str:
+    """Of `candidates`, the node no other one reads (models, seeds and snapshots before sources)."""
+    refable = [p for p in candidates if p in nodes and nodes[p].get("resource_type") in REFABLE] or sorted(candidates)
+    downstream = [p for p in refable if not any(p in ancestors(q) for q in refable if q != p)]
+    return sorted(downstream or refable)[-1]
 
 
 def _attach_tests_of_ephemeral_models(manifest: dict) -> None:
@@ -142,16 +147,16 @@ def _attach_tests_of_ephemeral_models(manifest: dict) -> None:
         if node.get("resource_type") != "test" or target not in nodes or not is_ephemeral(nodes[target]):
             continue
         behind = read_by(target)
-        refable = [p for p in behind if p in nodes and nodes[p].get("resource_type") in REFABLE] or sorted(behind)
-        downstream = [p for p in refable if not any(p in ancestors(q) for q in refable if q != p)]
-        if downstream or refable:
-            node["attached_node"] = attached = sorted(downstream or refable)[-1]
-            # (dagster-dbt puts a test with one dependency on that one, and finds a node's tests among its
-            # children: the test depends on the node it is attached to too)
-            node["depends_on"]["nodes"] = list(dict.fromkeys([*parents, attached]))
-            children = manifest.setdefault("child_map", {}).setdefault(attached, [])
-            children.extend([node["unique_id"]] * (node["unique_id"] not in children))
-            parent_map[node["unique_id"]] = list(dict.fromkeys([*parent_map.get(node["unique_id"], []), attached]))
+        if not behind:
+            continue
+        node["attached_node"] = attached = _most_downstream(nodes, ancestors, behind)
+        # (dagster-dbt puts a test with one dependency on that one, and finds a node's tests among its
+        # children: the test depends on the node it is attached to too)
+        node["depends_on"]["nodes"] = list(dict.fromkeys([*parents, attached]))
+        children = manifest.setdefault("child_map", {}).setdefault(attached, [])
+        if node["unique_id"] not in children:
+            children.append(node["unique_id"])
+        parent_map[node["unique_id"]] = list(dict.fromkeys([*parent_map.get(node["unique_id"], []), attached]))
 
 
 def _unit_tests_as_tests(manifest: dict) -> None:

@@ -87,12 +87,9 @@ class DatabaseSourceSpec(SourceSpec):
         return self.url
 
     def password(self) -> str | None:
-        from sqlalchemy.engine import make_url
-
         if not self.has_password:  # a file's database: a variable set for another use must not reach its URL
             return None
-        driver = make_url(self.url).get_backend_name()
-        return os.environ.get(self.password_variable) or os.environ.get(_DRIVER_PASSWORD.get(driver, ""), None) or None
+        return os.environ.get(self.password_variable) or os.environ.get(self.driver_password_variable or "") or None
 
     def connection_url(self):
         from sqlalchemy.engine import make_url

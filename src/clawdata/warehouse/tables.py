@@ -42,6 +42,14 @@ class Table:
                             "AND schema_name = ? AND table_name = ?", [self.schema, self.name]).fetchone()[0] > 0
 
 
+def row_count(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> int | None:
+    """A table's or view's rows; None for a view that no longer binds (what it read was dropped)."""
+    try:
+        return conn.execute(f"SELECT count(*) FROM {Table(schema, name)}").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
 def migrate_to_layer_schemas(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """A warehouse from before the layer schemas holds bronze and silver in `main`: move each table
     the ledger says clawdata built into its schema (DuckDB has no ALTER TABLE ... SET SCHEMA: copy

@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import DbtProject, dbt_assets
 from dagster_dbt.asset_utils import get_asset_check_key_for_test
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
@@ -31,6 +30,7 @@ from clawdata.gold import project as gold_project
 from clawdata.gold import runner
 from clawdata.settings import NOT_BUILT_METADATA, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
+from clawdata.warehouse.tables import row_count
 
 FAILED = {"error", "fail", "runtime error"}
 
@@ -61,13 +61,17 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
         # build makes (its table gone, say) is said after the build, with its kept check results.
         later = _downstream_of(graph, plan.reuse, set(plan.build))
         later_keys = {graph.key_of[u] for u in later}
-        for uid in plan.reuse:
-            if uid not in later:
-                yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+
+        def reused(after_the_build: bool) -> Iterator:
+            for uid in plan.reuse:
+                if (uid in later) == after_the_build:
+                    yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+            yield from (r for r in plan.replay if (r.asset_key in later_keys) == after_the_build)
+
         yield from _not_built(graph, plan.skipped, "behind a test that fails")
+        yield from reused(after_the_build=False)
         failures = [f"{r.check_name}: failed, as when it last ran (the test and what it reads are unchanged)"
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
-        yield from (r for r in plan.replay if r.asset_key not in later_keys)
 
         built: set[dg.AssetKey] = set()
         if plan.build or plan.tests:
@@ -87,10 +91,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
                     with connect(duckdb) as conn:
                         for name in kept_seeds.put_back(conn, kept):
                             context.log.warning(f"seed {name} did not load: its last table is kept")
-        for uid in plan.reuse:
-            if uid in later:
-                yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
-        yield from (r for r in plan.replay if r.asset_key in later_keys)
+        yield from reused(after_the_build=True)
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
         if failures:
@@ -292,17 +293,9 @@ def _tables(conn, nodes: list[Mapping[str, Any]]) -> dict[str, dict]:
     ).fetchall():
         if (schema, table) in wanted:
             columns.setdefault((schema, table), []).append((column, type_))
-    return {wanted[(schema, table)]: {"rows": _rows(conn, schema, table), "columns": cols}
+    # (rows None: a view that no longer binds, dropped under it outside dbt; the build replaces it)
+    return {wanted[(schema, table)]: {"rows": row_count(conn, schema, table), "columns": cols}
             for (schema, table), cols in columns.items()}
-
-
-def _rows(conn, schema: str, table: str) -> int | None:
-    """The relation's row count; None for a view that no longer binds (what it reads was dropped
-    outside dbt): the build that follows replaces it, or says why it cannot."""
-    try:
-        return conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
-    except duckdb.Error:
-        return None
 
 
 def _schema(spec: dg.AssetSpec, columns: list[tuple[str, str]]) -> dg.TableSchema:

@@ -256,7 +256,8 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
             reuse.remove(model)
             build.append(model)
             reasons[model] = "its unit test changed"
-    build = [uid for uid in selected if uid in build]  # dbt's order
+    in_build = set(build)
+    build = [uid for uid in selected if uid in in_build]  # dbt's order
     # (a unit test needs no table: it runs, as in dbt)
     tests = [t for t in tests if t.endswith(UNIT_TEST_SUFFIX) or not any(p in skipped for p in graph.parents(t))]
     return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where,
