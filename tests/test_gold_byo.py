@@ -169,6 +169,43 @@ def test_models_in_any_group_carry_the_freshness_policy(tmp_path):
     assert late == {"stg_customers", "stg_orders", "customers_by_country", "order_totals"}, late
 
 
+def test_tables_named_as_dagster_names_nothing_are_assets_spelled_as_it_can(tmp_path, monkeypatch):
+    """Aliases with a space, a `$` or a letter outside ASCII (Dagster's keys take neither): the
+    project loads, each model is built and reused under a key Dagster takes, and
+    `dagster/table_name` names the real table. Two keys Dagster would name alike fail the load,
+    naming both models."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    marts = proj / "transform" / "marts"
+    (marts / "spaced.sql").write_text("{{ config(alias='order totals 2') }}\nselect * from {{ ref('stg_customers') }}\n")
+    (marts / "accented.sql").write_text("{{ config(alias='Straße$año') }}\nselect * from {{ ref('spaced') }}\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    build_silver(warehouse)
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    defs = gold.build_defs(gold_project.load(proj))
+    found = specs(defs)
+    assert found[dg.AssetKey("order_totals_2")].metadata["dagster/table_name"] == "main.order totals 2"
+    assert found[dg.AssetKey("Strasse_ano")].metadata["dagster/table_name"] == "main.Straße$año"
+    assert {d.asset_key for d in found[dg.AssetKey("Strasse_ano")].deps} == {dg.AssetKey("order_totals_2")}
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    selection = ["stg_customers", "order_totals_2", "Strasse_ano"]
+    with dg.instance_for_test() as instance:
+        for _ in range(2):  # built, then reused
+            result = dg.materialize(defs.assets, instance=instance, resources=resources, selection=selection,
+                                    raise_on_error=False)
+            built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+            assert {"order_totals_2", "Strasse_ano"} <= built, built
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute('select count(*) from main."Straße$año"').fetchone()[0] > 0
+
+    (marts / "dashed.sql").write_text("{{ config(alias='order-totals-2') }}\nselect 1 as id\n")
+    with pytest.raises(ValueError) as refused:
+        gold.build_defs(gold_project.load(proj))
+    message = str(refused.value)
+    assert "model.shop_analytics.spaced" in message and "model.shop_analytics.dashed" in message, message
+    assert "'order_totals_2'" in message, message
+
+
 def test_a_seed_on_a_bronze_table_is_refused_naming_both(tmp_path):
     proj = tmp_path / "proj"
     shutil.copytree(OTHER, proj)

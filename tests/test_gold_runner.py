@@ -61,6 +61,29 @@ def test_dbt_log_lines_go_to_the_step_output_whatever_stdout_is_later(tiny):
     assert elsewhere.getvalue() == ""
 
 
+def test_a_failed_models_sql_is_in_the_output_and_where_dbt_says_it_is(tmp_path, monkeypatch):
+    """dbt ends a failure with "compiled code at PATH". The build's target folder is private and
+    removed after it: the path named is the project's target path (where `dbt build` keeps it, and
+    where the SQL is copied), and the SQL itself follows in the output, for the UI and a run container
+    that is gone by the time someone reads it."""
+    project_dir = tmp_path / "project"
+    (project_dir / "models").mkdir(parents=True)
+    (project_dir / "dbt_project.yml").write_text("name: tiny\nversion: '1.0'\nprofile: theirs\n")
+    (project_dir / "models" / "broken.sql").write_text("select no_such_column from (select 1 as answer)")
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.delenv("CLAWDATA_DBT_PROFILES_DIR", raising=False)
+    profiles = gold_project.profiles_dir(project_dir, gold_project.project_config(project_dir))
+    manifest = runner.parse(project_dir, profiles, None, project_dir / "target")
+    build = runner.DbtBuild(manifest, project_dir, profiles, None, ["broken"], keep_compiled_in=project_dir / "target")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert [e["data"]["status"] for e in build] == ["error"]
+    kept = project_dir / "target" / "compiled" / "tiny" / "models" / "broken.sql"
+    assert f"compiled code at {kept}" in out.getvalue(), out.getvalue()
+    assert "    | select no_such_column from (select 1 as answer)" in out.getvalue(), out.getvalue()
+    assert "no_such_column" in kept.read_text()
+
+
 def test_a_microbatch_model_builds_on_the_load_time_parse(tmp_path, monkeypatch):
     """A microbatch model's `begin` is a datetime in dbt's parse state (a msgpack extension type): read
     with dbt's own decoder, the build runs its batches; read without it, dbt failed on

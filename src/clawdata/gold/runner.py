@@ -92,13 +92,17 @@ def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path
 class DbtBuild:
     def __init__(self, manifest: "Manifest", project_dir: Path, profiles_dir: Path, target: str | None,
                  select: Sequence[str], exclude: Sequence[str] = (), full_refresh: bool = False,
-                 full_refresh_nodes: Sequence[str] = (), test_where: Mapping[str, str] | None = None):
+                 full_refresh_nodes: Sequence[str] = (), test_where: Mapping[str, str] | None = None,
+                 keep_compiled_in: Path | None = None):
         for uid in full_refresh_nodes:  # dbt's own per-model config: this model starts over, alone
             manifest.nodes[uid].config.full_refresh = True
         for uid, where in (test_where or {}).items():  # dbt's own test config: the test reads these rows only
             manifest.nodes[uid].config.where = where
         self._manifest = manifest
         self._target_path = Path(tempfile.mkdtemp(prefix="clawdata-dbt-"))
+        # Where the build's compiled and run SQL is kept (`compiled/`, `run/`), as `dbt build` keeps it in
+        # the project's target path: the paths dbt prints name it, not the private folder removed after.
+        self._keep_compiled_in = keep_compiled_in
         self._args = [
             "--no-use-colors", "--log-level-file", "none", "--log-level", "none",
             # the results come as events: no manifest.json and run_results.json to write (0.3 s at each build)
@@ -135,7 +139,21 @@ class DbtBuild:
         finally:
             thread.join(timeout=60)
             close_dbt_duckdb()
+            self._keep_compiled()
             shutil.rmtree(self._target_path, ignore_errors=True)
+
+    def _keep_compiled(self) -> None:
+        if self._keep_compiled_in is None:
+            return
+        for folder in ("compiled", "run"):
+            if (self._target_path / folder).is_dir():
+                try:
+                    shutil.copytree(self._target_path / folder, self._keep_compiled_in / folder, dirs_exist_ok=True)
+                except OSError:  # a read-only project: the failed nodes' SQL is in the step's output anyway
+                    pass
+
+    def _kept(self, text: str) -> str:
+        return text.replace(str(self._target_path), str(self._keep_compiled_in)) if self._keep_compiled_in else text
 
     def cancel(self) -> None:
         self._canceled.set()
@@ -164,7 +182,9 @@ class DbtBuild:
             raise BuildCanceled("the run was canceled")
         if level in ("info", "warn", "error") and msg.info.msg:
             # dbt's own text log, as `dbt build` prints it (no colours), for the step's stdout.
-            print(f"{datetime.now():%H:%M:%S}  {msg.info.msg}", file=self._stdout, flush=True)
+            print(f"{datetime.now():%H:%M:%S}  {self._kept(msg.info.msg)}", file=self._stdout, flush=True)
+        if name == "SQLCompiledPath":  # a failed node: its SQL where every reader of the step's output sees it
+            print(_compiled_sql(Path(msg.data.path)), file=self._stdout, flush=True)
         if name == "SkippingDetails":
             self.skipped.add(msg.data.node_info.unique_id)
         if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message:
@@ -193,6 +213,17 @@ class DbtBuild:
         finally:
             if cursor is not None:
                 cursor.close()
+
+
+def _compiled_sql(path: Path, most: int = 40) -> str:
+    """A failed node's compiled SQL, indented under dbt's "compiled code at" line: in a run container the
+    file goes with the container, and in the UI the step's output is what a user reads."""
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    shown = lines[:most] + ([f"... ({len(lines) - most} more lines)"] if len(lines) > most else [])
+    return "\n".join("    | " + line for line in shown)
 
 
 def _hook_errors(results) -> list[str]:

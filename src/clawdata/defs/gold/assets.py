@@ -142,7 +142,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                 depends_on.append(node_id)
     select, exclude = _selection(manifest, plan.build + plan.tests)
     build = runner.DbtBuild(parsed, project.project_dir, project.profiles_dir, project.target, select, exclude,
-                            full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes, test_where=plan.where)
+                            full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes, test_where=plan.where,
+                            keep_compiled_in=project.project_dir / project.target_path)
     wanted = set(plan.build) | set(plan.tests)
     unit_results, unit_failed = {}, set()
     failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end

@@ -3,7 +3,10 @@
 - A model, seed or snapshot's key is its table's name when it builds into the main schema
   (`dim_customers`), `schema/name` elsewhere (`marts/orders`), and `main/name` when a clawdata asset
   already has the bare name (a seed `raw_customers` beside bronze's `raw_customers`, which lives in
-  schema `bronze`). A dbt node that would build the very table of a bronze or silver asset is refused
+  schema `bronze`). A table name Dagster cannot take in a key (a space, `$`, a letter outside ASCII:
+  Dagster derives Python identifiers from keys) is spelled with what it can (`my table` -> `my_table`,
+  `Straße` -> `Strasse`; `dagster/table_name` keeps the real one); two nodes whose keys Dagster
+  would spell alike (`my-table`, `my table`) fail the load, naming both. A dbt node that would build the very table of a bronze or silver asset is refused
   at load (`refuse_collisions`), naming both.
 - Groups: seeds in `seeds`, models and snapshots in `gold`, unless dbt `meta.dagster.group` says
   otherwise. Owners and tags come from dbt `meta.dagster.owners` and dbt tags (dagster-dbt's defaults).
@@ -16,6 +19,8 @@
 """
 
 import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -30,6 +35,20 @@ GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=float(os.environ.get("CLAWDATA_GOLD_FRESHNESS_HOURS") or 26)))
 
 
+# What Dagster takes in a key's part: it turns `-` and `.` into `_` to name ops and inputs, and refuses
+# any other character outside [A-Za-z0-9_] there.
+_KEY_PART = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def key_part(name: str) -> str:
+    """`name` as a key's part: letters without their accents, anything else Dagster refuses as `_`."""
+    if _KEY_PART.fullmatch(name):
+        return name
+    plain = unicodedata.normalize("NFKD", name.replace("ß", "ss"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", plain)
+
+
 def table_name(props: Mapping[str, Any]) -> str:
     """`schema.table`, as every layer names its table (`dagster/table_name`)."""
     return f"{props.get('schema')}.{props.get('alias') or props['name']}"
@@ -41,14 +60,29 @@ class GoldTranslator(DagsterDbtTranslator):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True))
         self._versions = dict(versions or {})
         self._reserved = reserved
+        self._spelled: dict[str, tuple[str, str, str]] = {}  # a key as Dagster names ops -> (unique id, table, key)
 
     def get_asset_key(self, props: Mapping[str, Any]) -> dg.AssetKey:
         if props["resource_type"] == "source" or props.get("meta", {}).get("dagster", {}).get("asset_key"):
             return super().get_asset_key(props)
-        name = props.get("alias") or props["name"]
-        if props.get("schema") == MAIN_SCHEMA and dg.AssetKey(name) not in self._reserved:
-            return dg.AssetKey(name)
-        return dg.AssetKey([props.get("schema"), name])
+        schema, table = props.get("schema") or "", props.get("alias") or props["name"]
+        if schema == MAIN_SCHEMA and dg.AssetKey(key_part(table)) not in self._reserved:
+            path = [table]
+        else:
+            path = [schema, table]
+        key = dg.AssetKey([key_part(part) for part in path])
+        self._claim_name(key, props)
+        return key
+
+    def _claim_name(self, key: dg.AssetKey, props: Mapping[str, Any]) -> None:
+        """Dagster names ops and inputs after `key.to_python_identifier()`: two keys spelled alike there
+        (`my-table`, `my table`) would fail the load deep inside Dagster (a KeyError)."""
+        mine = (props["unique_id"], table_name(props), key.to_user_string())
+        other = self._spelled.setdefault(key.to_python_identifier(), mine)
+        if other[0] != mine[0]:
+            raise ValueError(f"dbt nodes {other[0]} (table {other[1]}, asset {other[2]!r}) and {mine[0]} (table "
+                             f"{mine[1]}, asset {mine[2]!r}) would have one name in Dagster, "
+                             f"{key.to_python_identifier()!r}: it reads '-' and '.' as '_'. Give one of them another alias.")
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
