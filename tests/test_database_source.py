@@ -51,7 +51,8 @@ def spec(host, port, **overrides) -> DatabaseSourceSpec:
 
 @pytest.fixture(scope="module")
 def loaded(server, tmp_path_factory):
-    """Three runs: the first load, then 20 rows updated and 5 inserted, then nothing new."""
+    """Three runs: the first load, then 20 rows updated and 5 inserted, then nothing new; then a row
+    updated at the last cursor value, and nothing new again."""
     host, port = server
     tmp = tmp_path_factory.mktemp("db")
     warehouse = tmp / "warehouse.duckdb"
@@ -70,7 +71,10 @@ def loaded(server, tmp_path_factory):
             INSERT INTO crm.accounts SELECT g, '  spaced ' || g || '  ', 'basic', 1, timestamp '2026-12-02'
               FROM generate_series(501, 505) g;""")
         second, third = run(), run()
-        yield {"runs": (first, second, third), "warehouse": warehouse, "instance": instance, "run": run,
+        # A row updated without its cursor moving: 501's updated_at stays the last value taken.
+        postgres.psql(host, port, "app", "UPDATE crm.accounts SET plan = 'pro' WHERE account_id = 501;")
+        tie = (run(), run())
+        yield {"runs": (first, second, third), "tie": tie, "warehouse": warehouse, "instance": instance, "run": run,
                "tmp": tmp, "server": server, "assets": assets, "resources": resources}
 
 
@@ -99,6 +103,17 @@ def test_first_load_then_only_what_moved(loaded):
     assert metadata(third, "raw_accounts")["rows_read"] == 0
     assert metadata(third, "slv_accounts")["reused"]  # nothing new: silver and what reads it are kept
     assert silver(loaded["warehouse"]) == (505, 20, "spaced 503")  # cleaned as declared
+
+
+def test_a_row_updated_at_the_last_cursor_value_is_taken_and_only_it(loaded):
+    """dlt reads the rows at the last cursor value again and drops those it took already: compared on
+    every column read, so an update that left the cursor alone is taken (by the table's primary key,
+    dlt's default, it was dropped) and the unchanged rows at that value are not read twice."""
+    tie, after = loaded["tie"]
+    assert metadata(tie, "raw_accounts")["rows_read"] == 1, metadata(tie, "raw_accounts")
+    assert metadata(after, "raw_accounts")["rows_read"] == 0 and metadata(after, "slv_accounts")["reused"]
+    with read_only(loaded["warehouse"]) as conn:
+        assert conn.execute("SELECT plan FROM silver.slv_accounts WHERE account_id = 501").fetchone() == ("pro",)
 
 
 def test_the_password_is_in_no_file_and_no_log(loaded):

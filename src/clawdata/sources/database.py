@@ -305,14 +305,18 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     # which tells this load's rows from earlier ones in the extract.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    # What is declared (a column left out is not read), and the cursor dlt follows.
+    columns = list(dict.fromkeys([*spec.types, *([spec.cursor] if spec.cursor else [])]))
+    # A row whose cursor is NULL has no place in the order: read it at every load (dlt's default fails
+    # a full load on it, and skips it in an incremental one). The rows at the last cursor value are read
+    # again, and dlt drops those it took already: compared on every column read, not on the table's
+    # primary key (dlt's default), so a row updated without its cursor moving is taken.
+    incremental = dlt.sources.incremental(spec.cursor, on_cursor_value_missing="include", primary_key=tuple(columns))
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
-                         # A row whose cursor is NULL has no place in the order: read it at every load
-                         # (dlt's default fails a full load on it, and skips it in an incremental one).
-                         incremental=dlt.sources.incremental(spec.cursor, on_cursor_value_missing="include") if spec.cursor else None,
+                         incremental=incremental if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
                          type_adapter_callback=_plain_numeric_as_double, query_adapter_callback=_plain_numeric_read_as_double,
-                         # What is declared (a column left out is not read), and the cursor dlt follows.
-                         included_columns=list(dict.fromkeys([*spec.types, *([spec.cursor] if spec.cursor else [])])))
+                         included_columns=columns)
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(conn),
