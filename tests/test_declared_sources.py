@@ -365,3 +365,25 @@ def test_a_key_silver_cleans_is_one_key_whatever_its_spelling_in_the_files(tmp_p
         assert silver() == [("AB", 1), ("CD", 2)]
         (inbox / "codes_3.csv").write_text("code,value\nAb,7\naB,8\n")  # one key twice in a file: its later row
         assert silver() == [("AB", 8), ("CD", 2)]
+
+
+def test_two_versions_of_a_key_at_one_order_by_value_the_later_row_wins(tmp_path, monkeypatch):
+    """An `order_by` tie inside one file (an export that wrote a key twice in the same second): the later
+    row wins, as without an `order_by`, at every load and at a full refresh alike. It was whichever row
+    DuckDB's parallel read met first, so silver mixed both and could change on a rebuild."""
+    sample, inbox = tmp_path / "sample", tmp_path / "inbox"
+    sample.mkdir(), inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    spec = FileSourceSpec.model_validate({"name": "items", "key": ["id"], "order_by": "changed_at", "columns": {
+        "id": "BIGINT", "label": "VARCHAR", "changed_at": "TIMESTAMP"}})
+    assets = build_ingest_assets(spec, "defs/sources/items/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
+    keys = 200_000  # more rows than one read thread takes
+    (inbox / "items_1.csv").write_text("id,label,changed_at\n" + "".join(
+        f"{i},first,2026-12-01 10:00:00\n{i},second,2026-12-01 10:00:00\n" for i in range(keys)))
+    with dg.instance_for_test() as instance:
+        for tags in (None, {FULL_REFRESH_TAG: "true"}):
+            assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
+            with read_only(tmp_path / "warehouse.duckdb") as conn:
+                assert conn.execute("SELECT label, count(*) FROM silver.slv_items GROUP BY 1").fetchall() == [("second", keys)]

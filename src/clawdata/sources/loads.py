@@ -128,8 +128,7 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
     """Each file read on its own (an error names its file), with its rank and load time."""
     for i, header in enumerate(headers):
         rank = file_rank(header.path).replace("'", "''")
-        # Rows' order within their file decides only where no `order_by` column does.
-        read = select_file_sql(header, source.types, source.null_markers, row_numbers=source.order_by is None,
+        read = select_file_sql(header, source.types, source.null_markers,
                                date_format=source.date_format, timestamp_format=source.timestamp_format)
         select = (f"SELECT * EXCLUDE (_row), '{rank}' AS _file_rank, _row, current_timestamp AS _loaded_at "
                   f"FROM ({read})")

@@ -2,8 +2,8 @@
 
 A source `NAME` gives two tables: `bronze.raw_NAME`, every delivered row typed as delivered (plus
 `_source_file`, `_file_rank`, `_row` and `_loaded_at`), and `silver.slv_NAME`, one row per key,
-cleaned: the latest version by `order_by` wins, or, without one, the latest delivery (a later file,
-then a later row). This module is Dagster-free: the component (defs/ingest/component.py), the inbox
+cleaned: the latest version by `order_by` wins, or, without one or on a tie, the latest delivery (a
+later file, then a later row). This module is Dagster-free: the component (defs/ingest/component.py), the inbox
 sensor, the dbt project's generated sources and `clawdata source add` all read it.
 """
 

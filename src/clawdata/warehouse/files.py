@@ -79,11 +79,12 @@ def _reader(path: Path, file_format: str, columns: dict[str, str] | None = None)
 
 
 def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: list[str] | None = None,
-                    row_numbers: bool = False, date_format: str | None = None, timestamp_format: str | None = None) -> str:
+                    date_format: str | None = None, timestamp_format: str | None = None) -> str:
     """A SELECT that reads one checked file with the declared types, in the declared order, plus
-    `_source_file` and `_row` (its rows' order in the file, when delivery order decides; else NULL)."""
+    `_source_file` and `_row` (its rows' order in the file: the later of two versions of a key wins
+    where the declared order says nothing, with or without an `order_by`)."""
     wanted = ", ".join(_cast(c, expected[c], header.format) for c in expected)
-    row = "row_number() OVER ()" if row_numbers else "NULL::BIGINT"
+    row = "row_number() OVER ()"
     if header.format == "csv":
         types = {name: expected.get(name, "VARCHAR") for name in header.columns}
         columns = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in types.items())
