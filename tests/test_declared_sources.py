@@ -285,13 +285,14 @@ def test_columns_named_as_exports_name_them_give_valid_checks_that_run():
     with duckdb.connect() as conn:
         conn.execute("CREATE SCHEMA bronze")
         conn.execute(f'CREATE TABLE {spec.bronze} ("Numéro Client" BIGINT, "Statut d\'envoi" VARCHAR, "Solde (€)" DOUBLE, '
-                     '"Solde" DOUBLE, "Prix {HT}" VARCHAR)')
-        conn.execute(f"INSERT INTO {spec.bronze} VALUES (1, 'envoyé', 10, 1, '{{a}}'), (2, 'reçu', 0, 2, 'b')")
+                     '"Solde" DOUBLE, "Prix {HT}" VARCHAR, _source_file VARCHAR, _row BIGINT)')
+        conn.execute(f"INSERT INTO {spec.bronze} VALUES (1, 'envoyé', 10, 1, '{{a}}', '/in/clients_1.csv', 1), "
+                     "(2, 'reçu', 0, 2, 'b', '/in/clients_1.csv', 2)")
         conn.execute(f"CREATE TABLE staged AS SELECT * FROM {spec.bronze}")
         assert all(a.run(conn, "staged").passed for a in audits)
-        conn.execute("INSERT INTO staged VALUES (NULL, 'perdu', -1, 1000, 'c')")
+        conn.execute("INSERT INTO staged VALUES (NULL, 'perdu', -1, 1000, 'c', '/in/clients_2.csv', 7)")
         failed = {a.name: a.run(conn, "staged").observed for a in audits if not a.run(conn, "staged").passed}
-        assert failed["Numero_Client_not_null"] == "1 rows without Numéro Client", failed
+        assert failed["Numero_Client_not_null"] == "1 rows without Numéro Client (the first: clients_2.csv row 7)", failed
         assert failed["Statut_d_envoi_accepted_values"] == "1 rows with another Statut d'envoi", failed
         assert failed["Prix_HT_accepted_values"] == "1 rows with another Prix {HT}", failed
         assert [failed[n] for n in ranges] == ["1 rows out of range"] * 2, failed
@@ -312,6 +313,30 @@ def test_a_bad_value_in_parquet_or_json_lines_is_named_not_a_hint_or_a_caret(tmp
         message = str(files.explain_duckdb_error(path, raised.value))
         assert message.startswith(str(path)) and ("not a number" in message or '"two"' in message), message
         assert "^^^" not in message and "Try setting" not in message, message
+
+
+def test_a_json_key_that_first_comes_late_is_a_column_and_a_latin1_byte_is_named_where_it_is(tmp_path):
+    """DuckDB infers JSON keys from the first objects: a declared key that first comes at object
+    30,001 was refused as missing. A CSV whose header is UTF-8 and whose second line is latin-1 was
+    refused as an unreadable header (the check decoded 8 KB at once): it is DuckDB's error, with its
+    line; a header that is not UTF-8 says so."""
+    late = tmp_path / "events.jsonl"
+    late.write_text("".join(f'{{"id": {i}, "kind": "a"}}\n' for i in range(30_000)) + '{"id": 0, "kind": "b", "extra": 5}\n')
+    types = {"id": "BIGINT", "kind": "VARCHAR", "extra": "BIGINT"}
+    header = check_header(late, types, "jsonl")
+    with duckdb.connect() as conn:
+        assert conn.execute(f"SELECT sum(extra) FROM ({select_file_sql(header, types)})").fetchone() == (5,)
+
+    latin1 = tmp_path / "items.csv"
+    latin1.write_bytes("id,name\n1,café\n".encode("latin-1"))
+    header = check_header(latin1, {"id": "BIGINT", "name": "VARCHAR"})
+    with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+        conn.execute(select_file_sql(header, {"id": "BIGINT", "name": "VARCHAR"})).fetchall()
+    message = str(files.explain_duckdb_error(latin1, raised.value))
+    assert message.startswith(f"{latin1} line 2:") and "not utf-8" in message, message
+    latin1.write_bytes("id,prénom\n1,x\n".encode("latin-1"))
+    with pytest.raises(files.BadInputFile, match="line 1: the header is not UTF-8 text"):
+        check_header(latin1, {"id": "BIGINT"})
 
 
 def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path, monkeypatch):

@@ -58,12 +58,15 @@ def _any_null(columns: list[str]) -> str:
 
 def raw_audits(source: FileSourceSpec) -> list[Audit]:
     key = ", ".join(source.key)
+    # A file's bronze rows keep their file and row: the failure names the first of them.
+    first = (" || ' (the first: ' || min_by(parse_filename(_source_file) || ' row ' || _row, _row) || ')'"
+             if isinstance(source, FileSourceSpec) else "")
     return [
         _rows_present(),
         Audit(
             f"{_key_name(source)}_not_null",
             f"Every delivered row has a {key}.",
-            f"SELECT count(*) = 0, count(*) || ' rows without {_text(key)}' FROM {{table}} WHERE {_any_null(source.key)}",
+            f"SELECT count(*) = 0, count(*) || ' rows without {_text(key)}'{first} FROM {{table}} WHERE {_any_null(source.key)}",
             per_row=True,
         ),
     ]

@@ -36,6 +36,9 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
     if not path.is_file():
         raise BadInputFile(f"{path}: file not found")
     names = _csv_header(path, delimiter) if file_format == "csv" else _described_columns(path, file_format)
+    if file_format == "jsonl" and any(c not in names for c in expected):
+        # DuckDB infers JSON keys from the first objects: one that first comes later is still a column.
+        names = _described_columns(path, file_format, whole_file=True)
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}")
@@ -51,10 +54,15 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
 
 def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
     gzipped = path.suffix.lower() == ".gz"  # DuckDB decompresses by the same rule, the extension
-    with (gzip.open if gzipped else open)(path, "rt", newline="", encoding="utf-8-sig") as f:
+    with (gzip.open if gzipped else open)(path, "rb") as f:
+        # Decoded line by line: a byte that is not UTF-8 further down is DuckDB's to name, with its line.
+        lines = (line.decode("utf-8-sig" if i == 0 else "utf-8") for i, line in enumerate(f))
         try:
-            header = next(csv.reader(f, delimiter=delimiter), None)
-        except (csv.Error, UnicodeDecodeError) as e:
+            header = next(csv.reader(lines, delimiter=delimiter), None)
+        except UnicodeDecodeError as e:
+            raise BadInputFile(f"{path} line 1: the header is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} "
+                               f"at position {e.start}); save the file as UTF-8") from None
+        except csv.Error as e:
             raise BadInputFile(f"{path} line 1: unreadable header ({e})") from None
         except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
             raise BadInputFile(f"{path}: not a readable gzip file ({e})") from None
@@ -63,10 +71,13 @@ def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
     return [h.strip() for h in header]
 
 
-def _described_columns(path: Path, file_format: str) -> list[str]:
+def _described_columns(path: Path, file_format: str, whole_file: bool = False) -> list[str]:
+    reader = _reader(path, file_format)
+    if whole_file:  # JSON: every object's keys, not those of the first ones DuckDB samples
+        reader = reader[:-1] + ", sample_size = -1)"
     try:
         with duckdb.connect() as conn:
-            return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {_reader(path, file_format)}").fetchall()]
+            return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except duckdb.Error as e:
         raise BadInputFile(f"{path}: not a readable {file_format} file ({str(e).splitlines()[0]})") from None
 

@@ -79,7 +79,7 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
 def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = raw_audits(source)
     code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers, source.date_format,
-                               source.timestamp_format, source.order_by is None, [a.sql for a in audits],
+                               source.timestamp_format, [a.sql for a in audits],
                                *([source.delimiter] if source.delimiter != "," else []),
                                *([source.decimal_separator] if source.decimal_separator != "." else []))
 
