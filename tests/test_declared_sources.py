@@ -225,6 +225,17 @@ def test_source_add_takes_a_header_only_file_with_a_note(defs_dir, tmp_path, mon
 def test_source_add_on_a_missing_file_is_one_clear_error(defs_dir, tmp_path):
     with pytest.raises(ClawdataError, match="no such file"):
         add("ghost", tmp_path / "ghost.csv", ["id"])
+    with pytest.raises(ClawdataError, match="is a folder: name one file of the export"):
+        add("ghost", tmp_path, ["id"])
+
+
+def test_source_add_suggests_a_copy_that_runs_and_a_name_the_patterns_take():
+    from clawdata.cli.sources import _copy_command
+
+    spaced = _copy_command(Path("/exports/My Export.csv"), Path("/in"), "myexport", ["myexport*.csv"])
+    assert spaced == "cp '/exports/My Export.csv' '/in/myexport_My Export.csv'", spaced
+    own = _copy_command(Path("/exports/items_d1.csv"), Path("/in"), "items", ["items*.csv", "items*.csv.gz"])
+    assert own == "cp /exports/items_d1.csv /in/items_d1.csv", own  # not items_items_d1.csv
 
 
 def test_a_bad_declaration_is_refused_naming_its_file(tmp_path):

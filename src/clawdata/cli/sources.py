@@ -1,6 +1,8 @@
 """`clawdata source add | list`: declare a source from a sample file or a database table, and see
 the declared sources with their files, key, rows and last load."""
 
+import fnmatch
+import shlex
 from pathlib import Path
 
 from rich.table import Table
@@ -57,7 +59,7 @@ def _file_declaration(name: str, path: Path, key: list[str], order_by: str | Non
              f"key: {', '.join(spec.key)}; " + (f"latest {spec.order_by} wins" if spec.order_by else "the latest delivery wins (no --updated-at)"),
              *[f"note: {n}" for n in inferred.notes], "",
              "next:",
-             f"  deliver files to {inbox}/{spec.files.inbox[0]}   (e.g. cp {path} {inbox}/{name}_{path.stem}{path.suffix})",
+             f"  deliver files to {inbox}/{spec.files.inbox[0]}   (e.g. {_copy_command(path, inbox, name, spec.files.inbox)})",
              "  clawdata dagster materialize --all           (assets raw_%s and slv_%s)" % (name, name),
              f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
              "  the stack: docker compose up -d --build user_code   (the declaration ships in the image)"]
@@ -133,3 +135,9 @@ def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, st
             rows = entry.asset_materialization.metadata.get("dagster/row_count")
             found[key.path[-1]] = (rows.value if rows else None, when(entry.timestamp))
     return found
+
+
+def _copy_command(path: Path, inbox: Path, name: str, patterns: list[str]) -> str:
+    """A command that delivers `path` under a name the source's patterns take (its own, if they do)."""
+    delivered = path.name if any(fnmatch.fnmatch(path.name, p) for p in patterns) else f"{name}_{path.name}"
+    return f"cp {shlex.quote(str(path))} {shlex.quote(str(inbox / delivered))}"

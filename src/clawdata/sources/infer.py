@@ -30,6 +30,8 @@ class Inferred:
 
 def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
           null_markers: list[str] | None = None) -> Inferred:
+    if path.is_dir():
+        raise InferenceError(f"{path} is a folder: name one file of the export (its columns are declared from it)")
     if not path.is_file():
         raise InferenceError(f"{path}: no such file")
     extension = _extension(path)
