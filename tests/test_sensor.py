@@ -68,3 +68,22 @@ def test_sensor_tick_ingests_new_files(project):
     said = tick(project)
     assert "skipped: no new or changed files; named by no declared source, left alone: cusotmers_2026-11-25.csv" in said, said
     assert "named by no declared source" not in tick(project)
+
+
+def test_the_first_tick_ingests_a_delivery_made_since_the_last_run_and_nothing_else(project):
+    """A warehouse filled by `materialize --all`, then the sensor's first tick (a `clawdata dagster dev`
+    started later): it records what is there and requests nothing, unless a file was put in place
+    since its source's last materialization: that source is ingested. It was recorded and never
+    loaded."""
+    done = run_cli(project["env"], "dagster", "materialize", "--all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    late = project["inbox"] / "customers_2026-12-02.csv"
+    late.write_text(f"{HEADER}\n900002,Late,Delivery,late@example.com,,Oslo,NO,2026-12-02,2026-12-02 08:00:00\n")
+    (project["inbox"] / "custmers_2026-12-02.csv").write_text(f"{HEADER}\n")  # misspelt: said with the run
+    first = " ".join(tick(project).split())  # as one line, whatever the console's width
+    assert ("(customers: delivered before the sensor's first tick: customers_2026-12-02.csv; "
+            "named by no declared source, left alone: custmers_2026-12-02.csv)") in first, first
+    assert "raw_orders" not in first and "SUCCESS" in first, first
+    with read_only(project["warehouse"]) as conn:
+        assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900002").fetchone()[0] == 1
+    assert "skipped: no new or changed files" in tick(project)

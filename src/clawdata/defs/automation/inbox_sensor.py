@@ -3,14 +3,16 @@
 The cursor maps every watched file to its size and modification time, counts the runs the
 sensor requested, and lists the inbox's files no declared source names (each is said once). The
 sources whose files changed (a file new, changed or taken out) get one run: their bronze assets
-and everything downstream, gold included. On its first tick
-the sensor only records what is there, except that sources never materialized are ingested (the
-tables of a database source too), so a fresh deployment fills itself.
+and everything downstream, gold included. On its first tick the sensor records what is there, and
+ingests the sources never materialized (the tables of a database source too), so a fresh
+deployment fills itself, and those with a file put in place since their last materialization (a
+delivery made before the sensor first looked); the ledger then takes in only what it lacks.
 """
 
 import hashlib
 import json
 import os
+import textwrap
 from pathlib import Path
 
 import dagster as dg
@@ -36,6 +38,16 @@ def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
     return context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
 
 
+def _why_first(context: dg.SensorEvaluationContext, source, files: dict[str, str]) -> str | None:
+    """Why the first tick ingests a file source: never materialized, or files put in place since
+    (written, copied or moved in: a rename sets the inode's change time too)."""
+    last = context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table))
+    if last is None:
+        return "never materialized"
+    since = [os.path.basename(p) for p in files if max(os.stat(p).st_mtime, os.stat(p).st_ctime) > last.timestamp]
+    return f"delivered before the sensor's first tick: {', '.join(since[:_SHOWN])}" if since else None
+
+
 @dg.sensor(
     name="inbox_sensor",
     job_name="materialize_all",
@@ -55,8 +67,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         files = _fingerprints(source, declared)
         current.update(files)
         if previous is None:
-            if files and _never_built(context, source):
-                changed.append((source, files, "never materialized"))
+            if files and (why := _why_first(context, source, files)):
+                changed.append((source, files, why))
             continue
         diff = sorted(p for p in files if previous.get(p) != files[p])
         # A file taken out takes its rows with it: that is a change too.
@@ -65,6 +77,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             changed.append((source, files | dict.fromkeys(gone, "removed"), ", ".join([*(os.path.basename(p) for p in diff),
                                                        *(f"{os.path.basename(p)} removed" for p in gone)])))
 
+    # A delivery no declared source names (a misspelt name, a source not declared yet) is said once.
+    unclaimed = _unclaimed(current)
+    new_unclaimed = sorted(set(unclaimed) - set(said))
+    named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
+    left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
     run_requests = []
     if changed:
         # One run for every changed source: gold models join several sources, so separate runs
@@ -79,25 +96,25 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 # the same run, which Dagster then skips; a file taken out and put back is a new one.
                 run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16],
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
-                tags={"clawdata/trigger": "; ".join(f"{source.name}: {why}" for source, _, why in changed)[:200]},
+                # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
+                tags={"clawdata/trigger": textwrap.shorten("; ".join(
+                    [*(f"{source.name}: {why}" for source, _, why in changed), *([left_alone] if left_alone else [])]),
+                    _TAG_LENGTH, placeholder=" ...")},
             )
         )
     for source, _, why in changed:  # kept with the tick (compute logs): why it ran, in the UI
         context.log.info(f"{source.name}: {why}")
-    # A delivery no declared source names (a misspelt name, a source not declared yet) is said once.
-    unclaimed = _unclaimed(current)
-    new_unclaimed = sorted(set(unclaimed) - set(said))
-    named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
     if new_unclaimed:
-        context.log.warning(f"in the inbox, named by no declared source (left alone): {named}")
+        context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and new_unclaimed:
-        skip += f"; named by no declared source, left alone: {named}"
+        skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
 _SHOWN, _KEPT = 10, 1000  # unclaimed files named in a notice, and remembered in the cursor
+_TAG_LENGTH = 300  # the trigger tag, cut at a word
 
 
 def _unclaimed(claimed: dict[str, str]) -> list[str]:
