@@ -350,6 +350,18 @@ def test_a_json_key_that_first_comes_late_is_a_column_and_a_latin1_byte_is_named
         check_header(latin1, {"id": "BIGINT"})
 
 
+def test_a_field_a_declared_struct_lacks_is_listed_as_ignored(tmp_path):
+    """A Parquet struct or a JSON object with a field its declared STRUCT type lacks: the cast leaves it
+    out, as an undeclared column is, and it is listed with them (`addr.country`), where it went unsaid."""
+    parquet, jsonl = tmp_path / "parts.parquet", tmp_path / "events.jsonl"
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY (SELECT 1 AS id, {{'street': 'a', 'zip': '1', 'country': 'NO'}} AS addr) TO '{parquet}'")
+    jsonl.write_text("".join(f'{{"id": {i}, "meta": {{"x": 1}}}}\n' for i in range(30_000)) + '{"id": 0, "meta": {"x": 1, "z": 2}}\n')
+    assert check_header(parquet, {"id": "BIGINT", "addr": "STRUCT(street VARCHAR, zip VARCHAR)"}, "parquet").ignored == ["addr.country"]
+    assert check_header(jsonl, {"id": "BIGINT", "meta": "STRUCT(x BIGINT)"}, "jsonl").ignored == ["meta.z"]
+    assert check_header(jsonl, {"id": "BIGINT", "meta": "STRUCT(x BIGINT, z BIGINT)"}, "jsonl").ignored == []
+
+
 def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path, monkeypatch):
     """`product` (product*.csv) declared beside `products` (products*.csv): products_1.csv is the
     latter's alone; product_1.csv the former's. Alone, each pattern still takes what it matches."""

@@ -49,7 +49,29 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
         hint = f" (its header is one column holding {other!r}: set the source's `delimiter`)" if other else ""
         raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}; "
                            f"found {', '.join(names)}{hint}")
-    return FileHeader(path, names, [n for n in names if n not in expected], file_format, delimiter, decimal_separator)
+    ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
+    return FileHeader(path, names, ignored, file_format, delimiter, decimal_separator)
+
+
+def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:
+    """Fields of a declared STRUCT column that the file has and the declaration lacks (`addr.country`):
+    the cast to the declared type leaves them out, so they are listed as ignored, as columns are."""
+    structs = [c for c, t in expected.items() if t.strip().upper().startswith("STRUCT")]
+    if file_format == "csv" or not structs:
+        return []
+    reader = _reader(path, file_format)
+    if file_format == "jsonl":  # a field that first comes late in the file is one too
+        reader = reader[:-1] + ", sample_size = -1)"
+    extra = []
+    with duckdb.connect() as conn:
+        for column in structs:
+            try:
+                found = {r[0] for r in conn.execute(f"DESCRIBE SELECT {_ident(column)}.* FROM {reader}").fetchall()}
+                declared = {r[0] for r in conn.execute(f"DESCRIBE SELECT s.* FROM (SELECT NULL::{expected[column]} AS s)").fetchall()}
+            except duckdb.Error:  # not a struct in the file: the load says so, naming the file
+                continue
+            extra += [f"{column}.{f}" for f in sorted(found - declared)]
+    return extra
 
 
 def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
