@@ -38,13 +38,21 @@ def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
     return context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
 
 
+def _put_in_place(path: str) -> float:
+    try:
+        stat = os.stat(path)
+    except OSError:  # taken out since it was listed: the next tick sees it gone
+        return 0.0
+    return max(stat.st_mtime, stat.st_ctime)
+
+
 def _why_first(context: dg.SensorEvaluationContext, source, files: dict[str, str]) -> str | None:
     """Why the first tick ingests a file source: never materialized, or files put in place since
     (written, copied or moved in: a rename sets the inode's change time too)."""
     last = context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table))
     if last is None:
         return "never materialized"
-    since = [os.path.basename(p) for p in files if max(os.stat(p).st_mtime, os.stat(p).st_ctime) > last.timestamp]
+    since = [os.path.basename(p) for p in files if _put_in_place(p) > last.timestamp]
     return f"delivered before the sensor's first tick: {', '.join(since[:_SHOWN])}" if since else None
 
 
