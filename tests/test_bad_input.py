@@ -20,6 +20,11 @@ REJECTED = {
     "wrong column count": ("customers_c.csv", f"{HEADER}\n{ROW}\n{ROW},extra\n", ["customers_c.csv line 3", "Expected Number of Columns: 9 Found: 10"]),
     "wrong types": ("customers_t.csv", f"{HEADER}\n{ROW}\nnot-a-number,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n",
                     ["customers_t.csv line 3", 'Could not convert string "not-a-number"']),
+    # A quoted field over three lines before it: the line is the file's, not DuckDB's record count (4).
+    "wrong type after a multi-line field": (
+        "customers_n.csv", f'{HEADER}\n9004,"Ann\nMarie\nJo",Lee,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n'
+                           f"{ROW}\nnot-a-number,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n",
+        ["customers_n.csv line 6", 'Could not convert string "not-a-number"']),
     "bad date": ("customers_d.csv", f"{HEADER}\n9003,Bob,Smith,b@x.org,,Paris,FR,2025-13-45,2026-11-01 10:00:00\n",
                  ["customers_d.csv line 2", "2025-13-45"]),
     "empty file": ("customers_e.csv", "", ["customers_e.csv: file is empty"]),

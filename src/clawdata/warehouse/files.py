@@ -141,15 +141,32 @@ def _cast(name: str, type_: str, file_format: str) -> str:
     return _ident(name) if file_format != "parquet" else f"CAST({_ident(name)} AS {type_}) AS {_ident(name)}"
 
 
-def explain_duckdb_error(path: Path, error: duckdb.Error) -> BadInputFile:
+def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",") -> BadInputFile:
     """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
     text = str(error)
     line = re.search(r"CSV Error on Line: (\d+)", text)
     original = re.search(r"Original Line: (.*?)\n", text)
     reason = _first_reason(text)
-    where = f"{path} line {line.group(1)}" if line else str(path)
+    where = f"{path} line {_physical_line(path, int(line.group(1)), delimiter)}" if line else str(path)
     shown = f" (line reads: {original.group(1)[:120]!r})" if original else ""
     return BadInputFile(f"{where}: {reason}{shown}")
+
+
+def _physical_line(path: Path, record: int, delimiter: str, most: int = 1_000_000) -> int:
+    """The line of the file where CSV record `record` starts (DuckDB counts records, the header
+    first: a quoted field over several lines puts the two apart). Records beyond `most` are not
+    counted again (an error path that would read the file a second time): DuckDB's number stands."""
+    if record > most:
+        return record
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", newline="", errors="replace") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            for _ in range(record - 1):
+                if next(reader, None) is None:
+                    return record
+            return reader.line_num + 1
+    except (OSError, EOFError, csv.Error):
+        return record
 
 
 def _first_reason(text: str) -> str:
