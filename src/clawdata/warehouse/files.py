@@ -66,11 +66,11 @@ def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -
     with duckdb.connect() as conn:
         for column in structs:
             try:
-                found = {r[0] for r in conn.execute(f"DESCRIBE SELECT {_ident(column)}.* FROM {reader}").fetchall()}
-                declared = {r[0] for r in conn.execute(f"DESCRIBE SELECT s.* FROM (SELECT NULL::{expected[column]} AS s)").fetchall()}
+                found = [r[0] for r in conn.execute(f"DESCRIBE SELECT {_ident(column)}.* FROM {reader}").fetchall()]
+                declared = {r[0].lower() for r in conn.execute(f"DESCRIBE SELECT s.* FROM (SELECT NULL::{expected[column]} AS s)").fetchall()}
             except duckdb.Error:  # not a struct in the file: the load says so, naming the file
                 continue
-            extra += [f"{column}.{f}" for f in sorted(found - declared)]
+            extra += [f"{column}.{f}" for f in found if f.lower() not in declared]  # DuckDB casts by name, any case
     return extra
 
 
