@@ -262,9 +262,13 @@ def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_p
 def test_a_table_dropped_outside_is_rebuilt_and_what_reads_it_kept(tmp_path, monkeypatch):
     """The seed's table dropped by hand: the next run builds it again ("no table") and keeps the
     table reading it (its inputs' versions unchanged), said after the seed: Dagster takes a
-    multi-asset's outputs in dependency order (the reused one once came first, and every run failed)."""
+    multi-asset's outputs in dependency order (the reused one once came first, and every run failed).
+    A model built at every run (it reads the clock) below the kept one is said after it: the kept one
+    was said after the whole build, and that run failed too."""
     proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
     shutil.copytree(OTHER, proj)
+    (proj / "transform" / "marts" / "country_today.sql").write_text(
+        "select *, current_date as seen_on from {{ ref('customers_by_country') }}\n")
     build_silver(warehouse)
     monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
     defs = gold.build_defs(gold_project.load(proj))
@@ -278,4 +282,5 @@ def test_a_table_dropped_outside_is_rebuilt_and_what_reads_it_kept(tmp_path, mon
     assert not any("yielded before its dependency" in m for m in errors), errors
     order = [(m.asset_key.to_user_string(), m.materialization.metadata["reused"].value)
              for m in again.get_asset_materialization_events()]
-    assert order.index(("country_names", False)) < order.index(("customers_by_country", True)), order
+    assert order.index(("country_names", False)) < order.index(("customers_by_country", True)) \
+        < order.index(("country_today", False)), order

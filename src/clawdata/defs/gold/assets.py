@@ -58,18 +58,30 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
         context.log.info(_describe(plan, graph))
 
         # Dagster takes a multi-asset's outputs in dependency order: a reused node downstream of one this
-        # build makes (its table gone, say) is said after the build, with its kept check results.
+        # build makes (its table gone, say) is said once what it reads is, with its kept check results:
+        # just before a built node that reads it, or after the build.
         later = _downstream_of(graph, plan.reuse, set(plan.build))
         later_keys = {graph.key_of[u] for u in later}
+        waiting = [u for u in plan.reuse if u in later]  # in dbt's order
 
-        def reused(after_the_build: bool) -> Iterator:
-            for uid in plan.reuse:
-                if (uid in later) == after_the_build:
-                    yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
-            yield from (r for r in plan.replay if (r.asset_key in later_keys) == after_the_build)
+        def reused(uids: list[str], replayed) -> Iterator:
+            for uid in uids:
+                yield _output(context, graph, uid, plan, existing[uid], {"reused": True})
+            yield from (r for r in plan.replay if replayed(r.asset_key))
+
+        def reused_read_by(uid: str | None) -> Iterator:
+            """The waiting reused nodes `uid` reads, directly or not (all of them for None)."""
+            if not waiting:
+                return
+            reads = _upstream(graph, uid) if uid is not None else None
+            due = [u for u in waiting if reads is None or u in reads]
+            for u in due:
+                waiting.remove(u)
+            keys = {graph.key_of[u] for u in due}
+            yield from reused(due, keys.__contains__)
 
         yield from _not_built(graph, plan.skipped, "behind a test that fails")
-        yield from reused(after_the_build=False)
+        yield from reused([u for u in plan.reuse if u not in later], lambda key: key not in later_keys)
         failures = [f"{r.check_name}: failed, as when it last ran (the test and what it reads are unchanged)"
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
 
@@ -79,7 +91,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
                         and (full or u in plan.full_refresh_nodes)]
             with connect(duckdb) as conn:  # dbt drops them before loading the new file
                 kept = kept_seeds.keep(conn, reloaded)
-            events = _build(context, project, graph, plan, full, translator, failures)
+            events = _build(context, project, graph, plan, full, translator, failures, reused_read_by)
             try:
                 for event in events:
                     if isinstance(event, dg.Output):
@@ -91,7 +103,7 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
                     with connect(duckdb) as conn:
                         for name in kept_seeds.put_back(conn, kept):
                             context.log.warning(f"seed {name} did not load: its last table is kept")
-        yield from reused(after_the_build=True)
+        yield from reused_read_by(None)
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
         if failures:
@@ -127,8 +139,10 @@ def _describe(plan: Plan, graph: Graph) -> str:
     return "; ".join(lines)
 
 
-def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, translator, failures: list[str]) -> Iterator:
-    """Run dbt on the plan; yield its events as Dagster events (failures appended to `failures`)."""
+def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, translator, failures: list[str],
+           reused_read_by) -> Iterator:
+    """Run dbt on the plan; yield its events as Dagster events (failures appended to `failures`), each
+    built node's after `reused_read_by(node)`: the reused nodes it reads that are not said yet."""
     manifest, nodes = graph.manifest, graph.manifest["nodes"]
     parsed = runner.load_manifest(project)
     missing = [u for u in plan.build if u not in parsed.nodes]
@@ -170,6 +184,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
                     manifest=manifest, dagster_dbt_translator=translator, context=context, project=project):
                 if isinstance(event, dg.Output):
+                    yield from reused_read_by(uid)
                     with build.warehouse_cursor() as cursor:
                         table = _tables(cursor, [nodes[uid]]).get(uid) if cursor is not None else None
                     yield _output(context, graph, uid, plan, table, {**event.metadata, "reused": False,
@@ -206,6 +221,17 @@ def _downstream_of(graph: Graph, ids: list[str], built: set[str]) -> set[str]:
     for uid in ids:
         if any(p in built or p in found for p in graph.parents(uid)):
             found.add(uid)
+    return found
+
+
+def _upstream(graph: Graph, uid: str) -> set[str]:
+    """Every asset `uid` reads, directly or through others."""
+    found, pending = set(), list(graph.parents(uid))
+    while pending:
+        parent = pending.pop()
+        if parent not in found:
+            found.add(parent)
+            pending.extend(graph.parents(parent))
     return found
 
 
