@@ -122,3 +122,28 @@ def test_a_projects_own_materialization_is_part_of_the_models_it_builds(tmp_path
 
     before, after = versions(manifest("v1"), tmp_path), versions(manifest("v2"), tmp_path)
     assert before["model.p.c"] != after["model.p.c"] and before["model.p.t"] == after["model.p.t"]
+
+
+def test_an_override_of_a_dispatched_macro_is_part_of_the_models_calling_it(tmp_path: Path):
+    """`dbt.date_trunc` dispatches: a project's own `duckdb__date_trunc` (or a package's) replaces
+    dbt's, though dbt lists only `macro.dbt.date_trunc` under the model. Adding or editing one rebuilds
+    the models calling it; a model that does not call it keeps its version. (An outsider's override
+    was ignored: `SUCCESS` with every order's date untruncated.)"""
+    def manifest(*overrides: str) -> dict:
+        macros = {
+            "macro.dbt.date_trunc": {"name": "date_trunc", "package_name": "dbt", "depends_on": {"macros": []},
+                                     "macro_sql": "{{ return(adapter.dispatch('date_trunc', 'dbt')(datepart, date)) }}"},
+            "macro.dbt.default__date_trunc": {"name": "default__date_trunc", "package_name": "dbt",
+                                              "depends_on": {"macros": []}, "macro_sql": "date_trunc('{{ datepart }}', {{ date }})"},
+            **{f"macro.p.duckdb__date_trunc": {"name": "duckdb__date_trunc", "package_name": "p", "depends_on": {"macros": []},
+                                               "macro_sql": sql} for sql in overrides},
+        }
+        nodes = {uid: {"unique_id": uid, "resource_type": "model", "name": uid[8:], "package_name": "p", "raw_code": "select 1",
+                       "depends_on": {"macros": called, "nodes": []}, "config": {"materialized": "table"}}
+                 for uid, called in (("model.p.orders", ["macro.dbt.date_trunc"]), ("model.p.other", []))}
+        return {"macros": {uid: {"unique_id": uid, **m} for uid, m in macros.items()}, "nodes": nodes}
+
+    plain, overridden = versions(manifest(), tmp_path), versions(manifest("date_trunc('month', {{ date }})"), tmp_path)
+    edited = versions(manifest("date_trunc('year', {{ date }})"), tmp_path)
+    assert len({plain["model.p.orders"], overridden["model.p.orders"], edited["model.p.orders"]}) == 3
+    assert plain["model.p.other"] == overridden["model.p.other"] == edited["model.p.other"]

@@ -290,14 +290,32 @@ def _custom_materializations(macros: Mapping[str, Any]) -> dict[str, list[str]]:
     return found
 
 
-def _macro_closure(macros: Mapping[str, Any]):
+_DISPATCH = re.compile(r"""adapter\.dispatch\(\s*(?:macro_name\s*=\s*)?['"](\w+)['"]""")
+
+
+def _macro_closure(macros: Mapping[str, Any], dispatched: bool = True):
+    # A macro that dispatches (`adapter.dispatch('date_trunc', 'dbt')`) runs whichever `<adapter>__NAME`
+    # the search order finds first, a project's own override included; dbt lists only the one its parse
+    # met. For versions, every implementation of the name counts: an edit to any of them rebuilds the
+    # callers. (`dispatched=False`: the macros dbt lists alone, as `volatile()` reads them.)
+    implementations: dict[str, list[str]] = {}
+    for uid, macro in macros.items():
+        prefix, sep, name = (macro.get("name") or "").partition("__")
+        if sep and prefix and name:
+            implementations.setdefault(name, []).append(uid)
+
+    def calls(uid: str) -> list[str]:
+        macro = macros.get(uid) or {}
+        names = sorted(set(_DISPATCH.findall(macro.get("macro_sql") or ""))) if dispatched else []
+        return [*macro.get("depends_on", {}).get("macros", []), *(impl for n in names for impl in implementations.get(n, ()))]
+
     @cache
     def closure(uid: str) -> frozenset[str]:
         """Every macro `uid` reaches. Macros may call each other in a cycle (dbt-duckdb's
         duckdb__datediff and dbt's datediff dispatch to each other): a walk with one visited set."""
         found, pending = {uid}, [uid]
         while pending:
-            for dep in (macros.get(pending.pop()) or {}).get("depends_on", {}).get("macros", []):
+            for dep in calls(pending.pop()):
                 if dep not in found:
                     found.add(dep)
                     pending.append(dep)
@@ -315,7 +333,7 @@ def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
     `meta: {clawdata: {volatile: false}}` (in its config or dbt_project.yml) says otherwise, and
     `true` marks what the SQL does not show (a table another tool rewrites)."""
     nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
-    macro_closure = _macro_closure(macros)
+    macro_closure = _macro_closure(macros, dispatched=False)
 
     @cache
     def reads_clock(sql: str) -> bool:
