@@ -284,3 +284,28 @@ def test_a_table_dropped_outside_is_rebuilt_and_what_reads_it_kept(tmp_path, mon
              for m in again.get_asset_materialization_events()]
     assert order.index(("country_names", False)) < order.index(("customers_by_country", True)) \
         < order.index(("country_today", False)), order
+
+
+def test_a_seed_edit_leaves_the_history_an_incremental_model_kept_of_it(tmp_path, monkeypatch):
+    """An incremental model keeping every value a seed ever had (unique_key on both columns): a value
+    edited in the seed adds a row, as in `dbt build`. The edit made the model start over, and its
+    history was lost."""
+    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
+    shutil.copytree(OTHER, proj)
+    (proj / "transform" / "marts" / "name_history.sql").write_text(
+        "{{ config(materialized='incremental', unique_key=['country', 'country_name']) }}\n"
+        "select country, country_name from {{ ref('country_names') }}\n")
+    build_silver(warehouse)
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    seed = proj / "seeds" / "country_names.csv"
+    with dg.instance_for_test() as instance:
+        for edit in (None, ("DE,Germany", "DE,Deutschland")):
+            if edit:
+                seed.write_text(seed.read_text().replace(*edit))
+            defs = gold.build_defs(gold_project.load(proj))
+            dg.materialize(defs.assets, instance=instance, raise_on_error=False, resources=resources,
+                           selection=["country_names", "name_history"])
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        names = conn.execute("select country_name from main.name_history where country = 'DE' order by 1").fetchall()
+    assert names == [("Deutschland",), ("Germany",)], names

@@ -148,8 +148,9 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         (build if uid in reasons else reuse).append(uid)
 
     # What changed its definition (its code version) or starts over in this build: the history a
-    # downstream incremental model has taken in may no longer hold, so that model starts over too.
-    # The other incremental models with a table build incrementally.
+    # downstream incremental model has taken in may no longer hold, so that model starts over too
+    # (a seed's edit excepted: its rows are data). The other incremental models with a table build
+    # incrementally; dbt's `full_refresh: false` keeps a model from ever starting over.
     silver = silver or {}
     sources = {uid: graph.key_of[uid].to_user_string() for uid in graph.manifest.get("sources", {}) if uid in graph.key_of}
 
@@ -162,6 +163,11 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         return declared is not None and any(
             sources[p] in silver and sources[p] not in declared.tables and inputs.get(graph.key_of[p]) != current(p)
             for p in graph.parents(uid) if p in sources)
+
+    def is_seed(uid: str) -> bool:
+        # A seed's new file is new data, not new code: what an incremental model took in from its
+        # earlier rows stays, as `dbt build` keeps it (a model keeping a history of a seed's values).
+        return nodes.get(uid, {}).get("resource_type") == "seed"
 
     full_refresh_nodes, rewritten, incrementally = [], set(), []
     for uid in build:
@@ -181,7 +187,7 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         if full or not incremental or uid not in existing_tables:
             continue
         if config.get("full_refresh") is not False and (
-                uid in rewritten or uid in restarted or any(p in rewritten for p in graph.parents(uid))
+                uid in rewritten or uid in restarted or any(p in rewritten and not is_seed(p) for p in graph.parents(uid))
                 or undeclared_change(uid)):
             full_refresh_nodes.append(uid)
             rewritten.add(uid)
