@@ -58,8 +58,9 @@ LEDGER = [
          {"stg/stg_transactions", "mart/fct_account_month", "mart/account_balances"},
          restarted={"stg/stg_transactions", "mart/fct_account_month"}),
     Step("seed edit", [("seeds/transactions.csv", "", "121,2,2024-07-02,99.50,invoice\n122,5,2024-07-03,-12.25,refund\n")],
+         # the seed starts over; the incremental models reading it take its new rows in, as dbt build does
          {"raw/transactions", "stg/stg_transactions", "mart/fct_account_month", "mart/account_balances"},
-         restarted={"raw/transactions", "stg/stg_transactions", "mart/fct_account_month"}),
+         restarted={"raw/transactions"}),
     Step("singular test (two parents) made to fail", [("tests/assert_months_add_up.sql", "<> transactions.total",
                                                        "<> transactions.total + 1")], set(), succeeds=False,
          checks=" 1 failed"),
