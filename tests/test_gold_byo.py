@@ -309,3 +309,29 @@ def test_a_seed_edit_leaves_the_history_an_incremental_model_kept_of_it(tmp_path
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         names = conn.execute("select country_name from main.name_history where country = 'DE' order by 1").fetchall()
     assert names == [("Deutschland",), ("Germany",)], names
+
+
+def test_an_external_model_whose_file_is_gone_is_built_again(tmp_path, monkeypatch):
+    """dbt-duckdb's `external` materialization: a view over a file the model writes. The file deleted,
+    the view binds to nothing: the next run builds the model again (it was kept, and every publish
+    failed on the view)."""
+    proj, warehouse, parquet = tmp_path / "proj", tmp_path / "warehouse.duckdb", tmp_path / "out" / "customers.parquet"
+    shutil.copytree(OTHER, proj)
+    parquet.parent.mkdir()
+    (proj / "transform" / "marts" / "customers_file.sql").write_text(
+        f"{{{{ config(materialized='external', location='{parquet}') }}}}\nselect * from {{{{ ref('stg_customers') }}}}\n")
+    build_silver(warehouse)
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    defs = gold.build_defs(gold_project.load(proj))
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    with dg.instance_for_test() as instance:
+        runs = []
+        for gone in (False, True):
+            if gone:
+                parquet.unlink()
+            result = dg.materialize(defs.assets, instance=instance, resources=resources,
+                                    selection=["stg_customers", "customers_file"])
+            runs.append({m.asset_key.to_user_string(): m.materialization.metadata["reused"].value
+                         for m in result.get_asset_materialization_events()})
+    assert runs[1] == {"stg_customers": True, "customers_file": False}, runs
+    assert parquet.is_file()

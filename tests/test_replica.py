@@ -91,6 +91,29 @@ def test_dbt_scratch_relations_left_by_a_stopped_build_are_not_served(tmp_path):
                                            "WHERE table_schema = 'main'").fetchall()} == {"t", "v"}
 
 
+def test_a_view_that_binds_to_nothing_is_named_not_a_failed_publish(tmp_path):
+    """A view left by a deleted dbt model over a column renamed since, or an external model's view
+    over a file that is gone: the publish serves everything else and names it (it failed the
+    publish, and so every run, until someone dropped the view by hand). Both copy paths."""
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    make_warehouse(warehouse, 4)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE TABLE bonus AS SELECT 1 AS bonus_pct")
+        conn.execute("CREATE VIEW orphan AS SELECT bonus_pct FROM bonus")
+        conn.execute(f"COPY (SELECT 1 AS x) TO '{tmp_path / 'gone.parquet'}'")
+        conn.execute(f"CREATE VIEW external AS SELECT * FROM read_parquet('{tmp_path / 'gone.parquet'}')")
+        conn.execute("ALTER TABLE bonus RENAME COLUMN bonus_pct TO bonus_rate")
+    (tmp_path / "gone.parquet").unlink()
+    published = replica.publish(warehouse, path, "run-1")
+    assert published.unreadable == ("main.external", "main.orphan"), published
+    assert published.tables == {"bronze.audit_model": 1, "main.t": 4, "main.v": 1, "main.bonus": 1}
+    script = ("import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); c.execute('SET checkpoint_threshold = \\'1TB\\''); "
+              "c.execute('INSERT INTO t SELECT 100'); os._exit(0)")  # a WAL left: the table-by-table path
+    subprocess.run([os.sys.executable, "-c", script, str(warehouse)], check=True)
+    again = replica.publish(warehouse, path, "run-2")
+    assert again.unreadable == ("main.external", "main.orphan") and again.tables["main.t"] == 5, again
+
+
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 3)

@@ -42,10 +42,11 @@ class Table:
                             "AND schema_name = ? AND table_name = ?", [self.schema, self.name]).fetchone()[0] > 0
 
 
-def row_count(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> int | None:
-    """A table's or view's rows; None for a view that no longer binds (what it read was dropped)."""
+def row_count(conn: duckdb.DuckDBPyConnection, schema: str, name: str, database: str | None = None) -> int | None:
+    """A table's or view's rows; None for a view that no longer binds (what it read was dropped, or
+    the file an external model wrote is gone)."""
     try:
-        return conn.execute(f"SELECT count(*) FROM {Table(schema, name)}").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM {ident(database) + '.' if database else ''}{Table(schema, name)}").fetchone()[0]
     except duckdb.Error:
         return None
 

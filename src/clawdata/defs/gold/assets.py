@@ -54,7 +54,10 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
                      and increments.reads_restarted(graph.key_of[uid], logs, context.assets_def.asset_deps)}
         silver = {t: SilverLog(tuple(silver_keys[t]), batch, logs.complete_after[t])
                   for t, batch in logs.until.items() if t in (silver_keys or {})}
-        plan = make_plan(context, graph, set(existing), full, restarted, silver)
+        # A view that binds to nothing (an external model's file gone, what it read dropped) is no
+        # table: it is built again, where keeping it would fail every reader.
+        readable = {uid for uid, table in existing.items() if table["rows"] is not None}
+        plan = make_plan(context, graph, readable, full, restarted, silver)
         context.log.info(_describe(plan, graph))
 
         # Dagster takes a multi-asset's outputs in dependency order: a reused node downstream of one this

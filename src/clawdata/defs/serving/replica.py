@@ -89,6 +89,9 @@ def replica_asset(graph) -> dg.AssetsDefinition:
             return
         snapshot = replica.publish(duckdb.database, path, context.run.run_id, versions)
         context.log.info(f"published {snapshot.describe()} in {snapshot.seconds:.2f} s")
+        if snapshot.unreadable:
+            context.log.warning(f"views that read nothing that exists (served as they are; drop them if they are "
+                                f"left from a deleted model): {', '.join(snapshot.unreadable)}")
         yield dg.MaterializeResult(metadata={
             "dagster/row_count": sum(snapshot.tables.values()),
             "reused": False,
