@@ -147,3 +147,18 @@ def test_an_override_of_a_dispatched_macro_is_part_of_the_models_calling_it(tmp_
     edited = versions(manifest("date_trunc('year', {{ date }})"), tmp_path)
     assert len({plain["model.p.orders"], overridden["model.p.orders"], edited["model.p.orders"]}) == 3
     assert plain["model.p.other"] == overridden["model.p.other"] == edited["model.p.other"]
+
+
+def test_the_projects_flags_are_part_of_every_tests_version(tmp_path: Path):
+    """`flags: {warn_error_options: {error: [LogTestResult]}}` in dbt_project.yml makes a warning test
+    fail: a flag edit runs the tests again (their kept results stood, warned, where dbt build failed).
+    Models keep their versions, and a project without flags keeps every version."""
+    manifest = {"nodes": {
+        "model.p.m": {"unique_id": "model.p.m", "resource_type": "model", "name": "m", "package_name": "p",
+                      "raw_code": "select 1", "depends_on": {"macros": [], "nodes": []}},
+        "test.p.t": {"unique_id": "test.p.t", "resource_type": "test", "name": "t", "package_name": "p",
+                     "raw_code": "select 1 where false", "depends_on": {"macros": [], "nodes": ["model.p.m"]}}}}
+    plain = versions(manifest, tmp_path)
+    assert versions(manifest, tmp_path, flags={}) == plain
+    strict = versions(manifest, tmp_path, flags={"warn_error_options": {"error": ["LogTestResult"]}})
+    assert strict["test.p.t"] != plain["test.p.t"] and strict["model.p.m"] == plain["model.p.m"]

@@ -208,8 +208,10 @@ def topological(manifest: Mapping[str, Any], ids) -> list[str]:
 
 
 def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mapping[str, Any] | None = None,
-             environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The version of every node, test and unit test (unit tests under their test node's id)."""
+             environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The version of every node, test and unit test (unit tests under their test node's id).
+    `flags`: dbt_project.yml's `flags:`, part of every test's version (`warn_error_options` turns a
+    warning into a failure)."""
     nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
     project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
 
@@ -256,6 +258,8 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         persisted = _persisted_docs(node)
         if persisted:  # (only then: a project without persist_docs keeps its versions)
             parts["docs"] = persisted
+        if flags and node.get("resource_type") == "test":  # (likewise: a project without flags keeps its versions)
+            parts["flags"] = flags
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))
         if unit is not None:  # a unit test: its fixtures and expectation, and the SQL of the model it tests
             parts = {"unit": {k: unit.get(k) for k in ("given", "expect", "overrides", "versions")},
