@@ -335,3 +335,23 @@ def test_an_external_model_whose_file_is_gone_is_built_again(tmp_path, monkeypat
                          for m in result.get_asset_materialization_events()})
     assert runs[1] == {"stg_customers": True, "customers_file": False}, runs
     assert parquet.is_file()
+
+
+def test_model_paths_reordered_leave_one_generated_sources_file(tmp_path):
+    """The declared sources are generated into the first model path: with `model-paths` reordered,
+    the file written in the old first path goes (dbt found every source twice, and every command
+    failed until it was deleted by hand). A file of the user's of that name stays."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "more").mkdir()
+    config = proj / "dbt_project.yml"
+    model_paths = next(line for line in config.read_text().splitlines() if line.startswith("model-paths"))
+    folder = model_paths.split("[")[1].split("]")[0].strip().strip("'\"")
+    config.write_text(config.read_text().replace(model_paths, f'model-paths: ["{folder}", "more"]'))
+    gold.build_defs(gold_project.load(proj), sources=all_sources())
+    assert (proj / folder / gold_project.GENERATED_SOURCES).is_file()
+    config.write_text(config.read_text().replace(f'model-paths: ["{folder}", "more"]', f'model-paths: ["more", "{folder}"]'))
+    defs = gold.build_defs(gold_project.load(proj), sources=all_sources())
+    assert (proj / "more" / gold_project.GENERATED_SOURCES).is_file()
+    assert not (proj / folder / gold_project.GENERATED_SOURCES).exists()
+    assert dg.AssetKey("stg_customers") in specs(defs)

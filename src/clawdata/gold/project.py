@@ -218,7 +218,12 @@ def declared_silver_tables(project_dir: Path, config: dict) -> set[str]:
 def write_generated_sources(project_dir: Path, config: dict, sources) -> Path | None:
     """Declare every declared source the project does not, in clawdata_sources.yml of its first
     model path, so that `source('silver', 'slv_NAME')` resolves to the silver table and its asset."""
-    path = project_dir / config.get("model-paths", _PATH_KEYS["model-paths"])[0] / GENERATED_SOURCES
+    folders = config.get("model-paths", _PATH_KEYS["model-paths"])
+    path = project_dir / folders[0] / GENERATED_SOURCES
+    for other in folders[1:]:  # written there before the model paths were reordered: dbt would read both
+        stale = project_dir / other / GENERATED_SOURCES
+        if stale.is_file() and stale.read_text().startswith(GENERATED_HEADER):
+            stale.unlink()
     own = declared_silver_tables(project_dir, config)
     tables = [{
         "name": s.silver_table,
