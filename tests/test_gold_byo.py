@@ -320,8 +320,12 @@ def test_an_external_model_whose_file_is_gone_is_built_again(tmp_path, monkeypat
     parquet.parent.mkdir()
     (proj / "transform" / "marts" / "customers_file.sql").write_text(
         f"{{{{ config(materialized='external', location='{parquet}') }}}}\nselect * from {{{{ ref('stg_customers') }}}}\n")
+    # Without a location: under the external root (beside the warehouse), not the working directory.
+    (proj / "transform" / "marts" / "customers_default.sql").write_text(
+        "{{ config(materialized='external') }}\nselect * from {{ ref('stg_customers') }}\n")
     build_silver(warehouse)
     monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("CLAWDATA_DBT_EXTERNAL_ROOT", str(tmp_path / "external"))
     defs = gold.build_defs(gold_project.load(proj))
     resources = {"duckdb": DuckDBResource(database=str(warehouse))}
     with dg.instance_for_test() as instance:
@@ -330,11 +334,11 @@ def test_an_external_model_whose_file_is_gone_is_built_again(tmp_path, monkeypat
             if gone:
                 parquet.unlink()
             result = dg.materialize(defs.assets, instance=instance, resources=resources,
-                                    selection=["stg_customers", "customers_file"])
+                                    selection=["stg_customers", "customers_file", "customers_default"])
             runs.append({m.asset_key.to_user_string(): m.materialization.metadata["reused"].value
                          for m in result.get_asset_materialization_events()})
-    assert runs[1] == {"stg_customers": True, "customers_file": False}, runs
-    assert parquet.is_file()
+    assert runs[1] == {"stg_customers": True, "customers_file": False, "customers_default": True}, runs
+    assert parquet.is_file() and (tmp_path / "external" / "customers_default.parquet").is_file()
 
 
 def test_model_paths_reordered_leave_one_generated_sources_file(tmp_path):

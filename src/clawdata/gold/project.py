@@ -54,6 +54,9 @@ PROFILE_TEMPLATE = """\
       # steps' DuckDBResource does, instead of failing the run.
       retries:
         connect_attempts: 7
+      # An `external` model with a relative location (dbt-duckdb's default) is written here, not
+      # in whatever folder the command ran from.
+      external_root: "{{{{ env_var('{external}', '.') }}}}"
 """
 
 
@@ -84,7 +87,8 @@ def profiles_dir(project_dir: Path, config: dict) -> Path:
             raise DbtProjectError(f"{settings.DBT_PROFILES_DIR_ENV}={own} holds no profiles.yml")
         return own
     generated = project_dir / config.get("target-path", "target") / "clawdata_profiles"
-    text = PROFILE_TEMPLATE.format(profile=config["profile"], target=TARGET, env=settings.WAREHOUSE_ENV)
+    text = PROFILE_TEMPLATE.format(profile=config["profile"], target=TARGET, env=settings.WAREHOUSE_ENV,
+                                   external=settings.EXTERNAL_ROOT_ENV)
     path = generated / "profiles.yml"
     if not path.is_file() or path.read_text() != text:
         generated.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ it: the current query is interrupted and every later node fails as it starts. Wh
 DuckDB connection is closed, so the warehouse file is complete on disk and free for the next writer.
 """
 
+import os
 import queue
 import shutil
 import sys
@@ -26,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 from typing import TYPE_CHECKING
+
+from clawdata import settings
 
 if TYPE_CHECKING:  # dbt's runner is imported by the step that runs it: loading the definitions does not need it
     from dagster_dbt import DbtProject
@@ -99,6 +102,9 @@ class DbtBuild:
         for uid, where in (test_where or {}).items():  # dbt's own test config: the test reads these rows only
             manifest.nodes[uid].config.where = where
         self._manifest = manifest
+        external_root = os.environ.get(settings.EXTERNAL_ROOT_ENV)  # the generated profile's external_root
+        if external_root:
+            Path(external_root).mkdir(parents=True, exist_ok=True)
         self._target_path = Path(tempfile.mkdtemp(prefix="clawdata-dbt-"))
         # Where the build's compiled and run SQL is kept (`compiled/`, `run/`), as `dbt build` keeps it in
         # the project's target path: the paths dbt prints name it, not the private folder removed after.
