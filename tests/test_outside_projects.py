@@ -106,7 +106,7 @@ SHOP = [
     # it): the run fails naming it, and its last table stays, as with dbt build (not dropped, as
     # dbt's full refresh of a seed would), then the mended file loads.
     Step("a seed edit whose file fails to load", [("seeds/raw_payments.csv", "", "1000,8,coupon,30\r\n")],
-         set(), succeeds=False, says="seed raw_payments: Invalid Input Error: Error when sniffing file",
+         set(), succeeds=False, says="seed raw_payments (seeds/raw_payments.csv): Invalid Input Error: Error when sniffing file",
          hides="Quote/Escape Candidates",  # DuckDB's list of what it tried, after its error
          status={"raw_payments": "last build failure", "stg_payments": "not built: upstream failed",
                  "customers": "not built: upstream failed"}),

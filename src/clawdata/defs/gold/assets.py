@@ -175,6 +175,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                     unit_results.setdefault(nodes[test]["attached_node"], []).append(
                         _unit_result(graph, test, raw, plan))
                 if status in FAILED:
+                    failed_nodes.append((len(failures), uid))  # an error (not a failed expectation): its words
                     failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}: failed")
                     unit_failed.add(nodes[test]["attached_node"] if test in nodes else uid)
                 continue
@@ -210,7 +211,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     yield from _not_built(graph, [u for u in skipped if u not in unit_failed], "upstream failed")
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
-            failures[index] = f"{nodes[uid]['resource_type']} {_label(nodes[uid])}: {_error_text(build.node_errors[uid])}"
+            named = failures[index].removesuffix(": failed") if uid not in nodes else _named(nodes[uid])
+            failures[index] = f"{named}: {_error_text(build.node_errors[uid])}"
     failures.extend(f"hook {error}" for error in build.hook_errors)  # `dbt build` fails on them too
     if build.error is not None and not failures:
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
@@ -290,7 +292,13 @@ def _failure(node: Mapping[str, Any], raw: dict) -> str:
         failures = raw["data"].get("num_failures")
         return f"test {node['name']}: failed" + (f" ({failures} failing rows)" if failures else "")
     message = raw["info"].get("msg", "")
-    return f"{kind} {_label(node)}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
+    return f"{_named(node)}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
+
+
+def _named(node: Mapping[str, Any]) -> str:
+    """`model orders (models/marts/orders.sql)`: the kind, the name and the file to open."""
+    where = node.get("original_file_path")
+    return f"{node['resource_type']} {_label(node)}" + (f" ({where})" if where else "")
 
 
 def _label(node: Mapping[str, Any]) -> str:

@@ -82,7 +82,8 @@ class GoldTranslator(DagsterDbtTranslator):
         if other[0] != mine[0]:
             raise ValueError(f"dbt nodes {other[0]} (table {other[1]}, asset {other[2]!r}) and {mine[0]} (table "
                              f"{mine[1]}, asset {mine[2]!r}) would have one name in Dagster, "
-                             f"{key.to_python_identifier()!r}: it reads '-' and '.' as '_'. Give one of them another alias.")
+                             f"{key.to_python_identifier()!r} (its names hold letters, digits and '_' alone). "
+                             f"Give one of them another alias.")
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
