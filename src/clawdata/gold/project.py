@@ -141,6 +141,7 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
         digest.update(f"{name}\0{hashlib.sha256(content).hexdigest()}\n".encode())
         if path.suffix in _JINJA_FILES:
             read.update(ENV_VAR_CALL.findall(content.decode("utf-8", "replace")))
+    read.discard(settings.EXTERNAL_ROOT_ENV)  # read when an external model is built, never into the manifest
     for name in sorted(read):
         value = os.environ.get(name)
         if value is not None and name == settings.WAREHOUSE_ENV:
