@@ -93,6 +93,9 @@ COPY data/sample /opt/clawdata/data/sample
 RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox /var/lib/clawdata/logs \
  && chown -R clawdata:clawdata /var/lib/clawdata
 USER clawdata
+# dbt's --vars (a YAML mapping), part of the project as it ships: the parse here and every run use them.
+ARG CLAWDATA_DBT_VARS=
+ENV CLAWDATA_DBT_VARS=${CLAWDATA_DBT_VARS}
 # The dbt manifest is prepared here, once, so the code server never parses dbt at start.
 RUN python -m clawdata.gold.project \
  && rm -rf /opt/clawdata/dbt/logs

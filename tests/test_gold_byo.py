@@ -359,3 +359,30 @@ def test_model_paths_reordered_leave_one_generated_sources_file(tmp_path):
     assert (proj / "more" / gold_project.GENERATED_SOURCES).is_file()
     assert not (proj / folder / gold_project.GENERATED_SOURCES).exists()
     assert dg.AssetKey("stg_customers") in specs(defs)
+
+
+def test_vars_given_as_dbts_cli_vars_reach_the_parse_the_build_and_the_versions(tmp_path, monkeypatch):
+    """A project that expects `--vars` (jaffle-shop enables its seeds with `load_source_data`): with
+    CLAWDATA_DBT_VARS the model the var enables is an asset and builds with the var's value, and a
+    changed value changes the version of the model reading it (it is built again)."""
+    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
+    shutil.copytree(OTHER, proj)
+    (proj / "transform" / "marts" / "greeting.sql").write_text(
+        "{{ config(enabled=var('with_greeting', false)) }}\nselect '{{ var(\"greeting\", \"hello\") }}' as word\n")
+    build_silver(warehouse)
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    assert dg.AssetKey("greeting") not in specs(gold.build_defs(gold_project.load(proj)))
+    versions = []
+    for word in ("hi", "hey"):
+        monkeypatch.setenv("CLAWDATA_DBT_VARS", f"{{with_greeting: true, greeting: {word}}}")
+        defs = gold.build_defs(gold_project.load(proj))
+        versions.append(specs(defs)[dg.AssetKey("greeting")].code_version)
+        with dg.instance_for_test() as instance:
+            assert dg.materialize(defs.assets, instance=instance, selection=["greeting"],
+                                  resources={"duckdb": DuckDBResource(database=str(warehouse))}).success
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            assert conn.execute("select word from main.greeting").fetchone() == (word,)
+    assert versions[0] != versions[1]
+    monkeypatch.setenv("CLAWDATA_DBT_VARS", "[not, a, mapping]")
+    with pytest.raises(DbtProjectError, match="CLAWDATA_DBT_VARS must be a YAML mapping"):
+        gold.build_defs(gold_project.load(proj))

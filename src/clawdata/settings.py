@@ -19,6 +19,7 @@ INBOX_DIR_ENV = "CLAWDATA_INBOX_DIR"
 DBT_PROJECT_DIR_ENV = "CLAWDATA_DBT_PROJECT_DIR"
 # Optional: a profiles dir of the user's own; unset, clawdata generates the profile (gold/project.py).
 DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
+DBT_VARS_ENV = "CLAWDATA_DBT_VARS"  # dbt's `--vars`, a YAML dict: given to every parse and build
 REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 
 # The run tag that makes every step build in full instead of by delivery (`materialize --full-refresh`).
@@ -55,6 +56,11 @@ def dbt_project_dir() -> Path:
 
 def dbt_profiles_dir() -> Path | None:
     return _path_from_env(DBT_PROFILES_DIR_ENV, "") if os.environ.get(DBT_PROFILES_DIR_ENV) else None
+
+
+def dbt_vars() -> str | None:
+    """CLAWDATA_DBT_VARS as dbt's `--vars` takes it (`{load_source_data: true}`), or None."""
+    return os.environ.get(DBT_VARS_ENV, "").strip() or None
 
 
 def replica_path() -> Path:

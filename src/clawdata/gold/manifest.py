@@ -208,7 +208,8 @@ def topological(manifest: Mapping[str, Any], ids) -> list[str]:
 
 
 def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mapping[str, Any] | None = None,
-             environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None) -> dict[str, str]:
+             environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None,
+             cli_vars: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The version of every node, test and unit test (unit tests under their test node's id).
     `flags`: dbt_project.yml's `flags:`, part of every test's version (`warn_error_options` turns a
     warning into a failure)."""
@@ -219,6 +220,8 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
     materializations = _custom_materializations(macros)
 
     def var_value(package: str, name: str):
+        if cli_vars and name in cli_vars:  # `--vars` (CLAWDATA_DBT_VARS) wins over dbt_project.yml, as in dbt
+            return cli_vars[name]
         scoped = project_vars.get(package)
         if isinstance(scoped, dict) and name in scoped:
             return scoped[name]

@@ -64,6 +64,21 @@ class DbtProjectError(Exception):
     """The dbt project cannot be loaded; the message says why and what to do."""
 
 
+def cli_vars() -> dict:
+    """CLAWDATA_DBT_VARS read as dbt reads `--vars`: a YAML mapping."""
+    text = settings.dbt_vars()
+    if not text:
+        return {}
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise DbtProjectError(f"{settings.DBT_VARS_ENV} is not YAML: {e}") from None
+    if not isinstance(value, dict):
+        raise DbtProjectError(f"{settings.DBT_VARS_ENV} must be a YAML mapping, as dbt's --vars: "
+                              f"{settings.DBT_VARS_ENV}='{{load_source_data: true}}'")
+    return value
+
+
 def project_config(project_dir: Path) -> dict:
     path = project_dir / "dbt_project.yml"
     if not path.is_file():
@@ -141,6 +156,7 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
         digest.update(f"{name}\0{hashlib.sha256(content).hexdigest()}\n".encode())
         if path.suffix in _JINJA_FILES:
             read.update(ENV_VAR_CALL.findall(content.decode("utf-8", "replace")))
+    digest.update(f"vars {settings.dbt_vars() or ''}\n".encode())  # dbt's --vars: part of what it parses
     read.discard(settings.EXTERNAL_ROOT_ENV)  # read when an external model is built, never into the manifest
     for name in sorted(read):
         value = os.environ.get(name)
@@ -157,8 +173,10 @@ MAX_ERROR_LINES = 20  # of dbt's error text (a failed `dbt deps` writes the whol
 
 def _dbt(project: "DbtProject", *args: str) -> None:
     """Run dbt; on failure raise DbtProjectError with dbt's own error lines (not its 150 lines of log)."""
+    cli_vars = settings.dbt_vars()
     command = ["dbt", "--no-use-colors", "--log-format", "json", *args,
-               "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir)]
+               "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir),
+               *(["--vars", cli_vars] if cli_vars else [])]
     if project.target:
         command += ["--target", project.target]
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -254,6 +272,7 @@ def prepare_if_stale(project: "DbtProject", sources=None) -> bool:
     """Parse the project unless its manifest was parsed from exactly these files; True if it parsed.
     `sources`: the declared sources, generated into the project as dbt sources first (None: read them)."""
     config = project_config(project.project_dir)
+    cli_vars()  # a CLAWDATA_DBT_VARS that is not a mapping is said as such, before dbt's parse
     if sources is None:
         from clawdata.sources.declarations import specs
 

@@ -48,8 +48,10 @@ class BuildCanceled(Exception):
 
 
 def dbt_args(project_dir: Path, profiles_dir: Path, target: str | None, target_path: Path) -> list[str]:
+    cli_vars = settings.dbt_vars()
     return ["--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir),
-            *(["--target", target] if target else []), "--target-path", str(target_path)]
+            *(["--target", target] if target else []), "--target-path", str(target_path),
+            *(["--vars", cli_vars] if cli_vars else [])]
 
 
 def load_manifest(project: "DbtProject") -> "Manifest":
