@@ -162,3 +162,16 @@ def test_the_projects_flags_are_part_of_every_tests_version(tmp_path: Path):
     assert versions(manifest, tmp_path, flags={}) == plain
     strict = versions(manifest, tmp_path, flags={"warn_error_options": {"error": ["LogTestResult"]}})
     assert strict["test.p.t"] != plain["test.p.t"] and strict["model.p.m"] == plain["model.p.m"]
+
+
+def test_a_var_in_a_generic_tests_arguments_is_part_of_its_version(tmp_path: Path):
+    """`accepted_values: {values: "{{ var('customer_types') }}"}`: dbt keeps the arguments unrendered
+    in the test's metadata; a changed value runs the test again (its kept result stood, passed, where
+    dbt build failed it)."""
+    test = {"unique_id": "test.p.t", "resource_type": "test", "name": "t", "package_name": "p", "raw_code": "",
+            "depends_on": {"macros": [], "nodes": []},
+            "test_metadata": {"name": "accepted_values", "kwargs": {"values": "{{ var('customer_types') }}"}}}
+    manifest = {"nodes": {"test.p.t": test}}
+    one = versions(manifest, tmp_path, cli_vars={"customer_types": ["new", "returning"]})
+    two = versions(manifest, tmp_path, cli_vars={"customer_types": ["new"]})
+    assert one["test.p.t"] != two["test.p.t"]

@@ -237,7 +237,9 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         closure = sorted({m for top in tops for m in macro_closure(top)})
         code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
         config = {k: v for k, v in (node.get("unrendered_config") or {}).items() if k not in _DOC_CONFIG}
-        text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str)
+        # (a generic test's arguments stay unrendered in its test_metadata: `values: "{{ var('x') }}"`)
+        text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str) + \
+            json.dumps(node.get("test_metadata") or {}, sort_keys=True, default=str)
         used_vars = {name: var_value(node.get("package_name"), name) for name in sorted(set(_VAR.findall(text)))}
         # (a var's value in dbt_project.yml may read the environment itself: "{{ env_var('X') }}")
         read_env = set(ENV_VAR_CALL.findall(text + json.dumps(used_vars, default=str)))
