@@ -114,6 +114,23 @@ def test_a_view_that_binds_to_nothing_is_named_not_a_failed_publish(tmp_path):
     assert again.unreadable == ("main.external", "main.orphan") and again.tables["main.t"] == 5, again
 
 
+def test_a_view_over_a_file_is_served_as_a_table_of_its_rows(tmp_path):
+    """dbt-duckdb's `external` model is a view over the file it writes: served as a view, a reader
+    holding a version saw the next run's file (or a failed run's), and a reader that mounts the
+    replica alone could not read it. It is a table in the replica."""
+    warehouse, path, parquet = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb", tmp_path / "ext.parquet"
+    make_warehouse(warehouse, 2)
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute(f"COPY (SELECT 1 AS x) TO '{parquet}'")
+        conn.execute(f"CREATE VIEW ext AS SELECT * FROM read_parquet('{parquet}')")
+    replica.publish(warehouse, path, "run-1")
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY (SELECT 2 AS x UNION ALL SELECT 3) TO '{parquet}'")  # the next run's file
+    with replica.connect(path) as conn:
+        assert conn.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'ext'").fetchone() == ("BASE TABLE",)
+        assert conn.execute("SELECT sum(x) FROM ext").fetchone() == (1,)
+
+
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 3)

@@ -72,10 +72,11 @@ def replica_path() -> Path:
 
 
 os.environ[WAREHOUSE_ENV] = str(warehouse_path())
-# Where dbt-duckdb writes an `external` model without an absolute `location`: beside the warehouse,
-# on its volume in the stack (a run container's own disk goes with it), whatever the working directory.
+# Where dbt-duckdb writes an `external` model without a `location`: beside the warehouse, on its
+# volume in the stack (a run container's own disk goes with it), whatever the working directory; a
+# relative path is taken from the checkout, as the warehouse's is.
 EXTERNAL_ROOT_ENV = "CLAWDATA_DBT_EXTERNAL_ROOT"
-os.environ.setdefault(EXTERNAL_ROOT_ENV, str(warehouse_path().parent / "external"))
+os.environ[EXTERNAL_ROOT_ENV] = str(_path_from_env(EXTERNAL_ROOT_ENV, str(warehouse_path().parent / "external")))
 
 # dagster-dbt runs `dbt` from PATH; make it the dbt installed beside this interpreter, so that
 # `.venv/bin/clawdata` works without an activated venv.

@@ -13,6 +13,7 @@ it was published, and the row count of every table it holds.
 
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -155,12 +156,20 @@ def _served(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[st
             if not scratch]
 
 
+# What a view reads from outside the warehouse file: a table function over files, or a file named as a table.
+_READS_FILES = re.compile(r"\b(read_(parquet|csv|csv_auto|json|json_auto|ndjson|ndjson_auto|json_objects|text|blob)"
+                          r"|parquet_scan|delta_scan|iceberg_scan)\s*\(|'[^']*\.(parquet|csv|tsv|json|jsonl|ndjson)(\.gz)?'",
+                          re.IGNORECASE)
+
+
 def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) -> tuple[dict[str, int], list[str]]:
     """The fast way: no writer has the file open (the caller holds the slot) and it was closed
     cleanly, so the file is the whole state; copy it (the kernel copies, ~1 s of CPU per GB instead
     of DuckDB re-encoding every row) and drop what is not served. The dropped tables' space stays in
     the file as free blocks: the replica is as large as the warehouse. A served view that read an
-    unserved table becomes a table of its rows."""
+    unserved table, or a file (dbt-duckdb's `external` models are views over the file they write),
+    becomes a table of its rows: a reader's version never changes under it, and a reader that mounts
+    the replica alone reads it."""
     shutil.copyfile(warehouse, temporary)
     with duckdb.connect() as conn:
         conn.execute("ATTACH ? AS target", [str(temporary)])
@@ -171,7 +180,8 @@ def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) 
         for schema, name in views:  # read before anything is dropped: which views may read unserved tables
             definition = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = 'target' "
                                       "AND schema_name = ? AND view_name = ?", [schema, name]).fetchone()
-            if definition and any(f"{s}." in definition[0] or f'"{s}"' in definition[0] for s in (*unserved, BRONZE)):
+            if definition and (any(f"{s}." in definition[0] or f'"{s}"' in definition[0] for s in (*unserved, BRONZE))
+                               or _READS_FILES.search(definition[0])):
                 broken.append((schema, name))
         for schema in unserved:
             conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(schema)} CASCADE")
