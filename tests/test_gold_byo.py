@@ -386,3 +386,13 @@ def test_vars_given_as_dbts_cli_vars_reach_the_parse_the_build_and_the_versions(
     monkeypatch.setenv("CLAWDATA_DBT_VARS", "[not, a, mapping]")
     with pytest.raises(DbtProjectError, match="CLAWDATA_DBT_VARS must be a YAML mapping"):
         gold.build_defs(gold_project.load(proj))
+
+
+def test_a_relative_external_root_is_taken_from_the_checkout(tmp_path):
+    """As the warehouse path is: the folder a command runs from does not move external models' files."""
+    env = {**os.environ, "CLAWDATA_DBT_EXTERNAL_ROOT": "relext"}
+    done = subprocess.run([sys.executable, "-c", "import os; from clawdata import settings; "
+                           "print(os.environ[settings.EXTERNAL_ROOT_ENV], settings.PROJECT_DIR)"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    root, checkout = done.stdout.split()
+    assert root == str(Path(checkout) / "relext"), done.stdout
