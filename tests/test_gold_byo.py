@@ -45,6 +45,18 @@ def specs(defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
     return {spec.key: spec for asset in defs.assets for spec in asset.specs}
 
 
+def other_project(tmp_path: Path, monkeypatch, models: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """tests/dbt_other copied, with `models` (file name -> SQL) added to its marts, over a warehouse
+    whose silver the real assets built; CLAWDATA_WAREHOUSE_PATH names it. (project, warehouse)"""
+    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
+    shutil.copytree(OTHER, proj)
+    for name, sql in (models or {}).items():
+        (proj / "transform" / "marts" / name).write_text(sql)
+    build_silver(warehouse)
+    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    return proj, warehouse
+
+
 def test_loads_from_the_variable_with_a_generated_profile(byo):
     project = byo["project"]
     assert project.project_dir == byo["dir"].resolve()
@@ -174,14 +186,10 @@ def test_tables_named_as_dagster_names_nothing_are_assets_spelled_as_it_can(tmp_
     project loads, each model is built and reused under a key Dagster takes, and
     `dagster/table_name` names the real table. Two keys Dagster would name alike fail the load,
     naming both models."""
-    proj = tmp_path / "proj"
-    shutil.copytree(OTHER, proj)
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "spaced.sql": "{{ config(alias='order totals 2') }}\nselect * from {{ ref('stg_customers') }}\n",
+        "accented.sql": "{{ config(alias='Straße$año') }}\nselect * from {{ ref('spaced') }}\n"})
     marts = proj / "transform" / "marts"
-    (marts / "spaced.sql").write_text("{{ config(alias='order totals 2') }}\nselect * from {{ ref('stg_customers') }}\n")
-    (marts / "accented.sql").write_text("{{ config(alias='Straße$año') }}\nselect * from {{ ref('spaced') }}\n")
-    warehouse = tmp_path / "warehouse.duckdb"
-    build_silver(warehouse)
-    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
     defs = gold.build_defs(gold_project.load(proj))
     found = specs(defs)
     assert found[dg.AssetKey("order_totals_2")].metadata["dagster/table_name"] == "main.order totals 2"
@@ -265,12 +273,8 @@ def test_a_table_dropped_outside_is_rebuilt_and_what_reads_it_kept(tmp_path, mon
     multi-asset's outputs in dependency order (the reused one once came first, and every run failed).
     A model built at every run (it reads the clock) below the kept one is said after it: the kept one
     was said after the whole build, and that run failed too."""
-    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
-    shutil.copytree(OTHER, proj)
-    (proj / "transform" / "marts" / "country_today.sql").write_text(
-        "select *, current_date as seen_on from {{ ref('customers_by_country') }}\n")
-    build_silver(warehouse)
-    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "country_today.sql": "select *, current_date as seen_on from {{ ref('customers_by_country') }}\n"})
     defs = gold.build_defs(gold_project.load(proj))
     resources = {"duckdb": DuckDBResource(database=str(warehouse))}
     with dg.instance_for_test() as instance:
@@ -290,13 +294,9 @@ def test_a_seed_edit_leaves_the_history_an_incremental_model_kept_of_it(tmp_path
     """An incremental model keeping every value a seed ever had (unique_key on both columns): a value
     edited in the seed adds a row, as in `dbt build`. The edit made the model start over, and its
     history was lost."""
-    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
-    shutil.copytree(OTHER, proj)
-    (proj / "transform" / "marts" / "name_history.sql").write_text(
-        "{{ config(materialized='incremental', unique_key=['country', 'country_name']) }}\n"
-        "select country, country_name from {{ ref('country_names') }}\n")
-    build_silver(warehouse)
-    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "name_history.sql": "{{ config(materialized='incremental', unique_key=['country', 'country_name']) }}\n"
+                            "select country, country_name from {{ ref('country_names') }}\n"})
     resources = {"duckdb": DuckDBResource(database=str(warehouse))}
     seed = proj / "seeds" / "country_names.csv"
     with dg.instance_for_test() as instance:
@@ -315,16 +315,13 @@ def test_an_external_model_whose_file_is_gone_is_built_again(tmp_path, monkeypat
     """dbt-duckdb's `external` materialization: a view over a file the model writes. The file deleted,
     the view binds to nothing: the next run builds the model again (it was kept, and every publish
     failed on the view)."""
-    proj, warehouse, parquet = tmp_path / "proj", tmp_path / "warehouse.duckdb", tmp_path / "out" / "customers.parquet"
-    shutil.copytree(OTHER, proj)
+    parquet = tmp_path / "out" / "customers.parquet"
     parquet.parent.mkdir()
-    (proj / "transform" / "marts" / "customers_file.sql").write_text(
-        f"{{{{ config(materialized='external', location='{parquet}') }}}}\nselect * from {{{{ ref('stg_customers') }}}}\n")
-    # Without a location: under the external root (beside the warehouse), not the working directory.
-    (proj / "transform" / "marts" / "customers_default.sql").write_text(
-        "{{ config(materialized='external') }}\nselect * from {{ ref('stg_customers') }}\n")
-    build_silver(warehouse)
-    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "customers_file.sql": f"{{{{ config(materialized='external', location='{parquet}') }}}}\n"
+                              "select * from {{ ref('stg_customers') }}\n",
+        # Without a location: under the external root (beside the warehouse), not the working directory.
+        "customers_default.sql": "{{ config(materialized='external') }}\nselect * from {{ ref('stg_customers') }}\n"})
     monkeypatch.setenv("CLAWDATA_DBT_EXTERNAL_ROOT", str(tmp_path / "external"))
     defs = gold.build_defs(gold_project.load(proj))
     resources = {"duckdb": DuckDBResource(database=str(warehouse))}
@@ -365,12 +362,8 @@ def test_vars_given_as_dbts_cli_vars_reach_the_parse_the_build_and_the_versions(
     """A project that expects `--vars` (jaffle-shop enables its seeds with `load_source_data`): with
     CLAWDATA_DBT_VARS the model the var enables is an asset and builds with the var's value, and a
     changed value changes the version of the model reading it (it is built again)."""
-    proj, warehouse = tmp_path / "proj", tmp_path / "warehouse.duckdb"
-    shutil.copytree(OTHER, proj)
-    (proj / "transform" / "marts" / "greeting.sql").write_text(
-        "{{ config(enabled=var('with_greeting', false)) }}\nselect '{{ var(\"greeting\", \"hello\") }}' as word\n")
-    build_silver(warehouse)
-    monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "greeting.sql": "{{ config(enabled=var('with_greeting', false)) }}\nselect '{{ var(\"greeting\", \"hello\") }}' as word\n"})
     assert dg.AssetKey("greeting") not in specs(gold.build_defs(gold_project.load(proj)))
     versions = []
     for word in ("hi", "hey"):
