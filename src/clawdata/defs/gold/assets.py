@@ -2,7 +2,8 @@
 
 One step builds what plan.py says changed (`state:modified+`, data included), in one `dbt build` run
 in this process (gold/runner.py), and keeps the rest:
-- reused nodes come first, in dbt's order, with their row counts, column types and data versions;
+- reused nodes come first, in dbt's order, with their row counts, column types and data versions
+  (one below a built node comes once what it reads has: Dagster takes outputs in dependency order);
   check results whose test and inputs are unchanged are replayed;
 - then dbt's events as dbt reports them: each built node's materialization carries its row count and
   column types (read on dbt's own connection as the node finishes), each test its check result;
