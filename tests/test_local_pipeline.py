@@ -5,8 +5,13 @@ import shutil
 
 import duckdb
 
-from clawdata.warehouse.readers import read_only
 import pytest
+from dagster import DagsterInstance
+
+from clawdata.cli import remote
+from clawdata.cli.graphql import in_process_graphql
+from clawdata.cli.progress import RunEvent
+from clawdata.warehouse.readers import read_only
 
 from tests.conftest import ROOT, make_project, run_cli
 from tests.oracle import GOLD_MODELS, expected
@@ -76,6 +81,33 @@ def test_materialize_named_assets(built):
     result = run_cli(built["env"], "dagster", "materialize", "slv_products", "fct_category_revenue")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "slv_products" in result.stdout and "fct_category_revenue" in result.stdout
+
+
+def test_a_steps_warning_is_printed_where_it_happens(built):
+    """A step's `context.log.warning` is no Dagster event: the CLI listens for it. Here, a view left
+    over a column renamed since: the replica serves the rest and names it."""
+    with duckdb.connect(str(built["warehouse"])) as conn:
+        conn.execute("CREATE TABLE main.bonus AS SELECT 1 AS pct")
+        conn.execute("CREATE VIEW main.orphan AS SELECT pct FROM main.bonus")
+        conn.execute("ALTER TABLE main.bonus RENAME COLUMN pct TO rate")
+    try:
+        result = run_cli(built["env"], "dagster", "materialize", "--full-refresh", "warehouse_replica")
+    finally:
+        with duckdb.connect(str(built["warehouse"])) as conn:
+            conn.execute("DROP VIEW main.orphan; DROP TABLE main.bonus")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "! warehouse_replica: views that read nothing that exists" in out and "main.orphan" in out, out
+    assert out.index("! warehouse_replica") < out.index("SUCCESS")
+    # The same run followed as on a deployment: its events through Dagster's GraphQL API.
+    run_id = re.search(r"^run (\S+)", out, re.M)[1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(built["home"]))
+        with DagsterInstance.get() as instance, in_process_graphql(instance, load_code=False) as graphql:
+            followed = list(remote.follow(graphql, run_id, poll_seconds=0.01))
+    assert followed[-1] == "SUCCESS"
+    warned = [e for e in followed if isinstance(e, RunEvent) and e.kind == "warning"]
+    assert [(e.name, "main.orphan" in e.detail) for e in warned] == [("warehouse_replica", True)], followed
 
 
 def test_unknown_asset_gets_close_matches_and_exit_2(built):

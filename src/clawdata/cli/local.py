@@ -1,5 +1,6 @@
 """The embedded default: a Dagster instance in DAGSTER_HOME (SQLite), runs executed in this process."""
 
+import logging
 import os
 import re
 import sys
@@ -125,11 +126,17 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
                                            limit=100_000).records  # logged as the run is created, not by its steps
     for record in planned:
         yield RunEvent("check_planned", record.event_log_entry.dagster_event.event_specific_data.check_name)
+    # A step's warnings (`context.log.warning`) are log entries, not Dagster events: the iterator
+    # below does not yield them. Each is stored as it is logged, and the instance tells its listeners.
+    warnings: list[RunEvent] = []
+    instance.add_event_listener(run.run_id, lambda entry: warnings.append(warning_of(entry)) if is_warning(entry) else None)
     with open(os.devnull, "w") as quiet, _stderr_fd_to(quiet):
         events = execute_run_iterator(recon_job, run, instance)
         while True:
             with redirect_stdout(quiet):  # only while the run's own code executes
                 event = next(events, None)
+            yield from warnings
+            warnings.clear()
             if event is None:
                 return
             mapped = describe_event(event)
@@ -155,6 +162,16 @@ def _stderr_fd_to(stream) -> Iterator[None]:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def is_warning(entry) -> bool:
+    """A warning a step logged. (Failures are Dagster events, shown apart; the errors Dagster logs
+    for each step not run behind a failure are counted in the summary as skipped checks.)"""
+    return not entry.is_dagster_event and entry.level == logging.WARNING
+
+
+def warning_of(entry) -> RunEvent:
+    return RunEvent("warning", entry.step_key or "run", entry.user_message, ok=False)
 
 
 def describe_event(event) -> RunEvent | None:

@@ -15,7 +15,7 @@ errors = Console(file=sys.stderr, highlight=False, width=_width)
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # step_start | step_success | step_failure | materialized | check | check_planned | run_failure | retry
+    kind: str  # step_start | step_failure | materialized | check | check_planned | warning | run_failure | retry | canceling
     name: str  # step key, asset key, check name or (retry) the new run's id
     detail: str = ""
     ok: bool = True
@@ -66,6 +66,8 @@ def show(event: RunEvent) -> None:
     elif event.kind == "check" and not event.ok:
         warn = event.severity == "WARN"
         console.print(f"  {'[yellow]! warn' if warn else '[red]✗ check'}[/] {event.name}{f': {event.detail}' if event.detail else ''}")
+    elif event.kind == "warning":
+        console.print(f"  [yellow]! {event.name}[/]: {event.detail}", soft_wrap=True)
     elif event.kind in ("step_failure", "run_failure"):
         detail = event.detail.removeprefix(f"{event.name}: ")  # "slv_x: audit failed" names its step once
         console.print(f"  [red]✗ {event.name}[/]: {detail}", soft_wrap=True)  # a path is not cut

@@ -154,7 +154,7 @@ query RunEvents($runId: ID!, $after: String) {
       hasMore
       events {
         __typename
-        ... on MessageEvent { message stepKey timestamp }
+        ... on MessageEvent { message stepKey timestamp level }
         ... on MaterializationEvent {
           assetKey { path }
           metadataEntries { label ... on IntMetadataEntry { intValue } ... on BoolMetadataEntry { boolValue } }

@@ -162,4 +162,6 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         return RunEvent("check", name, ok=evaluation["success"], severity=evaluation.get("severity") or "ERROR")
     if kind == "RunFailureEvent":
         return RunEvent("run_failure", "run", (event.get("error") or {}).get("message") or event["message"], ok=False)
+    if kind == "LogMessageEvent" and event.get("level") == "WARNING":  # as local.is_warning
+        return RunEvent("warning", event.get("stepKey") or "run", event["message"], ok=False)
     return None
