@@ -148,3 +148,46 @@ def test_the_local_event_log_overrides_the_connection_it_replaces():
 
     wipe_index = inspect.getsource(SqlEventLogStorage._wipe_index)
     assert ".delete()" in wipe_index and "drop" not in wipe_index.lower()  # a wipe empties tables, never drops one
+
+
+_WARM = """
+import json, sys, tempfile
+from pathlib import Path
+import dbt_common.dataclass_schema as schema_module
+from dbt.cli.main import dbtRunner
+from clawdata.gold import dbt_schemas, project, runner
+
+built = []
+original = schema_module.build_json_schema
+schema_module.build_json_schema = lambda cls, *a, **k: built.append(cls.__name__) or original(cls, *a, **k)
+dbt_schemas.use(Path(sys.argv[1]))
+proj = project.load()
+result = dbtRunner(manifest=runner.load_manifest(proj)).invoke(
+    ["--quiet", "--log-level-file", "none", "list", *runner.dbt_args(proj.project_dir, proj.profiles_dir, proj.target, Path(tempfile.mkdtemp()))])
+assert result.success, result.exception
+dbt_schemas.save(Path(sys.argv[1]))
+kept = json.loads(Path(sys.argv[1]).read_text())["schemas"]
+schema_module.build_json_schema = original
+fresh = {key: json.loads(json.dumps(original(getattr(sys.modules[key.rsplit(".", 1)[0]], key.rsplit(".", 1)[1])).to_dict()))
+         for key in kept}
+print(json.dumps({"built": built, "same": all(fresh[k] == kept[k]["schema"] for k in kept), "kept": sorted(kept)}))
+"""
+
+
+def test_dbt_asks_for_its_config_schemas_where_the_kept_ones_answer(tmp_path):
+    """gold/dbt_schemas.py answers dbt's `dbtClassMixin.json_schema` from a file: a first dbt command
+    builds the schemas there (so dbt still asks there), a second builds none, and what the file
+    gives back equals what mashumaro builds."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _WARM, str(tmp_path / "schemas.json")], env=env, cwd=ROOT,
+                                      capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            for _ in range(2)]
+    first, second = runs
+    assert {"Project", "DuckDBCredentials"} <= set(first["built"]), first
+    assert "dbt.contracts.project.Project" in first["kept"] and first["same"], first
+    assert second["built"] == [] and second["same"] and second["kept"] == first["kept"], second

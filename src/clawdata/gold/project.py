@@ -317,7 +317,10 @@ if __name__ == "__main__":  # the image build: `python -m clawdata.gold.project`
 
     from clawdata.sources.declarations import DeclarationError
 
+    from clawdata.gold.runner import warm_schemas
+
     try:
-        prepare_if_stale(load())
+        prepare_if_stale(project := load())
+        warm_schemas(project)  # for every run container of the image (gold/dbt_schemas.py)
     except (DbtProjectError, DeclarationError) as e:  # the build's log shows the cause, not this module's traceback
         sys.exit(f"error: {e}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clawdata import settings
+from clawdata.gold import dbt_schemas
 
 if TYPE_CHECKING:  # dbt's runner is imported by the step that runs it: loading the definitions does not need it
     from dagster_dbt import DbtProject
@@ -94,11 +95,32 @@ def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path
         shutil.rmtree(private, ignore_errors=True)
 
 
+def warm_schemas(project: "DbtProject") -> Path:
+    """dbt's config schemas built and kept (gold/dbt_schemas.py) by a dbt command that loads the
+    project and profile as a build does and runs nothing: the image build does it once, for every run
+    container started from the image."""
+    from dbt.cli.main import dbtRunner
+
+    path = project.project_dir / project.target_path / dbt_schemas.FILE
+    dbt_schemas.use(path)
+    private = Path(tempfile.mkdtemp(prefix="clawdata-warm-"))
+    try:
+        result = dbtRunner(manifest=load_manifest(project)).invoke(
+            ["--no-use-colors", "--log-level", "none", "--log-level-file", "none", "list", "--resource-type", "model",
+             *dbt_args(project.project_dir, project.profiles_dir, project.target, private)])
+        if not result.success:
+            raise RuntimeError(f"dbt list failed for {project.project_dir}: {result.exception}")
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    dbt_schemas.save(path)
+    return path
+
+
 class DbtBuild:
     def __init__(self, manifest: "Manifest", project_dir: Path, profiles_dir: Path, target: str | None,
                  select: Sequence[str], exclude: Sequence[str] = (), full_refresh: bool = False,
                  full_refresh_nodes: Sequence[str] = (), test_where: Mapping[str, str] | None = None,
-                 keep_compiled_in: Path | None = None):
+                 keep_compiled_in: Path | None = None, schemas_file: Path | None = None):
         for uid in full_refresh_nodes:  # dbt's own per-model config: this model starts over, alone
             manifest.nodes[uid].config.full_refresh = True
         for uid, where in (test_where or {}).items():  # dbt's own test config: the test reads these rows only
@@ -111,6 +133,7 @@ class DbtBuild:
         # Where the build's compiled and run SQL is kept (`compiled/`, `run/`), as `dbt build` keeps it in
         # the project's target path: the paths dbt prints name it, not the private folder removed after.
         self._keep_compiled_in = keep_compiled_in
+        self._schemas_file = schemas_file  # dbt's config schemas, kept between processes (gold/dbt_schemas.py)
         self._args = [
             "--no-use-colors", "--log-level-file", "none", "--log-level", "none",
             # the results come as events: no manifest.json and run_results.json to write (0.3 s at each build)
@@ -176,9 +199,13 @@ class DbtBuild:
         from dbt.cli.main import dbtRunner
 
         try:
+            if self._schemas_file:
+                dbt_schemas.use(self._schemas_file)
             result = dbtRunner(manifest=self._manifest, callbacks=[self._on_event]).invoke(self._args)
             self.success, self.error = result.success, result.exception
             self.hook_errors = _hook_errors(result.result)
+            if self._schemas_file:
+                dbt_schemas.save(self._schemas_file)
         except BaseException as e:  # dbtRunner reports errors in its result; anything else is ours
             self.success, self.error = False, e
         finally:

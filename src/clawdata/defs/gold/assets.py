@@ -25,7 +25,7 @@ from clawdata.defs.gold import increments
 from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
 from clawdata.defs.gold.translator import GoldTranslator
 from clawdata.defs.reuse import full_refresh
-from clawdata.gold import kept_seeds
+from clawdata.gold import dbt_schemas, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
@@ -162,7 +162,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     select, exclude = _selection(manifest, plan.build + plan.tests)
     build = runner.DbtBuild(parsed, project.project_dir, project.profiles_dir, project.target, select, exclude,
                             full_refresh=full, full_refresh_nodes=plan.full_refresh_nodes, test_where=plan.where,
-                            keep_compiled_in=project.project_dir / project.target_path)
+                            keep_compiled_in=project.project_dir / project.target_path,
+                            schemas_file=project.project_dir / project.target_path / dbt_schemas.FILE)
     wanted = set(plan.build) | set(plan.tests)
     unit_results, unit_failed = {}, set()
     failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end
