@@ -389,3 +389,31 @@ def test_a_relative_external_root_is_taken_from_the_checkout(tmp_path):
                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
     root, checkout = done.stdout.split()
     assert root == str(Path(checkout) / "relext"), done.stdout
+
+
+def test_dbts_graph_is_there_for_models_and_hooks_and_its_readers_follow_the_project(tmp_path, monkeypatch):
+    """dbt's `graph` (every node of the project) was empty in a build: a model reading it failed
+    (`'dict object' has no attribute 'nodes'`) or counted nothing, and so did an on-run-end hook. A
+    model reading it is built again when another model is added, and only such a model."""
+    counting = "select {{ graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | list | length }} as models\n"
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"model_count.sql": counting})
+    config = proj / "dbt_project.yml"
+    config.write_text(config.read_text() + "\non-run-end:\n  - \"create or replace table main.hook_graph as "
+                      "select {{ (graph.get('nodes') or {}) | length }} as nodes\"\n")
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    counts, reused = [], []
+    with dg.instance_for_test() as instance:
+        for added in (None, "one_more.sql"):
+            if added:
+                (proj / "transform" / "marts" / added).write_text("select 1 as one\n")
+            defs = gold.build_defs(gold_project.load(proj))
+            result = dg.materialize(defs.assets, instance=instance, resources=resources, raise_on_error=False)
+            errors = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+            assert all("accepted_values_stg_orders_status" in m for m in errors), errors  # the project's failing test alone
+            reused.append({m.asset_key.to_user_string(): m.materialization.metadata["reused"].value
+                           for m in result.get_asset_materialization_events()})
+            with duckdb.connect(str(warehouse), read_only=True) as conn:
+                counts.append(conn.execute("select (select models from main.model_count), nodes from main.hook_graph").fetchone())
+    models = len(list((proj / "transform").rglob("*.sql")))
+    assert counts[1][0] == counts[0][0] + 1 == models and counts[1][1] > counts[0][1] > models, counts
+    assert reused[1]["model_count"] is False and reused[1]["country_names"] is True, reused

@@ -175,3 +175,75 @@ def test_a_var_in_a_generic_tests_arguments_is_part_of_its_version(tmp_path: Pat
     one = versions(manifest, tmp_path, cli_vars={"customer_types": ["new", "returning"]})
     two = versions(manifest, tmp_path, cli_vars={"customer_types": ["new"]})
     assert one["test.p.t"] != two["test.p.t"]
+
+
+def _model(uid: str, sql: str, macros=(), materialized: str = "table", **extra) -> dict:
+    return {"unique_id": uid, "resource_type": "model", "name": uid.split(".")[-1], "package_name": uid.split(".")[1],
+            "raw_code": sql, "depends_on": {"macros": list(macros), "nodes": []}, "config": {"materialized": materialized},
+            **extra}
+
+
+def test_what_a_models_sql_reads_besides_refs_is_part_of_its_version(tmp_path: Path):
+    """Outsiders' projects read what a node's refs do not show, and kept stale tables: a var named at
+    run time (`var(name)`, dbt-project-evaluator's loop), a package's own var default, dbt's `graph`
+    (any edit of the project), its own description (`{{ model.description }}`). Each moves the version
+    of the node reading it, and of no other."""
+    def manifest(description="net", other="select 1") -> dict:
+        return {"nodes": {n["unique_id"]: n for n in [
+            _model("model.p.by_name", "{% for v in ['a', 'b'] %} select '{{ var(v) }}' {% endfor %}"),
+            _model("model.pkg.pkg_model", "select {{ var('pv') }} as pv"),
+            _model("model.p.graph_reader", "select {{ graph.nodes | length }} as n"),
+            _model("model.p.described", "select '{{ model.description }}' as d", description=description),
+            _model("model.p.plain", "select 1 as one"),
+            _model("model.p.other", other)]}}
+
+    def version(project_vars=None, package_vars=None, **edits) -> dict:
+        return versions(manifest(**edits), tmp_path, project_vars or {"a": 1, "b": 2},
+                        package_vars=package_vars or {"pkg": {"pv": 1}})
+
+    base = version()
+    changed = {
+        "var named at run time": (version(project_vars={"a": 1, "b": 3}), {"model.p.by_name"}),
+        "a package's default": (version(package_vars={"pkg": {"pv": 2}}), {"model.pkg.pkg_model"}),
+        # (and a var named at run time may be any var of the project)
+        "the project's value wins over it": (version(project_vars={"a": 1, "b": 2, "pv": 5}),
+                                             {"model.pkg.pkg_model", "model.p.by_name"}),
+        "another model edited": (version(other="select 2"), {"model.p.graph_reader", "model.p.other"}),
+        "a description": (version(description="gross"), {"model.p.described", "model.p.graph_reader"}),
+    }
+    for what, (after, expected) in changed.items():
+        assert {uid for uid in base if base[uid] != after[uid]} == expected, what
+
+
+def test_the_projects_own_macros_a_materialization_runs_are_part_of_its_models(tmp_path: Path):
+    """dbt-duckdb's table materialization calls `create_table_as`, which dispatches: a project's own
+    `duckdb__create_table_as` is what builds its tables, though no model lists it. Adding or editing
+    one rebuilds the tables (and not the views); dbt's own macros count with dbt's version alone."""
+    def macro(uid: str, sql: str, calls=()) -> dict:
+        return {"unique_id": uid, "name": uid.split(".")[-1], "package_name": uid.split(".")[1], "macro_sql": sql,
+                "depends_on": {"macros": list(calls)}}
+
+    def manifest(*override: str) -> dict:
+        macros = [macro("macro.dbt_duckdb.materialization_table_duckdb", "{{ create_table_as(false, target, sql) }}",
+                        ["macro.dbt.create_table_as"]),
+                  macro("macro.dbt.create_table_as", "{{ adapter.dispatch('create_table_as', 'dbt')(t, r, s) }}"),
+                  macro("macro.dbt_duckdb.duckdb__create_table_as", "create table {{ r }} as {{ s }}"),
+                  macro("macro.dbt.materialization_view_default", "create view ..."),
+                  *[macro("macro.p.duckdb__create_table_as", sql) for sql in override]]
+        return {"macros": {m["unique_id"]: m for m in macros},
+                "nodes": {n["unique_id"]: n for n in [_model("model.p.t", "select 1"),
+                                                       _model("model.p.v", "select 1", materialized="view")]}}
+
+    plain, own = versions(manifest(), tmp_path), versions(manifest("create table {{ r }} as {{ s }} limit 1"), tmp_path)
+    edited = versions(manifest("create table {{ r }} as {{ s }} limit 2"), tmp_path)
+    assert len({plain["model.p.t"], own["model.p.t"], edited["model.p.t"]}) == 3
+    assert plain["model.p.v"] == own["model.p.v"] == edited["model.p.v"]
+
+
+def test_a_file_named_in_double_quotes_or_after_a_comma_is_read_afresh():
+    """DuckDB reads `FROM "feed.csv"` and `FROM t, 'feed.csv'` from the file: such a node is volatile;
+    a string argument after a comma is not a file."""
+    nodes = [_model("model.p.quoted", 'select * from "exports/feed.csv"'),
+             _model("model.p.comma", "select * from (select 1) x, 'feed.parquet'"),
+             _model("model.p.argument", "select coalesce(name, 'unknown'), \"quoted col\" from t")]
+    assert volatile({"nodes": {n["unique_id"]: n for n in nodes}}) == {"model.p.quoted", "model.p.comma"}

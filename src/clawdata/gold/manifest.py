@@ -32,6 +32,10 @@ REFABLE = ("model", "seed", "snapshot")
 _DOC_CONFIG = {"tags", "group", "meta", "docs", "description", "persist_docs"}
 _SOURCE_ARG = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
 _VAR = re.compile(r"""\bvar\(\s*['"]([^'"]+)['"]""")
+_VAR_BY_NAME = re.compile(r"""\bvar\(\s*[^\s'")]""")  # var(name): which var, only the run knows
+_GRAPH = re.compile(r"\bgraph\b")  # dbt's `graph`: every node of the project, as the SQL reads it
+_DESCRIPTION = re.compile(r"\bdescription\b")  # `{{ model.description }}`: the docs are data there
+BUILTIN_PACKAGES = ("dbt", "dbt_duckdb")  # their macros change with their versions alone
 ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by project.py
 UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
 # What a node's SQL reads afresh at every `dbt build` without any input showing it: the clock, chance,
@@ -41,7 +45,8 @@ _VOLATILE = re.compile(
     r"|localtime|run_started_at|invocation_id)\b"
     r"|\b(now|utcnow|today|get_current_timestamp|get_current_time|transaction_timestamp|random|uuid|uuidv4|uuidv7"
     r"|gen_random_uuid|read_\w+|parquet_scan|delta_scan|iceberg_scan|st_read|glob|sniff_csv)\s*\("
-    r"|\b(from|join)\s+'[^']+'",  # DuckDB reads a file named in a string: FROM 'exports/*.csv'
+    r"|\b(from|join)\s+'[^']+'"  # DuckDB reads a file named in a string: FROM 'exports/*.csv'
+    r"""|(\b(from|join)\s+|,\s*)(?P<q>['"])[^'"]*\.(csv|tsv|parquet|json|jsonl|ndjson)(\.gz)?(?P=q)""",  # or "x.csv", or `, 'x.csv'`
     re.IGNORECASE)
 # Comments say nothing about what runs: Jinja's, and SQL's block and line comments.
 _COMMENTS = re.compile(r"\{#.*?#\}|/\*.*?\*/|--[^\n]*", re.DOTALL)
@@ -209,38 +214,58 @@ def topological(manifest: Mapping[str, Any], ids) -> list[str]:
 
 def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mapping[str, Any] | None = None,
              environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None,
-             cli_vars: Mapping[str, Any] | None = None) -> dict[str, str]:
+             cli_vars: Mapping[str, Any] | None = None,
+             package_vars: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
     """The version of every node, test and unit test (unit tests under their test node's id).
     `flags`: dbt_project.yml's `flags:`, part of every test's version (`warn_error_options` turns a
-    warning into a failure)."""
+    warning into a failure). `package_vars`: each package's own `vars:` (its dbt_project.yml), the
+    defaults its nodes read where the project sets none."""
     nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
     project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
+    cli_vars, package_vars = dict(cli_vars or {}), package_vars or {}
 
     macro_closure = _macro_closure(macros)
-    materializations = _custom_materializations(macros)
+    materialization_overrides = _materialization_overrides(macros, macro_closure)
 
     def var_value(package: str, name: str):
-        if cli_vars and name in cli_vars:  # `--vars` (CLAWDATA_DBT_VARS) wins over dbt_project.yml, as in dbt
+        # dbt's order: `--vars` (CLAWDATA_DBT_VARS), the project's vars for the package, the project's
+        # own, the package's own defaults
+        if name in cli_vars:
             return cli_vars[name]
         scoped = project_vars.get(package)
         if isinstance(scoped, dict) and name in scoped:
             return scoped[name]
-        return project_vars.get(name, "<unset>")
+        return project_vars.get(name, (package_vars.get(package) or {}).get(name, "<unset>"))
+
+    def var_names(package: str) -> set[str]:
+        """Every var a node of `package` may read (`var(name)`, the name known only as it runs)."""
+        scoped = project_vars.get(package)
+        return {*cli_vars, *project_vars, *(scoped if isinstance(scoped, dict) else ()), *(package_vars.get(package) or {})}
+
+    @cache
+    def graph() -> str:
+        """The whole project as dbt's `graph` gives it to the SQL that reads it."""
+        kinds = ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries", "groups")
+        return _sha(json.dumps({kind: {uid: {k: v for k, v in item.items() if k not in ("created_at", "root_path")}
+                                       for uid, item in (manifest.get(kind) or {}).items()} for kind in kinds},
+                               sort_keys=True, default=str))
 
     @cache
     def version(uid: str) -> str:
         node = nodes[uid]
-        # (dbt lists the macros a node calls, not the materialization that builds it: a project's own is
-        # part of the node's definition)
-        tops = [*node.get("depends_on", {}).get("macros", []),
-                *materializations.get((node.get("config") or {}).get("materialized"), [])]
-        closure = sorted({m for top in tops for m in macro_closure(top)})
-        code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in closure)]
+        closure = sorted({m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)})
+        # (dbt lists the macros a node calls, not the materialization that builds it: the project's own
+        # materialization, or its own macros replacing dbt's along the way, are part of the node)
+        overrides = materialization_overrides((node.get("config") or {}).get("materialized"))
+        own_code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in [*closure, *overrides]
+                                                  if (macros.get(m) or {}).get("package_name") not in BUILTIN_PACKAGES)]
+        code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in [*closure, *overrides])]
         config = {k: v for k, v in (node.get("unrendered_config") or {}).items() if k not in _DOC_CONFIG}
         # (a generic test's arguments stay unrendered in its test_metadata: `values: "{{ var('x') }}"`)
         text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str) + \
             json.dumps(node.get("test_metadata") or {}, sort_keys=True, default=str)
-        used_vars = {name: var_value(node.get("package_name"), name) for name in sorted(set(_VAR.findall(text)))}
+        names = set(_VAR.findall(text)) | (var_names(node.get("package_name")) if _VAR_BY_NAME.search(text) else set())
+        used_vars = {name: var_value(node.get("package_name"), name) for name in sorted(names)}
         # (a var's value in dbt_project.yml may read the environment itself: "{{ env_var('X') }}")
         read_env = set(ENV_VAR_CALL.findall(text + json.dumps(used_vars, default=str)))
         parts = {
@@ -260,9 +285,17 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             "ephemeral": [version(p) for p in node.get("depends_on", {}).get("nodes", [])
                           if p in nodes and is_ephemeral(nodes[p])],
         }
+        # (each of these only where it applies: a project without them keeps its versions)
+        if overrides:
+            parts["materialization"] = [(m, _sha((macros.get(m) or {}).get("macro_sql", ""))) for m in overrides]
         persisted = _persisted_docs(node)
-        if persisted:  # (only then: a project without persist_docs keeps its versions)
+        if persisted:
             parts["docs"] = persisted
+        own_text = _COMMENTS.sub(" ", "\n".join(own_code))
+        if _DESCRIPTION.search(own_text):  # the SQL renders its own docs
+            parts["description"] = [node.get("description"), {n: c.get("description") for n, c in (node.get("columns") or {}).items()}]
+        if _GRAPH.search(own_text):  # the SQL reads the project itself: any edit to it is an edit to this
+            parts["graph"] = graph()
         if flags and node.get("resource_type") == "test":  # (likewise: a project without flags keeps its versions)
             parts["flags"] = flags
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))
@@ -285,18 +318,33 @@ def _persisted_docs(node: Mapping[str, Any]) -> dict | None:
             if persist.get("columns") else None}
 
 
-def _custom_materializations(macros: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The materializations a project or a package of its own defines (dbt's and dbt-duckdb's change
-    with their versions alone), by the name a model's `materialized` gives: `stamped` for
-    `materialization_stamped_duckdb` or `_default`."""
-    found: dict[str, list[str]] = {}
+def _materialization_overrides(macros: Mapping[str, Any], macro_closure):
+    """By the name a node's `materialized` gives (`table`, or `stamped` for a project's own
+    `materialization_stamped_duckdb`): the macros of the project and its packages that building it
+    runs. That is the materialization itself when the project defines it, and the project's macros
+    replacing dbt's along its way: a `duckdb__create_table_as` of its own (dispatch finds it first), or
+    a macro named as one of dbt's. dbt's and dbt-duckdb's own change with their versions alone."""
+    by_name: dict[str, list[str]] = {}
+    materializations: dict[str, list[str]] = {}
     for uid, macro in macros.items():
         name = macro.get("name", "")
-        if name.startswith("materialization_") and macro.get("package_name") not in ("dbt", "dbt_duckdb"):
-            for adapter in ("_duckdb", "_default"):
-                if name.endswith(adapter):
-                    found.setdefault(name[len("materialization_"):-len(adapter)], []).append(uid)
-    return found
+        by_name.setdefault(name, []).append(uid)
+        for adapter in ("_duckdb", "_default"):
+            if name.startswith("materialization_") and name.endswith(adapter):
+                materializations.setdefault(name[len("materialization_"):-len(adapter)], []).append(uid)
+
+    @cache
+    def overrides(materialized: str | None) -> tuple[str, ...]:
+        found, pending = set(), list(materializations.get(materialized or "", []))
+        while pending:
+            uid = pending.pop()
+            if uid in found or uid not in macros:
+                continue
+            found.add(uid)
+            pending += [*macro_closure(uid), *by_name.get(macros[uid].get("name", ""), [])]
+        return tuple(sorted(u for u in found if macros[u].get("package_name") not in BUILTIN_PACKAGES))
+
+    return overrides
 
 
 _DISPATCH = re.compile(r"""adapter\.dispatch\(\s*(?:macro_name\s*=\s*)?['"](\w+)['"]""")

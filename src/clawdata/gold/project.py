@@ -125,6 +125,22 @@ def local_packages(project_dir: Path) -> list[str]:
     return found
 
 
+def package_vars(project_dir: Path, config: dict) -> dict[str, dict]:
+    """Each installed package's own `vars:` (its dbt_project.yml), by package name: the defaults its
+    nodes read where the project sets none."""
+    folders = [*(project_dir / config.get("packages-install-path", "dbt_packages")).glob("*"),
+               *(project_dir / p for p in local_packages(project_dir))]
+    found: dict[str, dict] = {}
+    for folder in folders:
+        try:
+            package = yaml.safe_load((folder / "dbt_project.yml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue  # not a dbt package, or dbt's own parse reports it
+        if isinstance(package.get("vars"), dict) and package.get("name"):
+            found.setdefault(package["name"], package["vars"])
+    return found
+
+
 def parsed_files(project_dir: Path, config: dict, profiles: Path) -> list[Path]:
     """Every file whose content dbt's parse depends on."""
     folders = {p for key, default in _PATH_KEYS.items() for p in config.get(key, default)}

@@ -125,6 +125,9 @@ class DbtBuild:
             manifest.nodes[uid].config.full_refresh = True
         for uid, where in (test_where or {}).items():  # dbt's own test config: the test reads these rows only
             manifest.nodes[uid].config.where = where
+        # dbt's `graph` (every node, as dicts), which models, macros and hooks may read: dbt's parse makes
+        # it, a manifest read from the parse's state has none. Made after the configs above, as dbt runs them.
+        manifest.build_flat_graph()
         self._manifest = manifest
         external_root = os.environ.get(settings.EXTERNAL_ROOT_ENV)  # the generated profile's external_root
         if external_root:

@@ -42,7 +42,8 @@ def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = fr
     manifest = gold_manifest.prepared(json.loads(project.manifest_path.read_text()))
     config = gold_project.project_config(project.project_dir)
     versions = gold_manifest.versions(manifest, project.project_dir, config.get("vars"), flags=config.get("flags"),
-                                      cli_vars=gold_project.cli_vars())
+                                      cli_vars=gold_project.cli_vars(),
+                                      package_vars=gold_project.package_vars(project.project_dir, config))
     translator = GoldTranslator(versions, reserved)
     graph = _graph(manifest, translator, versions, project)
 
