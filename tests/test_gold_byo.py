@@ -417,3 +417,24 @@ def test_dbts_graph_is_there_for_models_and_hooks_and_its_readers_follow_the_pro
     models = len(list((proj / "transform").rglob("*.sql")))
     assert counts[1][0] == counts[0][0] + 1 == models and counts[1][1] > counts[0][1] > models, counts
     assert reused[1]["model_count"] is False and reused[1]["country_names"] is True, reused
+
+
+def test_a_test_on_a_silver_table_the_project_declares_itself_runs_on_that_asset(tmp_path, monkeypatch):
+    """A project declaring `source('silver', 'slv_products')` in its own YAML, without clawdata's
+    `meta.dagster.asset_key`: its test is a check of the asset slv_products, and it runs (it was
+    planned under another key, `silver/slv_products`, so never run: `1 skipped` at every run, a
+    failing test unseen). The project's other source of slv_customers keeps its key (dagster-dbt
+    takes one source per key)."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"product_count.sql": "select count(*) as n from {{ source('silver', 'slv_products') }}\n"})
+    (proj / "transform" / "marts" / "own_sources.yml").write_text(
+        "sources:\n  - name: silver\n    schema: silver\n    tables:\n      - name: slv_products\n"
+        "        columns:\n          - name: product_id\n            data_tests:\n"
+        "              - accepted_values: {arguments: {values: [0]}}\n")
+    defs = gold.build_defs(gold_project.load(proj), sources=all_sources())
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(defs.assets, instance=instance, raise_on_error=False,
+                                resources={"duckdb": DuckDBResource(database=str(warehouse))},
+                                selection=dg.AssetSelection.all() | dg.AssetSelection.checks_for_assets("slv_products"))
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed
+                   for e in (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
+    assert evaluations.get(("slv_products", "source_accepted_values_silver_slv_products_product_id__0")) is False, evaluations

@@ -25,6 +25,7 @@ def build_defs(dbt_project: DbtProject, sources: Sequence[Declared] = ()) -> dg.
     """The gold Definitions; a dbt node that would build a source's table fails the load, naming both."""
     project.prepare_if_stale(dbt_project, [d.spec for d in sources])
     refuse_collisions(json.loads(dbt_project.manifest_path.read_text()), sources)
-    reserved = frozenset(dg.AssetKey(t) for d in sources for t in (d.spec.raw_table, d.spec.silver_table))
+    declared = {table.qualified: dg.AssetKey(key) for d in sources
+                for table, key in ((d.spec.bronze, d.spec.raw_table), (d.spec.silver, d.spec.silver_table))}
     keys = {d.spec.silver_table: tuple(d.spec.key) for d in sources}
-    return dg.Definitions(assets=[build_gold_assets(dbt_project, reserved, keys)])
+    return dg.Definitions(assets=[build_gold_assets(dbt_project, declared, keys)])

@@ -23,7 +23,7 @@ from dagster_duckdb import DuckDBResource
 
 from clawdata.defs.gold import increments
 from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
-from clawdata.defs.gold.translator import GoldTranslator
+from clawdata.defs.gold.translator import GoldTranslator, declared_source_keys
 from clawdata.defs.reuse import full_refresh
 from clawdata.gold import dbt_schemas, kept_seeds
 from clawdata.gold import manifest as gold_manifest
@@ -36,15 +36,17 @@ from clawdata.warehouse.tables import row_count
 FAILED = {"error", "fail", "runtime error"}
 
 
-def build_gold_assets(project: DbtProject, reserved: frozenset[dg.AssetKey] = frozenset(),
+def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] | None = None,
                       silver_keys: Mapping[str, tuple[str, ...]] | None = None) -> dg.AssetsDefinition:
-    """`silver_keys`: the declared sources' silver tables and their keys (their merges replace by key)."""
+    """`declared`: the declared sources' tables (`silver.slv_x`) and their asset keys; `silver_keys`:
+    their silver tables and their keys (their merges replace by key)."""
     manifest = gold_manifest.prepared(json.loads(project.manifest_path.read_text()))
     config = gold_project.project_config(project.project_dir)
     versions = gold_manifest.versions(manifest, project.project_dir, config.get("vars"), flags=config.get("flags"),
                                       cli_vars=gold_project.cli_vars(),
                                       package_vars=gold_project.package_vars(project.project_dir, config))
-    translator = GoldTranslator(versions, reserved)
+    declared = declared or {}
+    translator = GoldTranslator(versions, frozenset(declared.values()), declared_source_keys(manifest, declared))
     graph = _graph(manifest, translator, versions, project)
 
     @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL)

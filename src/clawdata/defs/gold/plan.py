@@ -119,6 +119,10 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
     selected = topological(graph.manifest, [node_of[k] for k in context.selected_asset_keys if k in node_of])
     check_keys = set(context.selected_asset_check_keys)
     checked = sorted(t for t, check in graph.check_of.items() if check in check_keys)
+    unknown = check_keys - set(graph.check_of.values())
+    if unknown:  # a check no dbt test runs would read as skipped, every run: a test that failed unseen
+        raise dg.Failure(description="dbt tests with no node here, so never run: "
+                                     + ", ".join(sorted(k.to_user_string() for k in unknown)))
     wanted = {graph.key_of[p] for uid in [*selected, *checked] for p in graph.parents(uid)} | {graph.key_of[u] for u in selected}
     recorded = _recorded(context.instance, wanted)
 

@@ -54,17 +54,40 @@ def table_name(props: Mapping[str, Any]) -> str:
     return f"{props.get('schema')}.{props.get('alias') or props['name']}"
 
 
+def declared_source_keys(manifest: Mapping[str, Any], declared: Mapping[str, dg.AssetKey]) -> dict[str, dg.AssetKey]:
+    """The dbt sources that name a declared source's table (`silver.slv_x`) in the project's own YAML
+    without clawdata's `meta.dagster.asset_key`: that asset all the same (their tests are its checks),
+    unless another dbt source of the table claims it (dagster-dbt takes one source per key)."""
+    def meta_key(source: Mapping[str, Any]):
+        key = (((source.get("config") or {}).get("meta") or source.get("meta") or {}).get("dagster") or {}).get("asset_key")
+        return dg.AssetKey(key) if key else None
+
+    sources = manifest.get("sources", {})
+    claimed, found = {meta_key(s) for s in sources.values()}, {}
+    for uid in sorted(sources):
+        key = declared.get(f"{sources[uid].get('schema')}.{sources[uid].get('identifier') or sources[uid]['name']}")
+        if key is not None and meta_key(sources[uid]) is None and key not in claimed:
+            claimed.add(key)
+            found[uid] = key
+    return found
+
+
 class GoldTranslator(DagsterDbtTranslator):
-    def __init__(self, versions: Mapping[str, str] | None = None, reserved: frozenset[dg.AssetKey] = frozenset()):
-        """`versions`: unique id -> definition version; `reserved`: the other assets' keys."""
+    def __init__(self, versions: Mapping[str, str] | None = None, reserved: frozenset[dg.AssetKey] = frozenset(),
+                 source_keys: Mapping[str, dg.AssetKey] | None = None):
+        """`versions`: unique id -> definition version; `reserved`: the other assets' keys;
+        `source_keys`: the declared sources' assets of dbt sources without a key of their own."""
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True))
         self._versions = dict(versions or {})
         self._reserved = reserved
+        self._source_keys = dict(source_keys or {})
         self._spelled: dict[str, tuple[str, str, str]] = {}  # a key as Dagster names ops -> (unique id, table, key)
 
     def get_asset_key(self, props: Mapping[str, Any]) -> dg.AssetKey:
-        if props["resource_type"] == "source" or props.get("meta", {}).get("dagster", {}).get("asset_key"):
+        if props.get("meta", {}).get("dagster", {}).get("asset_key"):
             return super().get_asset_key(props)
+        if props["resource_type"] == "source":
+            return self._source_keys.get(props["unique_id"]) or super().get_asset_key(props)
         schema, table = props.get("schema") or "", props.get("alias") or props["name"]
         if schema == MAIN_SCHEMA and dg.AssetKey(key_part(table)) not in self._reserved:
             path = [table]
