@@ -40,3 +40,34 @@ def test_the_run_after_a_reconcile_rebuilds_from_the_files(project):
                     for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
                     if e.step_key == "gold_models"}
     assert {k for k, v in started_over.items() if v} >= {"dim_customers", "fct_daily_revenue", "fct_customer_category_revenue"}, started_over
+
+
+def test_after_a_reconcile_the_inbox_sensor_rebuilds_everything_once(project):
+    """A restore records what the warehouse holds; the next run a delivery starts built its own
+    sources alone, the replica stayed unpublished (`dim_customers is older than slv_customers`), and
+    the other sources' bronze unbuilt. The sensor now asks for everything, once, and the replica
+    publishes; the restore's records go upstream first, so the replica's staleness reads them right."""
+    assert run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").returncode == 0  # fills, records the files
+    said = subprocess.run([sys.executable, "-m", "clawdata.cli.reconcile", "backup-2"], env=project["env"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert said.returncode == 0, said.stdout + said.stderr
+    rebuild = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor")
+    out = rebuild.stdout
+    assert rebuild.returncode == 0 and "rebuild after the restore of backup backup-2" in out, out + rebuild.stderr
+    assert "raw_products" in out and "warehouse_replica" in out and "SUCCESS" in out and "replica not published" not in out, out
+    assert "skipped: no new or changed files" in run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout
+
+
+def test_a_delivery_made_readable_again_is_a_change(project):
+    """A run failed on a delivery it could not read (`chmod 000`); fixing its permissions changes neither
+    its size nor its time, and the sensor never took it in again. Its inode's change time is part
+    of what the sensor compares. (As root, a test cannot make a file unreadable: the chmod alone.)"""
+    import os
+
+    assert run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").returncode == 0
+    delivery = project["inbox"] / "products_2026-12-05.csv"
+    delivery.write_text((project["sample"] / "sample_products.csv").read_text())
+    assert "products_2026-12-05.csv" in run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout
+    os.chmod(delivery, 0o600)
+    again = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout
+    assert "requested raw_products" in again and "products_2026-12-05.csv" in again and "SUCCESS" in again, again

@@ -49,8 +49,11 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
                 relation = f"{schema or 'main'}.{name}"
                 # (a view that no longer binds, what it read not in the backup, is rebuilt as a missing table is)
                 tables[key] = (relation, row_count(conn, schema or "main", name) if relation in present else None)
-    for key, (relation, rows) in sorted(tables.items()):
-        metadata = {"restored_from": backup, "table": relation}
+    # Upstream first: Dagster tells an asset older than what it reads by these records' order, and a
+    # restored gold table is no older than the restored silver it was built from.
+    order = {key: i for i, key in enumerate(graph.toposorted_asset_keys)}
+    for key, (relation, rows) in sorted(tables.items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
+        metadata = {settings.RESTORED_FROM: backup, "table": relation}
         if rows is None:
             metadata["note"] = "not in the backup: the next run rebuilds it"
         else:
@@ -58,7 +61,8 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
         instance.report_runless_asset_event(dg.AssetMaterialization(
             asset_key=key, description=f"Restored from backup {backup}", metadata=metadata))
     said.append(f"{len(tables)} assets marked as restored ({sum(r is None for _, r in tables.values())} "
-                "to be rebuilt from the inbox); the next run rebuilds every layer from the restored files")
+                "to be rebuilt from the inbox); the inbox sensor's next tick rebuilds every layer from the "
+                "restored files")
     return said
 
 

@@ -6,7 +6,9 @@ sources whose files changed (a file new, changed or taken out) get one run: thei
 and everything downstream, gold included. On its first tick the sensor records what is there, and
 ingests the sources never materialized (the tables of a database source too), so a fresh
 deployment fills itself, and those with a file put in place since their last materialization (a
-delivery made before the sensor first looked); the ledger then takes in only what it lacks.
+delivery made before the sensor first looked); the ledger then takes in only what it lacks. After a
+restore (cli/reconcile.py records what the restored warehouse holds), it asks once for everything,
+built again from the restored files.
 """
 
 import hashlib
@@ -27,15 +29,28 @@ INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
 
 def _fingerprints(source: Source, declared: list) -> dict[str, str]:
-    seen = {}
+    """Each file's state: the ledger's fingerprint, and for a delivery its inode's change time too, so a
+    file made readable (chmod, chown) after its run failed on it is a change, taken in again."""
+    seen, inbox = {}, settings.inbox_dir()
     for path in source.input_files(declared):
         if path.is_file():
-            seen[str(path)] = file_fingerprint(path)
+            seen[str(path)] = file_fingerprint(path) + (f":{path.stat().st_ctime_ns}" if path.is_relative_to(inbox) else "")
     return seen
 
 
 def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
     return context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
+
+
+def _restored_from(context: dg.SensorEvaluationContext, graph) -> str | None:
+    """The backup a restore put back, while an asset's latest materialization is the restore's record
+    (cli/reconcile.py) rather than a build."""
+    latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
+    for event in latest.values():
+        metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        if settings.RESTORED_FROM in metadata:
+            return str(metadata[settings.RESTORED_FROM].value)
+    return None
 
 
 def _put_in_place(path: str) -> float:
@@ -91,10 +106,19 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
     left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
     run_requests = []
-    if changed:
+    graph = context.repository_def.asset_graph
+    backup = _restored_from(context, graph)
+    if backup:
+        # A restore recorded what the warehouse holds, bronze not built: everything is built again from
+        # the restored files, once (the run key), whatever else this tick saw.
+        run_requests.append(dg.RunRequest(
+            run_key=f"restored:{backup}", asset_selection=sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()),
+            tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
+                                                       + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
+        context.log.info(f"rebuilding every layer after the restore of backup {backup}")
+    elif changed:
         # One run for every changed source: gold models join several sources, so separate runs
         # could build a model before a silver table it reads exists (on a fresh warehouse).
-        graph = context.repository_def.asset_graph
         keys = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
