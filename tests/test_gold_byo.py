@@ -438,3 +438,15 @@ def test_a_test_on_a_silver_table_the_project_declares_itself_runs_on_that_asset
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed
                    for e in (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")}
     assert evaluations.get(("slv_products", "source_accepted_values_silver_slv_products_product_id__0")) is False, evaluations
+
+
+def test_a_model_named_as_the_replica_asset_is_an_asset_beside_it(tmp_path, monkeypatch):
+    """A dbt model `warehouse_replica`: the code location failed to load ("depends on itself"), naming
+    neither the model nor its file. Its key is `main/warehouse_replica`, as for a name a source takes."""
+    from clawdata.defs.serving import replica
+
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"warehouse_replica.sql": "select 1 as one\n"})
+    loaded = dg.Definitions.merge(gold.build_defs(gold_project.load(proj)),
+                                  dg.Definitions(resources={"duckdb": DuckDBResource(database=str(warehouse))}))
+    keys = dg.Definitions.merge(loaded, replica.build_defs(loaded)).resolve_asset_graph().get_all_asset_keys()
+    assert {dg.AssetKey(["main", "warehouse_replica"]), dg.AssetKey("warehouse_replica")} <= keys

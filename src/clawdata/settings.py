@@ -29,6 +29,7 @@ FULL_REFRESH_TAG = "clawdata/full_refresh"
 # failed (all gold nodes share one step: `status` tells them from the node that failed by it).
 NOT_BUILT_METADATA = "clawdata/not_built"
 RESTORED_FROM = "restored_from"  # metadata of what a restore recorded (cli/reconcile.py); the inbox sensor rebuilds it
+REPLICA_ASSET = "warehouse_replica"  # the read path's asset (defs/serving); no dbt node takes its key
 
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"

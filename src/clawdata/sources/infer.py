@@ -81,8 +81,14 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
                              + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
                           null_markers=markers if file_format == "csv" else [""], **formats, **decimal,
-                          columns=types, files={"inbox": [f"{name}*{extension}"], "sample": []})
+                          columns=types, files={"inbox": _inbox_patterns(name, extension, file_format), "sample": []})
     return Inferred(spec, rows, notes)
+
+
+def _inbox_patterns(name: str, extension: str, file_format: str) -> list[str]:
+    """`NAME*.csv` and `NAME*.csv.gz` (for a format that may come gzipped), whichever the sample was."""
+    plain = extension.removesuffix(".gz")
+    return [f"{name}*{plain}", *([f"{name}*{plain}.gz"] if file_format in GZIP_FORMATS else [])]
 
 
 def _extension(path: Path) -> str:

@@ -29,7 +29,7 @@ from clawdata.gold import dbt_schemas, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
-from clawdata.settings import NOT_BUILT_METADATA, WAREHOUSE_POOL
+from clawdata.settings import NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
@@ -46,7 +46,8 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
                                       cli_vars=gold_project.cli_vars(),
                                       package_vars=gold_project.package_vars(project.project_dir, config))
     declared = declared or {}
-    translator = GoldTranslator(versions, frozenset(declared.values()), declared_source_keys(manifest, declared))
+    reserved = frozenset([*declared.values(), dg.AssetKey(REPLICA_ASSET)])
+    translator = GoldTranslator(versions, reserved, declared_source_keys(manifest, declared))
     graph = _graph(manifest, translator, versions, project)
 
     @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL)

@@ -24,7 +24,7 @@ from clawdata import settings
 from clawdata.defs.reuse import full_refresh
 from clawdata.warehouse import replica
 
-ASSET = "warehouse_replica"
+ASSET = settings.REPLICA_ASSET
 UNSERVED_GROUPS = ("bronze", "serving")  # as delivered, and this asset itself
 INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
