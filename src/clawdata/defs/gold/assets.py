@@ -65,6 +65,11 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         readable = {uid for uid, table in existing.items() if table["rows"] is not None}
         plan = make_plan(context, graph, readable, full, restarted, silver)
         context.log.info(_describe(plan, graph))
+        restarting = [graph.key_of[u].to_user_string() for u in plan.full_refresh_nodes
+                      if graph.manifest["nodes"][u].get("resource_type") != "seed"]
+        if restarting and not full:  # rows no longer upstream leave their tables: said where a user reads it
+            context.log.warning("incremental models starting over (their definition, or what they read, changed; "
+                                f"`full_refresh: false` in their config keeps their rows): {', '.join(restarting)}")
 
         # Dagster takes a multi-asset's outputs in dependency order: a reused node downstream of one this
         # build makes (its table gone, say) is said once what it reads is, with its kept check results:
