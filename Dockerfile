@@ -95,7 +95,8 @@ RUN mkdir -p /var/lib/clawdata/warehouse /var/lib/clawdata/inbox /var/lib/clawda
 USER clawdata
 # dbt's --vars (a YAML mapping), part of the project as it ships: the parse here and every run use them.
 ARG CLAWDATA_DBT_VARS=
-ENV CLAWDATA_DBT_VARS=${CLAWDATA_DBT_VARS}
+ARG CLAWDATA_DBT_TARGET=
+ENV CLAWDATA_DBT_VARS=${CLAWDATA_DBT_VARS} CLAWDATA_DBT_TARGET=${CLAWDATA_DBT_TARGET}
 # The dbt manifest is prepared here, once, so the code server never parses dbt at start.
 RUN python -m clawdata.gold.project \
  && rm -rf /opt/clawdata/dbt/logs

@@ -450,3 +450,21 @@ def test_a_model_named_as_the_replica_asset_is_an_asset_beside_it(tmp_path, monk
                                   dg.Definitions(resources={"duckdb": DuckDBResource(database=str(warehouse))}))
     keys = dg.Definitions.merge(loaded, replica.build_defs(loaded)).resolve_asset_graph().get_all_asset_keys()
     assert {dg.AssetKey(["main", "warehouse_replica"]), dg.AssetKey("warehouse_replica")} <= keys
+
+
+def test_the_generated_profiles_target_is_named_as_the_project_expects(tmp_path, monkeypatch):
+    """`{% if target.name == 'dev' %}`: the generated profile's target is `clawdata` unless
+    CLAWDATA_DBT_TARGET names it (an outsider's project kept 4 rows where its dev build keeps 2)."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "by_target.sql": "select '{{ target.name }}' as target_name {% if target.name == 'dev' %} union all select 'dev' {% endif %}\n"})
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    names = []
+    for target in (None, "dev"):
+        if target:
+            monkeypatch.setenv("CLAWDATA_DBT_TARGET", target)
+        defs = gold.build_defs(gold_project.load(proj))
+        with dg.instance_for_test() as instance:
+            dg.materialize(defs.assets, instance=instance, resources=resources, raise_on_error=False, selection=["by_target"])
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            names.append(sorted(r[0] for r in conn.execute("select target_name from main.by_target").fetchall()))
+    assert names == [["clawdata"], ["dev", "dev"]], names

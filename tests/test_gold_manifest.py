@@ -186,7 +186,7 @@ def _model(uid: str, sql: str, macros=(), materialized: str = "table", **extra) 
 def test_what_a_models_sql_reads_besides_refs_is_part_of_its_version(tmp_path: Path):
     """Outsiders' projects read what a node's refs do not show, and kept stale tables: a var named at
     run time (`var(name)`, dbt-project-evaluator's loop), a package's own var default, dbt's `graph`
-    (any edit of the project), its own description (`{{ model.description }}`). Each moves the version
+    (any edit of the project), its own description (`{{ model.description }}`), `target.name`. Each moves the version
     of the node reading it, and of no other."""
     def manifest(description="net", other="select 1") -> dict:
         return {"nodes": {n["unique_id"]: n for n in [
@@ -195,11 +195,12 @@ def test_what_a_models_sql_reads_besides_refs_is_part_of_its_version(tmp_path: P
             _model("model.p.graph_reader", "select {{ graph.nodes | length }} as n"),
             _model("model.p.described", "select '{{ model.description }}' as d", description=description),
             _model("model.p.plain", "select 1 as one"),
+            _model("model.p.by_target", "select 1 {% if target.name == 'dev' %} limit 0 {% endif %}"),
             _model("model.p.other", other)]}}
 
-    def version(project_vars=None, package_vars=None, **edits) -> dict:
+    def version(project_vars=None, package_vars=None, target="prod", **edits) -> dict:
         return versions(manifest(**edits), tmp_path, project_vars or {"a": 1, "b": 2},
-                        package_vars=package_vars or {"pkg": {"pv": 1}})
+                        package_vars=package_vars or {"pkg": {"pv": 1}}, target=target)
 
     base = version()
     changed = {
@@ -210,6 +211,7 @@ def test_what_a_models_sql_reads_besides_refs_is_part_of_its_version(tmp_path: P
                                              {"model.pkg.pkg_model", "model.p.by_name"}),
         "another model edited": (version(other="select 2"), {"model.p.graph_reader", "model.p.other"}),
         "a description": (version(description="gross"), {"model.p.described", "model.p.graph_reader"}),
+        "the profile's target": (version(target="dev"), {"model.p.by_target"}),
     }
     for what, (after, expected) in changed.items():
         assert {uid for uid in base if base[uid] != after[uid]} == expected, what

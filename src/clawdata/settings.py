@@ -20,6 +20,7 @@ DBT_PROJECT_DIR_ENV = "CLAWDATA_DBT_PROJECT_DIR"
 # Optional: a profiles dir of the user's own; unset, clawdata generates the profile (gold/project.py).
 DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
 DBT_VARS_ENV = "CLAWDATA_DBT_VARS"  # dbt's `--vars`, a YAML dict: given to every parse and build
+DBT_TARGET_ENV = "CLAWDATA_DBT_TARGET"  # the generated profile's target name: the models' `target.name`
 REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
 
 # The run tag that makes every step build in full instead of by delivery (`materialize --full-refresh`).
@@ -63,6 +64,11 @@ def dbt_profiles_dir() -> Path | None:
 def dbt_vars() -> str | None:
     """CLAWDATA_DBT_VARS as dbt's `--vars` takes it (`{load_source_data: true}`), or None."""
     return os.environ.get(DBT_VARS_ENV, "").strip() or None
+
+
+def dbt_target() -> str:
+    """The name of the generated profile's one target (`{% if target.name == 'prod' %}` reads it)."""
+    return os.environ.get(DBT_TARGET_ENV, "").strip() or "clawdata"
 
 
 def replica_path() -> Path:

@@ -35,6 +35,7 @@ _VAR = re.compile(r"""\bvar\(\s*['"]([^'"]+)['"]""")
 _VAR_BY_NAME = re.compile(r"""\bvar\(\s*[^\s'")]""")  # var(name): which var, only the run knows
 _GRAPH = re.compile(r"\bgraph\b")  # dbt's `graph`: every node of the project, as the SQL reads it
 _DESCRIPTION = re.compile(r"\bdescription\b")  # `{{ model.description }}`: the docs are data there
+_TARGET = re.compile(r"\btarget\.(name|target_name)\b")  # `{% if target.name == 'prod' %}`: an input then
 BUILTIN_PACKAGES = ("dbt", "dbt_duckdb")  # their macros change with their versions alone
 ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by project.py
 UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
@@ -215,11 +216,12 @@ def topological(manifest: Mapping[str, Any], ids) -> list[str]:
 def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mapping[str, Any] | None = None,
              environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None,
              cli_vars: Mapping[str, Any] | None = None,
-             package_vars: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
+             package_vars: Mapping[str, Mapping[str, Any]] | None = None, target: str | None = None) -> dict[str, str]:
     """The version of every node, test and unit test (unit tests under their test node's id).
     `flags`: dbt_project.yml's `flags:`, part of every test's version (`warn_error_options` turns a
     warning into a failure). `package_vars`: each package's own `vars:` (its dbt_project.yml), the
-    defaults its nodes read where the project sets none."""
+    defaults its nodes read where the project sets none. `target`: the profile's target, part of the
+    nodes whose SQL reads `target.name`."""
     nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
     project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
     cli_vars, package_vars = dict(cli_vars or {}), package_vars or {}
@@ -296,6 +298,8 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             parts["description"] = [node.get("description"), {n: c.get("description") for n, c in (node.get("columns") or {}).items()}]
         if _GRAPH.search(own_text):  # the SQL reads the project itself: any edit to it is an edit to this
             parts["graph"] = graph()
+        if target and _TARGET.search(own_text):
+            parts["target"] = target
         if flags and node.get("resource_type") == "test":  # (likewise: a project without flags keeps its versions)
             parts["flags"] = flags
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))

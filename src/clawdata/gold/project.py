@@ -29,7 +29,6 @@ from clawdata.gold.manifest import ENV_VAR_CALL
 if TYPE_CHECKING:  # imported where used: the CLI reads this module without loading Dagster
     from dagster_dbt import DbtProject
 
-TARGET = "clawdata"  # the target of the generated profile
 # What dbt_project.yml names, and dbt's defaults when it does not.
 _PATH_KEYS = {
     "model-paths": ["models"], "macro-paths": ["macros"], "test-paths": ["tests"], "seed-paths": ["seeds"],
@@ -102,7 +101,7 @@ def profiles_dir(project_dir: Path, config: dict) -> Path:
             raise DbtProjectError(f"{settings.DBT_PROFILES_DIR_ENV}={own} holds no profiles.yml")
         return own
     generated = project_dir / config.get("target-path", "target") / "clawdata_profiles"
-    text = PROFILE_TEMPLATE.format(profile=config["profile"], target=TARGET, env=settings.WAREHOUSE_ENV,
+    text = PROFILE_TEMPLATE.format(profile=config["profile"], target=settings.dbt_target(), env=settings.WAREHOUSE_ENV,
                                    external=settings.EXTERNAL_ROOT_ENV)
     path = generated / "profiles.yml"
     if not path.is_file() or path.read_text() != text:
@@ -224,7 +223,7 @@ def load(project_dir: Path | None = None) -> "DbtProject":
         project_dir=project_dir,
         target_path=config.get("target-path", "target"),
         profiles_dir=profiles,
-        target=None if settings.dbt_profiles_dir() else TARGET,
+        target=None if settings.dbt_profiles_dir() else settings.dbt_target(),
     )
 
 

@@ -44,7 +44,8 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
     config = gold_project.project_config(project.project_dir)
     versions = gold_manifest.versions(manifest, project.project_dir, config.get("vars"), flags=config.get("flags"),
                                       cli_vars=gold_project.cli_vars(),
-                                      package_vars=gold_project.package_vars(project.project_dir, config))
+                                      package_vars=gold_project.package_vars(project.project_dir, config),
+                                      target=project.target)
     declared = declared or {}
     reserved = frozenset([*declared.values(), dg.AssetKey(REPLICA_ASSET)])
     translator = GoldTranslator(versions, reserved, declared_source_keys(manifest, declared))
