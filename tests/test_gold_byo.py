@@ -468,3 +468,30 @@ def test_the_generated_profiles_target_is_named_as_the_project_expects(tmp_path,
         with duckdb.connect(str(warehouse), read_only=True) as conn:
             names.append(sorted(r[0] for r in conn.execute("select target_name from main.by_target").fetchall()))
     assert names == [["clawdata"], ["dev", "dev"]], names
+
+
+def test_a_failed_hook_fails_every_run_until_a_build_runs_it_again(tmp_path, monkeypatch):
+    """`dbt build` runs the project's hooks every time; clawdata starts no dbt when nothing changed, and
+    a failed on-run-end hook was forgotten: the next run said SUCCESS. It fails again (the hook is
+    unchanged) until a build runs it and it passes."""
+    proj, warehouse = other_project(tmp_path, monkeypatch)
+    config, original = proj / "dbt_project.yml", (proj / "dbt_project.yml").read_text()
+    hook = "\non-run-end:\n  - \"insert into main.audit_log select 1\"\n"  # no such table
+    config.write_text(original + hook)
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    hook_errors = []
+    with dg.instance_for_test() as instance:
+        for step in ("fails", "unchanged", "fixed"):
+            if step == "fixed":
+                config.write_text(original + hook.replace('"insert into', '"create table if not exists main.audit_log (n int); insert into'))
+                (proj / "transform" / "marts" / "touched.sql").write_text("select 1 as one\n")  # a build runs the hook
+            defs = gold.build_defs(gold_project.load(proj))
+            result = dg.materialize(defs.assets, instance=instance, resources=resources, raise_on_error=False,
+                                    selection=["country_names", "touched"] if step == "fixed" else ["country_names"])
+            messages = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+            hook_errors.append([m for m in messages if "hook " in m])
+    assert "audit_log" in hook_errors[0][0] and "as when it last ran" not in hook_errors[0][0], hook_errors
+    assert "as when it last ran: the hook is unchanged" in hook_errors[1][0], hook_errors
+    assert hook_errors[2] == [], hook_errors
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from _clawdata.failed_hooks").fetchone() == (0,)

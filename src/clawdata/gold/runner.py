@@ -150,8 +150,8 @@ class DbtBuild:
         self._stdout = sys.stdout
         self.success: bool | None = None
         self.error: BaseException | None = None
-        # on-run-start and on-run-end hooks that failed ("name: error"): they have no result event.
-        self.hook_errors: list[str] = []
+        # on-run-start and on-run-end hooks that failed (id -> "name: error"): they have no result event.
+        self.hook_errors: dict[str, str] = {}
         # The error of each node that failed to run (the database's message: a result line says only
         # "ERROR creating ..."), from its NodeFinished event.
         self.node_errors: dict[str, str] = {}
@@ -264,14 +264,14 @@ def _compiled_sql(path: Path, most: int = 40) -> str:
     return "\n".join("    | " + line for line in shown)
 
 
-def _hook_errors(results) -> list[str]:
-    """The project's on-run-start/on-run-end hooks that failed, from dbt's run results."""
-    errors = []
+def _hook_errors(results) -> dict[str, str]:
+    """The project's on-run-start/on-run-end hooks that failed, from dbt's run results: id -> "name: error"."""
+    errors = {}
     for result in getattr(results, "results", None) or []:
         node = getattr(result, "node", None)
         if getattr(node, "resource_type", None) == "operation" and str(getattr(result.status, "value", result.status)) == "error":
             message = str(result.message or "").split("error:", 1)[-1]  # dbt writes "<hook> failed, error:\n <message>"
-            errors.append(f"{node.name}: {' '.join(message.split()) or 'error'}")
+            errors[node.unique_id] = f"{node.name}: {' '.join(message.split()) or 'error'}"
     return errors
 
 

@@ -25,7 +25,7 @@ from clawdata.defs.gold import increments
 from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
 from clawdata.defs.gold.translator import GoldTranslator, declared_source_keys
 from clawdata.defs.reuse import full_refresh
-from clawdata.gold import dbt_schemas, kept_seeds
+from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
@@ -57,6 +57,7 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         with connect(duckdb) as conn:
             existing = _tables(conn, [nodes[uid] for uid in graph.key_of if uid in nodes])
             logs = increments.read(conn, context.assets_def.asset_deps)
+            hooks_failed = failed_hooks.read(conn)
         restarted = {uid for uid in nodes if uid in graph.key_of and gold_manifest.reads_change_logs(manifest, uid)
                      and increments.reads_restarted(graph.key_of[uid], logs, context.assets_def.asset_deps)}
         silver = {t: SilverLog(tuple(silver_keys[t]), batch, logs.complete_after[t])
@@ -106,7 +107,8 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
                         and (full or u in plan.full_refresh_nodes)]
             with connect(duckdb) as conn:  # dbt drops them before loading the new file
                 kept = kept_seeds.keep(conn, reloaded)
-            events = _build(context, project, graph, plan, full, translator, failures, reused_read_by)
+            ran_hooks: dict[str, str] = {}
+            events = _build(context, project, graph, plan, full, translator, failures, reused_read_by, ran_hooks)
             try:
                 for event in events:
                     if isinstance(event, dg.Output):
@@ -118,6 +120,15 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
                     with connect(duckdb) as conn:
                         for name in kept_seeds.put_back(conn, kept):
                             context.log.warning(f"seed {name} did not load: its last table is kept")
+            hooks_failed = {uid: (graph.versions.get(uid, ""), error) for uid, error in ran_hooks.items()}
+            with connect(duckdb) as conn:
+                failed_hooks.write(conn, hooks_failed)
+        else:  # no dbt: its hooks did not run, and one that failed last is failing still
+            for uid, (version, error) in hooks_failed.items():
+                if graph.versions.get(uid) == version:
+                    failures.append(f"hook {error} (as when it last ran: the hook is unchanged)")
+                else:
+                    context.log.warning(f"hook {error.split(':')[0]} changed since it failed: it runs at the next dbt build")
         yield from reused_read_by(None)
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
@@ -155,7 +166,7 @@ def _describe(plan: Plan, graph: Graph) -> str:
 
 
 def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, translator, failures: list[str],
-           reused_read_by) -> Iterator:
+           reused_read_by, ran_hooks: dict[str, str]) -> Iterator:
     """Run dbt on the plan; yield its events as Dagster events (failures appended to `failures`), each
     built node's after `reused_read_by(node)`: the reused nodes it reads that are not said yet."""
     manifest, nodes = graph.manifest, graph.manifest["nodes"]
@@ -226,7 +237,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         if uid in build.node_errors:
             named = failures[index].removesuffix(": failed") if uid not in nodes else _named(nodes[uid])
             failures[index] = f"{named}: {_error_text(build.node_errors[uid])}"
-    failures.extend(f"hook {error}" for error in build.hook_errors)  # `dbt build` fails on them too
+    failures.extend(f"hook {error}" for error in build.hook_errors.values())  # `dbt build` fails on them too
+    ran_hooks.update(build.hook_errors)
     if build.error is not None and not failures:
         failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
     if build.success is False and not failures:  # dbt says the build failed, and nothing above said why
