@@ -249,3 +249,19 @@ def test_a_file_named_in_double_quotes_or_after_a_comma_is_read_afresh():
              _model("model.p.comma", "select * from (select 1) x, 'feed.parquet'"),
              _model("model.p.argument", "select coalesce(name, 'unknown'), \"quoted col\" from t")]
     assert volatile({"nodes": {n["unique_id"]: n for n in nodes}}) == {"model.p.quoted", "model.p.comma"}
+
+
+def test_an_on_run_start_hook_is_part_of_every_node(tmp_path: Path):
+    """An on-run-start hook makes what any node may read (`create or replace macro vat(x) as x * 1.20`):
+    an edit to it rebuilds every node, as `dbt build` runs it before them (models kept 120.00 where
+    dbt built 125.00). A project without one keeps its versions."""
+    def manifest(rate: str | None) -> dict:
+        nodes = [_model("model.p.priced", "select vat(100) as gross")]
+        if rate:
+            nodes.append({**_model("operation.p.p-on-run-start-0", f"create or replace macro vat(x) as x * {rate}"),
+                          "resource_type": "operation"})
+        return {"nodes": {n["unique_id"]: n for n in nodes}}
+
+    none, low, high = (versions(manifest(r), tmp_path)["model.p.priced"] for r in (None, "1.20", "1.25"))
+    assert len({none, low, high}) == 3
+    assert versions(manifest(None), tmp_path) == {"model.p.priced": none}

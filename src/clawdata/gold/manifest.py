@@ -244,6 +244,10 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         scoped = project_vars.get(package)
         return {*cli_vars, *project_vars, *(scoped if isinstance(scoped, dict) else ()), *(package_vars.get(package) or {})}
 
+    # What the project's on-run-start hooks make (a function, a table) every node may read: an edit to
+    # one is an edit to all, as `dbt build` runs them before every node.
+    on_run_start = sorted(uid for uid, n in nodes.items() if n.get("resource_type") == "operation" and "on-run-start" in uid)
+
     @cache
     def graph() -> str:
         """The whole project as dbt's `graph` gives it to the SQL that reads it."""
@@ -300,6 +304,8 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             parts["graph"] = graph()
         if target and _TARGET.search(own_text):
             parts["target"] = target
+        if on_run_start and node.get("resource_type") != "operation":
+            parts["on_run_start"] = [version(h) for h in on_run_start]
         if flags and node.get("resource_type") == "test":  # (likewise: a project without flags keeps its versions)
             parts["flags"] = flags
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))
