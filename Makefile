@@ -50,6 +50,9 @@ up: env  ## build, start, wait until every service is healthy
 STACK_NAME = $(shell grep -oP '^CLAWDATA_STACK=\K.*' .env 2>/dev/null || echo clawdata)
 
 down:  ## stop every service of the stack, the proxy included (volumes, run history and the warehouse are kept)
+	@$(COMPOSE) stop daemon >/dev/null 2>&1 || true  # no run container starts while the others stop
+	@ids=$$(docker ps -q --filter label=com.clawdata.stack=$(STACK_NAME)); [ -z "$$ids" ] || { \
+	  echo "stopping $$(echo $$ids | wc -w) run container(s)"; docker stop $$ids >/dev/null; }
 	$(COMPOSE) --profile '*' down --remove-orphans
 
 destroy:  ## remove the stack for good: every service, run container, volume (data!), network and image of it
