@@ -133,3 +133,18 @@ def test_failed_step_releases_the_warehouse_file(loaded):
     )
     assert opener.returncode == 0, opener.stderr
 
+
+
+def test_a_malformed_json_line_is_named_by_its_own_number(tmp_path):
+    """DuckDB names the line after a malformed JSON line (`in line 3` for line 2 of a 2-line file):
+    the line is found again, and shown."""
+    import duckdb
+
+    from clawdata.warehouse.files import explain_duckdb_error
+
+    path = tmp_path / "reviews_2026-12-05.jsonl"
+    path.write_text('{"id": 1, "title": "fine"}\n{"id": 2, "title": "unterminated, "rating": 3}\n')
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.sql(f"SELECT * FROM read_json('{path}', format = 'newline_delimited')").fetchall()
+    message = str(explain_duckdb_error(path, raised.value))
+    assert message.startswith(f"{path} line 2: malformed JSON") and "unterminated, " in message, message

@@ -9,6 +9,7 @@ Accepted on purpose: a UTF-8 byte-order mark (stripped), columns in another orde
 
 import csv
 import gzip
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,11 @@ def _cast(name: str, type_: str, file_format: str) -> str:
 def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",") -> BadInputFile:
     """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
     text = str(error)
+    if "Malformed JSON" in text and (found := _malformed_json_line(path)):  # DuckDB's line number is one too far
+        number, content = found
+        reason = re.search(r"in line \d+: ([^\n]*)", text)
+        return BadInputFile(f"{path} line {number}: malformed JSON ({(reason.group(1) if reason else 'unreadable').strip().rstrip('.')})"
+                            f" (line reads: {content[:120]!r})")
     line = re.search(r"CSV Error on Line: (\d+)", text)
     original = re.search(r"Original Line: (.*?)\n", text)
     reason = _first_reason(text)
@@ -167,6 +173,23 @@ def _physical_line(path: Path, record: int, delimiter: str, most: int = 1_000_00
             return reader.line_num + 1
     except (OSError, EOFError, csv.Error):
         return record
+
+
+def _malformed_json_line(path: Path, most: int = 1_000_000) -> tuple[int, str] | None:
+    """The first line of a JSON lines file that is no JSON value, within its first `most` lines."""
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if number > most:
+                    return None
+                if line.strip():
+                    try:
+                        json.loads(line)
+                    except ValueError:
+                        return number, line.rstrip("\n")
+    except (OSError, EOFError):
+        pass
+    return None
 
 
 def _first_reason(text: str) -> str:
