@@ -56,6 +56,14 @@ def _any_null(columns: list[str]) -> str:
     return " OR ".join(f"{_q(c)} IS NULL" for c in columns)
 
 
+def _first_row(source: FileSourceSpec, column: str) -> str:
+    """SQL appended to a per-row audit's message: the smallest failing key, and its value of `column`
+    (`1 rows out of range (the first: return_id 50, refund_eur 9999.0)`); nothing when none fails."""
+    key = " || ', ' || ".join(f"{_q(k)}::VARCHAR" for k in source.key)
+    value = f" || ', {_text(column)} ' || coalesce(arg_min({_q(column)}::VARCHAR, {key}), 'NULL')"
+    return f" || coalesce(' (the first: {_text(', '.join(source.key))} ' || min({key}){value} || ')', '')"
+
+
 def raw_audits(source: FileSourceSpec) -> list[Audit]:
     key = ", ".join(source.key)
     # A file's bronze rows keep their file and row: the failure names the first of them.
@@ -118,14 +126,15 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
         listed = ", ".join(_value(v) for v in values)
         audits.append(Audit(
             check_name(column, "accepted_values"), f"{column} is one of: {', '.join(map(str, values))}.",
-            f"SELECT count(*) = 0, count(*) || ' rows with another {_text(column)}' FROM {{table}} "
+            f"SELECT count(*) = 0, count(*) || ' rows with another {_text(column)}'{_first_row(source, column)} FROM {{table}} "
             f"WHERE {_q(column)} IS NOT NULL AND {_q(column)} NOT IN ({listed})", per_row=True))
     for column, bounds in source.checks.ranges.items():
         outside = " OR ".join([*([f"{_q(column)} < {bounds.min}"] if bounds.min is not None else []),
                                *([f"{_q(column)} > {bounds.max}"] if bounds.max is not None else [])]) or "false"
         audits.append(Audit(
             check_name(column, "in_range"), f"{column} lies within [{bounds.min}, {bounds.max}].",
-            f"SELECT count(*) = 0, count(*) || ' rows out of range' FROM {{table}} WHERE {outside}", per_row=True))
+            f"SELECT count(*) = 0, count(*) || ' rows out of range'{_first_row(source, column)} FROM {{table}} WHERE {outside}",
+            per_row=True))
     return _distinct_names(audits)
 
 
