@@ -178,5 +178,5 @@ def test_status_says_late_once_the_freshness_window_has_passed():
     node = {"internalFreshnessPolicy": {"failWindowSeconds": 3600}, "freshnessStatusInfo": {"freshnessStatus": "UNKNOWN"}}
     assert "late" in _freshness(node, {"timestamp": str((time.time() - 3700) * 1000)})
     assert "fresh" in _freshness(node, {"timestamp": str((time.time() - 60) * 1000)})
-    assert "late" in _freshness(node, None)  # never built
+    assert "never built" in _freshness(node, None)  # a model added since the last build is not "late"
     assert "late" in _freshness({**node, "freshnessStatusInfo": {"freshnessStatus": "DEGRADED"}}, {"timestamp": str(time.time() * 1000)})

@@ -99,6 +99,8 @@ def _freshness(node: dict, last: dict | None) -> str:
     if "failWindowSeconds" not in policy:
         return "-"
     window = f"{policy['failWindowSeconds'] / 3600:g} h"
+    if last is None:  # a model added since the last build: not late, never built (the next run builds it)
+        return "[yellow]never built[/]"
     verdict = (node.get("freshnessStatusInfo") or {}).get("freshnessStatus")
     if verdict not in ("HEALTHY", "WARNING", "DEGRADED"):
         age = time.time() - _seconds(last["timestamp"]) if last else None

@@ -12,6 +12,7 @@ in this process (gold/runner.py), and keeps the rest:
 """
 
 import json
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -34,6 +35,9 @@ from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
 FAILED = {"error", "fail", "runtime error"}
+# Each node's data version is given on its Output (the plan computed it, as Dagster would): Dagster
+# calls that parameter beta and said so in every run's stderr (the UI's stderr tab, `logs`).
+warnings.filterwarnings("ignore", message=r"Parameter data_version of initializer Output", category=dg.BetaWarning)
 
 
 def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] | None = None,
