@@ -143,3 +143,27 @@ def test_a_warehouse_file_of_another_name_builds_gold_there(tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     with read_only(tmp_path / "analytics.duckdb") as conn:
         assert conn.execute("SELECT count(*) FROM dim_customers").fetchone()[0] == expected(paths["sample"])["slv_customers"]
+
+
+def test_source_list_counts_the_files_where_they_are_loaded(built, monkeypatch):
+    """`source list` counts the files a source reads now, here; with --url, those of the deployment's
+    last load (its bronze's metadata): the files where the CLI runs are not the deployment's."""
+    from clawdata.cli import graphql as graphql_module
+    from clawdata.cli import sources
+    from clawdata.cli.progress import console
+
+    local = run_cli(built["env"], "source", "list")
+    assert local.returncode == 0, local.stderr
+    line = next(l for l in local.stdout.splitlines() if l.startswith("│ customers"))
+    assert "(1 file now)" in line and "600" in line, local.stdout
+
+    monkeypatch.setenv("DAGSTER_HOME", str(built["home"]))
+    for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR"):
+        monkeypatch.setenv(key, str(built["home"] / "elsewhere"))  # the CLI's machine holds no files
+    with DagsterInstance.get() as instance, in_process_graphql(instance, load_code=False) as deployment:
+        monkeypatch.setattr(graphql_module, "HttpGraphQL", lambda url: deployment)
+        with console.capture() as shown:
+            sources.show("http://deployment:3000")
+    line = next(l for l in shown.get().splitlines() if l.startswith("│ customers"))
+    assert "(1 file at the last" in line and "600" in line, shown.get()  # (the column wraps)
+    assert "the deployment runs its image's" in shown.get()

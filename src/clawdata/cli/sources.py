@@ -87,25 +87,31 @@ def show(url: str | None) -> None:
     for d in declared:
         spec = d.spec
         bronze, silver = records.get(spec.raw_table), records.get(spec.silver_table)
-        table.add_row(spec.name, _origin(spec), ", ".join(spec.key),
+        table.add_row(spec.name, _origin(spec, False if url is None else (bronze[2] if bronze else None)), ", ".join(spec.key),
                       f"{bronze[0]:,}" if bronze and bronze[0] is not None else "-",
                       f"{silver[0]:,}" if silver and silver[0] is not None else "-",
                       bronze[1] if bronze else "[yellow]never[/]")
     console.print(table)
-    console.print(f"[dim]declared in {declarations.SOURCES_DIR}/NAME/defs.yaml[/]")
+    console.print(f"[dim]declared in {declarations.SOURCES_DIR}/NAME/defs.yaml"
+                  + (" (this checkout's; the deployment runs its image's)" if url else "") + "[/]")
 
 
-def _origin(spec) -> str:
+def _origin(spec, deployed_files: int | None | bool = False) -> str:
+    """What a source reads; how many files: here now, or (`deployed_files`, with --url) at the
+    deployment's last load (the CLI cannot see its inbox)."""
     from clawdata.sources.spec import shown
 
     if hasattr(spec, "table"):
         return f"table {spec.table} ({spec.redacted_url})"
     inbox, sample = spec.patterns()
+    if deployed_files is not False:
+        count = "-" if deployed_files is None else deployed_files
+        return f"{spec.format}: {shown([*inbox, *sample])} ({count} file{'s' * (count != 1)} at the last load)"
     files = spec.input_files(declarations.specs())
     return f"{spec.format}: {shown([*inbox, *sample])} ({len(files)} file{'s' * (len(files) != 1)} now)"
 
 
-def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, str]]:
+def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, str, int | None]]:
     from datetime import datetime, timezone
 
     def when(seconds: float) -> str:
@@ -120,8 +126,9 @@ def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, st
         for info in data["assetsLatestInfo"]:
             m = info.get("latestMaterialization")
             if m:
-                rows = next((e["intValue"] for e in m["metadataEntries"] if e["label"] == "dagster/row_count"), None)
-                found[info["assetKey"]["path"][-1]] = (rows, when(float(m["timestamp"]) / 1000))
+                ints = {e["label"]: e.get("intValue") for e in m["metadataEntries"]}
+                found[info["assetKey"]["path"][-1]] = (ints.get("dagster/row_count"), when(float(m["timestamp"]) / 1000),
+                                                       ints.get("source_file_count"))
         return found
     import dagster as dg
 
@@ -133,7 +140,7 @@ def _records(keys: list[str], url: str | None) -> dict[str, tuple[int | None, st
     for key, entry in latest.items():
         if entry:
             rows = entry.asset_materialization.metadata.get("dagster/row_count")
-            found[key.path[-1]] = (rows.value if rows else None, when(entry.timestamp))
+            found[key.path[-1]] = (rows.value if rows else None, when(entry.timestamp), None)
     return found
 
 

@@ -117,6 +117,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
         return _materialize_result(context, source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
+            "source_file_count": len(headers),  # `clawdata source list --url`: the deployment's files, not the CLI's
             "files_loaded": dg.MetadataValue.json(loaded),  # by this run: new or re-delivered
             "deliveries": _deliveries_table(history),
             "ignored_columns": dg.MetadataValue.json(ignored),
