@@ -439,3 +439,21 @@ def test_two_versions_of_a_key_at_one_order_by_value_the_later_row_wins(tmp_path
             assert dg.materialize(assets, instance=instance, resources=resources, tags=tags).success
             with read_only(tmp_path / "warehouse.duckdb") as conn:
                 assert conn.execute("SELECT label, count(*) FROM silver.slv_items GROUP BY 1").fetchall() == [("second", keys)]
+
+
+def test_an_optional_column_is_null_in_the_files_that_lack_it(tmp_path):
+    """A column added to a source when newer deliveries bring it: the older files lack it, and every
+    run failed on them (`missing column(s) channel`) unless they left the inbox with their rows.
+    Declared `optional: true`, it is NULL in their rows; a column not optional is still required."""
+    spec = FileSourceSpec.model_validate({"name": "returns", "format": "csv", "key": "id",
+                                          "columns": {"id": "BIGINT", "channel": {"type": "VARCHAR", "optional": True}}})
+    old, new = tmp_path / "returns_1.csv", tmp_path / "returns_2.csv"
+    old.write_text("id\n1\n")
+    new.write_text("id,channel\n2,web\n")
+    headers = [check_header(p, spec.types, "csv", optional=spec.optional) for p in (old, new)]
+    assert headers[0].absent == ["channel"] and headers[1].absent == []
+    with duckdb.connect() as conn:
+        rows = conn.execute(" UNION ALL ".join(f"SELECT id, channel FROM ({select_file_sql(h, spec.types)})" for h in headers)).fetchall()
+    assert rows == [(1, None), (2, "web")], rows
+    with pytest.raises(files.BadInputFile, match="missing column"):
+        check_header(old, {"id": "BIGINT", "channel": "VARCHAR"}, "csv")

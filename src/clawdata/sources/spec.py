@@ -43,6 +43,7 @@ class Column(_Strict):
     regex: tuple[str, str] | None = Field(None, description="[pattern, replacement] for every match; blank is NULL.")
     expression: str | None = Field(None, description="SQL over the row's bronze columns: the silver value.")
     computed: str | None = Field(None, description="SQL over the row's bronze columns; not read from the files.")
+    optional: bool = Field(False, description="A file may lack it (deliveries from before it was added): NULL there.")
 
     def silver_sql(self, name: str) -> str:
         if self.computed:
@@ -133,6 +134,11 @@ class SourceSpec(_Strict):
     def types(self) -> dict[str, str]:
         """The columns read from the files, with the types bronze enforces."""
         return {name: self.column(name).type for name in self.columns if not self.column(name).computed}
+
+    @property
+    def optional(self) -> frozenset[str]:
+        """The columns a file may lack (NULL in its rows)."""
+        return frozenset(name for name in self.columns if self.column(name).optional)
 
     @property
     def raw_table(self) -> str:  # the bronze asset's key and table name

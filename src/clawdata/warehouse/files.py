@@ -26,24 +26,26 @@ class FileHeader:
     path: Path
     columns: list[str]
     ignored: list[str] = field(default_factory=list)  # columns present but not declared
+    absent: list[str] = field(default_factory=list)  # optional columns the file lacks: NULL in its rows
     format: str = "csv"
     delimiter: str = ","  # CSV
     decimal_separator: str = "."  # CSV
 
 
 def check_header(path: Path, expected: dict[str, str], file_format: str = "csv", delimiter: str = ",",
-                 decimal_separator: str = ".") -> FileHeader:
-    """The file's columns, checked against the declared ones (`expected`: name -> type)."""
+                 decimal_separator: str = ".", optional: frozenset[str] = frozenset()) -> FileHeader:
+    """The file's columns, checked against the declared ones (`expected`: name -> type; `optional`:
+    those a file may lack)."""
     if not path.is_file():
         raise BadInputFile(f"{path}: file not found")
     names = _csv_header(path, delimiter) if file_format == "csv" else _described_columns(path, file_format)
-    if file_format == "jsonl" and any(c not in names for c in expected):
+    if file_format == "jsonl" and any(c not in names and c not in optional for c in expected):
         # DuckDB infers JSON keys from the first objects: one that first comes later is still a column.
         names = _described_columns(path, file_format, whole_file=True)
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}")
-    missing = [c for c in expected if c not in names]
+    missing = [c for c in expected if c not in names and c not in optional]
     if missing:
         where = f"{path} line 1" if file_format == "csv" else str(path)
         other = next((d for d in ";,\t|" if d != delimiter and len(names) == 1 and d in names[0]), None)
@@ -51,7 +53,8 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
         raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}; "
                            f"found {', '.join(names)}{hint}")
     ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
-    return FileHeader(path, names, ignored, file_format, delimiter, decimal_separator)
+    absent = [c for c in expected if c not in names]
+    return FileHeader(path, names, ignored, absent, file_format, delimiter, decimal_separator)
 
 
 def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:
@@ -117,7 +120,8 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
     """A SELECT that reads one checked file with the declared types, in the declared order, plus
     `_source_file` and `_row` (its rows' order in the file: the later of two versions of a key wins
     where the declared order says nothing, with or without an `order_by`)."""
-    wanted = ", ".join(_cast(c, expected[c], header.format) for c in expected)
+    wanted = ", ".join(f"CAST(NULL AS {expected[c]}) AS {_ident(c)}" if c in header.absent else _cast(c, expected[c], header.format)
+                       for c in expected)
     row = "row_number() OVER ()"
     if header.format == "csv":
         types = {name: expected.get(name, "VARCHAR") for name in header.columns}

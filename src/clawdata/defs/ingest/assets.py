@@ -104,7 +104,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
             inbox, sample = source.patterns()
             raise BadInputFile(f"source {source.name}: no file found ({shown(sample)} in {settings.sample_dir()}, "
                                f"{shown(inbox)} in {settings.inbox_dir()})")
-        headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator)
+        headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator, source.optional)
                    for path in files]
         version = files_fingerprint([h.path for h in headers], code_version)
         full = full_refresh(context)
