@@ -495,3 +495,14 @@ def test_a_failed_hook_fails_every_run_until_a_build_runs_it_again(tmp_path, mon
     assert hook_errors[2] == [], hook_errors
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         assert conn.execute("select count(*) from _clawdata.failed_hooks").fetchone() == (0,)
+
+
+def test_a_default_selector_is_what_the_assets_are(tmp_path, monkeypatch):
+    """selectors.yml's `default: true` selector is what a bare `dbt build` builds: clawdata's assets are
+    that selection (it built every node, a 2,000,000-row ad-hoc model included)."""
+    proj, _ = other_project(tmp_path, monkeypatch, {"expensive_adhoc.sql": "select * from range(10)\n"})
+    (proj / "selectors.yml").write_text("selectors:\n  - name: nightly\n    default: true\n"
+                                        "    definition: {method: fqn, value: customers_by_country, parents: true}\n")
+    keys = {k.to_user_string() for k in specs(gold.build_defs(gold_project.load(proj)))}
+    assert "customers_by_country" in keys and "stg_customers" in keys, keys
+    assert "expensive_adhoc" not in keys and "order_totals" not in keys, keys

@@ -55,7 +55,11 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
     translator = GoldTranslator(versions, reserved, declared_source_keys(manifest, declared))
     graph = _graph(manifest, translator, versions, project)
 
-    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL)
+    # A default selector (selectors.yml, `default: true`) is what a bare `dbt build` builds: the assets.
+    default = next((name for name, selector in (manifest.get("selectors") or {}).items() if selector.get("default")), None)
+
+    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL,
+                **({"selector": default} if default else {}))
     def gold_models(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
         full, nodes = full_refresh(context), manifest["nodes"]
         with connect(duckdb) as conn:
