@@ -265,3 +265,14 @@ def test_an_on_run_start_hook_is_part_of_every_node(tmp_path: Path):
     none, low, high = (versions(manifest(r), tmp_path)["model.p.priced"] for r in (None, "1.20", "1.25"))
     assert len({none, low, high}) == 3
     assert versions(manifest(None), tmp_path) == {"model.p.priced": none}
+
+
+def test_a_table_of_the_project_read_by_its_name_is_read_afresh():
+    """`select count(*) from main.s` where `s` is the project's seed: dbt knows no dependency, so no
+    version moves when `s` changes, and the model stayed stale for ever. It is read every run; a name
+    inside a longer one, a quoted column or its own table are not such reads."""
+    nodes = [{**_model("seed.p.s", ""), "resource_type": "seed", "schema": "main"},
+             {**_model("model.p.counted", "select count(*) from main.s"), "schema": "main"},
+             {**_model("model.p.by_ref", "select * from {{ ref('s') }} where domain.s_x = 1 or \"main.s\" = 1"), "schema": "main"},
+             {**_model("model.p.itself", "{{ config(post_hook='analyze main.itself') }} select 1"), "schema": "main"}]
+    assert volatile({"nodes": {n["unique_id"]: n for n in nodes}}) == {"model.p.counted"}

@@ -406,6 +406,19 @@ def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
     def reads_clock(sql: str) -> bool:
         return bool(_VOLATILE.search(_COMMENTS.sub(" ", sql)))
 
+    # A table of the project read by its name (`from main.orders`, not `ref('orders')`): dbt knows no
+    # dependency, so neither does a version; such a node is read afresh, as what it reads may have changed.
+    tables = {f"{n.get('schema')}.{n.get('alias') or n.get('name')}".lower() for n in nodes.values()
+              if n.get("resource_type") in REFABLE}
+    named = re.compile(r"(?<![\w.\"])(" + "|".join(re.escape(t) for t in sorted(tables)) + r")(?![\w\"])", re.IGNORECASE) \
+        if tables else None
+
+    def reads_by_name(uid: str) -> bool:
+        node = nodes[uid]
+        own = f"{node.get('schema')}.{node.get('alias') or node.get('name')}".lower()
+        return bool(named) and node.get("resource_type") in ("model", "snapshot") and any(
+            m.group(1).lower() != own for m in named.finditer(_COMMENTS.sub(" ", node.get("raw_code") or "")))
+
     def external(source: Mapping[str, Any]) -> bool:
         return any((source.get(where) or {}).get("external_location") for where in ("meta", "config"))
 
@@ -417,7 +430,7 @@ def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
             return said
         closure = {m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)}
         parents = node.get("depends_on", {}).get("nodes", [])
-        return (reads_clock(node.get("raw_code") or "")
+        return (reads_clock(node.get("raw_code") or "") or reads_by_name(uid)
                 or any(reads_clock((macros.get(m) or {}).get("macro_sql", "")) for m in closure)
                 or any(external(sources[p]) for p in parents if p in sources)
                 or any(reads_afresh(p) for p in parents if p in nodes and is_ephemeral(nodes[p])))
