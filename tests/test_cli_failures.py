@@ -75,6 +75,12 @@ def test_logs_show_the_trace_and_the_steps_stdout(broken):
     assert "unterminated quote" in result.stdout and "Traceback" not in result.stdout
     assert 'File "' in result.stdout  # the stack trace is kept for whoever asks
     assert "raw_orders: 2,467 rows, published" in result.stdout  # a Python asset's print, captured
+    # The whole run: one stack trace per error (the run's failure repeats its step's), planned checks in one line.
+    whole = run_cli(broken["env"], "dagster", "logs", run_id[:8]).stdout
+    events = whole.split("─ stdout")[0]
+    assert events.count("(its error and stack trace: as above)") >= 1, events
+    assert events.count('File "') == result.stdout.split("─ stdout")[0].count('File "'), events
+    assert "checks planned" in events and len([l for l in events.splitlines() if "AssetCheckEvaluationPlanned" in l]) == 1, events
     unknown = run_cli(broken["env"], "dagster", "logs", run_id[:8], "no_such_step")
     assert unknown.returncode == 2 and "its steps:" in unknown.stderr
 

@@ -70,13 +70,37 @@ def show_logs(graphql: GraphQL, run: str, step: str | None) -> None:
         raise ClawdataError(f"run {run_id[:8]} has no step '{step}'; its steps: {', '.join(steps) or 'none'}",
                             exit_code=USAGE_ERROR)
     console.print(f"run [bold]{run_id}[/] ({info['jobName']}): {info['status']}")
+    shown_errors: set[str] = set()
+    planned: list[dict] = []  # a run of "...Planned" events: one line for them all
+
+    def flush_planned() -> None:
+        if planned:
+            kind = planned[0]["__typename"].removesuffix("Event")
+            what = "checks" if "Check" in kind else "materializations"
+            steps = {e.get("stepKey") for e in planned}
+            _raw(f"{_clock(planned[0]['timestamp'])} {(steps.pop() if len(steps) == 1 else None) or '-':<14} {kind:<24} "
+                 + (planned[0]["message"] if len(planned) == 1 else f"{len(planned)} {what} planned"))
+            planned.clear()
+
     for event in events:
         if step and event.get("stepKey") not in (step, None):
             continue
         kind = event["__typename"].removesuffix("Event")
+        if kind.endswith("Planned") and (not planned or planned[0]["__typename"] == event["__typename"]):
+            planned.append(event)
+            continue
+        flush_planned()
+        if kind.endswith("Planned"):
+            planned.append(event)
+            continue
         description = (event.get("failureMetadata") or {}).get("description")
         text = event["message"] + (f"\n{description}" if description and description not in event["message"] else "")
-        _raw(f"{_clock(event['timestamp'])} {event.get('stepKey') or '-':<14} {kind:<24} {text}{_error_text(event)}")
+        error = _error_text(event)
+        if error and error in shown_errors:  # the run's failure repeats its step's: one trace is enough
+            error = "\n(its error and stack trace: as above)"
+        shown_errors.add(_error_text(event))
+        _raw(f"{_clock(event['timestamp'])} {event.get('stepKey') or '-':<14} {kind:<24} {text}{error}")
+    flush_planned()
 
     captures = [e for e in events if e["__typename"] == "LogsCapturedEvent" and (not step or step in (e["stepKeys"] or []))]
     if not captures:
