@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -253,16 +254,37 @@ def declared_silver_tables(project_dir: Path, config: dict) -> set[str]:
     return found
 
 
+_SILVER_READ = re.compile(r"""source\(\s*['"]silver['"]\s*,\s*(?:['"]([^'"]+)['"]|(\S))""")
+
+
+def read_silver_tables(project_dir: Path, config: dict) -> set[str] | None:
+    """The tables of source `silver` the project's files name (`source('silver', 'slv_x')`), or None
+    when one names it at run time (`source('silver', table)`): any of them, then."""
+    found: set[str] = set()
+    for key in ("model-paths", "macro-paths", "test-paths", "snapshot-paths", "analysis-paths"):
+        for folder in config.get(key, _PATH_KEYS[key]):
+            for path in (project_dir / folder).rglob("*"):
+                if path.suffix not in (".sql", ".py", ".yml", ".yaml") or path.name == GENERATED_SOURCES or not path.is_file():
+                    continue
+                for literal, other in _SILVER_READ.findall(path.read_text(errors="replace")):
+                    if not literal:
+                        return None
+                    found.add(literal)
+    return found
+
+
 def write_generated_sources(project_dir: Path, config: dict, sources) -> Path | None:
-    """Declare every declared source the project does not, in clawdata_sources.yml of its first
-    model path, so that `source('silver', 'slv_NAME')` resolves to the silver table and its asset."""
+    """Declare every declared source the project reads and does not declare itself, in
+    clawdata_sources.yml of its first model path, so that `source('silver', 'slv_NAME')` resolves to
+    the silver table and its asset. A project that reads none gets no file: its graph is its own
+    (dbt-project-evaluator counted the generated sources as the project's, undocumented and unused)."""
     folders = config.get("model-paths", _PATH_KEYS["model-paths"])
     path = project_dir / folders[0] / GENERATED_SOURCES
     for other in folders[1:]:  # written there before the model paths were reordered: dbt would read both
         stale = project_dir / other / GENERATED_SOURCES
         if stale.is_file() and stale.read_text().startswith(GENERATED_HEADER):
             stale.unlink()
-    own = declared_silver_tables(project_dir, config)
+    own, read = declared_silver_tables(project_dir, config), read_silver_tables(project_dir, config)
     tables = [{
         "name": s.silver_table,
         "description": s.description or f"The declared source {s.name}, cleaned: one row per {', '.join(s.key)}.",
@@ -270,7 +292,7 @@ def write_generated_sources(project_dir: Path, config: dict, sources) -> Path | 
         "columns": [{"name": n, "data_type": s.column(n).type, **({"description": s.column(n).description}
                                                                  if s.column(n).description else {})}
                     for n in s.columns],
-    } for s in sources if s.silver_table not in own]
+    } for s in sources if s.silver_table not in own and (read is None or s.silver_table in read)]
     if not tables:
         if path.is_file():
             path.unlink()
