@@ -86,20 +86,18 @@ def show_logs(graphql: GraphQL, run: str, step: str | None) -> None:
         if step and event.get("stepKey") not in (step, None):
             continue
         kind = event["__typename"].removesuffix("Event")
-        if kind.endswith("Planned") and (not planned or planned[0]["__typename"] == event["__typename"]):
-            planned.append(event)
-            continue
-        flush_planned()
+        if planned and planned[0]["__typename"] != event["__typename"]:
+            flush_planned()
         if kind.endswith("Planned"):
             planned.append(event)
             continue
         description = (event.get("failureMetadata") or {}).get("description")
         text = event["message"] + (f"\n{description}" if description and description not in event["message"] else "")
         error = _error_text(event)
-        if error and error in shown_errors:  # the run's failure repeats its step's: one trace is enough
-            error = "\n(its error and stack trace: as above)"
-        shown_errors.add(_error_text(event))
-        _raw(f"{_clock(event['timestamp'])} {event.get('stepKey') or '-':<14} {kind:<24} {text}{error}")
+        shown = "\n(its error and stack trace: as above)" if error in shown_errors else error  # the run's failure repeats its step's
+        if error:
+            shown_errors.add(error)
+        _raw(f"{_clock(event['timestamp'])} {event.get('stepKey') or '-':<14} {kind:<24} {text}{shown}")
     flush_planned()
 
     captures = [e for e in events if e["__typename"] == "LogsCapturedEvent" and (not step or step in (e["stepKeys"] or []))]

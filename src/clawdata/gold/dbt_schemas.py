@@ -13,6 +13,7 @@ tests/test_private_apis.py checks that a dbt command still asks there, and that 
 mashumaro nothing to build.
 """
 
+import functools
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ _schemas: dict[str, dict] = {}  # "module.Class" -> {"module": its file's stamp,
 _new = False
 
 
+@functools.cache  # the installed packages do not change under a running process
 def versions() -> str:
     found = []
     for name in _PACKAGES:

@@ -263,9 +263,9 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
         # (dbt lists the macros a node calls, not the materialization that builds it: the project's own
         # materialization, or its own macros replacing dbt's along the way, are part of the node)
         overrides = materialization_overrides((node.get("config") or {}).get("materialized"))
-        own_code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in [*closure, *overrides]
-                                                  if (macros.get(m) or {}).get("package_name") not in BUILTIN_PACKAGES)]
-        code = [node.get("raw_code") or "", *((macros.get(m) or {}).get("macro_sql", "") for m in [*closure, *overrides])]
+        called = [macros.get(m) or {} for m in [*closure, *overrides]]
+        code = [node.get("raw_code") or "", *(m.get("macro_sql", "") for m in called)]
+        own_code = [code[0], *(m.get("macro_sql", "") for m in called if m.get("package_name") not in BUILTIN_PACKAGES)]
         config = {k: v for k, v in (node.get("unrendered_config") or {}).items() if k not in _DOC_CONFIG}
         # (a generic test's arguments stay unrendered in its test_metadata: `values: "{{ var('x') }}"`)
         text = "\n".join(code) + json.dumps(config, sort_keys=True, default=str) + \

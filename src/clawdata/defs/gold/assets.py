@@ -110,12 +110,13 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
 
         built: set[dg.AssetKey] = set()
+        ran_hooks: dict[str, str] | None = None  # the failed hooks of the build, when dbt ran
         if plan.build or plan.tests:
             reloaded = [nodes[u] for u in plan.build if nodes[u]["resource_type"] == "seed" and u in existing
                         and (full or u in plan.full_refresh_nodes)]
             with connect(duckdb) as conn:  # dbt drops them before loading the new file
                 kept = kept_seeds.keep(conn, reloaded)
-            ran_hooks: dict[str, str] = {}
+            ran_hooks = {}
             events = _build(context, project, graph, plan, full, translator, failures, reused_read_by, ran_hooks)
             try:
                 for event in events:
@@ -128,9 +129,6 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
                     with connect(duckdb) as conn:
                         for name in kept_seeds.put_back(conn, kept):
                             context.log.warning(f"seed {name} did not load: its last table is kept")
-            hooks_failed = {uid: (graph.versions.get(uid, ""), error) for uid, error in ran_hooks.items()}
-            with connect(duckdb) as conn:
-                failed_hooks.write(conn, hooks_failed)
         else:  # no dbt: its hooks did not run, and one that failed last is failing still
             for uid, (version, error) in hooks_failed.items():
                 if graph.versions.get(uid) == version:
@@ -140,6 +138,8 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         yield from reused_read_by(None)
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
+            if ran_hooks is not None:  # what this build left replaces what the last one did
+                failed_hooks.write(conn, {uid: (graph.versions.get(uid, ""), error) for uid, error in ran_hooks.items()})
         if failures:
             raise dg.Failure(description="dbt build: " + "; ".join(failures), allow_retries=False)
 
