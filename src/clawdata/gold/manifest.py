@@ -27,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from clawdata.warehouse.files import READS_FILES
+
 REFABLE = ("model", "seed", "snapshot")
 # Config that documents a node without changing its data: an edit to it builds nothing.
 _DOC_CONFIG = {"tags", "group", "meta", "docs", "description", "persist_docs"}
@@ -45,9 +47,7 @@ _VOLATILE = re.compile(
     r"\b(current_timestamp|current_date|current_time|current_localtimestamp|current_localtime|localtimestamp"
     r"|localtime|run_started_at|invocation_id)\b"
     r"|\b(now|utcnow|today|get_current_timestamp|get_current_time|transaction_timestamp|random|uuid|uuidv4|uuidv7"
-    r"|gen_random_uuid|read_\w+|parquet_scan|delta_scan|iceberg_scan|st_read|glob|sniff_csv)\s*\("
-    r"|\b(from|join)\s+'[^']+'"  # DuckDB reads a file named in a string: FROM 'exports/*.csv'
-    r"""|(\b(from|join)\s+|,\s*)(?P<q>['"])[^'"]*\.(csv|tsv|parquet|json|jsonl|ndjson)(\.gz)?(?P=q)""",  # or "x.csv", or `, 'x.csv'`
+    r"|gen_random_uuid)\s*\(|" + READS_FILES.pattern,
     re.IGNORECASE)
 # Comments say nothing about what runs: Jinja's, and SQL's block and line comments.
 _COMMENTS = re.compile(r"\{#.*?#\}|/\*.*?\*/|--[^\n]*", re.DOTALL)

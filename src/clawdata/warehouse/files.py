@@ -17,6 +17,17 @@ from pathlib import Path
 import duckdb
 
 
+# SQL that reads files itself rather than tables: DuckDB's table functions over files, or a file named
+# where a table would be (FROM 'exports/*.csv', JOIN "x.parquet", `, 'y.csv'`). What it reads, no
+# table shows: a dbt model with such SQL is built at every run (gold/manifest.py), a served view with
+# it becomes a table of its rows in the replica (warehouse/replica.py).
+READS_FILES = re.compile(
+    r"\b(read_\w+|parquet_scan|delta_scan|iceberg_scan|st_read|glob|sniff_csv)\s*\("
+    r"|\b(from|join)\s+'[^']+'"
+    r"""|(\b(from|join)\s+|,\s*)(?P<q>['"])[^'"]*\.(csv|tsv|parquet|json|jsonl|ndjson)(\.gz)?(?P=q)""",
+    re.IGNORECASE)
+
+
 class BadInputFile(Exception):
     """A delivered file that cannot be loaded. The message names the file and, if known, the line."""
 

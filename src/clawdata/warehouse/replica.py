@@ -13,7 +13,6 @@ it was published, and the row count of every table it holds.
 
 import json
 import os
-import re
 import shutil
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from clawdata.warehouse import ledger
+from clawdata.warehouse.files import READS_FILES
 from clawdata.warehouse.tables import BRONZE, row_count
 
 SNAPSHOT_SCHEMA = "clawdata_replica"
@@ -156,12 +156,6 @@ def _served(conn: duckdb.DuckDBPyConnection, catalog: str, unserved: Sequence[st
             if not scratch]
 
 
-# What a view reads from outside the warehouse file: a table function over files, or a file named as a table.
-_READS_FILES = re.compile(r"\b(read_(parquet|csv|csv_auto|json|json_auto|ndjson|ndjson_auto|json_objects|text|blob)"
-                          r"|parquet_scan|delta_scan|iceberg_scan)\s*\(|'[^']*\.(parquet|csv|tsv|json|jsonl|ndjson)(\.gz)?'",
-                          re.IGNORECASE)
-
-
 def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) -> tuple[dict[str, int], list[str]]:
     """The fast way: no writer has the file open (the caller holds the slot) and it was closed
     cleanly, so the file is the whole state; copy it (the kernel copies, ~1 s of CPU per GB instead
@@ -181,7 +175,7 @@ def _copy_file(warehouse: Path | str, temporary: Path, unserved: Sequence[str]) 
             definition = conn.execute("SELECT sql FROM duckdb_views() WHERE database_name = 'target' "
                                       "AND schema_name = ? AND view_name = ?", [schema, name]).fetchone()
             if definition and (any(f"{s}." in definition[0] or f'"{s}"' in definition[0] for s in (*unserved, BRONZE))
-                               or _READS_FILES.search(definition[0])):
+                               or READS_FILES.search(definition[0])):
                 broken.append((schema, name))
         for schema in unserved:
             conn.execute(f"DROP SCHEMA IF EXISTS target.{_ident(schema)} CASCADE")
