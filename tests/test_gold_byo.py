@@ -528,3 +528,52 @@ def test_only_the_declared_sources_the_project_reads_are_generated_into_it(tmp_p
     gold_project.write_generated_sources(proj, config, [d.spec for d in all_sources()])
     tables = {t["name"] for t in yaml.safe_load(generated.read_text())["sources"][0]["tables"]}
     assert tables == {d.spec.silver_table for d in all_sources()}, tables
+
+
+def test_a_model_version_disabled_by_its_own_config_is_left_out_with_its_tests(tmp_path, monkeypatch):
+    """dbt keeps the tests declared on a versioned model among the enabled nodes for a version whose
+    own config disables it (their model is under `disabled`): the code location failed to load
+    ("Could not find model...v1 in dbt manifest") where `dbt build` builds v2 alone. Enabled again,
+    v1 is an asset with its checks."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "dim_country_v1.sql": "select country as country_code from {{ ref('country_names') }}\n",
+        "dim_country_v2.sql": "select country as country_code, country_name from {{ ref('country_names') }}\n"})
+    properties = ("version: 2\nmodels:\n  - name: dim_country\n    latest_version: 2\n    columns:\n"
+                  "      - name: country_code\n        data_tests: [unique, not_null]\n"
+                  "    versions:\n      - v: 1\n        config: {enabled: false}\n      - v: 2\n")
+    (proj / "transform" / "marts" / "versions.yml").write_text(properties)
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    for enabled in (False, True):
+        if enabled:
+            (proj / "transform" / "marts" / "versions.yml").write_text(properties.replace("config: {enabled: false}", "config: {}"))
+        defs = gold.build_defs(gold_project.load(proj))
+        keys = {k.to_user_string() for k in specs(defs)}
+        checks = {c.to_user_string() for a in defs.assets for c in a.check_keys if "dim_country" in c.to_user_string()}
+        assert ("dim_country_v1" in keys) == enabled and "dim_country_v2" in keys, keys
+        assert len(checks) == (4 if enabled else 2), checks
+        result = dg.materialize(defs.assets, resources=resources, raise_on_error=False,
+                                selection=["country_names", "dim_country_v1" if enabled else "dim_country_v2"])
+        assert result.success, [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+
+
+def test_a_microbatch_model_with_a_failed_batch_names_the_batch_and_its_error(tmp_path, monkeypatch):
+    """dbt ends a microbatch model with failed batches as "partial success", which dagster-dbt neither
+    materializes nor counts as failed: the step said only "dbt build did not succeed". It names the
+    model, the batch and the database's error, as `dbt build` does, and says the other batches were written."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"events_mb.sql": (
+        "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='event_ts',"
+        " batch_size='year', begin='2024-01-01') }}\n"
+        "select event_id, event_ts, case when year(event_ts) = 2025 then error('bad batch 2025') else amount end as amount\n"
+        "from {{ ref('events') }}\n")})
+    (proj / "seeds" / "events.csv").write_text("event_id,event_ts,amount\n1,2024-03-01 10:00:00,5\n"
+                                               "2,2025-03-01 10:00:00,7\n3,2026-01-02 10:00:00,9\n")
+    (proj / "seeds" / "events.yml").write_text("version: 2\nseeds:\n  - name: events\n"
+                                               "    config: {event_time: event_ts, column_types: {event_ts: timestamp}}\n")
+    defs = gold.build_defs(gold_project.load(proj))
+    result = dg.materialize(defs.assets, resources={"duckdb": DuckDBResource(database=str(warehouse))},
+                            raise_on_error=False, selection=["events", "events_mb"])
+    messages = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    assert messages and "model events_mb (transform/marts/events_mb.sql): batch 2025 failed (its other batches were written): " \
+                        "Invalid Input Error: bad batch 2025" in messages[0], messages
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from main.events_mb").fetchone() == (2,)  # 2024's and 2026's, as dbt leaves them

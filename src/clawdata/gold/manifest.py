@@ -66,12 +66,25 @@ def unit_test_node_id(unit_test_id: str) -> str:
 
 def prepared(manifest: Mapping[str, Any]) -> dict:
     manifest = copy.deepcopy(dict(manifest))
+    _set_disabled_aside(manifest)
     _read_own_tables_through_sources(manifest)
     _attach_source_tests(manifest)
     _attach_multi_parent_tests(manifest)
     _attach_tests_of_ephemeral_models(manifest)
     _unit_tests_as_tests(manifest)
     return manifest
+
+
+def _set_disabled_aside(manifest: dict) -> None:
+    """dbt keeps some disabled nodes among the enabled ones (the tests declared on a versioned model,
+    for a version whose own config disables it: their model is under `disabled`). `dbt build` runs
+    none of them; here they are where dbt keeps the rest, so nothing asks for what they attach to."""
+    for kind in ("nodes", "unit_tests"):
+        for uid in [uid for uid, node in manifest.get(kind, {}).items() if (node.get("config") or {}).get("enabled") is False]:
+            manifest.setdefault("disabled", {}).setdefault(uid, []).append(manifest[kind].pop(uid))
+            for edges in (manifest.get("parent_map", {}), manifest.get("child_map", {})):
+                for other in edges.pop(uid, []):
+                    edges[other] = [n for n in edges.get(other, []) if n != uid]
 
 
 def own_table_sources(manifest: Mapping[str, Any]) -> dict[str, str]:

@@ -155,6 +155,8 @@ class DbtBuild:
         # The error of each node that failed to run (the database's message: a result line says only
         # "ERROR creating ..."), from its NodeFinished event.
         self.node_errors: dict[str, str] = {}
+        # A microbatch model's batches that failed (dbt's "partial success": the others were written).
+        self.failed_batches: dict[str, list[str]] = {}
         # The nodes dbt skipped because a node or test they depend on failed (its SkippingDetails).
         self.skipped: set[str] = set()
 
@@ -225,8 +227,12 @@ class DbtBuild:
             print(_compiled_sql(Path(msg.data.path)), file=self._stdout, flush=True)
         if name == "SkippingDetails":
             self.skipped.add(msg.data.node_info.unique_id)
-        if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message:
+        if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message not in ("", "ERROR"):
             self.node_errors[msg.data.node_info.unique_id] = msg.data.run_result.message
+        if name == "GenericExceptionOnRun" and msg.data.exc:  # a microbatch model's batch: its NodeFinished says "ERROR"
+            self.node_errors.setdefault(msg.data.unique_id, msg.data.exc)
+        if name == "LogBatchResult" and msg.data.status == "error":  # "batch 2025-01-01 of main.events"
+            self.failed_batches.setdefault(msg.data.node_info.unique_id, []).append(msg.data.description.split(" of ")[0])
         if name in RESULT_EVENTS:
             from dbt_common.events.functions import msg_to_dict
 

@@ -34,7 +34,7 @@ from clawdata.settings import NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
-FAILED = {"error", "fail", "runtime error"}
+FAILED = {"error", "fail", "runtime error", "partial success"}  # the last: a microbatch model with failed batches
 # Each node's data version is given on its Output (the plan computed it, as Dagster would): Dagster
 # calls that parameter beta and said so in every run's stderr (the UI's stderr tab, `logs`).
 warnings.filterwarnings("ignore", message=r"Parameter data_version of initializer Output", category=dg.BetaWarning)
@@ -196,6 +196,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     wanted = set(plan.build) | set(plan.tests)
     unit_results, unit_failed = {}, set()
     failed_nodes: list[tuple[int, str]] = []  # (index in failures, node): their errors are added at the end
+    partial = set()  # microbatch models with batches written and batches failed
     stream = iter(build)
     try:
         for raw in stream:
@@ -217,6 +218,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             if status in FAILED:
                 failed_nodes.append((len(failures), uid))
                 failures.append(_failure(nodes[uid], raw))
+                if status == "partial success":
+                    partial.add(uid)
             for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
                     manifest=manifest, dagster_dbt_translator=translator, context=context, project=project):
                 if isinstance(event, dg.Output):
@@ -244,7 +247,10 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
             named = failures[index].removesuffix(": failed") if uid not in nodes else _named(nodes[uid])
-            failures[index] = f"{named}: {_error_text(build.node_errors[uid])}"
+            batches = build.failed_batches.get(uid, [])
+            failed = (f"{', '.join(batches)} failed{' (its other batches were written)' if uid in partial else ''}: "
+                      if batches else "")
+            failures[index] = f"{named}: {failed}{_error_text(build.node_errors[uid])}"
     failures.extend(f"hook {error}" for error in build.hook_errors.values())  # `dbt build` fails on them too
     ran_hooks.update(build.hook_errors)
     if build.error is not None and not failures:
@@ -342,7 +348,7 @@ def _label(node: Mapping[str, Any]) -> str:
 def _error_text(message: str) -> str:
     """dbt's error of a node on one line, without its 'Runtime Error in model x (path)' heading."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    if len(lines) > 1 and " Error in " in lines[0]:
+    if len(lines) > 1 and (" Error in " in lines[0] or lines[0].startswith("Exception on worker thread")):
         lines = lines[1:]
     # DuckDB's CSV reader (a seed's load) follows its error with the dialects it tried and a list of
     # every option there is: the error is what comes before them.
