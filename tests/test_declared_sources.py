@@ -441,6 +441,45 @@ def test_two_versions_of_a_key_at_one_order_by_value_the_later_row_wins(tmp_path
                 assert conn.execute("SELECT label, count(*) FROM silver.slv_items GROUP BY 1").fetchall() == [("second", keys)]
 
 
+def test_numbered_deliveries_win_in_the_order_of_their_numbers(tmp_path, monkeypatch):
+    """Exporters number their files: `subs_10.csv` came after `subs_9.csv`. Ranked by name as text,
+    10 sorted first and the older file's row won, the run said SUCCESS (an outsider's stack)."""
+    sample, inbox = tmp_path / "sample", tmp_path / "inbox"
+    sample.mkdir(), inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    spec = FileSourceSpec.model_validate({"name": "subs", "key": ["id"], "columns": {"id": "BIGINT", "amount": "DOUBLE"}})
+    assets = build_ingest_assets(spec, "defs/sources/subs/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
+    with dg.instance_for_test() as instance:
+        for number, amount in ((9, 1.0), (10, 2.0), (100, 3.0)):
+            (inbox / f"subs_{number}.csv").write_text(f"id,amount\n20,{amount}\n")
+            assert dg.materialize(assets, instance=instance, resources=resources).success
+            with read_only(tmp_path / "warehouse.duckdb") as conn:
+                assert conn.execute("SELECT amount FROM silver.slv_subs").fetchall() == [(amount,)], number
+        assert dg.materialize(assets, instance=instance, resources=resources, tags={FULL_REFRESH_TAG: "true"}).success
+    with read_only(tmp_path / "warehouse.duckdb") as conn:
+        assert conn.execute("SELECT amount FROM silver.slv_subs").fetchall() == [(3.0,)]
+    assert [p.name for p in spec.input_files()] == ["subs_9.csv", "subs_10.csv", "subs_100.csv"]
+
+
+def test_a_declaration_is_written_a_column_a_line_and_a_cut_type_is_named(defs_dir, tmp_path):
+    """`source add` wrote the columns as one flow mapping: a type edited there to DECIMAL(12,2) was
+    cut at its comma and the build said `columns.2).str: Input should be a valid string`."""
+    export = tmp_path / "subs.csv"
+    export.write_text("sub id;Montant mensuel\n1;10,5\n")
+    written = add("subs", export, ["sub id"])
+    assert "\n    Montant mensuel: DOUBLE\n" in written.read_text(), written.read_text()
+    written.write_text(written.read_text().replace("Montant mensuel: DOUBLE", "Montant mensuel: DECIMAL(12,2)"))
+    assert declarations.read(written).spec.types["Montant mensuel"] == "DECIMAL(12,2)"
+    flow = written.read_text().replace("  columns:\n    sub id: BIGINT\n    Montant mensuel: DECIMAL(12,2)\n",
+                                       "  columns: {sub id: BIGINT, Montant mensuel: DECIMAL(12,2)}\n")
+    written.write_text(flow)
+    with pytest.raises(declarations.DeclarationError, match=r"defs.yaml: Montant mensuel: DECIMAL\(12: "
+                                                             r"a type with a comma was cut there; quote it"):
+        declarations.read(written)
+
+
 def test_an_optional_column_is_null_in_the_files_that_lack_it(tmp_path):
     """A column added to a source when newer deliveries bring it: the older files lack it, and every
     run failed on them (`missing column(s) channel`) unless they left the inbox with their rows.

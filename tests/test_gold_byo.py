@@ -254,6 +254,29 @@ def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     assert len(done.stderr.strip().splitlines()) <= 6, done.stderr
 
 
+def test_a_project_copied_with_its_local_package_linked_installs_it_again(tmp_path):
+    """`dbt deps` links a `local:` package by its absolute path; a local run left that link in
+    dbt_packages/, the image build copied it leading nowhere, and dbt refused the project ("only 0
+    package(s) installed"). The build step (`python -m clawdata.gold.project`) installs it again."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(OTHER, checkout)
+    (checkout / "vendor" / "helpers" / "macros").mkdir(parents=True)
+    (checkout / "vendor" / "helpers" / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
+    (checkout / "vendor" / "helpers" / "macros" / "shout.sql").write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
+    (checkout / "packages.yml").write_text("packages:\n  - local: vendor/helpers\n")
+    (checkout / "transform" / "marts" / "loud.sql").write_text("select {{ helpers.shout(\"'a'\") }} as a\n")
+    env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
+    for proj in (checkout, tmp_path / "image"):
+        if proj != checkout:  # copied as the image build copies it: links as they are
+            shutil.copytree(checkout, proj, symlinks=True)
+            shutil.rmtree(checkout)
+            assert (proj / "dbt_packages" / "helpers").is_symlink() and not (proj / "dbt_packages" / "helpers").exists()
+        done = subprocess.run([sys.executable, "-m", "clawdata.gold.project"], env={**env, "CLAWDATA_DBT_PROJECT_DIR": str(proj)},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (proj / "dbt_packages" / "helpers" / "macros" / "shout.sql").is_file()
+
+
 def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_path):
     """`python -m clawdata.gold.project` (the user-code image's build step) on a project whose package
     cannot be fetched (here a git URL that does not exist; without a network, the dbt hub's): a short

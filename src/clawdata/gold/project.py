@@ -315,12 +315,18 @@ def prepare_if_stale(project: "DbtProject", sources=None) -> bool:
 
         sources = specs()
     write_generated_sources(project.project_dir, config, [s for s in sources if hasattr(s, "silver_table")])
+    packages = [project.project_dir / n for n in ("packages.yml", "dependencies.yml")]
+    installed = project.project_dir / config.get("packages-install-path", "dbt_packages")
+    # `dbt deps` links a `local:` package by its absolute path: copied elsewhere (into an image), the
+    # link leads nowhere, and dbt says the package is not installed. Installed again, it is there.
+    dangling = [p for p in installed.glob("*") if p.is_symlink() and not p.exists()] if installed.is_dir() else []
+    for link in dangling:
+        link.unlink()
     wanted = content_hash(project.project_dir, config, project.profiles_dir)
     stamp = project.manifest_path.parent / STAMP
-    if project.manifest_path.is_file() and stamp.is_file() and stamp.read_text() == wanted:
+    if not dangling and project.manifest_path.is_file() and stamp.is_file() and stamp.read_text() == wanted:
         return False
-    packages = [project.project_dir / n for n in ("packages.yml", "dependencies.yml")]
-    if any(p.is_file() for p in packages) and not (project.project_dir / config.get("packages-install-path", "dbt_packages")).is_dir():
+    if any(p.is_file() for p in packages) and (dangling or not installed.is_dir()):
         _dbt(project, "deps")
         wanted = content_hash(project.project_dir, config, project.profiles_dir)
     _dbt(project, "parse")

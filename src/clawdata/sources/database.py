@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
-import yaml
+from clawdata.sources import declarations
 from pydantic import Field, field_validator
 
 from clawdata.sources.spec import SourceSpec
@@ -236,8 +236,7 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
     secret = (f" The password is read from\n# ${spec.password_variable} (or the driver's own variable): never put it here."
               if spec.has_password else "")
     text = (f"# Declared by `clawdata source add` from {url} (table {table}).{secret}\n"
-            + yaml.safe_dump({"type": "clawdata.components.DatabaseSource", "attributes": attributes},
-                             sort_keys=False, default_flow_style=None, width=120))
+            + declarations.declaration_text(declarations.DATABASE_SOURCE, attributes))
     columns = "\n".join(f"  {c:<24} {t:<18} {spec.column(c).type}{'  (key)' if c in key else ''}"
                         f"{'  (cursor)' if c == cursor else ''}" for c, t in found.items())
     summary = "\n".join([

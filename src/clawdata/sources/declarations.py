@@ -38,10 +38,33 @@ def read(path: Path) -> Declared | None:
     kind = document.get("type", "")
     if kind not in TYPES:
         return None
+    columns = (document.get("attributes") or {}).get("columns")
+    cut = [f"{c}: {t}" for c, t in columns.items() if isinstance(t, str) and t.count("(") != t.count(")")] \
+        if isinstance(columns, dict) else []
+    if cut:  # `{price: DECIMAL(12,2)}`: in a flow mapping the comma ends the entry
+        raise DeclarationError(f"{path}: {'; '.join(cut)}: a type with a comma was cut there; quote it "
+                               "('DECIMAL(12,2)') or write the columns one a line")
     try:
         return Declared(spec_type(kind).model_validate(document.get("attributes") or {}), path, kind)
     except ValidationError as e:
         raise DeclarationError(f"{path}: {describe(e)}") from None
+
+
+class _DeclarationDumper(yaml.SafeDumper):
+    """Mappings one entry a line, lists of plain values on one: a type edited by hand
+    (`DECIMAL(12,2)`) stays one value, where a flow mapping's commas would cut it."""
+
+
+_DeclarationDumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
+    "tag:yaml.org,2002:map", data, flow_style=False))
+_DeclarationDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(v, (dict, list)) for v in data)))
+
+
+def declaration_text(kind: str, attributes: dict) -> str:
+    """A declaration's `defs.yaml` text (after the caller's comment header)."""
+    return yaml.dump({"type": kind, "attributes": attributes}, Dumper=_DeclarationDumper, sort_keys=False,
+                     allow_unicode=True, width=120)
 
 
 def spec_type(kind: str):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import yaml
+from clawdata.sources import declarations
 
 from clawdata.sources.spec import GZIP_FORMATS, FileSourceSpec
 
@@ -186,5 +186,4 @@ def declaration_yaml(spec: FileSourceSpec, source_file: Path) -> str:
         "files": spec.files.model_dump(exclude_none=True)}
     header = (f"# Declared by `clawdata source add` from {source_file} ({spec.format}); edit freely: types, cleaning\n"
               "# (trim, case, regex, expression, computed), required columns, checks, descriptions.\n")
-    return header + yaml.safe_dump({"type": "clawdata.components.FileSource", "attributes": attributes},
-                                   sort_keys=False, allow_unicode=True, default_flow_style=None, width=120)
+    return header + declarations.declaration_text(declarations.FILE_SOURCE, attributes)

@@ -225,14 +225,14 @@ class FileSourceSpec(SourceSpec):
         return [f"{stem}.{self.extension}", *([f"{stem}.{self.extension}.gz"] if self.format in GZIP_FORMATS else [])]
 
     def input_files(self, others: Sequence["SourceSpec"] = ()) -> list[Path]:
-        """The sample files first, then inbox deliveries in name order (later names win ties). A file
+        """The sample files first, then inbox deliveries in delivery order (file_rank: later ones win ties). A file
         that another of the declared sources (`others`) matches by a longer fixed prefix is that
         source's: `products_1.csv` goes to `products` (products*.csv), not `product` (product*.csv)."""
         files: list[Path] = []
         for folder, patterns in zip(self._folders(), self.patterns()[::-1]):
             if folder.is_dir():
                 found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")}
-                files += sorted(p for p in found if p not in files and self.claims(p, others, found=True))
+                files += sorted((p for p in found if p not in files and self.claims(p, others, found=True)), key=file_rank)
         return files
 
     def claims(self, path: Path, others: Sequence["SourceSpec"] = (), found: bool = False) -> bool:
@@ -272,8 +272,13 @@ def _specificity(relative: Path, patterns: Sequence[str]) -> int:
 
 def file_rank(path: Path) -> str:
     """A file's place in delivery order, from its own name and folder alone (so a file loaded on its
-    own ranks as it would in a full rebuild): the sample first, then inbox files by name."""
-    return f"{0 if path.parent == settings.sample_dir() else 1}:{path.name}"
+    own ranks as it would in a full rebuild): the sample first, then inbox files by name, the numbers
+    in it compared as numbers (exporters number files: `subs_9` came before `subs_10`). Compared as
+    text in SQL, so each number is padded."""
+    return f"{0 if path.parent == settings.sample_dir() else 1}:{_DIGITS.sub(lambda m: m[0].rjust(_PADDED, '0'), path.name)}"
+
+
+_DIGITS, _PADDED = re.compile(r"\d+"), 20
 
 
 def clean_text(sql: str) -> str:

@@ -27,6 +27,8 @@ from clawdata.warehouse.publish import Audit, AuditFailed, AuditResult, Publishe
 CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, delivery order by `_row`)
 # Database tables only: 2, NUMERIC without precision read as DOUBLE (one full load, with dlt's stored types dropped).
 DATABASE_REVISION = 2
+# Files only: 2, deliveries ranked with the numbers in their names compared as numbers (one rebuild of the files).
+FILES_REVISION = 2
 
 
 def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[dg.AssetsDefinition]:
@@ -78,7 +80,7 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
 
 def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     audits = raw_audits(source)
-    code_version = fingerprint(CODE_REVISION, source.format, source.types, source.null_markers, source.date_format,
+    code_version = fingerprint(CODE_REVISION, FILES_REVISION, source.format, source.types, source.null_markers, source.date_format,
                                source.timestamp_format, [a.sql for a in audits],
                                *([source.delimiter] if source.delimiter != "," else []),
                                *([source.decimal_separator] if source.decimal_separator != "." else []))
