@@ -18,6 +18,8 @@ PRIVATE = [
      "gold/plan.py computes each gold asset's data version before dbt runs, as Dagster would, so a "
      "test's basis (its inputs' versions) is known in advance and reuse compares like with like"),
     ("dagster._core.definitions.data_version", "NULL_DATA_VERSION", "what Dagster uses for an input never materialized"),
+    ("dagster._core.definitions.data_version", "CODE_VERSION_TAG",
+     "defs/automation/inbox_sensor.py: which code built an asset's latest materialization (an edit is out of date)"),
     ("dagster._core.storage.asset_check_execution_record", "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
      "gold/plan.py reads a check's last completed result (this run's own is only planned)"),
     ("dagster._core.definitions.data_version", "StaleCauseCategory",
@@ -85,6 +87,20 @@ def test_compute_logical_data_version_is_what_dagster_records():
         recorded = {k: instance.get_latest_data_version_record(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
                     for k in ("up", "down")}
     assert compute_logical_data_version("down-7", {dg.AssetKey("up"): dg.DataVersion(recorded["up"])}).value == recorded["down"]
+
+
+def test_a_materialization_carries_the_code_version_it_was_built_by():
+    """The inbox sensor asks again for an asset built by other code than it has now."""
+    from dagster._core.definitions.data_version import CODE_VERSION_TAG
+
+    @dg.asset(code_version="v-3")
+    def versioned():
+        return 1
+
+    with dg.instance_for_test() as instance:
+        dg.materialize([versioned], instance=instance)
+        event = instance.get_latest_materialization_events([dg.AssetKey("versioned")])[dg.AssetKey("versioned")]
+    assert event.asset_materialization.tags[CODE_VERSION_TAG] == "v-3"
 
 
 def test_dbt_event_conversion_takes_a_raw_event_and_the_manifest():

@@ -3,6 +3,9 @@ while nothing changes, ingests a new delivery with everything downstream of it, 
 again when the file is taken out of the inbox, and in again when it is put back; a file no source
 names is said once."""
 
+import shutil
+from pathlib import Path
+
 import duckdb
 
 from clawdata.warehouse.readers import read_only
@@ -87,3 +90,29 @@ def test_the_first_tick_ingests_a_delivery_made_since_the_last_run_and_nothing_e
     with read_only(project["warehouse"]) as conn:
         assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900002").fetchone()[0] == 1
     assert "skipped: no new or changed files" in tick(project)
+
+
+def test_a_seed_and_what_reads_only_it_are_built_by_the_sensor_and_so_is_an_edit(project, tmp_path):
+    """An outsider's dbt project in the stack: its seed and the models reading only it are downstream
+    of no delivery, and the sensor's runs never built them (the daily schedule would have). The
+    sensor asks for what was never built, and for what was built by other code (an edited model),
+    once per code: a model that fails is not asked for at every tick."""
+    proj = tmp_path / "proj"
+    shutil.copytree(Path(__file__).parent / "dbt_other", proj)
+    (proj / "transform" / "marts" / "country_count.sql").write_text("select count(*) as countries from {{ ref('country_names') }}\n")
+    staging = proj / "transform" / "staging" / "staging.yml"  # its test that fails on purpose, passing
+    staging.write_text(staging.read_text().replace('"delivered"]', '"delivered", "cancelled", "returned"]'))
+    env = {**project["env"], "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
+    first = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "country_names" in first and "country_count" in first and "SUCCESS" in first, first
+    assert "skipped: no new or changed files" in run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
+    (proj / "transform" / "marts" / "country_count.sql").write_text("select count(*) + 1 as countries from {{ ref('country_names') }}\n")
+    edited = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "(code changed since built: country_count" in edited and "SUCCESS: 2 rebuilt" in edited, edited  # with the replica
+    with read_only(project["warehouse"]) as conn:
+        assert conn.execute("SELECT countries FROM main.country_count").fetchone() == (5,)  # 4 countries, + 1
+    (proj / "transform" / "marts" / "country_count.sql").write_text("select no_such_column from {{ ref('country_names') }}\n")
+    broken = run_cli(env, "dagster", "sensor", "tick", "inbox_sensor")
+    assert broken.returncode != 0 and "no_such_column" in broken.stdout + broken.stderr, broken.stdout + broken.stderr
+    again = run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
+    assert "skipped: no run requested" in again and "local instance" not in again, again  # Dagster drops a run key that ran

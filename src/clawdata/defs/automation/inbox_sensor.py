@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.data_version import CODE_VERSION_TAG  # no public name; tests/test_private_apis.py
 
 from clawdata import settings
 
@@ -42,15 +43,28 @@ def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
     return context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
 
 
-def _restored_from(context: dg.SensorEvaluationContext, graph) -> str | None:
+def _restored_from(latest: dict) -> str | None:
     """The backup a restore put back, while an asset's latest materialization is the restore's record
     (cli/reconcile.py) rather than a build."""
-    latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
     for event in latest.values():
         metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
         if settings.RESTORED_FROM in metadata:
             return str(metadata[settings.RESTORED_FROM].value)
     return None
+
+
+def _out_of_date(graph, latest: dict) -> list[dg.AssetKey]:
+    """The assets never built, or built by other code than they have now (a new image, an edited
+    model, macro or seed): a dbt project's seed and the models reading only it are downstream of no
+    delivery, and an edit reaches no table until something builds it."""
+    found = []
+    for key in graph.materializable_asset_keys:
+        event = latest.get(key)
+        built_by = event.asset_materialization.tags.get(CODE_VERSION_TAG) if event and event.asset_materialization else None
+        code = graph.get(key).code_version  # None: Dagster versions the asset by run (the replica)
+        if event is None or (code is not None and built_by not in (None, code)):
+            found.append(key)
+    return sorted(found, key=lambda k: k.to_user_string())
 
 
 def _put_in_place(path: str) -> float:
@@ -107,7 +121,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
     run_requests = []
     graph = context.repository_def.asset_graph
-    backup = _restored_from(context, graph)
+    latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
+    backup = _restored_from(latest)
+    stale = _out_of_date(graph, latest) if not backup else []
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw.
@@ -116,26 +132,35 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
-    elif changed:
+    elif changed or stale:
         # One run for every changed source: gold models join several sources, so separate runs
-        # could build a model before a silver table it reads exists (on a fresh warehouse).
-        keys = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
+        # could build a model before a silver table it reads exists (on a fresh warehouse). What is
+        # out of date joins it (the gold step rebuilds only what changed).
+        keys = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed), *stale).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
+        covered = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
+        if [k for k in stale if k not in covered]:
+            changed.append((None, {}, _said_of([k for k in stale if k not in covered], latest)))
         run_requests.append(
             dg.RunRequest(
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
                 # the same run, which Dagster then skips; a file taken out and put back is a new one.
-                run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16],
+                # What is out of date alone is asked for once per code: a model that fails is not
+                # retried every tick, a fixed one is.
+                run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16]
+                if state else "code:" + hashlib.sha256(json.dumps(
+                    [[k.to_user_string(), graph.get(k).code_version] for k in stale]).encode()).hexdigest()[:16],
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
                 # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
-                    [*(f"{source.name}: {why}" for source, _, why in changed), *([left_alone] if left_alone else [])]),
+                    [*(f"{source.name}: {why}" if source else why for source, _, why in changed),
+                     *([left_alone] if left_alone else [])]),
                     _TAG_LENGTH, placeholder=" ...")},
             )
         )
     for source, _, why in changed:  # kept with the tick (compute logs): why it ran, in the UI
-        context.log.info(f"{source.name}: {why}")
+        context.log.info(f"{source.name}: {why}" if source else why)
     if new_unclaimed:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
@@ -143,6 +168,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
+
+
+def _said_of(stale: list[dg.AssetKey], latest: dict) -> str:
+    never = [k.to_user_string() for k in stale if latest.get(k) is None]
+    edited = [k.to_user_string() for k in stale if latest.get(k) is not None]
+    parts = [*([f"never built: {', '.join(never[:_SHOWN])}"] if never else []),
+             *([f"code changed since built: {', '.join(edited[:_SHOWN])}"] if edited else [])]
+    return "; ".join(parts)
 
 
 _SHOWN, _KEPT = 10, 1000  # unclaimed files named in a notice, and remembered in the cursor
