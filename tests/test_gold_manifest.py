@@ -276,3 +276,24 @@ def test_a_table_of_the_project_read_by_its_name_is_read_afresh():
              {**_model("model.p.by_ref", "select * from {{ ref('s') }} where domain.s_x = 1 or \"main.s\" = 1"), "schema": "main"},
              {**_model("model.p.itself", "{{ config(post_hook='analyze main.itself') }} select 1"), "schema": "main"}]
     assert volatile({"nodes": {n["unique_id"]: n for n in nodes}}) == {"model.p.counted"}
+
+
+def test_duckdbs_time_zone_is_part_of_every_version_where_it_is_not_utc(tmp_path: Path):
+    """DuckDB takes its TimeZone from the environment: a model casting a TIMESTAMPTZ to a date built
+    under a laptop's zone was kept under the stack's UTC ("inputs unchanged: reused") with the other
+    zone's dates, where `dbt build` rebuilt it. The zone is an input of every node where it is not
+    UTC (so the stack's versions stay as they were)."""
+    import os
+    import subprocess
+    import sys
+
+    def settings(zone: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", "from clawdata.gold.project import session_settings; "
+                               "print(repr(session_settings()))"], env={**os.environ, "TZ": zone},
+                              capture_output=True, text=True, check=True)
+        return eval(done.stdout)
+
+    assert settings("UTC") == {} and settings("America/New_York") == {"TimeZone": "America/New_York"}
+    m = {"nodes": {"model.p.m": _model("model.p.m", "select ts::date from t")}}
+    assert versions(m, tmp_path, session={}) == versions(m, tmp_path)
+    assert versions(m, tmp_path, session={"TimeZone": "America/New_York"}) != versions(m, tmp_path)

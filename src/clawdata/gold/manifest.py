@@ -229,12 +229,14 @@ def topological(manifest: Mapping[str, Any], ids) -> list[str]:
 def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mapping[str, Any] | None = None,
              environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None,
              cli_vars: Mapping[str, Any] | None = None,
-             package_vars: Mapping[str, Mapping[str, Any]] | None = None, target: str | None = None) -> dict[str, str]:
+             package_vars: Mapping[str, Mapping[str, Any]] | None = None, target: str | None = None,
+             session: Mapping[str, str] | None = None) -> dict[str, str]:
     """The version of every node, test and unit test (unit tests under their test node's id).
     `flags`: dbt_project.yml's `flags:`, part of every test's version (`warn_error_options` turns a
     warning into a failure). `package_vars`: each package's own `vars:` (its dbt_project.yml), the
     defaults its nodes read where the project sets none. `target`: the profile's target, part of the
-    nodes whose SQL reads `target.name`."""
+    nodes whose SQL reads `target.name`. `session`: DuckDB's session settings that are not their
+    defaults (a TimeZone other than UTC), part of every node."""
     nodes, macros, sources = manifest.get("nodes", {}), manifest.get("macros", {}), manifest.get("sources", {})
     project_vars, environ = dict(project_vars or {}), os.environ if environ is None else environ
     cli_vars, package_vars = dict(cli_vars or {}), package_vars or {}
@@ -319,6 +321,8 @@ def versions(manifest: Mapping[str, Any], project_dir: Path, project_vars: Mappi
             parts["target"] = target
         if on_run_start and node.get("resource_type") != "operation":
             parts["on_run_start"] = [version(h) for h in on_run_start]
+        if session:
+            parts["session"] = dict(session)
         if flags and node.get("resource_type") == "test":  # (likewise: a project without flags keeps its versions)
             parts["flags"] = flags
         unit = manifest.get("unit_tests", {}).get(node.get("clawdata_unit_test", ""))

@@ -125,6 +125,26 @@ def local_packages(project_dir: Path) -> list[str]:
     return found
 
 
+# A DuckDB session's own settings that change what the same SQL returns (a TIMESTAMPTZ's date, its
+# month), and their values where a project never depends on them.
+_SESSION_DEFAULTS = {"TimeZone": ("UTC", "Etc/UTC", "GMT"), "Calendar": ("gregorian",)}
+
+
+def session_settings() -> dict[str, str]:
+    """Those of DuckDB's session settings that are not their defaults here. DuckDB takes its TimeZone
+    from the environment (TZ, /etc/localtime): a laptop's run and the stack's (UTC) build different
+    dates from the same TIMESTAMPTZ, so the zone is an input of every node where it is not UTC."""
+    import duckdb
+
+    try:
+        with duckdb.connect() as conn:
+            values = dict(zip(_SESSION_DEFAULTS, conn.execute(
+                "SELECT " + ", ".join(f"current_setting('{name}')" for name in _SESSION_DEFAULTS)).fetchone()))
+    except duckdb.Error:  # a DuckDB without ICU has neither setting: its timestamps know no zone
+        return {}
+    return {name: value for name, value in values.items() if value not in _SESSION_DEFAULTS[name]}
+
+
 def package_vars(project_dir: Path, config: dict) -> dict[str, dict]:
     """Each installed package's own `vars:` (its dbt_project.yml), by package name: the defaults its
     nodes read where the project sets none."""

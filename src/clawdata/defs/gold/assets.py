@@ -49,7 +49,7 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
     versions = gold_manifest.versions(manifest, project.project_dir, config.get("vars"), flags=config.get("flags"),
                                       cli_vars=gold_project.cli_vars(),
                                       package_vars=gold_project.package_vars(project.project_dir, config),
-                                      target=project.target)
+                                      target=project.target, session=gold_project.session_settings())
     declared = declared or {}
     reserved = frozenset([*declared.values(), dg.AssetKey(REPLICA_ASSET)])
     translator = GoldTranslator(versions, reserved, declared_source_keys(manifest, declared))
