@@ -172,10 +172,13 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     postgres.psql(host, port, "app", """
         CREATE TYPE crm.tier AS ENUM ('free', 'paid');
         CREATE TABLE crm."Customers" ("CustomerID" integer PRIMARY KEY, "Full Name" text, tier crm.tier,
-                                      "createdAt" timestamp, session_len interval, balance numeric, net__amount integer);
+                                      "createdAt" timestamp, session_len interval, balance numeric, net__amount integer,
+                                      attrs jsonb, "seenAt" timestamptz);
         INSERT INTO crm."Customers" SELECT g, 'customer ' || g, 'free', timestamp '2026-11-01' + g * interval '1 hour',
-               interval '5 minutes', g + 0.123456789012345, g FROM generate_series(1, 10) g;
-        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL, NULL);""")
+               interval '5 minutes', g + 0.123456789012345, g,
+               CASE WHEN g = 1 THEN '{}' WHEN g = 2 THEN '{"deep": {"x": 1}}' ELSE '{"tier": "silver"}' END::jsonb,
+               timestamptz '1999-12-31 23:59:59+05:30' FROM generate_series(1, 10) g;
+        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL, NULL, NULL, NULL);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_CUSTOMERS_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     text, summary = declare("customers", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.Customers",
@@ -184,6 +187,8 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     assert "warehouse_replica" in summary, summary
     spec = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
     assert "session_len" not in spec.columns
+    # a timestamptz is an instant (SQLAlchemy renders it TIMESTAMP: it was declared a naive time)
+    assert spec.types["seenAt"] == "TIMESTAMPTZ" and spec.types["attrs"] == "JSON", spec.types
     assets = build_ingest_assets(spec, "defs/sources/customers/defs.yaml")
     resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
     with dg.instance_for_test() as instance:
@@ -207,6 +212,12 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
         # the database's own conversion, exact (through Arrow's cast of a Decimal: 2.1234567890123452)
         assert conn.execute('SELECT balance FROM silver.slv_customers WHERE "CustomerID" = 2').fetchone()[0] == 2.123456789012345
         assert conn.execute('SELECT sum(net__amount) FROM silver.slv_customers').fetchone()[0] == 55
+        # JSON as the database stores it, after a full load too: Arrow read a batch of objects as one
+        # struct, and `{}` came out with the other rows' keys as nulls, 1 as 1.0
+        assert conn.execute('SELECT list(attrs::VARCHAR ORDER BY "CustomerID") FROM silver.slv_customers WHERE '
+                            '"CustomerID" <= 3').fetchone()[0] == ['{}', '{"deep": {"x": 1}}', '{"tier": "silver"}']
+        assert conn.execute("""SELECT epoch("seenAt") FROM silver.slv_customers WHERE "CustomerID" = 1""").fetchone()[0] == \
+            946664999  # 1999-12-31 18:29:59 UTC
 
 
 def test_source_add_refuses_a_key_that_is_not_unique_in_the_table(server, monkeypatch):

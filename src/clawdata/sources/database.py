@@ -112,7 +112,10 @@ def inspect_table(spec: DatabaseSourceSpec) -> dict[str, str]:
         columns = inspect(connection).get_columns(table, schema=schema)
     if not columns:
         raise InspectionError(f"{_where(spec)}: the table does not exist (or shows no columns to this user)")
-    return {c["name"]: str(c["type"]) for c in columns}
+    # (SQLAlchemy renders a PostgreSQL timestamptz as TIMESTAMP: its zone is said here, so it is
+    # declared TIMESTAMPTZ, an instant, rather than a naive time shifted to UTC)
+    return {c["name"]: str(c["type"]) + (" WITH TIME ZONE" if getattr(c["type"], "timezone", False) is True
+                                         and "ZONE" not in str(c["type"]).upper() else "") for c in columns}
 
 
 @contextmanager
@@ -163,7 +166,10 @@ def check_columns(spec: DatabaseSourceSpec, found: dict[str, str]) -> None:
 def _comparable(database_type: str) -> str:
     """A type as a change in it matters to DuckDB: a VARCHAR's length does not (DuckDB's VARCHAR has
     none; a PostgreSQL enum shows as VARCHAR of its longest label, so adding a label changes it)."""
-    return re.sub(r"^((?:NATIONAL )?(?:CHARACTER VARYING|VARCHAR|NVARCHAR))\(\d+\)$", r"\1", database_type.strip().upper())
+    # (nor whether a timestamp says its zone: declarations made before it was said record
+    # timestamptz as TIMESTAMP, and their loads are unchanged)
+    bare = re.sub(r"^((?:NATIONAL )?(?:CHARACTER VARYING|VARCHAR|NVARCHAR))\(\d+\)$", r"\1", database_type.strip().upper())
+    return re.sub(r"^(TIMESTAMP(?:\(\d+\))?) WITH TIME ZONE$", r"\1", bare)
 
 
 # --- declaring: `clawdata source add NAME --from URL --table SCHEMA.TABLE --key COL` ----------------
@@ -314,7 +320,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
                          incremental=incremental if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
-                         type_adapter_callback=_plain_numeric_as_double, query_adapter_callback=_plain_numeric_read_as_double,
+                         type_adapter_callback=_as_loaded, query_adapter_callback=_read_as_loaded,
                          included_columns=columns)
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
@@ -337,25 +343,38 @@ def _is_plain_numeric(sql_type) -> bool:
             and sql_type.precision is None and sql_type.asdecimal)
 
 
-def _plain_numeric_as_double(sql_type):
-    """A NUMERIC without precision, as `source add` declares it: DOUBLE. dlt would read it as
-    DECIMAL(38,9) and fail the load on a value with more decimals ("Rescaling Decimal value would
-    cause data loss")."""
+def _is_json(sql_type) -> bool:
     from sqlalchemy import types
 
-    return types.Float(asdecimal=False) if _is_plain_numeric(sql_type) else sql_type
+    return isinstance(sql_type, types.JSON)  # PostgreSQL's JSON and JSONB, MySQL's JSON
 
 
-def _plain_numeric_read_as_double(query, table):
-    """...and the database makes the DOUBLE: its own conversion is exact to the last digit, where dlt
-    would convert the Decimals it receives through Arrow's cast (2.123456789012345 came out as
-    2.1234567890123452)."""
+def _as_loaded(sql_type):
+    """The type dlt is told a column has:
+    - a NUMERIC without precision, as `source add` declares it: DOUBLE. dlt would read it as
+      DECIMAL(38,9) and fail the load on a value with more decimals ("Rescaling Decimal value would
+      cause data loss");
+    - JSON: text. dlt let Arrow infer a struct from a batch whose values were all objects, so each
+      value gained every other row's keys as nulls (`{}` became `{"tier": null}`), and a whole
+      number became a float: a value depended on the rows it was loaded with."""
+    from sqlalchemy import types
+
+    if _is_plain_numeric(sql_type):
+        return types.Float(asdecimal=False)
+    return types.Text() if _is_json(sql_type) else sql_type
+
+
+def _read_as_loaded(query, table):
+    """...and the database converts: its own conversion of a NUMERIC is exact to the last digit, where
+    dlt would convert the Decimals it receives through Arrow's cast (2.123456789012345 came out as
+    2.1234567890123452); its text of a JSON value is the value as it stores it."""
     import sqlalchemy as sa
 
-    plain = {c.name for c in table.columns if _is_plain_numeric(c.type)}
-    if not plain:
+    cast = {c.name: sa.Double() if _is_plain_numeric(c.type) else sa.Text() for c in table.columns
+            if _is_plain_numeric(c.type) or _is_json(c.type)}
+    if not cast:
         return query
-    return query.with_only_columns(*[sa.cast(c, sa.Double()).label(c.name) if c.name in plain else c
+    return query.with_only_columns(*[sa.cast(c, cast[c.name]).label(c.name) if c.name in cast else c
                                      for c in query.selected_columns])
 
 
