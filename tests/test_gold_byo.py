@@ -289,6 +289,13 @@ def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_p
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith("error: dbt deps failed for the dbt project at") and "dbt_packages/" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 25, done.stderr
+    # A version requirement the installed dbt does not meet fails `dbt deps` too: said as dbt says it,
+    # without the advice to vendor packages (no network was involved).
+    (proj / "packages.yml").write_text("packages:\n  - local: transform\n")
+    config = proj / "dbt_project.yml"
+    config.write_text(config.read_text() + "require-dbt-version: ['>=99.0.0']\n")
+    done = subprocess.run([sys.executable, "-m", "clawdata.gold.project"], env=env, capture_output=True, text=True, timeout=300)
+    assert "Required version of dbt" in done.stderr and "vendor the packages" not in done.stderr, done.stderr
 
 
 def test_a_table_dropped_outside_is_rebuilt_and_what_reads_it_kept(tmp_path, monkeypatch):

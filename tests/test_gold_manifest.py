@@ -76,12 +76,17 @@ def test_nodes_that_read_the_clock_chance_or_a_file_are_volatile():
          "config": {"materialized": "table", "meta": {"clawdata": {"volatile": False}}}, "raw_code": "select current_date"},
         {**node("model.shop.said_volatile", "select * from other_tools_table"),
          "config": {"materialized": "table", "meta": {"clawdata": {"volatile": True}}}},
+        # Python reads what it pleases (open(), an API): every Python model, unless it says otherwise
+        {**node("model.shop.python_model", "def model(dbt, session):\n    return session.sql(open('x.sql').read())"),
+         "language": "python"},
+        {**node("model.shop.python_said_stable", "def model(dbt, session):\n    return dbt.ref('today')"),
+         "language": "python", "config": {"materialized": "table", "meta": {"clawdata": {"volatile": False}}}},
     ]}
     found["sources"] = {"source.shop.files.orders": {"meta": {"external_location": "exports/{name}.parquet"}}}
     assert volatile(found) == {"model.shop.spine", "model.shop.today", "model.shop.sampled", "model.shop.external",
                                "model.shop.stamped", "model.shop.clock_inline", "model.shop.reads_inline",
                                "model.shop.file_by_name", "model.shop.python_clock", "model.shop.external_source",
-                               "model.shop.said_volatile"}
+                               "model.shop.said_volatile", "model.shop.python_model"}
 
 
 def test_persisted_descriptions_and_a_var_reading_the_environment_are_part_of_a_version(tmp_path: Path):

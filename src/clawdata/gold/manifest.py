@@ -411,7 +411,7 @@ def _macro_closure(macros: Mapping[str, Any], dispatched: bool = True):
 def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
     """The nodes and tests whose SQL (with the macros it calls and the ephemeral models inlined into
     it) reads what changes by itself: `current_date`, `now()`, `random()`, `read_csv(...)`, or that
-    read a source dbt-duckdb reads from a file (`external_location`). A `dbt build` recomputes them
+    read a source dbt-duckdb reads from a file (`external_location`), and every Python model. A `dbt build` recomputes them
     every time, so clawdata never keeps one (a model using `current_date` would otherwise stay as it
     was on the day it was built). A macro's every branch counts, taken or not: a node's
     `meta: {clawdata: {volatile: false}}` (in its config or dbt_project.yml) says otherwise, and
@@ -447,7 +447,9 @@ def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
             return said
         closure = {m for top in node.get("depends_on", {}).get("macros", []) for m in macro_closure(top)}
         parents = node.get("depends_on", {}).get("nodes", [])
-        return (reads_clock(node.get("raw_code") or "") or reads_by_name(uid)
+        # A Python model reads what its code pleases (a file through open(), an API, the clock) in
+        # ways no pattern can list: built every time, as dbt does, unless its meta says otherwise.
+        return (node.get("language") == "python" or reads_clock(node.get("raw_code") or "") or reads_by_name(uid)
                 or any(reads_clock((macros.get(m) or {}).get("macro_sql", "")) for m in closure)
                 or any(external(sources[p]) for p in parents if p in sources)
                 or any(reads_afresh(p) for p in parents if p in nodes and is_ephemeral(nodes[p])))

@@ -229,8 +229,10 @@ def _dbt(project: "DbtProject", *args: str) -> None:
             errors.append(info["msg"].strip())
     lines = "\n".join(errors).splitlines() or (done.stderr.strip().splitlines() or ["(no output)"])[-1:]
     detail = "\n".join(lines[:MAX_ERROR_LINES] + [f"... ({len(lines) - MAX_ERROR_LINES} more lines)"] * (len(lines) > MAX_ERROR_LINES))
+    # (only where a package could not be fetched: a version requirement or a bad packages.yml is said as dbt says it)
+    fetching = args[0] == "deps" and re.search(r"(?i)connect|resolv|timed? ?out|network|unreachable|\bgit\b|https?:", detail)
     hint = ("\nWithout a network, vendor the packages: run `dbt deps` where there is one and keep the project's "
-            "dbt_packages/ folder (clawdata runs `dbt deps` only when it is missing)") if args[0] == "deps" else ""
+            "dbt_packages/ folder (clawdata runs `dbt deps` only when it is missing)") if fetching else ""
     raise DbtProjectError(f"dbt {args[0]} failed for the dbt project at {project.project_dir}:\n{detail}{hint}")
 
 
