@@ -164,3 +164,27 @@ def test_ctrl_c_cancels_and_follows_on_without_showing_an_event_twice():
     items = list(remote.follow_canceling_on_interrupt(webserver, "run-1"))
     started = [i.name for i in items if isinstance(i, RunEvent) and i.kind == "step_start"]
     assert started == ["raw_a", "raw_b", "raw_c"] and terminated == ["run-1"] and items[-1] == "CANCELED", items
+
+
+def test_a_run_failed_by_a_step_says_the_cause_once(monkeypatch):
+    """Against the stack, a failed run printed its step's error twice: once for the step, then again
+    as `✗ run: dagster._core.definitions.events.Failure: ...` (the run's failure event repeats the
+    step's error). A run that fails outside its steps still says why."""
+    from clawdata.cli import progress
+
+    cause = "dbt build: model orders (models/orders.sql): Binder Error: no column x"
+    step = {"__typename": "ExecutionStepFailureEvent", "stepKey": "gold_models", "failureMetadata": {"description": cause},
+            "error": {"message": f"dagster._core.definitions.events.Failure: {cause}", "cause": None}}
+    run_failed = {"__typename": "RunFailureEvent", "message": "Execution of run failed.",
+                  "error": {"message": f"dagster._core.definitions.events.Failure: {cause}"}}
+    for events, said in (([step, run_failed], 1), ([run_failed], 1)):
+        def webserver(query: str, variables: dict, events=events) -> dict:
+            if query is queries.RUN_TAGS:
+                return {"runOrError": {"__typename": "Run", "tags": [{"key": remote.WILL_RETRY_TAG, "value": "false"}]}}
+            return {"runOrError": {"__typename": "Run", "status": "FAILURE", "tags": [{"key": remote.WILL_RETRY_TAG, "value": "false"}]},
+                    "logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False, "events": events}}
+
+        printed = io.StringIO()
+        monkeypatch.setattr(progress.console, "file", printed)
+        status, _ = progress.report(remote.follow(webserver, "run-1", poll_seconds=0.01))
+        assert status == "FAILURE" and printed.getvalue().count(cause) == said, printed.getvalue()

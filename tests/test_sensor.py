@@ -105,6 +105,9 @@ def test_a_seed_and_what_reads_only_it_are_built_by_the_sensor_and_so_is_an_edit
     env = {**project["env"], "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
     first = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
     assert "country_names" in first and "country_count" in first and "SUCCESS" in first, first
+    # launched as the daemon launches it: the sensor's job, not Dagster's implicit asset job
+    runs = run_cli(env, "dagster", "status").stdout
+    assert "materialize_all" in runs and "__ASSET_JOB" not in runs, runs
     assert "skipped: no new or changed files" in run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
     (proj / "transform" / "marts" / "country_count.sql").write_text("select count(*) + 1 as countries from {{ ref('country_names') }}\n")
     edited = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())

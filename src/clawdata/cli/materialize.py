@@ -4,7 +4,7 @@ import difflib
 import time
 
 from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
-from clawdata.cli.progress import RunEvent, Summary, console, show
+from clawdata.cli.progress import console, report
 from clawdata.cli.target import Target
 from clawdata.settings import FULL_REFRESH_TAG
 
@@ -37,13 +37,7 @@ def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, s
     items = target.run(job_name, asset_paths, tags)
     run_id = next(items)
     console.print(f"run [bold]{run_id}[/] on {target.where}")
-    status, summary = None, Summary()
-    for item in items:
-        if isinstance(item, RunEvent):
-            show(item)
-            summary.add(item)
-        else:
-            status = item
+    status, summary = report(items)
     colour = {"SUCCESS": "green", "CANCELED": "yellow"}.get(status, "red")
     console.print(f"[{colour}]{status}[/]: {summary.line(time.monotonic() - started)}")
     if status != "SUCCESS":

@@ -77,6 +77,21 @@ def show(event: RunEvent) -> None:
         console.print(f"[yellow]{event.detail}:[/] run [bold]{event.name}[/]")
 
 
+def report(items) -> tuple[str | None, "Summary"]:
+    """Show a run's events as they come; (its final status, their summary)."""
+    status, summary, step_failed = None, Summary(), False
+    for item in items:
+        if isinstance(item, RunEvent):
+            # A run that failed in a step fails with that step's error again: said once, by the step.
+            if not (item.kind == "run_failure" and step_failed):
+                show(item)
+            step_failed = step_failed or item.kind == "step_failure"
+            summary.add(item)
+        else:
+            status = item
+    return status, summary
+
+
 def failure_text(description: str | None, causes: list[str]) -> str:
     """A step failure in one message: a dagster.Failure's description (our bad-input and audit
     errors), else the innermost cause (the user-code error inside Dagster's wrappers)."""

@@ -79,7 +79,7 @@ SENSOR = """
 query Sensor($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { name sensorState { status typeSpecificData { ... on SensorData { lastCursor } } } }
+    ... on Sensor { name targets { pipelineName } sensorState { status typeSpecificData { ... on SensorData { lastCursor } } } }
     ... on SensorNotFoundError { message }
     ... on PythonError { message }
   }
@@ -98,7 +98,7 @@ mutation SensorDryRun($selector: SensorSelector!, $cursor: String) {
       evaluationResult {
         cursor
         skipReason
-        runRequests { runKey tags { key value } assetSelection { path } }
+        runRequests { runKey jobName tags { key value } assetSelection { path } }
         error { message }
       }
     }

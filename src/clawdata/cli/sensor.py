@@ -26,6 +26,9 @@ def tick(target: Target, name: str) -> None:
         raise ClawdataError(f"unknown sensor '{name}'{hint}\nknown sensors: {', '.join(names)}", exit_code=USAGE_ERROR)
     expect(sensor, "Sensor", f"sensor {name}")
     cursor = (sensor["sensorState"]["typeSpecificData"] or {}).get("lastCursor")
+    # The job the daemon would launch (the sensor's, as in the UI's run list), else Dagster's asset job.
+    targets = [t["pipelineName"] for t in sensor.get("targets") or []]
+    sensor_job = targets[0] if len(targets) == 1 else ASSET_JOB
 
     dry = expect(graphql(queries.SENSOR_DRY_RUN, {"selector": selector, "cursor": cursor})["sensorDryRun"],
                  "DryRunInstigationTick", f"evaluating sensor {name}")
@@ -50,7 +53,7 @@ def tick(target: Target, name: str) -> None:
             if existing["runsOrError"]["results"]:
                 console.print(f"  already ran for run key {request['runKey']}: skipped")
                 continue
-        statuses.append(run_and_report(target, ASSET_JOB, assets or None, tags))
+        statuses.append(run_and_report(target, request.get("jobName") or sensor_job, assets or None, tags))
 
     if result["cursor"] != cursor:
         expect(graphql(queries.SET_SENSOR_CURSOR, {"selector": selector, "cursor": result["cursor"]})["setSensorCursor"],
