@@ -157,13 +157,19 @@ def test_source_list_counts_the_files_where_they_are_loaded(built, monkeypatch):
     line = next(l for l in local.stdout.splitlines() if l.startswith("│ customers"))
     assert "(1 file now)" in line and "600" in line, local.stdout
 
+    for key, value in built["env"].items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("DAGSTER_HOME", str(built["home"]))
     for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR"):
         monkeypatch.setenv(key, str(built["home"] / "elsewhere"))  # the CLI's machine holds no files
-    with DagsterInstance.get() as instance, in_process_graphql(instance, load_code=False) as deployment:
+    with DagsterInstance.get() as instance, in_process_graphql(instance) as deployment:
         monkeypatch.setattr(graphql_module, "HttpGraphQL", lambda url: deployment)
+        # The sources are the deployment's, as its image declares them: this checkout declares none
+        # (an outsider's list showed the checkout's, without the sources deployed from another one).
+        monkeypatch.setattr(sources.declarations, "specs", lambda *args: [])
         with console.capture() as shown:
             sources.show("http://deployment:3000")
     line = next(l for l in shown.get().splitlines() if l.startswith("│ customers"))
     assert "(1 file at the last" in line and "600" in line, shown.get()  # (the column wraps)
-    assert "the deployment runs its image's" in shown.get()
+    assert all(f"│ {name}" in shown.get() for name in ("orders", "products")), shown.get()
+    assert "as deployed at http://deployment:3000" in shown.get(), shown.get()

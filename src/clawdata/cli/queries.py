@@ -75,6 +75,15 @@ query LatestMaterializations($keys: [AssetKeyInput!]!) {
 }
 """
 
+DECLARED_SOURCES = """
+query DeclaredSources($group: AssetGroupSelector!) {
+  assetNodes(group: $group) {
+    assetKey { path }
+    metadataEntries { label ... on JsonMetadataEntry { jsonString } }
+  }
+}
+"""
+
 SENSOR = """
 query Sensor($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {

@@ -78,22 +78,43 @@ def _database_declaration(name, url, key, table, cursor) -> tuple[str, str]:
 
 
 def show(url: str | None) -> None:
-    """The declared sources, with rows and last load from Dagster's records (local, or --url)."""
-    declared = declarations.all_sources()
-    records = _records([k for d in declared for k in (d.spec.raw_table, d.spec.silver_table)], url)
+    """The declared sources, with rows and last load from Dagster's records (local, or --url: the
+    deployment's sources, as its image declares them)."""
+    deployed = _deployed(url) if url else None
+    specs = deployed if deployed is not None else declarations.specs()
+    records = _records([k for spec in specs for k in (spec.raw_table, spec.silver_table)], url)
     table = Table(title=f"Sources ({url or 'the local instance'})", title_justify="left")
     for column in ("source", "from", "key", "bronze rows", "silver rows", "last load"):
         table.add_column(column, justify="right" if "rows" in column else "left")
-    for d in declared:
-        spec = d.spec
+    for spec in specs:
         bronze, silver = records.get(spec.raw_table), records.get(spec.silver_table)
         table.add_row(spec.name, _origin(spec, False if url is None else (bronze[2] if bronze else None)), ", ".join(spec.key),
                       f"{bronze[0]:,}" if bronze and bronze[0] is not None else "-",
                       f"{silver[0]:,}" if silver and silver[0] is not None else "-",
                       bronze[1] if bronze else "[yellow]never[/]")
     console.print(table)
-    console.print(f"[dim]declared in {declarations.SOURCES_DIR}/NAME/defs.yaml"
-                  + (" (this checkout's; the deployment runs its image's)" if url else "") + "[/]")
+    if deployed is not None:
+        console.print(f"[dim]as deployed at {url}; declared in src/clawdata/defs/sources/NAME/defs.yaml of its image[/]")
+    else:
+        console.print(f"[dim]declared in {declarations.SOURCES_DIR}/NAME/defs.yaml"
+                      + (" (this checkout's: the deployment's image does not say its own)" if url else "") + "[/]")
+
+
+def _deployed(url: str) -> list | None:
+    """The sources the deployment declares (its bronze assets carry their declarations), or None
+    when its image is older than that."""
+    import json
+
+    from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL
+    from clawdata.cli.queries import DECLARED_SOURCES
+
+    group = {"groupName": "bronze", "repositoryName": REPOSITORY, "repositoryLocationName": LOCATION}
+    nodes = HttpGraphQL(url)(DECLARED_SOURCES, {"group": group})["assetNodes"]
+    found = [json.loads(e["jsonString"]) for node in nodes for e in node["metadataEntries"]
+             if e["label"] == declarations.METADATA and e.get("jsonString")]
+    if nodes and not found:
+        return None
+    return sorted((declarations.spec_type(d["type"]).model_validate(d["attributes"]) for d in found), key=lambda s: s.name)
 
 
 def _origin(spec, deployed_files: int | None | bool = False) -> str:

@@ -16,6 +16,7 @@ SOURCES_DIR = DEFS_DIR / "sources"
 FILE_SOURCE = "clawdata.components.FileSource"
 DATABASE_SOURCE = "clawdata.components.DatabaseSource"
 TYPES = (FILE_SOURCE, DATABASE_SOURCE)
+METADATA = "clawdata/declaration"  # a bronze asset's metadata: its declaration, as deployed
 
 
 class DeclarationError(ValueError):

@@ -41,6 +41,13 @@ def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[
     return [_bronze_asset(source, where), _silver_asset(source, where)]
 
 
+def declaration(source: Source) -> dict:
+    """The declaration as deployed, on its bronze asset: `clawdata source list --url` reads the
+    deployment's sources there (no password: it is never part of one)."""
+    kind = declarations.DATABASE_SOURCE if isinstance(source, DatabaseSourceSpec) else declarations.FILE_SOURCE
+    return {declarations.METADATA: dg.MetadataValue.json({"type": kind, "attributes": source.model_dump(mode="json", exclude_defaults=True)})}
+
+
 def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -> dg.AssetsDefinition:
     audits = raw_audits(source)
     code_version = fingerprint(CODE_REVISION, DATABASE_REVISION, source.url, source.table, source.types, source.key,
@@ -57,7 +64,8 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
         code_version=code_version,
         check_specs=_check_specs(source.raw_table, audits),
         freshness_policy=freshness,
-        metadata={"dagster/table_name": source.bronze.qualified, "source": f"{source.url} {source.table}", **where},
+        metadata={"dagster/table_name": source.bronze.qualified, "source": f"{source.url} {source.table}", **where,
+                  **declaration(source)},
     )
     def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
         yield from _audited(context, source.raw_table, lambda: load(context, duckdb))
@@ -95,7 +103,7 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         code_version=code_version,
         check_specs=_check_specs(source.raw_table, audits),
-        metadata={"dagster/table_name": source.bronze.qualified, **where},
+        metadata={"dagster/table_name": source.bronze.qualified, **where, **declaration(source)},
     )
     def bronze(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
         yield from _audited(context, source.raw_table, lambda: load(context, duckdb))
