@@ -110,6 +110,10 @@ def test_a_seed_and_what_reads_only_it_are_built_by_the_sensor_and_so_is_an_edit
     assert "materialize_all" in runs and "__ASSET_JOB" not in runs, runs
     assert "skipped: no new or changed files" in run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
     (proj / "transform" / "marts" / "country_count.sql").write_text("select count(*) + 1 as countries from {{ ref('country_names') }}\n")
+    for reads in ("graphql", "records"):  # the definitions loaded anew, then their snapshot
+        shown = run_cli(env, "dagster", "status").stdout
+        row = next(line for line in shown.splitlines() if "│ country_count" in line)
+        assert "code changed since built" in row, (reads, shown)
     edited = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
     assert "(code changed since built: country_count" in edited and "SUCCESS: 2 rebuilt" in edited, edited  # with the replica
     with read_only(project["warehouse"]) as conn:

@@ -25,6 +25,7 @@ query Definitions {
     assetKey { path }
     groupName
     opNames
+    opVersion  # the asset's code version
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }
     assetChecksOrError { __typename ... on AssetChecks { checks { name } } }
   }

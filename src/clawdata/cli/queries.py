@@ -22,10 +22,12 @@ query Status($runLimit: Int!) {
     assetKey { path }
     groupName
     opNames
+    opVersion  # the asset's code version
     assetMaterializations(limit: 1) {
       timestamp
       runId
       metadataEntries { label ... on IntMetadataEntry { intValue } }
+      tags { key value }
     }
     # gold's freshness policy (defs/gold/translator.py) and the daemon's verdict on it
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }

@@ -95,6 +95,11 @@ def _freshness(node: dict, last: dict | None) -> str:
             # died stays IN_PROGRESS: that is its own failure.)
             return f"[yellow]not built[/]: upstream failed (run {attempt['runId'][:8]})"
         return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
+    # Built by other code than it has now (an edit, a new image): the inbox sensor asks for it.
+    # ("dagster/code_version": Dagster's tag on a materialization; tests/test_private_apis.py)
+    built_by = next((t["value"] for t in (last or {}).get("tags") or [] if t["key"] == "dagster/code_version"), None)
+    if node.get("opVersion") and built_by and built_by != node["opVersion"]:
+        return "[yellow]code changed since built[/]"
     policy = node.get("internalFreshnessPolicy") or {}
     if "failWindowSeconds" not in policy:
         return "-"
