@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.conftest import CLAWDATA, ROOT, make_project
 
 # A model that runs for minutes unless interrupted (hashing ten billion numbers).
@@ -36,7 +38,10 @@ def dbt_started(home, model: str) -> bool:
                for log in (home / "storage").rglob("*.out"))
 
 
-def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path, stop):
+    """`kill` (SIGTERM) and a closed terminal (SIGHUP) do as Ctrl-C: Python's default ended the CLI at
+    once, and its run stayed STARTED holding the warehouse slot, so every later run waited forever."""
     paths = make_project(tmp_path)
     home = paths["home"]
     project = tmp_path / "dbt"
@@ -52,7 +57,10 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path):
             assert cli.poll() is None and time.monotonic() < deadline, cli.stdout.read() if cli.poll() is not None else "no dbt"
             time.sleep(0.2)
         time.sleep(1)
-        os.killpg(cli.pid, signal.SIGINT)
+        if stop == "ctrl-c":
+            os.killpg(cli.pid, signal.SIGINT)
+        else:
+            os.kill(cli.pid, signal.SIGTERM)
         out, _ = cli.communicate(timeout=300)
     finally:
         if cli.poll() is None:
@@ -69,3 +77,35 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path):
         assert record.dagster_run.status.value == "CANCELED"
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
     assert processes_of(home) == []  # nothing left behind
+
+
+def test_a_run_whose_process_was_killed_does_not_hold_the_warehouse(tmp_path):
+    """A CLI killed outright (SIGKILL, the OOM killer, a machine that restarted) leaves its run
+    STARTED with the warehouse pool's one slot claimed: the next run waited for it forever, at 100 %
+    of a core, saying nothing. The next run finds the process gone, fails that run and frees the slot."""
+    paths = make_project(tmp_path)
+    home = paths["home"]
+    project = tmp_path / "dbt"
+    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "zz_slow.sql").write_text(SLOW_MODEL)
+    env = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}
+    cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 900
+    while not dbt_started(home, "zz_slow"):
+        assert cli.poll() is None and time.monotonic() < deadline, "no dbt"
+        time.sleep(0.2)
+    os.killpg(cli.pid, signal.SIGKILL)
+    cli.wait(timeout=60)
+    (project / "models" / "marts" / "zz_slow.sql").unlink()
+    again = subprocess.run([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "ended with its process" in again.stdout and "its hold on the warehouse released" in again.stdout, again.stdout
+
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        killed, done = sorted(instance.get_run_records(limit=2), key=lambda r: r.create_timestamp)
+        assert (killed.dagster_run.status.value, done.dagster_run.status.value) == ("FAILURE", "SUCCESS")
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []

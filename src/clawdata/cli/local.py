@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import socket
 import sys
 from contextlib import contextmanager, redirect_stdout
 from collections.abc import Iterator, Sequence
@@ -106,6 +107,7 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
 
     from clawdata.cli.graphql import REPOSITORY, code_location_origin
 
+    released = release_dead_runs(instance)
     recon_job = recon_repository().get_reconstructable_job(job_name)
     if asset_keys is not None:
         recon_job = recon_job.get_subset(asset_selection=set(asset_keys))
@@ -116,12 +118,13 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
         # do: the run-failure sensor sees it, and the UI re-executes it without a location warning.
         remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(code_location_origin(), REPOSITORY), job_name),
         asset_selection=frozenset(asset_keys) if asset_keys is not None else None,
-        tags=tags,
+        tags={**tags, PROCESS_TAG: _this_process()},
         # Dagster's console logger prints events, errors with their stack traces: the CLI prints
         # one line per failure instead, and the traces stay in the event log (`clawdata dagster logs`).
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     yield run.run_id
+    yield from released
     planned = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
                                            limit=100_000).records  # logged as the run is created, not by its steps
     for record in planned:
@@ -130,6 +133,7 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
     # below does not yield them. Each is stored as it is logged, and the instance tells its listeners.
     warnings: list[RunEvent] = []
     instance.add_event_listener(run.run_id, lambda entry: warnings.append(warning_of(entry)) if is_warning(entry) else None)
+    waited = False
     with open(os.devnull, "w") as quiet, _stderr_fd_to(quiet):
         events = execute_run_iterator(recon_job, run, instance)
         while True:
@@ -140,12 +144,81 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
             if event is None:
                 return
             mapped = describe_event(event)
+            if _waits_for_the_pool(event):  # said once: another process writes the warehouse
+                if not waited:
+                    waited = True
+                    yield RunEvent("warning", event.step_key, "waiting for the warehouse: another run writes it "
+                                   f"(its one writer slot, pool {settings.WAREHOUSE_POOL}); `clawdata dagster status` shows the runs")
+                continue
             if mapped and mapped.interrupted and instance.get_run_by_id(run.run_id).status.value == "STARTED":
                 # Ctrl-C reached a step (Dagster turns SIGINT into an interrupt there; dagster-dbt stops
                 # dbt). Marked CANCELING before Dagster ends the run, the run ends CANCELED, not FAILURE.
                 instance.report_run_canceling(run, message="Canceled with Ctrl-C in the clawdata CLI")
             if mapped:
                 yield mapped
+
+
+# host:pid of the CLI process that executes a local run: a run whose process is gone (killed, the
+# machine restarted) holds the warehouse pool's slot, and every later run waited for it forever.
+PROCESS_TAG = "clawdata/process"
+_UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone(process: str) -> bool:
+    host, _, pid = process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's (a shared DAGSTER_HOME): not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")  # a pid taken since by another program
+    return cmdline.is_file() and not any(name in cmdline.read_bytes() for name in (b"clawdata", b"dagster"))
+
+
+def _process_of(instance, run) -> str | None:
+    """host:pid of the process executing a run: clawdata's tag, or (a run of an earlier clawdata)
+    the pid Dagster's engine logged as the run started, on this machine."""
+    from dagster import DagsterEventType
+
+    if PROCESS_TAG in run.tags:
+        return run.tags[PROCESS_TAG]
+    for record in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20).records:
+        pid = record.event_log_entry.dagster_event.event_specific_data.metadata.get("pid")
+        if pid is not None:
+            return f"{socket.gethostname()}:{pid.value}"
+    return None
+
+
+def release_dead_runs(instance) -> list[RunEvent]:
+    """Local runs whose process is gone (killed, the machine restarted): failed, their warehouse slot
+    freed, so the next run does not wait for it forever (the daemon's run monitoring does this in the
+    stack; locally there is none)."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    said = []
+    statuses = [DagsterRunStatus(s) for s in _UNFINISHED]
+    for record in instance.get_run_records(RunsFilter(statuses=statuses)):
+        run = record.dagster_run
+        process = _process_of(instance, run)
+        if process and _gone(process):
+            instance.report_run_failed(run, message=f"The process that ran it ({process}) is gone: "
+                                                    "killed, or the machine restarted")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            said.append(RunEvent("warning", "run", f"run {run.run_id[:8]} ended with its process ({process}): "
+                                                   "marked failed, its hold on the warehouse released", ok=False))
+    return said
+
+
+def _waits_for_the_pool(event) -> bool:
+    return event.event_type_value == "ENGINE_EVENT" and (event.message or "").startswith(
+        ("Step blocked by limit for pool", "Step still blocked by limit for pool"))
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Entry point of the `clawdata` command."""
 
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -216,6 +217,11 @@ def main():
     # What the user can act on is the CLI's own output: Dagster's notes about its own APIs (beta and
     # preview parameters) are not for this terminal.
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    # `kill`, a closed terminal: as Ctrl-C, so a local run is canceled and its warehouse slot freed
+    # (Python would exit at once, the run left STARTED and holding the slot).
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
         cli(prog_name="clawdata")
     except SystemExit as done:

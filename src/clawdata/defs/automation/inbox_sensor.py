@@ -123,7 +123,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     graph = context.repository_def.asset_graph
     latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
     backup = _restored_from(latest)
-    stale = _out_of_date(graph, latest) if not backup else []
+    # What waits for a file source's first delivery is not out of date: it has nothing to read yet.
+    undelivered = [s.raw_table for s in declared if isinstance(s, Source) and s not in [c[0] for c in changed]
+                   and latest.get(dg.AssetKey(s.raw_table)) is None]
+    waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) if undelivered else set()
+    stale = [k for k in _out_of_date(graph, latest) if latest.get(k) is not None or k not in waiting] if not backup else []
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw.
