@@ -39,10 +39,6 @@ def _fingerprints(source: Source, declared: list) -> dict[str, str]:
     return seen
 
 
-def _never_built(context: dg.SensorEvaluationContext, source) -> bool:
-    return context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table)) is None
-
-
 def _restored_from(latest: dict) -> str | None:
     """The backup a restore put back, while an asset's latest materialization is the restore's record
     (cli/reconcile.py) rather than a build."""
@@ -53,16 +49,18 @@ def _restored_from(latest: dict) -> str | None:
     return None
 
 
-def _out_of_date(graph, latest: dict) -> list[dg.AssetKey]:
+def _out_of_date(graph, latest: dict, undelivered: list[str]) -> list[dg.AssetKey]:
     """The assets never built, or built by other code than they have now (a new image, an edited
     model, macro or seed): a dbt project's seed and the models reading only it are downstream of no
-    delivery, and an edit reaches no table until something builds it."""
+    delivery, and an edit reaches no table until something builds it. What waits for a file source's
+    first delivery (`undelivered`: its bronze tables) has nothing to read yet: it is not."""
+    waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) if undelivered else set()
     found = []
     for key in graph.materializable_asset_keys:
         event = latest.get(key)
         built_by = event.asset_materialization.tags.get(CODE_VERSION_TAG) if event and event.asset_materialization else None
         code = graph.get(key).code_version  # None: Dagster versions the asset by run (the replica)
-        if event is None or (code is not None and built_by not in (None, code)):
+        if (event is None and key not in waiting) or (code is not None and built_by not in (None, code)):
             found.append(key)
     return sorted(found, key=lambda k: k.to_user_string())
 
@@ -75,10 +73,10 @@ def _put_in_place(path: str) -> float:
     return max(stat.st_mtime, stat.st_ctime)
 
 
-def _why_first(context: dg.SensorEvaluationContext, source, files: dict[str, str]) -> str | None:
-    """Why the first tick ingests a file source: never materialized, or files put in place since
-    (written, copied or moved in: a rename sets the inode's change time too)."""
-    last = context.instance.get_latest_materialization_event(dg.AssetKey(source.raw_table))
+def _why_first(last, files: dict[str, str]) -> str | None:
+    """Why the first tick ingests a file source (`last`: its latest materialization): never
+    materialized, or files put in place since (written, copied or moved in: a rename sets the inode's
+    change time too)."""
     if last is None:
         return "never materialized"
     since = [os.path.basename(p) for p in files if _put_in_place(p) > last.timestamp]
@@ -94,17 +92,22 @@ def _why_first(context: dg.SensorEvaluationContext, source, files: dict[str, str
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     previous, requested, said = _read_cursor(context.cursor)
-    current, changed = {}, []
+    current, changed, undelivered = {}, [], []
     declared = specs()
+    graph = context.repository_def.asset_graph
+    latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
     for source in declared:
+        last = latest.get(dg.AssetKey(source.raw_table))
         if not isinstance(source, Source):  # a database's table: later loads come from runs (the schedule)
-            if previous is None and _never_built(context, source):
+            if previous is None and last is None:
                 changed.append((source, {}, "never materialized"))
             continue
         files = _fingerprints(source, declared)
         current.update(files)
+        if last is None and not files:
+            undelivered.append(source.raw_table)
         if previous is None:
-            if files and (why := _why_first(context, source, files)):
+            if files and (why := _why_first(last, files)):
                 changed.append((source, files, why))
             continue
         diff = sorted(p for p in files if previous.get(p) != files[p])
@@ -120,14 +123,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
     left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
     run_requests = []
-    graph = context.repository_def.asset_graph
-    latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
     backup = _restored_from(latest)
-    # What waits for a file source's first delivery is not out of date: it has nothing to read yet.
-    undelivered = [s.raw_table for s in declared if isinstance(s, Source) and s not in [c[0] for c in changed]
-                   and latest.get(dg.AssetKey(s.raw_table)) is None]
-    waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) if undelivered else set()
-    stale = [k for k in _out_of_date(graph, latest) if latest.get(k) is not None or k not in waiting] if not backup else []
+    stale = _out_of_date(graph, latest, undelivered) if not backup else []
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw.
@@ -140,12 +137,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         # One run for every changed source: gold models join several sources, so separate runs
         # could build a model before a silver table it reads exists (on a fresh warehouse). What is
         # out of date joins it (the gold step rebuilds only what changed).
-        keys = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed), *stale).downstream().resolve(graph)
+        delivered = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
+        keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
-        covered = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
-        if [k for k in stale if k not in covered]:
-            changed.append((None, {}, _said_of([k for k in stale if k not in covered], latest)))
+        if [k for k in stale if k not in delivered]:
+            changed.append((None, {}, _said_of([k for k in stale if k not in delivered], latest)))
         run_requests.append(
             dg.RunRequest(
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
