@@ -125,6 +125,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     run_requests = []
     backup = _restored_from(latest)
     stale = _out_of_date(graph, latest, undelivered) if not backup else []
+    # What is out of date alone is asked for once per code: a model that fails is not retried every
+    # tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
+    code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version]
+                                                    for k in stale]).encode()).hexdigest()[:16]
+    asked = bool(stale) and not changed and bool(context.instance.get_runs(dg.RunsFilter(
+        tags={"dagster/sensor_name": context.sensor_name, "dagster/run_key": code_key}), limit=1))
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw.
@@ -133,7 +139,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
-    elif changed or stale:
+    elif changed or (stale and not asked):
         # One run for every changed source: gold models join several sources, so separate runs
         # could build a model before a silver table it reads exists (on a fresh warehouse). What is
         # out of date joins it (the gold step rebuilds only what changed).
@@ -147,11 +153,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             dg.RunRequest(
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
                 # the same run, which Dagster then skips; a file taken out and put back is a new one.
-                # What is out of date alone is asked for once per code: a model that fails is not
-                # retried every tick, a fixed one is.
                 run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16]
-                if state else "code:" + hashlib.sha256(json.dumps(
-                    [[k.to_user_string(), graph.get(k).code_version] for k in stale]).encode()).hexdigest()[:16],
+                if state else code_key,
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
                 # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
@@ -165,6 +168,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if new_unclaimed:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
+    if skip and asked:
+        skip += (f"; out of date, asked for once at this code ({_said_of(stale, latest)}): "
+                 "its run did not build it; an edit, or `materialize`, does")
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
