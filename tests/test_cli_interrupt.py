@@ -109,3 +109,23 @@ def test_a_run_whose_process_was_killed_does_not_hold_the_warehouse(tmp_path):
         killed, done = sorted(instance.get_run_records(limit=2), key=lambda r: r.create_timestamp)
         assert (killed.dagster_run.status.value, done.dagster_run.status.value) == ("FAILURE", "SUCCESS")
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+
+
+def test_a_run_whose_output_is_no_longer_read_goes_on_to_the_end(tmp_path):
+    """`clawdata dagster materialize --all | head -3`: the CLI met a closed pipe, the run ended
+    FAILURE and kept the warehouse slot, and every later run waited for it. The run goes on unseen
+    and ends as it would have; a slot a finished run still holds is freed by the next run."""
+    paths = make_project(tmp_path)
+    cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=paths["env"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    for _ in range(3):
+        cli.stdout.readline()
+    cli.stdout.close()  # as `head -3` exits
+    assert cli.wait(timeout=300) == 0
+
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(paths["home"])) as instance:
+        [record] = instance.get_run_records(limit=1)
+        assert record.dagster_run.status.value == "SUCCESS"
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []

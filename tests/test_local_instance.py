@@ -83,3 +83,21 @@ def test_a_table_once_found_is_not_looked_up_again(tmp_path, monkeypatch):
     assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
     assert asked.count("no_such_table") == 2  # a missing table may be added by a migration: asked each time
     instance.dispose()
+
+
+def test_a_slot_a_finished_run_still_holds_is_given_back_by_the_next_run(tmp_path, monkeypatch):
+    """A run that ended without giving the warehouse slot back (it ended FAILURE, its output closed
+    under it) made every later run wait for it: the next local run frees it, and says so."""
+    from clawdata import settings
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = local.local_instance()
+    run = dg.materialize([numbers], instance=instance, raise_on_error=False).dagster_run
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots(settings.WAREHOUSE_POOL, 1)
+    assert storage.claim_concurrency_slot(settings.WAREHOUSE_POOL, run.run_id, "numbers").is_claimed
+    said = local.release_dead_runs(instance)
+    assert storage.get_concurrency_info(settings.WAREHOUSE_POOL).claimed_slots == []
+    assert [e.detail for e in said] == [f"run {run.run_id[:8]} ended holding the warehouse: released"]
+    assert local.release_dead_runs(instance) == []  # once
+    instance.dispose()

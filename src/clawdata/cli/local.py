@@ -213,6 +213,13 @@ def release_dead_runs(instance) -> list[RunEvent]:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             said.append(RunEvent("warning", "run", f"run {run.run_id[:8]} ended with its process ({process}): "
                                                    "marked failed, its hold on the warehouse released", ok=False))
+    # A run that ended without giving its slot back (its output closed under it: `| head`).
+    info = instance.event_log_storage.get_concurrency_info(settings.WAREHOUSE_POOL)
+    for run_id in {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}:
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            said.append(RunEvent("warning", "run", f"run {run_id[:8]} ended holding the warehouse: released", ok=False))
     return said
 
 

@@ -1,5 +1,6 @@
 """One view of a run's progress, whichever backend runs it."""
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -9,8 +10,19 @@ from rich.console import Console
 # redirected away (dbt's log stays in the run's captured logs, not on the terminal).
 # Not a terminal (a pipe, a test, CI): wide enough that tables are not cut.
 _width = None if sys.stdout.isatty() else 160
-console = Console(file=sys.stdout, highlight=False, width=_width)
-errors = Console(file=sys.stderr, highlight=False, width=_width)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away (`| head`): write nowhere, and let the run go on, unseen, to the end
+        it would have had. (Rich's default exits, out of the middle of a run: the run ended FAILURE
+        and kept the warehouse slot.)"""
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.file.fileno())
+
+
+console = _Console(file=sys.stdout, highlight=False, width=_width)
+errors = _Console(file=sys.stderr, highlight=False, width=_width)
 
 
 @dataclass(frozen=True)
