@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -38,16 +39,20 @@ def dbt_started(home, model: str) -> bool:
                for log in (home / "storage").rglob("*.out"))
 
 
+def slow_project(tmp_path) -> tuple[Path, dict, Path]:
+    """A private copy of the sample and the shipped dbt project, plus the slow model: (home, env, project)."""
+    paths = make_project(tmp_path)
+    project = tmp_path / "dbt"
+    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models" / "marts" / "zz_slow.sql").write_text(SLOW_MODEL)
+    return paths["home"], {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}, project
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
 def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path, stop):
     """`kill` (SIGTERM) and a closed terminal (SIGHUP) do as Ctrl-C: Python's default ended the CLI at
     once, and its run stayed STARTED holding the warehouse slot, so every later run waited forever."""
-    paths = make_project(tmp_path)
-    home = paths["home"]
-    project = tmp_path / "dbt"
-    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
-    (project / "models" / "marts" / "zz_slow.sql").write_text(SLOW_MODEL)
-    env = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}
+    home, env, project = slow_project(tmp_path)
     # Its own session, so that the signal reaches the CLI as a terminal's Ctrl-C does.
     cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -83,12 +88,7 @@ def test_a_run_whose_process_was_killed_does_not_hold_the_warehouse(tmp_path):
     """A CLI killed outright (SIGKILL, the OOM killer, a machine that restarted) leaves its run
     STARTED with the warehouse pool's one slot claimed: the next run waited for it forever, at 100 %
     of a core, saying nothing. The next run finds the process gone, fails that run and frees the slot."""
-    paths = make_project(tmp_path)
-    home = paths["home"]
-    project = tmp_path / "dbt"
-    shutil.copytree(ROOT / "dbt", project, ignore=shutil.ignore_patterns("target", "logs"))
-    (project / "models" / "marts" / "zz_slow.sql").write_text(SLOW_MODEL)
-    env = {**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}
+    home, env, project = slow_project(tmp_path)
     cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 900
