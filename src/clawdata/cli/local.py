@@ -224,8 +224,8 @@ def release_dead_runs(instance) -> list[RunEvent]:
 
 
 def _waits_for_the_pool(event) -> bool:
-    return event.event_type_value == "ENGINE_EVENT" and (event.message or "").startswith(
-        ("Step blocked by limit for pool", "Step still blocked by limit for pool"))
+    """Dagster's "Step (still) blocked by limit for pool": the one engine event that names its pool."""
+    return event.event_type_value == "ENGINE_EVENT" and "pool" in (getattr(event.event_specific_data, "metadata", None) or {})
 
 
 @contextmanager

@@ -147,8 +147,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
-        if [k for k in stale if k not in delivered]:
-            changed.append((None, {}, _said_of([k for k in stale if k not in delivered], latest)))
+        undelivered_stale = [k for k in stale if k not in delivered]
+        if undelivered_stale:
+            changed.append((None, {}, _said_of(undelivered_stale, latest)))
         run_requests.append(
             dg.RunRequest(
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
