@@ -129,3 +129,54 @@ def test_a_run_whose_output_is_no_longer_read_goes_on_to_the_end(tmp_path):
         [record] = instance.get_run_records(limit=1)
         assert record.dagster_run.status.value == "SUCCESS"
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_run_waiting_for_the_warehouse_sleeps_and_answers_ctrl_c(tmp_path):
+    """A run waiting for the warehouse slot another run holds spun at 100 % of a core (Dagster's wait
+    never slept) and ignored Ctrl-C and `kill` until the slot came free. It sleeps; Ctrl-C cancels
+    it at once, exit 130; the run that holds the slot goes on."""
+    home, env, project = slow_project(tmp_path)
+    holder = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    waiter = None
+    try:
+        deadline = time.monotonic() + 900
+        while not dbt_started(home, "zz_slow"):
+            assert holder.poll() is None and time.monotonic() < deadline, "no dbt"
+            time.sleep(0.2)
+        waiter = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "raw_customers"], env=env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        said = []
+        while not any("waiting for the warehouse" in line for line in said):
+            line = waiter.stdout.readline()
+            assert line, "".join(said)  # the waiter ended, or its output never said it waits
+            said.append(line)
+        before, start = cpu_seconds(waiter.pid), time.monotonic()
+        time.sleep(4)
+        used, waited = cpu_seconds(waiter.pid) - before, time.monotonic() - start
+        assert used < 0.25 * waited, f"the waiting run used {used:.2f} s of CPU in {waited:.1f} s"
+
+        os.killpg(waiter.pid, signal.SIGINT)
+        out = "".join(said) + waiter.communicate(timeout=60)[0]
+        print(out)
+        assert waiter.returncode == 130, out
+        assert "Traceback" not in out and "CANCELED" in out
+        assert holder.poll() is None  # the holder's run was not touched
+    finally:
+        for process in (waiter, holder):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+        holder.wait(timeout=300)
+
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        statuses = [r.dagster_run.status.value for r in sorted(instance.get_run_records(limit=2), key=lambda r: r.create_timestamp)]
+        assert statuses == ["CANCELED", "CANCELED"]  # the holder by the cleanup's Ctrl-C
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []

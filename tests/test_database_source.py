@@ -163,7 +163,8 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     """Quoted mixed-case names (dlt's extract has them in snake_case), an enum that gains a label
     (PostgreSQL shows it as VARCHAR of its longest label), an interval (dlt cannot load it: left out
     by `source add`, and not extracted), a row whose cursor is NULL (read at every load), a NUMERIC
-    without precision holding 15 decimals (DOUBLE; dlt's DECIMAL(38,9) refused it)."""
+    without precision holding 15 decimals (DOUBLE; dlt's DECIMAL(38,9) refused it), a domain over
+    an integer and a bytea (declared and loaded as text, where they are an INTEGER and a BLOB)."""
     import yaml
 
     from clawdata.sources.database import declare
@@ -171,14 +172,16 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     host, port = server
     postgres.psql(host, port, "app", """
         CREATE TYPE crm.tier AS ENUM ('free', 'paid');
+        CREATE DOMAIN crm.pos_qty AS integer CHECK (VALUE > 0);
         CREATE TABLE crm."Customers" ("CustomerID" integer PRIMARY KEY, "Full Name" text, tier crm.tier,
                                       "createdAt" timestamp, session_len interval, balance numeric, net__amount integer,
-                                      attrs jsonb, "seenAt" timestamptz);
+                                      attrs jsonb, "seenAt" timestamptz, qty crm.pos_qty, thumb bytea);
         INSERT INTO crm."Customers" SELECT g, 'customer ' || g, 'free', timestamp '2026-11-01' + g * interval '1 hour',
                interval '5 minutes', g + 0.123456789012345, g,
                CASE WHEN g = 1 THEN '{}' WHEN g = 2 THEN '{"deep": {"x": 1}}' ELSE '{"tier": "silver"}' END::jsonb,
-               timestamptz '1999-12-31 23:59:59+05:30' FROM generate_series(1, 10) g;
-        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL, NULL, NULL, NULL);""")
+               timestamptz '1999-12-31 23:59:59+05:30', g, decode('c51ce4' || lpad(to_hex(g), 2, '0'), 'hex')
+               FROM generate_series(1, 10) g;
+        INSERT INTO crm."Customers" VALUES (11, 'no cursor', 'paid', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_CUSTOMERS_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     text, summary = declare("customers", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.Customers",
@@ -189,6 +192,7 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
     assert "session_len" not in spec.columns
     # a timestamptz is an instant (SQLAlchemy renders it TIMESTAMP: it was declared a naive time)
     assert spec.types["seenAt"] == "TIMESTAMPTZ" and spec.types["attrs"] == "JSON", spec.types
+    assert (spec.types["qty"], spec.types["thumb"]) == ("INTEGER", "BLOB"), spec.types  # the domain's own type
     assets = build_ingest_assets(spec, "defs/sources/customers/defs.yaml")
     resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
     with dg.instance_for_test() as instance:
@@ -211,7 +215,8 @@ def test_a_table_named_as_applications_name_theirs_loads_and_follows_its_enum(se
                             '(WHERE "CustomerID" = 3) FROM silver.slv_customers').fetchone() == (11, "enterprise", "customer 3")
         # the database's own conversion, exact (through Arrow's cast of a Decimal: 2.1234567890123452)
         assert conn.execute('SELECT balance FROM silver.slv_customers WHERE "CustomerID" = 2').fetchone()[0] == 2.123456789012345
-        assert conn.execute('SELECT sum(net__amount) FROM silver.slv_customers').fetchone()[0] == 55
+        assert conn.execute('SELECT sum(net__amount), sum(qty) FROM silver.slv_customers').fetchone() == (55, 55)
+        assert conn.execute('SELECT thumb FROM silver.slv_customers WHERE "CustomerID" = 2').fetchone()[0] == b"\xc5\x1c\xe4\x02"
         # JSON as the database stores it, after a full load too: Arrow read a batch of objects as one
         # struct, and `{}` came out with the other rows' keys as nulls, 1 as 1.0
         assert conn.execute('SELECT list(attrs::VARCHAR ORDER BY "CustomerID") FROM silver.slv_customers WHERE '

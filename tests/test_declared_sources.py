@@ -496,3 +496,43 @@ def test_an_optional_column_is_null_in_the_files_that_lack_it(tmp_path):
     assert rows == [(1, None), (2, "web")], rows
     with pytest.raises(files.BadInputFile, match="missing column"):
         check_header(old, {"id": "BIGINT", "channel": "VARCHAR"}, "csv")
+
+
+def test_exports_in_latin1_utf16_or_with_a_trailing_delimiter_are_declared_and_loaded(defs_dir, tmp_path, monkeypatch):
+    """A Latin-1 or UTF-16 export could not be declared (`source add` said only "CSV Error on Line: 1")
+    nor loaded; an export with a delimiter at the end of every line was declared with an empty column
+    that no load could read (a Binder error). Each is declared and loads; Windows-1252 is named."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(tmp_path / "no-sample"))
+    exports = {"clients": ("Numéro;Nom\r\n1;Zoë\r\n2;Çedric\r\n".encode("latin-1"), "latin-1", "Numéro", "Nom"),
+               "people": ("id,name\n1,Zoë\n2,Çedric\n".encode("utf-16"), "utf-16", "id", "name"),
+               "trails": ("id;name;\n1;Zoë;\n2;Çedric;\n".encode("utf-8"), "utf-8", "id", "name")}
+    warehouse = tmp_path / "warehouse.duckdb"
+    for name, (content, encoding, key, text) in exports.items():
+        sample = tmp_path / f"{name}.csv"
+        sample.write_bytes(content)
+        spec = declarations.read(add(name, sample, [key])).spec
+        assert spec.encoding == encoding and list(spec.types) == [key, text], spec
+        (inbox / f"{name}_1.csv").write_bytes(content)
+        assets = build_ingest_assets(spec, f"defs/sources/{name}/defs.yaml")
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(assets, instance=instance, resources={"duckdb": DuckDBResource(database=str(warehouse))})
+            assert result.success
+            ignored = result.asset_materializations_for_node(f"raw_{name}")[0].metadata["ignored_columns"].value
+        assert ignored == (["trails_1.csv: column2"] if name == "trails" else []), ignored
+        with read_only(warehouse) as conn:
+            assert conn.execute(f'SELECT "{text}" FROM silver.slv_{name} ORDER BY 1').fetchall() == [("Zoë",), ("Çedric",)]
+
+    windows = tmp_path / "prices.csv"
+    windows.write_bytes("id;price\n1;5 €\n".encode("cp1252"))
+    with pytest.raises(ClawdataError, match=r"Windows-1252.*iconv -f cp1252 -t utf-8"):
+        add("prices", windows, ["id"])
+    bad = inbox / "clients_2.csv"  # a Latin-1 source's delivery in Windows-1252: named, with the way out
+    bad.write_bytes("Numéro;Nom\r\n3;5 €\r\n".encode("cp1252"))
+    spec = declarations.read(defs_dir / "sources" / "clients" / "defs.yaml").spec
+    header = check_header(bad, spec.types, "csv", ";", encoding="latin-1")
+    with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+        conn.execute(select_file_sql(header, spec.types)).fetchall()
+    assert "iconv -f cp1252" in str(files.explain_duckdb_error(bad, raised.value, ";", "latin-1"))

@@ -5,6 +5,7 @@ listed; test_every_private_use_is_listed keeps the list complete."""
 
 import inspect
 import re
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -47,6 +48,9 @@ PRIVATE = [
      "cli/records.py: a schedule's next tick in `status` without loading the code, as the scheduler computes it"),
     ("dagster._daemon.controller", "get_daemon_statuses",
      "cli/records.py: daemon health in `status` by Dagster's own rule (heartbeat interval and tolerance)"),
+    ("dagster._core.execution.plan.instance_concurrency_context", "InstanceConcurrencyContext",
+     "pool_wait.py: a run waiting for the warehouse slot sleeps between claim checks and heeds interrupts"),
+    ("dagster._utils.interrupts", "check_captured_interrupt", "the same: an interrupt Dagster deferred while the run waits"),
     ("dagster_dbt.asset_utils", "get_asset_check_key_for_test",
      "defs/gold/assets.py: which check a dbt test reports to (dagster-dbt's own rule)"),
     ("dagster_dbt.core.dbt_cli_event", "DbtCoreCliEventMessage",
@@ -140,6 +144,29 @@ def test_the_claim_override_matches_the_storage_it_overrides():
     # The public claim goes through the private one, or the override would change nothing.
     assert "self._claim_concurrency_slot(" in inspect.getsource(PostgresEventLogStorage.claim_concurrency_slot)
     assert hasattr(PostgresEventLogStorage, "from_config_value")
+
+
+def test_the_pool_wait_replaces_what_dagster_sleeps_by():
+    """pool_wait.py replaces InstanceConcurrencyContext.interval_to_next_pending_claim_check, the only
+    sleep of the in-process executor's loop while a step waits for its pool, and reads the context's
+    pending claims, instance and run. If Dagster's own interval is no longer `min([0, ...])` (never a
+    sleep), its wait was fixed: keep only the interrupt of pool_wait.py."""
+    from dagster._core.execution.plan import active, execute_plan, instance_concurrency_context as icc
+
+    import clawdata.pool_wait  # noqa: F401
+
+    assert "min([0, *[ready_at - now for ready_at in self._pending_timeouts.values()]])" in inspect.getsource(icc)
+    assert "active_execution.sleep_til_ready()" in inspect.getsource(execute_plan.inner_plan_execution_iterator)
+    assert "interval_to_next_pending_claim_check()" in inspect.getsource(active.ActiveExecution.sleep_interval)
+    assert "time.sleep(sleep_amt)" in inspect.getsource(active.ActiveExecution.sleep_til_ready)
+    init = inspect.getsource(icc.InstanceConcurrencyContext.__init__)
+    assert all(f"self.{name} =" in init for name in ("_instance", "_run_id", "_pending_timeouts", "_pending_claims"))
+
+    with dg.instance_for_test() as instance:
+        context = icc.InstanceConcurrencyContext(instance, dg.DagsterRun(job_name="j", run_id="r"))
+        context._pending_claims.add("a")
+        context._pending_timeouts["a"] = time.time() + 10
+        assert 0.2 <= context.interval_to_next_pending_claim_check() <= clawdata.pool_wait.TURN_SECONDS
 
 
 def test_the_local_event_log_overrides_the_connection_it_replaces():

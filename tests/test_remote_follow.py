@@ -188,3 +188,38 @@ def test_a_run_failed_by_a_step_says_the_cause_once(monkeypatch):
         monkeypatch.setattr(progress.console, "file", printed)
         status, _ = progress.report(remote.follow(webserver, "run-1", poll_seconds=0.01))
         assert status == "FAILURE" and printed.getvalue().count(cause) == said, printed.getvalue()
+
+    # A run that failed at its launch said only "marked as failed from outside the execution context":
+    # the daemon's error (a variable it lacks) was in `clawdata dagster logs` alone.
+    missing = "Exception: Tried to load environment variable CLAWDATA_SOURCE_X_PASSWORD, but it was not set"
+    launch = {"__typename": "EngineEvent", "level": "ERROR", "message": "Caught an unrecoverable error while dequeuing "
+              "the run. Marking the run as failed and dropping it from the queue", "error": {"message": missing + "\n"}}
+    outside = {"__typename": "RunFailureEvent", "message": "This run has been marked as failed from outside the execution context.",
+               "error": None}
+
+    def launch_failed(query: str, variables: dict) -> dict:
+        if query is queries.RUN_TAGS:
+            return {"runOrError": {"__typename": "Run", "tags": [{"key": remote.WILL_RETRY_TAG, "value": "false"}]}}
+        return {"runOrError": {"__typename": "Run", "status": "FAILURE", "tags": [{"key": remote.WILL_RETRY_TAG, "value": "false"}]},
+                "logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False, "events": [launch, outside]}}
+
+    printed = io.StringIO()
+    monkeypatch.setattr(progress.console, "file", printed)
+    progress.report(remote.follow(launch_failed, "run-1", poll_seconds=0.01))
+    assert missing in printed.getvalue() and "outside the execution context" not in printed.getvalue(), printed.getvalue()
+
+
+def test_every_document_the_cli_sends_is_valid_against_dagsters_schema():
+    """The CLI's GraphQL documents (cli/queries.py) against the schema of the installed
+    dagster-graphql: a field an upgrade renames fails here, not in a user's command."""
+    import re
+
+    from dagster_graphql.schema import create_schema
+    from graphql import parse, validate
+
+    schema = create_schema().graphql_schema
+    documents = {name: text for name, text in vars(queries).items()
+                 if isinstance(text, str) and re.search(r"^\s*(query|mutation) \w+", text, re.M)}
+    assert {"RUN_EVENTS", "RUN_LOGS", "LAUNCH_RUN", "STATUS"} <= set(documents), sorted(documents)
+    for name, text in documents.items():
+        assert validate(schema, parse(text)) == [], name

@@ -11,6 +11,7 @@ that it serves, whoever defines them.
 """
 
 import clawdata.gc_tuning  # noqa: F401 (first: before the defs are imported and loaded)
+import clawdata.pool_wait  # noqa: F401 (a run waiting for the warehouse sleeps, and heeds Ctrl-C)
 
 import dagster as dg
 

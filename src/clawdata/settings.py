@@ -5,6 +5,7 @@ profile (`env_var('CLAWDATA_WAREHOUSE_PATH')`) and any subprocess all see the sa
 """
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -34,6 +35,15 @@ REPLICA_ASSET = "warehouse_replica"  # the read path's asset (defs/serving); no 
 
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+# host:pid of the CLI process that executes a local run (cli/local.py): a run whose process is gone
+# (killed, the machine restarted) holds the warehouse pool's slot, and every later run waited for it.
+LOCAL_PROCESS_TAG = "clawdata/process"
+
+
+def this_process() -> str:
+    """This process, as LOCAL_PROCESS_TAG names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _path_from_env(var: str, default: str) -> Path:

@@ -118,7 +118,7 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
         # do: the run-failure sensor sees it, and the UI re-executes it without a location warning.
         remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(code_location_origin(), REPOSITORY), job_name),
         asset_selection=frozenset(asset_keys) if asset_keys is not None else None,
-        tags={**tags, PROCESS_TAG: _this_process()},
+        tags={**tags, PROCESS_TAG: settings.this_process()},
         # Dagster's console logger prints events, errors with their stack traces: the CLI prints
         # one line per failure instead, and the traces stay in the event log (`clawdata dagster logs`).
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
@@ -158,14 +158,8 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
                 yield mapped
 
 
-# host:pid of the CLI process that executes a local run: a run whose process is gone (killed, the
-# machine restarted) holds the warehouse pool's slot, and every later run waited for it forever.
-PROCESS_TAG = "clawdata/process"
+PROCESS_TAG = settings.LOCAL_PROCESS_TAG
 _UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
-
-
-def _this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _gone(process: str) -> bool:

@@ -91,13 +91,13 @@ def show(event: RunEvent) -> None:
 
 def report(items) -> tuple[str | None, "Summary"]:
     """Show a run's events as they come; (its final status, their summary)."""
-    status, summary, step_failed = None, Summary(), False
+    status, summary, said = None, Summary(), False
     for item in items:
         if isinstance(item, RunEvent):
-            # A run that failed in a step fails with that step's error again: said once, by the step.
-            if not (item.kind == "run_failure" and step_failed):
+            # A run that failed in a step (or at its launch) fails with that error again: said once.
+            if not (item.kind == "run_failure" and said):
                 show(item)
-            step_failed = step_failed or item.kind == "step_failure"
+            said = (said or item.kind in ("step_failure", "run_failure")) and item.kind != "retry"
             summary.add(item)
         else:
             status = item

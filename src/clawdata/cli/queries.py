@@ -175,6 +175,7 @@ query RunEvents($runId: ID!, $after: String) {
           failureMetadata { description }
         }
         ... on RunFailureEvent { error { message } }
+        ... on EngineEvent { error { message } }
         ... on AssetCheckEvaluationEvent { evaluation { checkName success severity assetKey { path } } }
       }
     }

@@ -162,6 +162,9 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         return RunEvent("check", name, ok=evaluation["success"], severity=evaluation.get("severity") or "ERROR")
     if kind == "RunFailureEvent":
         return RunEvent("run_failure", "run", (event.get("error") or {}).get("message") or event["message"], ok=False)
+    if kind == "EngineEvent" and event.get("level") == "ERROR" and event.get("error"):
+        # Why a run failed before any step: its launch (a variable the daemon lacks, the image), its container
+        return RunEvent("run_failure", "run", f"{event['message'].rstrip('.')}: {event['error']['message'].strip()}", ok=False)
     if kind == "LogMessageEvent" and event.get("level") == "WARNING":  # as local.is_warning
         return RunEvent("warning", event.get("stepKey") or "run", event["message"], ok=False)
     return None

@@ -114,8 +114,14 @@ def inspect_table(spec: DatabaseSourceSpec) -> dict[str, str]:
         raise InspectionError(f"{_where(spec)}: the table does not exist (or shows no columns to this user)")
     # (SQLAlchemy renders a PostgreSQL timestamptz as TIMESTAMP: its zone is said here, so it is
     # declared TIMESTAMPTZ, an instant, rather than a naive time shifted to UTC)
-    return {c["name"]: str(c["type"]) + (" WITH TIME ZONE" if getattr(c["type"], "timezone", False) is True
-                                         and "ZONE" not in str(c["type"]).upper() else "") for c in columns}
+    types = {c["name"]: _base(c["type"]) for c in columns}
+    return {name: str(t) + (" WITH TIME ZONE" if getattr(t, "timezone", False) is True and "ZONE" not in str(t).upper() else "")
+            for name, t in types.items()}
+
+
+def _base(sql_type):
+    """A PostgreSQL DOMAIN's own type (`pos_qty` over INTEGER is an INTEGER); any other type itself."""
+    return getattr(sql_type, "data_type", sql_type) if type(sql_type).__name__ == "DOMAIN" else sql_type
 
 
 @contextmanager
@@ -157,7 +163,8 @@ def check_columns(spec: DatabaseSourceSpec, found: dict[str, str]) -> None:
     if missing:
         raise InspectionError(f"{where}: column(s) {', '.join(missing)} are gone from the table")
     changed = [f"{c} from {t} to {found[c]}" for c, t in spec.source_types.items()
-               if c in found and _comparable(found[c]) != _comparable(t)]
+               if c in found and _comparable(found[c]) != _comparable(t)
+               and t.upper() != "DOMAIN"]  # declared before a domain's own type was read: loads unchanged
     if changed:
         raise InspectionError(f"{where}: column type changed in the database: {'; '.join(changed)} "
                               "(update the declaration's columns and source_types; the last good tables are kept)")
@@ -181,6 +188,7 @@ _DUCKDB_TYPES = [  # database type (SQLAlchemy's rendering, upper case) -> DuckD
     (r"^(DOUBLE|FLOAT|REAL)", "DOUBLE"), (r"^BOOL", "BOOLEAN"), (r"^DATE$", "DATE"),
     (r"^TIMESTAMP.*WITH TIME ZONE|^TIMESTAMPTZ", "TIMESTAMPTZ"), (r"^(TIMESTAMP|DATETIME)", "TIMESTAMP"),
     (r"^TIME", "TIME"), (r"^UUID", "UUID"), (r"^JSON", "JSON"),
+    (r"^(BYTEA|BLOB|LONGBLOB|MEDIUMBLOB|TINYBLOB|(VAR)?BINARY|IMAGE|RAW)\b", "BLOB"),
 ]
 
 
@@ -258,7 +266,8 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
                                                       if spec.driver_password_variable else "")] if spec.has_password else []),
         f"  clawdata dagster materialize raw_{name} slv_{name} warehouse_replica   (the replica: what `clawdata sql` reads)",
         f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
-        f"  the stack: add {spec.password_variable} to .env, then docker compose up -d --build user_code" if spec.has_password
+        f"  the stack: add {spec.password_variable} to .env, then make up   (the new image, and a daemon that has the "
+        "password to hand to runs)" if spec.has_password
         else "  the stack: the file must be at that path in the run containers (a volume), then "
              "docker compose up -d --build user_code"])
     return text, summary
@@ -339,6 +348,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
 def _is_plain_numeric(sql_type) -> bool:
     from sqlalchemy import types
 
+    sql_type = _base(sql_type)
     return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
             and sql_type.precision is None and sql_type.asdecimal)
 
@@ -346,7 +356,7 @@ def _is_plain_numeric(sql_type) -> bool:
 def _is_json(sql_type) -> bool:
     from sqlalchemy import types
 
-    return isinstance(sql_type, types.JSON)  # PostgreSQL's JSON and JSONB, MySQL's JSON
+    return isinstance(_base(sql_type), types.JSON)  # PostgreSQL's JSON and JSONB, MySQL's JSON
 
 
 def _as_loaded(sql_type):
@@ -361,7 +371,7 @@ def _as_loaded(sql_type):
 
     if _is_plain_numeric(sql_type):
         return types.Float(asdecimal=False)
-    return types.Text() if _is_json(sql_type) else sql_type
+    return types.Text() if _is_json(sql_type) else _base(sql_type)
 
 
 def _read_as_loaded(query, table):

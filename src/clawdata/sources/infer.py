@@ -2,11 +2,15 @@
 and types as DuckDB reads them (its CSV sniffer, or the Parquet or JSON schema), the common null
 markers recognised, and the key checked on the file. Dagster-free."""
 
+import codecs
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
 from clawdata.sources import declarations
+from clawdata.warehouse import files
 
 from clawdata.sources.spec import GZIP_FORMATS, FileSourceSpec
 
@@ -40,18 +44,21 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
         readable = sorted({*FORMATS, *(f"{e}.gz" for e, f in FORMATS.items() if f in GZIP_FORMATS)})
         raise InferenceError(f"{path}: unknown format {extension!r}; clawdata reads {', '.join(readable)}")
     markers = list(dict.fromkeys([*COMMON_NULL_MARKERS, *(null_markers or [])]))
-    relation = _reader(path, file_format, markers)
     notes, decimal = [], {}
+    encoding = _encoding(path, notes) if file_format == "csv" else "utf-8"
+    relation = _reader(path, file_format, markers, encoding=encoding)
     with duckdb.connect() as conn:
         try:
             columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
             rows = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
         except duckdb.Error as e:
-            raise InferenceError(f"{path}: DuckDB cannot read it as {file_format}: {str(e).splitlines()[0]}") from None
-        formats = _sniffed_formats(conn, path, markers) if file_format == "csv" else {}
+            raise InferenceError(f"{files.explain_duckdb_error(path, e, encoding=encoding)} (read as {file_format})") from None
+        formats = _sniffed_formats(conn, path, markers, encoding) if file_format == "csv" else {}
+        if file_format == "csv":
+            columns = _without_unnamed_empty_columns(conn, relation, path, formats.get("delimiter") or ",", encoding, columns, notes)
         if rows and formats.get("delimiter"):
             # (fields not split by commas: a comma may then be a decimal one)
-            comma = _reader(path, file_format, markers, decimal_separator=",")
+            comma = _reader(path, file_format, markers, decimal_separator=",", encoding=encoding)
             if _reads_more_numbers(conn, columns, comma):  # numbers written 12,50: the sniffer leaves them text
                 relation, decimal = comma, {"decimal_separator": ","}
                 columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
@@ -81,6 +88,7 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
                              + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
                           null_markers=markers if file_format == "csv" else [""], **formats, **decimal,
+                          **({"encoding": encoding} if encoding != "utf-8" else {}),
                           columns=types, files={"inbox": _inbox_patterns(name, extension, file_format), "sample": []})
     return Inferred(spec, rows, notes)
 
@@ -97,13 +105,54 @@ def _extension(path: Path) -> str:
     return "".join(suffixes) if len(suffixes) == 2 and suffixes[1] == ".gz" else path.suffix.lower()
 
 
-def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[str]) -> dict:
+def _encoding(path: Path, notes: list[str]) -> str:
+    """The CSV's encoding, of the three DuckDB reads: UTF-16 by its byte-order mark, UTF-8 if every
+    byte decodes as UTF-8, else Latin-1, which DuckDB reads without bytes 0x80-0x9F."""
+    def chunks():
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    if next(chunks(), b"")[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in chunks():
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if any(0x80 <= b <= 0x9F for chunk in chunks() for b in chunk):
+        raise InferenceError(f"{path}: neither UTF-8 nor Latin-1 text: it has bytes 0x80-0x9F, which Windows-1252 uses "
+                             "for the euro sign and curly quotes. DuckDB reads UTF-8, UTF-16 and Latin-1: convert the "
+                             "sample and the deliveries to UTF-8 (iconv -f cp1252 -t utf-8)")
+    notes.append("the file is not UTF-8: declared `encoding: latin-1`")
+    return "latin-1"
+
+
+def _without_unnamed_empty_columns(conn, relation: str, path: Path, delimiter: str, encoding: str,
+                                   columns: list[tuple], notes: list[str]) -> list[tuple]:
+    """A header field left empty (a delimiter at the end of every line) over no value is not
+    declared: the loader reads such a column as `column<i>` and, undeclared, ignores it."""
+    header = files.check_header(path, {}, "csv", delimiter, encoding=encoding).columns
+    unnamed = [f"column{i}" for i, name in enumerate(header) if name == f"column{i}"]
+    empty = [c for c in unnamed if c in [col[0] for col in columns]
+             and conn.execute(f'SELECT count("{c}") FROM {relation}').fetchone()[0] == 0]
+    if empty:
+        notes.append(f"{', '.join(empty)}: a header field left empty, with no values (a delimiter at the end of "
+                     "every line): not declared")
+    return [col for col in columns if col[0] not in empty]
+
+
+def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[str], encoding: str = "utf-8") -> dict:
     """Date and timestamp formats DuckDB's sniffer found that are not ISO 8601 (which needs none),
     and the field separator when it is not a comma."""
     literal = "'" + str(path).replace("'", "''") + "'"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     dates, stamps, delimiter = conn.execute(
-        f"SELECT DateFormat, TimestampFormat, Delimiter FROM sniff_csv({literal}, nullstr = [{nulls}])").fetchone()
+        f"SELECT DateFormat, TimestampFormat, Delimiter FROM sniff_csv({literal}, nullstr = [{nulls}], "
+        f"encoding = '{encoding}')").fetchone()
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps),
                               ("delimiter", delimiter if delimiter != "," else None)) if v}
 
@@ -132,7 +181,7 @@ def _text_dates(conn: duckdb.DuckDBPyConnection, relation: str, columns: list[st
     return dates, notes
 
 
-def _reader(path: Path, file_format: str, markers: list[str], decimal_separator: str = ".") -> str:
+def _reader(path: Path, file_format: str, markers: list[str], decimal_separator: str = ".", encoding: str = "utf-8") -> str:
     literal = "'" + str(path).replace("'", "''") + "'"
     if file_format == "parquet":
         return f"read_parquet({literal})"
@@ -140,7 +189,7 @@ def _reader(path: Path, file_format: str, markers: list[str], decimal_separator:
         return f"read_json({literal}, format = 'newline_delimited')"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     decimal = f", decimal_separator = '{decimal_separator}'" if decimal_separator != "." else ""
-    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal})"
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}, encoding = '{encoding}')"
 
 
 _NUMBERS = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT")

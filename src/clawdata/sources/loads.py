@@ -136,7 +136,7 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
         try:
             conn.execute(statement)
         except DuckDBError as e:
-            raise explain_duckdb_error(header.path, e, header.delimiter) from None
+            raise explain_duckdb_error(header.path, e, header.delimiter, header.encoding) from None
 
 
 def _record(conn: duckdb.DuckDBPyConnection, table: str, rows_from: str, files: dict, batch: int,

@@ -196,6 +196,8 @@ class FileSourceSpec(SourceSpec):
     delimiter: str = Field(",", description="CSV: the character between fields (`;`, `|`, or `\t` for a tab).")
     decimal_separator: Literal[".", ","] = Field(".", description="CSV: `,` for numbers written 12,50 (fields then "
                                                                   "separated by another character).")
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = Field(
+        "utf-8", description="CSV: the files' text encoding (DuckDB reads these three; a UTF-8 or UTF-16 BOM is stripped).")
     date_format: str | None = Field(None, description="CSV dates, strptime-style (e.g. %d/%m/%Y); default ISO 8601.")
     timestamp_format: str | None = Field(None, description="CSV timestamps, strptime-style; default ISO 8601.")
 

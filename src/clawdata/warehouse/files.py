@@ -3,12 +3,14 @@
 Each file is read on its own so that an error names the file; DuckDB's strict CSV parser names the
 line. Columns are checked first, before DuckDB reads anything: with explicit types DuckDB maps CSV
 columns by position and would silently load a file whose columns were reordered or renamed.
-Accepted on purpose: a UTF-8 byte-order mark (stripped), columns in another order, and extra columns
-(read, then left out of bronze; listed in the materialization's `ignored_columns`).
+Accepted on purpose: a byte-order mark (stripped), columns in another order, extra columns (read,
+then left out of bronze; listed in the materialization's `ignored_columns`), and a header field left
+empty (a trailing delimiter on every line): named `column<i>` (its position from 0), as DuckDB names it.
 """
 
 import csv
 import gzip
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -41,15 +43,21 @@ class FileHeader:
     format: str = "csv"
     delimiter: str = ","  # CSV
     decimal_separator: str = "."  # CSV
+    encoding: str = "utf-8"  # CSV: one DuckDB's read_csv knows (utf-8, utf-16, latin-1)
+
+
+# Python's codec for each encoding DuckDB reads: the header is read here, the rows by DuckDB.
+CODECS = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}
+_NAMES = {"utf-8": "UTF-8", "utf-16": "UTF-16", "latin-1": "Latin-1"}
 
 
 def check_header(path: Path, expected: dict[str, str], file_format: str = "csv", delimiter: str = ",",
-                 decimal_separator: str = ".", optional: frozenset[str] = frozenset()) -> FileHeader:
+                 decimal_separator: str = ".", optional: frozenset[str] = frozenset(), encoding: str = "utf-8") -> FileHeader:
     """The file's columns, checked against the declared ones (`expected`: name -> type; `optional`:
     those a file may lack)."""
     if not path.is_file():
         raise BadInputFile(f"{path}: file not found")
-    names = _csv_header(path, delimiter) if file_format == "csv" else _described_columns(path, file_format)
+    names = _csv_header(path, delimiter, encoding) if file_format == "csv" else _described_columns(path, file_format)
     if file_format == "jsonl" and any(c not in names and c not in optional for c in expected):
         # DuckDB infers JSON keys from the first objects: one that first comes later is still a column.
         names = _described_columns(path, file_format, whole_file=True)
@@ -65,7 +73,7 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
                            f"found {', '.join(names)}{hint}")
     ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
     absent = [c for c in expected if c not in names]
-    return FileHeader(path, names, ignored, absent, file_format, delimiter, decimal_separator)
+    return FileHeader(path, names, ignored, absent, file_format, delimiter, decimal_separator, encoding)
 
 
 def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:
@@ -89,23 +97,25 @@ def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -
     return extra
 
 
-def _csv_header(path: Path, delimiter: str = ",") -> list[str]:
+def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
     gzipped = path.suffix.lower() == ".gz"  # DuckDB decompresses by the same rule, the extension
     with (gzip.open if gzipped else open)(path, "rb") as f:
-        # Decoded line by line: a byte that is not UTF-8 further down is DuckDB's to name, with its line.
-        lines = (line.decode("utf-8-sig" if i == 0 else "utf-8") for i, line in enumerate(f))
+        # Undecodable bytes replaced: one in a later line is DuckDB's to name, with its line.
+        text = io.TextIOWrapper(f, encoding=CODECS[encoding], errors="replace", newline="")
         try:
-            header = next(csv.reader(lines, delimiter=delimiter), None)
-        except UnicodeDecodeError as e:
-            raise BadInputFile(f"{path} line 1: the header is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} "
-                               f"at position {e.start}); save the file as UTF-8") from None
+            header = next(csv.reader(text, delimiter=delimiter), None)
         except csv.Error as e:
             raise BadInputFile(f"{path} line 1: unreadable header ({e})") from None
         except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
             raise BadInputFile(f"{path}: not a readable gzip file ({e})") from None
     if not header:
         raise BadInputFile(f"{path}: file is empty (no header line)")
-    return [h.strip() for h in header]
+    undecodable = [h for h in header if "\ufffd" in h]  # the replacement character
+    if undecodable:
+        other = "latin-1" if encoding != "latin-1" else "utf-8"
+        raise BadInputFile(f"{path} line 1: the header is not {_NAMES[encoding]} text ({', '.join(undecodable)}); "
+                           f"set the source's `encoding` ({other}?) or save the file as {_NAMES[encoding]}")
+    return [h.strip() or f"column{i}" for i, h in enumerate(header)]
 
 
 def _described_columns(path: Path, file_format: str, whole_file: bool = False) -> list[str]:
@@ -141,7 +151,8 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
         source = (f"read_csv({_literal(str(header.path))}, header = true, auto_detect = false, "
                   f"columns = {{{columns}}}, delim = {_literal(header.delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
                   f"nullstr = [{nulls}]{_format('dateformat', date_format)}{_format('timestampformat', timestamp_format)}"
-                  f"{_format('decimal_separator', header.decimal_separator if header.decimal_separator != '.' else None)})")
+                  f"{_format('decimal_separator', header.decimal_separator if header.decimal_separator != '.' else None)}"
+                  f"{_format('encoding', header.encoding if header.encoding != 'utf-8' else None)})")
     else:
         source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}
                          if header.format == "jsonl" else None)
@@ -157,7 +168,7 @@ def _cast(name: str, type_: str, file_format: str) -> str:
     return _ident(name) if file_format != "parquet" else f"CAST({_ident(name)} AS {type_}) AS {_ident(name)}"
 
 
-def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",") -> BadInputFile:
+def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", encoding: str = "utf-8") -> BadInputFile:
     """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
     text = str(error)
     if "Malformed JSON" in text and (found := _malformed_json_line(path)):  # DuckDB's line number is one too far
@@ -168,19 +179,24 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",") 
     line = re.search(r"CSV Error on Line: (\d+)", text)
     original = re.search(r"Original Line: (.*?)\n", text)
     reason = _first_reason(text)
-    where = f"{path} line {_physical_line(path, int(line.group(1)), delimiter)}" if line else str(path)
+    where = f"{path} line {_physical_line(path, int(line.group(1)), delimiter, encoding)}" if line else str(path)
     shown = f" (line reads: {original.group(1)[:120]!r})" if original else ""
+    if "not utf-8 encoded" in reason:
+        shown += "; set the source's `encoding` (latin-1 or utf-16), or save the file as UTF-8"
+    elif "not latin-1 encoded" in reason:  # bytes 0x80-0x9F: Windows-1252, which DuckDB does not read
+        shown += "; save the file as UTF-8 (from Windows-1252: iconv -f cp1252 -t utf-8)"
     return BadInputFile(f"{where}: {reason}{shown}")
 
 
-def _physical_line(path: Path, record: int, delimiter: str, most: int = 1_000_000) -> int:
+def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf-8", most: int = 1_000_000) -> int:
     """The line of the file where CSV record `record` starts (DuckDB counts records, the header
     first: a quoted field over several lines puts the two apart). Records beyond `most` are not
     counted again (an error path that would read the file a second time): DuckDB's number stands."""
     if record > most:
         return record
     try:
-        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", newline="", errors="replace") as f:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", newline="", errors="replace",
+                                                                   encoding=CODECS.get(encoding, "utf-8")) as f:
             reader = csv.reader(f, delimiter=delimiter)
             for _ in range(record - 1):
                 if next(reader, None) is None:

@@ -92,7 +92,8 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     code_version = fingerprint(CODE_REVISION, FILES_REVISION, source.format, source.types, source.null_markers, source.date_format,
                                source.timestamp_format, [a.sql for a in audits],
                                *([source.delimiter] if source.delimiter != "," else []),
-                               *([source.decimal_separator] if source.decimal_separator != "." else []))
+                               *([source.decimal_separator] if source.decimal_separator != "." else []),
+                               *([source.encoding] if source.encoding != "utf-8" else []))
 
     @dg.asset(
         name=source.raw_table,
@@ -115,8 +116,8 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
             inbox, sample = source.patterns()
             raise BadInputFile(f"source {source.name}: no file found ({shown(sample)} in {settings.sample_dir()}, "
                                f"{shown(inbox)} in {settings.inbox_dir()})")
-        headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator, source.optional)
-                   for path in files]
+        headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator, source.optional,
+                                source.encoding) for path in files]
         version = files_fingerprint([h.path for h in headers], code_version)
         full = full_refresh(context)
         unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
