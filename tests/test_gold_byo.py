@@ -607,3 +607,41 @@ def test_a_microbatch_model_with_a_failed_batch_names_the_batch_and_its_error(tm
                         "Invalid Input Error: bad batch 2025" in messages[0], messages
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         assert conn.execute("select count(*) from main.events_mb").fetchone() == (2,)  # 2024's and 2026's, as dbt leaves them
+
+
+def test_two_tests_dbt_names_alike_are_two_checks(tmp_path, monkeypatch):
+    """dbt names a generic test from its arguments with their punctuation taken out: two tests of a
+    column whose patterns differ only there ("%@%" and "%&%", as in dbt-expectations' own tests) got
+    one name, so one check for two results, and the gold step stopped ("returned an output ...
+    multiple times"), leaving half the project unbuilt. Each is a check of its own, and runs."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"contacts.sql": "select 'a@b' as email\n"})
+    (proj / "macros").mkdir(exist_ok=True)
+    (proj / "macros" / "matches.sql").write_text(
+        "{% test matches(model, column_name, pattern) %}\n"
+        "select * from {{ model }} where {{ column_name }} not like '{{ pattern }}'\n{% endtest %}\n")
+    (proj / "transform" / "marts" / "contacts.yml").write_text(
+        "version: 2\nmodels:\n  - name: contacts\n    columns:\n      - name: email\n        data_tests:\n"
+        "          - matches: {pattern: '%@%'}\n          - matches: {pattern: '%&%', config: {severity: warn}}\n")
+    defs = gold.build_defs(gold_project.load(proj))
+    checks = sorted(c.name for a in defs.assets for c in a.check_keys if c.asset_key == dg.AssetKey("contacts"))
+    assert len(checks) == 2 and checks[0] != checks[1] and all(c.startswith("matches_contacts_email") for c in checks), checks
+    result = dg.materialize(defs.assets, resources={"duckdb": DuckDBResource(database=str(warehouse))},
+                            raise_on_error=False, selection=["contacts"])
+    assert result.success, [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert sorted(evaluations.values()) == [False, True], evaluations  # '%&%' does not match: its warning
+
+    # Were two results still reported for one check, the step stops its build before Dagster refuses the
+    # second: dbt's connection closed, the next step of the run opens the warehouse. (Dagster's refusal
+    # left dbt running, the file open: every later step failed on "a different configuration".)
+    from clawdata.gold import manifest as gold_manifest
+    from clawdata.warehouse.connection import connect
+
+    monkeypatch.setattr(gold_manifest, "_distinct_test_names", lambda manifest: None)
+    defs = gold.build_defs(gold_project.load(proj))
+    result = dg.materialize(defs.assets, resources={"duckdb": DuckDBResource(database=str(warehouse))},
+                            raise_on_error=False, selection=["contacts"])
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "reported twice" in failure.event_specific_data.user_failure_data.description
+    with connect(DuckDBResource(database=str(warehouse))) as conn:
+        assert conn.execute("select count(*) from main.contacts").fetchone() == (1,)

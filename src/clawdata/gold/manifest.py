@@ -72,6 +72,7 @@ def prepared(manifest: Mapping[str, Any]) -> dict:
     _attach_multi_parent_tests(manifest)
     _attach_tests_of_ephemeral_models(manifest)
     _unit_tests_as_tests(manifest)
+    _distinct_test_names(manifest)
     return manifest
 
 
@@ -193,6 +194,20 @@ def _unit_tests_as_tests(manifest: dict) -> None:
         }
         manifest.setdefault("child_map", {}).setdefault(tested, []).append(node_id)
         manifest.setdefault("parent_map", {})[node_id] = [tested]
+
+
+def _distinct_test_names(manifest: dict) -> None:
+    """A test's check is named by the test's `name` (dagster-dbt's rule), and dbt gives one name to two
+    tests of a column whose arguments differ only in punctuation (`like_pattern: "%@%"` and `"%&%"`):
+    one check for two results stopped the gold step. Each of those is named with its own id's hash."""
+    tests = [node for node in manifest.get("nodes", {}).values() if node.get("resource_type") == "test"]
+    groups: dict[tuple, list[dict]] = {}
+    for node in tests:
+        target = node.get("attached_node") or tuple(node.get("depends_on", {}).get("nodes", []))
+        groups.setdefault((target, node["name"]), []).append(node)
+    for same in (group for group in groups.values() if len(group) > 1):
+        for node in same:
+            node["name"] = f"{node['name']}_{node['unique_id'].rsplit('.', 1)[-1]}"
 
 
 def _ancestors(manifest: Mapping[str, Any]):

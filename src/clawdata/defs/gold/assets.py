@@ -58,9 +58,7 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
     # A default selector (selectors.yml, `default: true`) is what a bare `dbt build` builds: the assets.
     default = next((name for name, selector in (manifest.get("selectors") or {}).items() if selector.get("default")), None)
 
-    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL,
-                **({"selector": default} if default else {}))
-    def gold_models(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
+    def step(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
         full, nodes = full_refresh(context), manifest["nodes"]
         with connect(duckdb) as conn:
             existing = _tables(conn, [nodes[uid] for uid in graph.key_of if uid in nodes])
@@ -143,7 +141,35 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         if failures:
             raise dg.Failure(description="dbt build: " + "; ".join(failures), allow_retries=False)
 
+    @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL,
+                **({"selector": default} if default else {}))
+    def gold_models(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
+        yield from _each_once(step(context, duckdb))
+
     return gold_models
+
+
+def _each_once(events: Iterator) -> Iterator:
+    """The step's events, each output and check result once. Dagster refuses a second one by raising
+    where it receives it, outside the step's code: the step failed with dbt still running and the
+    warehouse open in this process, and every later step of the run failed to open it. Refused here,
+    inside, the build is stopped and its connection closed first (`events.close()`)."""
+    said = set()
+    try:
+        for event in events:
+            if isinstance(event, dg.Output):
+                key = f"output {event.output_name}"
+            elif isinstance(event, dg.AssetCheckResult):
+                key = f"check {event.asset_key.to_user_string() if event.asset_key else ''}:{event.check_name}"
+            else:
+                key = None
+            if key is not None and key in said:
+                raise dg.Failure(description=f"dbt build: {key} reported twice (two dbt nodes with one asset or check "
+                                             "name); the build was stopped", allow_retries=False)
+            said.add(key)
+            yield event
+    finally:
+        events.close()
 
 
 def _graph(manifest: Mapping[str, Any], translator: GoldTranslator, versions: Mapping[str, str], project) -> Graph:
