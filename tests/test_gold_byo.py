@@ -92,6 +92,10 @@ def test_build_reports_warn_failure_and_skips(byo):
     failed = next(e for n, e in checks.items() if n.startswith("accepted_values_stg_orders_status"))
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     assert "unique_order_totals_status" not in checks  # skipped by dbt: not reported as a result
+    # ...and said on the model: behind a test (not a model) that failed
+    [why] = [o.event_specific_data.asset_observation.metadata["clawdata/not_built"].value for o in result.all_events
+             if o.event_type_value == "ASSET_OBSERVATION" and o.asset_key == dg.AssetKey("order_totals")]
+    assert why == "behind a test that fails", why
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "\x1b[" not in str(failure.event_specific_data.error.to_string())  # no dbt colour codes
 

@@ -223,3 +223,34 @@ def test_every_document_the_cli_sends_is_valid_against_dagsters_schema():
     assert {"RUN_EVENTS", "RUN_LOGS", "LAUNCH_RUN", "STATUS"} <= set(documents), sorted(documents)
     for name, text in documents.items():
         assert validate(schema, parse(text)) == [], name
+
+
+def test_status_shows_long_asset_keys_and_check_names_whole(monkeypatch):
+    """A package's models (`dbt_expectations_integration_tests/timeseries_data_extended`) were cut to
+    `dbt_expectations_integration_tests/timeseries…`, one like the other, and so were the names of
+    their failed checks: folded onto the next line instead, whole."""
+    from clawdata.cli import progress, status
+
+    key = ["dbt_expectations_integration_tests", "timeseries_data_extended"]
+    check = "dbt_expectations_expect_column_values_to_be_within_n_moving_stdevs_timeseries_data_row_value"
+    node = {"assetKey": {"path": key}, "groupName": "gold", "assetMaterializations": [], "assetObservations": [],
+            "assetChecksOrError": {"checks": [{"name": check, "executionForLatestMaterialization":
+                                               {"status": "FAILED", "evaluation": {"severity": "WARN"}}}]}}
+    data = {"assetNodes": [node], "runsOrError": {"__typename": "Runs", "results": []},
+            "repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": []},
+            "instance": {"daemonHealth": {"allDaemonStatuses": []}}}
+
+    class Target:
+        where = "test"
+
+        def status_data(self, run_limit):
+            return data
+
+    printed = io.StringIO()
+    monkeypatch.setattr(progress.console, "file", printed)
+    monkeypatch.setattr(progress.console, "_width", 100)
+    status.status(Target())
+    rows = [line.split("│") for line in printed.getvalue().splitlines() if line.count("│") == 7][:6]
+    column = lambda i: "".join(cells[i].strip() for cells in rows)  # noqa: E731 (a column's folded lines, joined)
+    assert "…" not in printed.getvalue() and column(1) == "/".join(key), printed.getvalue()
+    assert column(5).endswith(check), printed.getvalue()

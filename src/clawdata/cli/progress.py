@@ -8,8 +8,8 @@ from rich.console import Console
 
 # Bound to the terminal's streams as they are at start: while a local run executes, sys.stdout is
 # redirected away (dbt's log stays in the run's captured logs, not on the terminal).
-# Not a terminal (a pipe, a test, CI): wide enough that tables are not cut.
-_width = None if sys.stdout.isatty() else 160
+# Not a terminal (a pipe, a test, CI): wide enough that tables are not cut, or as wide as COLUMNS says.
+_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
 
 
 class _Console(Console):
@@ -77,7 +77,8 @@ def show(event: RunEvent) -> None:
         console.print(f"  [green]✓[/] {event.name}{f'  [dim]{event.detail}[/]' if event.detail else ''}")
     elif event.kind == "check" and not event.ok:
         warn = event.severity == "WARN"
-        console.print(f"  {'[yellow]! warn' if warn else '[red]✗ check'}[/] {event.name}{f': {event.detail}' if event.detail else ''}")
+        console.print(f"  {'[yellow]! warn' if warn else '[red]✗ check'}[/] {event.name}{f': {event.detail}' if event.detail else ''}",
+                      soft_wrap=True)  # a long check name on its line, not broken off it
     elif event.kind == "warning":
         console.print(f"  [yellow]! {event.name}[/]: {event.detail}", soft_wrap=True)
     elif event.kind in ("step_failure", "run_failure"):

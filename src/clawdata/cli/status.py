@@ -120,7 +120,8 @@ def status(target: Target, run_limit: int = 10) -> None:
 
     assets = Table(title=f"Assets ({target.where})", title_justify="left")
     for column in ("asset", "group", "last materialization", "rows", "checks", "freshness"):
-        assets.add_column(column, justify="right" if column == "rows" else "left")
+        # folded, never cut: long keys (a package's models) differ at their ends
+        assets.add_column(column, justify="right" if column == "rows" else "left", overflow="fold")
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
     for node in nodes:
         last = (node["assetMaterializations"] or [None])[0]

@@ -267,9 +267,12 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         stream.close()  # dbt stopped and its connection closed, whatever stopped this step
     for results in unit_results.values():  # a model whose unit test failed is skipped: report the test
         yield from results
-    skipped = [u for u in plan.build if u in build.skipped]
-    yield from _not_built(graph, [u for u in skipped if u in unit_failed], "its unit test failed")
-    yield from _not_built(graph, [u for u in skipped if u not in unit_failed], "upstream failed")
+    skipped = [u for u in plan.build if u in build.skipped and u not in unit_failed]
+    failed_builds = {u for _, u in failed_nodes if nodes.get(u, {}).get("resource_type") not in (None, "test")}
+    behind_tests = [u for u in skipped if not failed_builds & _upstream(graph, u)]  # only tests failed above it
+    yield from _not_built(graph, [u for u in plan.build if u in build.skipped and u in unit_failed], "its unit test failed")
+    yield from _not_built(graph, behind_tests, "behind a test that fails")
+    yield from _not_built(graph, [u for u in skipped if u not in behind_tests], "upstream failed")
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
             named = failures[index].removesuffix(": failed") if uid not in nodes else _named(nodes[uid])
