@@ -21,6 +21,10 @@ PRIVATE = [
     ("dagster._core.definitions.data_version", "NULL_DATA_VERSION", "what Dagster uses for an input never materialized"),
     ("dagster._core.definitions.data_version", "CODE_VERSION_TAG",
      "defs/automation/inbox_sensor.py: which code built an asset's latest materialization (an edit is out of date)"),
+    ("dagster._core.definitions.data_version", "DATA_VERSION_TAG",
+     "defs/automation/inbox_sensor.py: an asset's data version, as its latest materialization records it"),
+    ("dagster._core.definitions.data_version", "get_input_data_version_tag",
+     "the same: what a build read (an asset whose input changed since is out of date, Dagster's own rule)"),
     ("dagster._core.storage.asset_check_execution_record", "COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES",
      "gold/plan.py reads a check's last completed result (this run's own is only planned)"),
     ("dagster._core.definitions.data_version", "StaleCauseCategory",
@@ -91,6 +95,25 @@ def test_compute_logical_data_version_is_what_dagster_records():
         recorded = {k: instance.get_latest_data_version_record(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
                     for k in ("up", "down")}
     assert compute_logical_data_version("down-7", {dg.AssetKey("up"): dg.DataVersion(recorded["up"])}).value == recorded["down"]
+
+
+def test_a_materialization_records_the_data_versions_it_read():
+    """The inbox sensor asks again for an asset whose input's data version is not the one it read."""
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG, get_input_data_version_tag
+
+    @dg.asset
+    def first():
+        return dg.Output(1, data_version=dg.DataVersion("v1"))
+
+    @dg.asset(deps=[first])
+    def second():
+        return 2
+
+    with dg.instance_for_test() as instance:
+        dg.materialize([first, second], instance=instance)
+        events = instance.get_latest_materialization_events([dg.AssetKey("first"), dg.AssetKey("second")])
+    assert events[dg.AssetKey("first")].asset_materialization.tags[DATA_VERSION_TAG] == "v1"
+    assert events[dg.AssetKey("second")].asset_materialization.tags[get_input_data_version_tag(dg.AssetKey("first"))] == "v1"
 
 
 def test_a_materialization_carries_the_code_version_it_was_built_by():

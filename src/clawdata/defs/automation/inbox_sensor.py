@@ -18,7 +18,8 @@ import textwrap
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.data_version import CODE_VERSION_TAG  # no public name; tests/test_private_apis.py
+# no public names; tests/test_private_apis.py
+from dagster._core.definitions.data_version import CODE_VERSION_TAG, DATA_VERSION_TAG, get_input_data_version_tag
 
 from clawdata import settings
 
@@ -50,19 +51,37 @@ def _restored_from(latest: dict) -> str | None:
 
 
 def _out_of_date(graph, latest: dict, undelivered: list[str]) -> list[dg.AssetKey]:
-    """The assets never built, or built by other code than they have now (a new image, an edited
-    model, macro or seed): a dbt project's seed and the models reading only it are downstream of no
-    delivery, and an edit reaches no table until something builds it. What waits for a file source's
-    first delivery (`undelivered`: its bronze tables) has nothing to read yet: it is not."""
+    """The assets never built, built by other code than they have now (a new image, an edited model,
+    macro or seed), or built from other data than what they read holds now (Dagster's own rule: a
+    parent's data version is not the one recorded at the build; a subset run, `materialize slv_x
+    --full-refresh`, left gold and the read path behind it). A dbt project's seed and the models reading
+    only it are downstream of no delivery, and an edit reaches no table until something builds it.
+    What waits for a file source's first delivery (`undelivered`: its bronze tables) has nothing to
+    read yet: it is not."""
     waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) if undelivered else set()
     found = []
     for key in graph.materializable_asset_keys:
         event = latest.get(key)
-        built_by = event.asset_materialization.tags.get(CODE_VERSION_TAG) if event and event.asset_materialization else None
+        if event is None:
+            if key not in waiting:
+                found.append(key)
+            continue
+        tags = event.asset_materialization.tags if event.asset_materialization else {}
         code = graph.get(key).code_version  # None: Dagster versions the asset by run (the replica)
-        if (event is None and key not in waiting) or (code is not None and built_by not in (None, code)):
+        if (code is not None and tags.get(CODE_VERSION_TAG) not in (None, code)) or _read_changed(graph, key, tags, latest):
             found.append(key)
     return sorted(found, key=lambda k: k.to_user_string())
+
+
+def _read_changed(graph, key: dg.AssetKey, tags: dict, latest: dict) -> list[dg.AssetKey]:
+    """The parents of `key` whose data version now is not the one its latest build read."""
+    changed = []
+    for parent in graph.get(key).parent_keys:
+        event = latest.get(parent)
+        now = event.asset_materialization.tags.get(DATA_VERSION_TAG) if event and event.asset_materialization else None
+        if now is not None and tags.get(get_input_data_version_tag(parent)) != now:
+            changed.append(parent)
+    return changed
 
 
 def _put_in_place(path: str) -> float:
@@ -127,7 +146,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     stale = _out_of_date(graph, latest, undelivered) if not backup else []
     # What is out of date alone is asked for once per code: a model that fails is not retried every
     # tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
-    code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version]
+    code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
                                                     for k in stale]).encode()).hexdigest()[:16]
     asked = bool(stale) and not changed and bool(context.instance.get_runs(dg.RunsFilter(
         tags={"dagster/sensor_name": context.sensor_name, "dagster/run_key": code_key}), limit=1))
@@ -149,7 +168,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state = {p: f for _, files, _ in changed for p, f in files.items()}
         undelivered_stale = [k for k in stale if k not in delivered]
         if undelivered_stale:
-            changed.append((None, {}, _said_of(undelivered_stale, latest)))
+            changed.append((None, {}, _said_of(undelivered_stale, latest, graph)))
         run_requests.append(
             dg.RunRequest(
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
@@ -170,19 +189,28 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and asked:
-        skip += (f"; out of date, asked for once at this code ({_said_of(stale, latest)}): "
-                 "its run did not build it; an edit, or `materialize`, does")
+        skip += (f"; out of date, asked for once at this code and data ({_said_of(stale, latest, graph)}): "
+                 "its run did not build it; an edit, a delivery, or `materialize`, does")
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
-def _said_of(stale: list[dg.AssetKey], latest: dict) -> str:
+def _read_versions(graph, key: dg.AssetKey, latest: dict) -> list:
+    """What `key` reads, as it is now: a run asked for out-of-date assets is asked once per state."""
+    return sorted([p.to_user_string(), latest[p].asset_materialization.tags.get(DATA_VERSION_TAG)]
+                  for p in graph.get(key).parent_keys if latest.get(p) and latest[p].asset_materialization)
+
+
+def _said_of(stale: list[dg.AssetKey], latest: dict, graph=None) -> str:
     never = [k.to_user_string() for k in stale if latest.get(k) is None]
-    edited = [k.to_user_string() for k in stale if latest.get(k) is not None]
+    built = [k for k in stale if latest.get(k) is not None]
+    behind = [k for k in built if graph is not None and _read_changed(graph, k, latest[k].asset_materialization.tags, latest)]
+    edited = [k.to_user_string() for k in built if k not in behind]
     parts = [*([f"never built: {', '.join(never[:_SHOWN])}"] if never else []),
-             *([f"code changed since built: {', '.join(edited[:_SHOWN])}"] if edited else [])]
+             *([f"code changed since built: {', '.join(edited[:_SHOWN])}"] if edited else []),
+             *([f"what it reads changed since built: {', '.join(k.to_user_string() for k in behind[:_SHOWN])}"] if behind else [])]
     return "; ".join(parts)
 
 
