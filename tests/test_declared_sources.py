@@ -536,3 +536,20 @@ def test_exports_in_latin1_utf16_or_with_a_trailing_delimiter_are_declared_and_l
     with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
         conn.execute(select_file_sql(header, spec.types)).fetchall()
     assert "iconv -f cp1252" in str(files.explain_duckdb_error(bad, raised.value, ";", "latin-1"))
+
+
+def test_a_delivery_with_mixed_line_endings_or_a_broken_json_line_names_its_line(tmp_path):
+    """Two exports joined (LF lines, then CRLF ones) failed with DuckDB's "invalid state" and no line; a
+    malformed JSON line found while reading the file's columns was named one line too far, unshown."""
+    mixed = tmp_path / "clients_1.csv"
+    mixed.write_bytes(b"id;name\n1;x\n2;y\r\n3;z\r\n")
+    types = {"id": "BIGINT", "name": "VARCHAR"}
+    header = check_header(mixed, types, "csv", ";")
+    with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+        conn.execute(select_file_sql(header, types)).fetchall()
+    assert str(files.explain_duckdb_error(mixed, raised.value, ";")).startswith(
+        f"{mixed} line 3: its line ends in CRLF where line 1's ends in LF"), raised.value
+    broken = tmp_path / "events_1.jsonl"
+    broken.write_text('{"id": 1}\n{"id": 2, "user": {"x": 4\n{"id": 3}\n')
+    with pytest.raises(files.BadInputFile, match=r"events_1.jsonl line 2: malformed JSON .*line reads: '\{\"id\": 2"):
+        check_header(broken, {"id": "BIGINT"}, "jsonl")

@@ -126,6 +126,8 @@ def _described_columns(path: Path, file_format: str, whole_file: bool = False) -
         with duckdb.connect() as conn:
             return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except duckdb.Error as e:
+        if file_format == "jsonl" and "Malformed JSON" in str(e):  # its line, as the load names it
+            raise explain_duckdb_error(path, e) from None
         raise BadInputFile(f"{path}: not a readable {file_format} file ({str(e).splitlines()[0]})") from None
 
 
@@ -176,6 +178,10 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
         reason = re.search(r"in line \d+: ([^\n]*)", text)
         return BadInputFile(f"{path} line {number}: malformed JSON ({(reason.group(1) if reason else 'unreadable').strip().rstrip('.')})"
                             f" (line reads: {content[:120]!r})")
+    if "state machine reached an invalid state" in text and (mixed := _mixed_line_ending(path, encoding)):
+        number, ending, first = mixed
+        return BadInputFile(f"{path} line {number}: its line ends in {ending} where line 1's ends in {first} (files "
+                            "joined together?): give every line one ending (dos2unix, or unix2dos)")
     line = re.search(r"CSV Error on Line: (\d+)", text)
     original = re.search(r"Original Line: (.*?)\n", text)
     reason = _first_reason(text)
@@ -204,6 +210,28 @@ def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf
             return reader.line_num + 1
     except (OSError, EOFError, csv.Error):
         return record
+
+
+def _mixed_line_ending(path: Path, encoding: str = "utf-8", most: int = 1_000_000) -> tuple[int, str, str] | None:
+    """(line, its ending, the first line's) where a file's line endings change (LF and CRLF mixed),
+    within its first `most` lines: DuckDB's reader then says only that it reached an invalid state."""
+    names = {"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", newline="", errors="replace",
+                                                                   encoding=CODECS.get(encoding, "utf-8")) as f:
+            first = None
+            for number, line in enumerate(f, 1):
+                if number > most:
+                    return None
+                ending = next((e for e in ("\r\n", "\n", "\r") if line.endswith(e)), None)
+                if ending is None:  # the last line, unended
+                    return None
+                first = first or ending
+                if ending != first:
+                    return number, names[ending], names[first]
+    except (OSError, EOFError):
+        pass
+    return None
 
 
 def _malformed_json_line(path: Path, most: int = 1_000_000) -> tuple[int, str] | None:
