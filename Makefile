@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 COMPOSE ?= docker compose
-# Commands against the running stack run inside its user-code container: nothing to install locally.
-EXEC := $(COMPOSE) exec $(shell [ -t 0 ] || echo -T) user_code
+# Commands against the running stack run in a one-off container of its user-code image: nothing to
+# install locally, and a restart of the code server (`up -d --build user_code`) does not end them.
+EXEC := $(COMPOSE) run --rm --no-deps $(shell [ -t 0 ] || echo -T) user_code
 STACK_URL := http://webserver:3000
 
 .DEFAULT_GOAL := help

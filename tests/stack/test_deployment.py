@@ -1,5 +1,6 @@
 """The Compose deployment, driven end to end as a user drives it (issue: the Docker deployment)."""
 
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,15 @@ def test_the_trimmed_user_code_image_imports_what_runs_use(stack):
              "assert not sqlglot.tokens.SQLGLOTC_INSTALLED, 'sqlglotc installed'")
     result = stack.compose("exec", "-T", "user_code", "python", "-W", "error::UserWarning", "-c", probe, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_database_on_the_docker_host_is_reachable_by_name(stack):
+    """`host.docker.internal` names the Docker host in the code server and in every run container (their
+    container context), whatever address the stack's network got: a database source there keeps its URL."""
+    resolved = stack.compose("exec", "-T", "user_code", "getent", "hosts", "host.docker.internal", check=False)
+    assert resolved.returncode == 0 and resolved.stdout.split()[0].count(".") == 3, resolved.stdout + resolved.stderr
+    context = stack.compose("exec", "-T", "user_code", "printenv", "DAGSTER_CONTAINER_CONTEXT").stdout
+    assert json.loads(context)["docker"]["container_kwargs"]["extra_hosts"] == {"host.docker.internal": "host-gateway"}
 
 
 def test_webserver_is_on_localhost_only(stack):
