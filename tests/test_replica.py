@@ -135,6 +135,24 @@ def test_a_view_over_a_file_is_served_as_a_table_of_its_rows(tmp_path, reads):
         assert conn.execute("SELECT sum(x) FROM ext").fetchone() == (1,)
 
 
+def test_a_bare_name_reads_the_models_table_not_one_it_left_behind(tmp_path):
+    """A model moved to another schema (`+schema:`) leaves its old table where dbt built it: a bare name
+    found the old copy first (schemas are searched in order) and `clawdata sql` served stale rows.
+    It reads the table a served asset owns; the old one stays readable by its schema."""
+    warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE SCHEMA analytics; CREATE SCHEMA other_schema")
+        conn.execute("CREATE TABLE analytics.data_text AS SELECT 'old' AS v")  # where the model was
+        conn.execute("CREATE TABLE other_schema.data_text AS SELECT 'new' AS v")  # where it is built now
+        conn.execute("CREATE TABLE analytics.kept AS SELECT 1 AS v")
+    replica.publish(warehouse, path, "run-1", owned=["other_schema.data_text", "analytics.kept"])
+    with replica.connect(path) as conn:
+        assert conn.execute("SELECT v FROM data_text").fetchone() == ("new",)
+        assert conn.execute("SELECT v FROM analytics.data_text").fetchone() == ("old",)
+        assert conn.execute("SELECT v FROM kept").fetchone() == (1,)
+    assert replica.read_snapshot(path).owned == ("analytics.kept", "other_schema.data_text")
+
+
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     make_warehouse(warehouse, 3)
@@ -187,6 +205,7 @@ def test_a_run_publishes_silver_and_gold_consistently(pipeline):
                                                          "WHERE table_schema <> 'clawdata_replica'").fetchall()}
     assert tables == {"silver.slv_customers", "silver.slv_orders", "silver.slv_products",
                       *(f"main.{model}" for model in GOLD_MODELS)}
+    assert set(replica.read_snapshot(pipeline["replica"]).owned) == tables  # what a bare name prefers
 
 
 HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"

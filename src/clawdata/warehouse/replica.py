@@ -45,6 +45,7 @@ class Snapshot:
     bytes: int  # size of the published file
     versions: dict[str, str] | None = None  # the writer's versions of the tables (Dagster data versions)
     unreadable: tuple[str, ...] = ()  # views served as they are that no longer bind (this publish's, not stored)
+    owned: tuple[str, ...] = ()  # "schema.table" of every served asset: a bare name means one of these
 
     def describe(self) -> str:
         return (f"replica generation {self.generation}, published {self.published_at:%Y-%m-%d %H:%M:%S} UTC "
@@ -61,7 +62,7 @@ UNSERVED_SCHEMAS = ("_clawdata", "_clawdata_dlt")
 
 
 def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: dict[str, str] | None = None,
-            unserved: Sequence[str] = UNSERVED_SCHEMAS) -> Snapshot:
+            unserved: Sequence[str] = UNSERVED_SCHEMAS, owned: Sequence[str] = ()) -> Snapshot:
     """Copy every table and view of the warehouse but those of the `unserved` schemas into a new
     version of the replica, and rename it into place. Tables are found by schema and name, so dbt's
     custom schemas and seeds come along, and a view keeps what it reads.
@@ -87,10 +88,11 @@ def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: d
             conn.execute(f"DROP SCHEMA IF EXISTS target.{SNAPSHOT_SCHEMA} CASCADE")  # a restored warehouse has one
             conn.execute(f"CREATE SCHEMA target.{SNAPSHOT_SCHEMA}")
             conn.execute(f"CREATE TABLE target.{SNAPSHOT_TABLE} (generation BIGINT, published_at TIMESTAMP, "
-                         "run_id VARCHAR, tables JSON, publish_seconds DOUBLE, data_versions JSON)")
+                         "run_id VARCHAR, tables JSON, publish_seconds DOUBLE, data_versions JSON, owned_tables JSON)")
             seconds = time.monotonic() - started
-            conn.execute(f"INSERT INTO target.{SNAPSHOT_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                         [generation, published_at, run_id, json.dumps(counts), seconds, json.dumps(versions or {})])
+            conn.execute(f"INSERT INTO target.{SNAPSHOT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [generation, published_at, run_id, json.dumps(counts), seconds, json.dumps(versions or {}),
+                          json.dumps(sorted(owned))])
             conn.execute("DETACH target")  # checkpoints: the file is complete, no WAL beside it
         _fsync(temporary)
         os.replace(temporary, replica)
@@ -101,7 +103,7 @@ def publish(warehouse: Path | str, replica: Path | str, run_id: str, versions: d
             path.unlink(missing_ok=True)
         raise
     return Snapshot(generation, published_at, run_id, counts, time.monotonic() - started, replica.stat().st_size, versions,
-                    tuple(unreadable))
+                    tuple(unreadable), tuple(sorted(owned)))
 
 
 def _generation_file(replica: Path) -> Path:
@@ -240,6 +242,7 @@ def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
         conn.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(replica)])
         conn.execute("USE warehouse")
         use_every_schema(conn, "warehouse")
+        _bare_names_read_the_assets(conn, "warehouse")
     except BaseException:
         conn.close()
         raise
@@ -256,11 +259,32 @@ def use_every_schema(conn: duckdb.DuckDBPyConnection, catalog: str) -> None:
     conn.execute(f"SET search_path = '{','.join(f'{catalog}.{s}' for s in ordered)}'")
 
 
+def _bare_names_read_the_assets(conn: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """A name in several schemas, one of them a served asset's table (a model moved by `+schema:`
+    leaves its old table behind, as dbt does): the bare name reads the asset's, whatever the search
+    path's order (a temporary view of this connection, which DuckDB resolves first)."""
+    try:
+        owned = set(json.loads(conn.execute(f"SELECT owned_tables FROM {catalog}.{SNAPSHOT_TABLE}").fetchone()[0] or "[]"))
+    except duckdb.Error:  # a replica published by an earlier clawdata: no list
+        return
+    places: dict[str, list[str]] = {}
+    for schema, name in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
+            [catalog, catalog]).fetchall():
+        places.setdefault(name, []).append(schema)
+    for name, schemas in places.items():
+        mine = [s for s in schemas if f"{s}.{name}" in owned]
+        if len(schemas) > 1 and len(mine) == 1:
+            conn.execute(f"CREATE TEMP VIEW {_ident(name)} AS SELECT * FROM {catalog}.{_ident(mine[0])}.{_ident(name)}")
+
+
 def snapshot_of(conn: duckdb.DuckDBPyConnection) -> Snapshot:
     cursor = conn.execute(f"SELECT * FROM {SNAPSHOT_TABLE}")  # by name: older versions lack later columns
     row = dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0]))
     return Snapshot(row["generation"], row["published_at"], row["run_id"], json.loads(row["tables"]),
-                    row["publish_seconds"], 0, json.loads(row.get("data_versions") or "{}"))
+                    row["publish_seconds"], 0, json.loads(row.get("data_versions") or "{}"),
+                    owned=tuple(json.loads(row.get("owned_tables") or "[]")))
 
 
 def read_snapshot(replica: Path | str) -> Snapshot:

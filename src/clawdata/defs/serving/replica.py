@@ -34,6 +34,12 @@ def served_keys(graph) -> list[dg.AssetKey]:
     return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name not in UNSERVED_GROUPS)
 
 
+def owned_tables(graph, keys: Sequence[dg.AssetKey]) -> list[str]:
+    """"schema.table" of each served asset (its `dagster/table_name`: dbt's names the database too)."""
+    names = (str(graph.get(k).metadata.get("dagster/table_name") or "") for k in keys)
+    return sorted({".".join(name.split(".")[-2:]) for name in names if name.count(".") >= 1})
+
+
 def half_finished(context: dg.AssetExecutionContext, resolver, keys: Sequence[dg.AssetKey]) -> list[str]:
     """Served assets whose served inputs changed after they were last built (Dagster's stale causes
     of category DATA, restricted to edges between served assets; code changes and bronze-only
@@ -87,7 +93,7 @@ def replica_asset(graph) -> dg.AssetsDefinition:
             yield dg.MaterializeResult(metadata={"generation": current.generation, "reused": True,
                                                  "dagster/row_count": sum(current.tables.values())})
             return
-        snapshot = replica.publish(duckdb.database, path, context.run.run_id, versions)
+        snapshot = replica.publish(duckdb.database, path, context.run.run_id, versions, owned=owned_tables(graph, keys))
         context.log.info(f"published {snapshot.describe()} in {snapshot.seconds:.2f} s")
         if snapshot.unreadable:
             context.log.warning(f"views that read nothing that exists (served as they are; drop them if they are "
