@@ -553,3 +553,15 @@ def test_a_delivery_with_mixed_line_endings_or_a_broken_json_line_names_its_line
     broken.write_text('{"id": 1}\n{"id": 2, "user": {"x": 4\n{"id": 3}\n')
     with pytest.raises(files.BadInputFile, match=r"events_1.jsonl line 2: malformed JSON .*line reads: '\{\"id\": 2"):
         check_header(broken, {"id": "BIGINT"}, "jsonl")
+
+
+def test_a_wide_file_missing_a_column_says_which_in_a_line_a_reader_reads(tmp_path):
+    """A 502-column export missing one column failed with every expected and every found name: 7 KB on one line."""
+    declared = {"rec_id": "BIGINT", **{f"m{i:03}": "DOUBLE" for i in range(500)}, "note": "VARCHAR"}
+    wide = tmp_path / "wide_1.csv"
+    wide.write_text(",".join(c for c in declared if c != "m250") + "\n")
+    with pytest.raises(files.BadInputFile) as raised:
+        check_header(wide, declared)
+    message = str(raised.value)
+    assert "missing column(s) m250; 501 found of 502 declared" in message and "optional: true" in message, message
+    assert len(message) < 400, len(message)

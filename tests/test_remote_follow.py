@@ -254,3 +254,13 @@ def test_status_shows_long_asset_keys_and_check_names_whole(monkeypatch):
     column = lambda i: "".join(cells[i].strip() for cells in rows)  # noqa: E731 (a column's folded lines, joined)
     assert "…" not in printed.getvalue() and column(1) == "/".join(key), printed.getvalue()
     assert column(5).endswith(check), printed.getvalue()
+
+
+def test_a_models_name_alone_suggests_its_key_in_its_schema():
+    """`materialize my_model2` (as `dbt build -s my_model2` takes it) suggested an unrelated `my_seed`,
+    not the model's key `dbt_expectations_integration_tests/my_model2`."""
+    from clawdata.cli.materialize import check_names
+
+    known = ["my_seed", "dbt_expectations_integration_tests/my_model2", "dbt_expectations_integration_tests/data_test"]
+    with pytest.raises(ClawdataError, match=r"unknown asset 'my_model2'; did you mean: dbt_expectations_integration_tests/my_model2"):
+        check_names(("my_model2",), known)

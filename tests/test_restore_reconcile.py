@@ -71,3 +71,27 @@ def test_a_delivery_made_readable_again_is_a_change(project):
     os.chmod(delivery, 0o600)
     again = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout
     assert "requested raw_products" in again and "products_2026-12-05.csv" in again and "SUCCESS" in again, again
+
+
+def test_after_a_failed_rebuild_the_inbox_sensor_goes_on(project):
+    """The rebuild after a restore failed (a file it could not read): the assets it did not build kept
+    the restore's record, so every tick asked for the same rebuild again, which Dagster dropped (its run
+    key taken): the ticks were SKIPPED with no reason, and the deliveries that came meanwhile were
+    recorded in the cursor and never run. The rebuild is asked for once; deliveries then go on."""
+    assert run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").returncode == 0
+    sample = project["sample"] / "sample_products.csv"
+    good = sample.read_text()
+    sample.write_text(good + '"unterminated,1,2\n')
+    said = subprocess.run([sys.executable, "-m", "clawdata.cli.reconcile", "backup-3"], env=project["env"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert said.returncode == 0, said.stdout + said.stderr
+    failed = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor")
+    assert "rebuild after the restore of backup backup-3" in failed.stdout and failed.returncode != 0, failed.stdout
+    # What can be built from what is there is (gold, the read path: the products table as restored)
+    next_tick = " ".join(run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "the rebuild after the restore of backup backup-3 was asked for once" in next_tick, next_tick
+    assert "SUCCESS" in next_tick and "warehouse_replica" in next_tick, next_tick
+    sample.write_text(good)  # mended, and a delivery comes
+    (project["inbox"] / "products_2026-12-06.csv").write_text(good)
+    after = " ".join(run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "requested raw_products" in after and "SUCCESS" in after, after

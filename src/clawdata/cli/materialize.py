@@ -25,7 +25,10 @@ def check_names(names: tuple[str, ...], known: list[str]) -> None:
     if unknown:
         lines = []
         for name in unknown:
-            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            # a dbt model in a schema of its own is `schema/model`: the model's name alone (as `dbt build -s`
+            # takes it) finds it first
+            ending = [k for k in known if k.rsplit("/", 1)[-1] == name]
+            close = list(dict.fromkeys([*ending, *difflib.get_close_matches(name, known, n=3, cutoff=0.5)]))[:3]
             lines.append(f"unknown asset '{name}'" + (f"; did you mean: {', '.join(close)}?" if close else ""))
         lines.append("known assets: " + ", ".join(sorted(known)))
         raise ClawdataError("\n".join(lines), exit_code=USAGE_ERROR)

@@ -69,11 +69,18 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
         where = f"{path} line 1" if file_format == "csv" else str(path)
         other = next((d for d in ";,\t|" if d != delimiter and len(names) == 1 and d in names[0]), None)
         hint = f" (its header is one column holding {other!r}: set the source's `delimiter`)" if other else ""
-        raise BadInputFile(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(expected)}; "
-                           f"found {', '.join(names)}{hint}")
+        extra = [n for n in names if n not in expected]
+        raise BadInputFile(f"{where}: missing column(s) {_few(missing)}; " + (
+            f"expected {', '.join(expected)}; found {', '.join(names)}" if len(expected) + len(names) <= 40 else
+            f"{len(names)} found of {len(expected)} declared" + (f", and not declared: {_few(extra)}" if extra else ""))
+            + f"{hint} (a column some files lack is declared `optional: true`)")
     ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
     absent = [c for c in expected if c not in names]
     return FileHeader(path, names, ignored, absent, file_format, delimiter, decimal_separator, encoding)
+
+
+def _few(names: list[str], most: int = 10) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:

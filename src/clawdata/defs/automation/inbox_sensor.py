@@ -66,11 +66,16 @@ def _out_of_date(graph, latest: dict, undelivered: list[str]) -> list[dg.AssetKe
             if key not in waiting:
                 found.append(key)
             continue
-        tags = event.asset_materialization.tags if event.asset_materialization else {}
+        tags = _tags(event)
         code = graph.get(key).code_version  # None: Dagster versions the asset by run (the replica)
         if (code is not None and tags.get(CODE_VERSION_TAG) not in (None, code)) or _read_changed(graph, key, tags, latest):
             found.append(key)
     return sorted(found, key=lambda k: k.to_user_string())
+
+
+def _tags(event) -> dict:
+    """A latest materialization's tags (none on a restore's record, reported outside a run)."""
+    return (event.asset_materialization.tags or {}) if event is not None and event.asset_materialization else {}
 
 
 def _read_changed(graph, key: dg.AssetKey, tags: dict, latest: dict) -> list[dg.AssetKey]:
@@ -78,7 +83,7 @@ def _read_changed(graph, key: dg.AssetKey, tags: dict, latest: dict) -> list[dg.
     changed = []
     for parent in graph.get(key).parent_keys:
         event = latest.get(parent)
-        now = event.asset_materialization.tags.get(DATA_VERSION_TAG) if event and event.asset_materialization else None
+        now = _tags(event).get(DATA_VERSION_TAG)
         if now is not None and tags.get(get_input_data_version_tag(parent)) != now:
             changed.append(parent)
     return changed
@@ -123,7 +128,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             continue
         files = _fingerprints(source, declared)
         current.update(files)
-        if last is None and not files:
+        if not files and (last is None or _restored_from({None: last})):  # never loaded, or not in the restored backup
             undelivered.append(source.raw_table)
         if previous is None:
             if files and (why := _why_first(last, files)):
@@ -142,19 +147,28 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
     left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
     run_requests = []
-    backup = _restored_from(latest)
+    backup, rebuilt = _restored_from(latest), ""
+    if backup and (earlier := _requested(context, f"restored:{backup}")):
+        # Asked for once already: if that run failed, some assets still hold the restore's record, and
+        # asking again under the same key is dropped by Dagster. Deliveries and edits go on as usual.
+        rebuilt = (f"the rebuild after the restore of backup {backup} was asked for once (run {earlier.run_id[:8]}: "
+                   f"{earlier.status.value}); what it did not build is built by the next delivery or `materialize`")
+        backup = None
     stale = _out_of_date(graph, latest, undelivered) if not backup else []
     # What is out of date alone is asked for once per code: a model that fails is not retried every
     # tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
                                                     for k in stale]).encode()).hexdigest()[:16]
-    asked = bool(stale) and not changed and bool(context.instance.get_runs(dg.RunsFilter(
-        tags={"dagster/sensor_name": context.sensor_name, "dagster/run_key": code_key}), limit=1))
+    asked = bool(stale) and not changed and _requested(context, code_key) is not None
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw.
+        # A file source with no file (declared after the backup: its files were kept aside) has nothing
+        # to load: it is left out with what reads it, the read path is not (it publishes the rest).
+        waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) - {dg.AssetKey(settings.REPLICA_ASSET)} \
+            if undelivered else set()
         run_requests.append(dg.RunRequest(
-            run_key=f"restored:{backup}", asset_selection=sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()),
+            run_key=f"restored:{backup}", asset_selection=sorted(graph.materializable_asset_keys - waiting, key=lambda k: k.to_user_string()),
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
@@ -169,6 +183,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         undelivered_stale = [k for k in stale if k not in delivered]
         if undelivered_stale:
             changed.append((None, {}, _said_of(undelivered_stale, latest, graph)))
+        if rebuilt:
+            changed.append((None, {}, rebuilt))
         run_requests.append(
             dg.RunRequest(
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
@@ -191,22 +207,30 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if skip and asked:
         skip += (f"; out of date, asked for once at this code and data ({_said_of(stale, latest, graph)}): "
                  "its run did not build it; an edit, a delivery, or `materialize`, does")
+    if skip and rebuilt:
+        skip += f"; {rebuilt}"
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
+def _requested(context: dg.SensorEvaluationContext, run_key: str):
+    """This sensor's run for `run_key`, if it asked for one."""
+    runs = context.instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": context.sensor_name,
+                                                          "dagster/run_key": run_key}), limit=1)
+    return runs[0] if runs else None
+
+
 def _read_versions(graph, key: dg.AssetKey, latest: dict) -> list:
     """What `key` reads, as it is now: a run asked for out-of-date assets is asked once per state."""
-    return sorted([p.to_user_string(), latest[p].asset_materialization.tags.get(DATA_VERSION_TAG)]
-                  for p in graph.get(key).parent_keys if latest.get(p) and latest[p].asset_materialization)
+    return sorted([p.to_user_string(), _tags(latest[p]).get(DATA_VERSION_TAG)] for p in graph.get(key).parent_keys if latest.get(p))
 
 
 def _said_of(stale: list[dg.AssetKey], latest: dict, graph=None) -> str:
     never = [k.to_user_string() for k in stale if latest.get(k) is None]
     built = [k for k in stale if latest.get(k) is not None]
-    behind = [k for k in built if graph is not None and _read_changed(graph, k, latest[k].asset_materialization.tags, latest)]
+    behind = [k for k in built if graph is not None and _read_changed(graph, k, _tags(latest[k]), latest)]
     edited = [k.to_user_string() for k in built if k not in behind]
     parts = [*([f"never built: {', '.join(never[:_SHOWN])}"] if never else []),
              *([f"code changed since built: {', '.join(edited[:_SHOWN])}"] if edited else []),

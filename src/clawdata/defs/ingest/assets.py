@@ -114,8 +114,9 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         files = source.input_files(declarations.specs())  # a file another source names more closely is its
         if not files:
             inbox, sample = source.patterns()
-            raise BadInputFile(f"source {source.name}: no file found ({shown(sample)} in {settings.sample_dir()}, "
-                               f"{shown(inbox)} in {settings.inbox_dir()})")
+            looked = [f"{shown(p)} in {folder}" for p, folder in ((sample, settings.sample_dir()), (inbox, settings.inbox_dir())) if p]
+            raise BadInputFile(f"source {source.name}: no file found ({', '.join(looked) or 'it names no file pattern'}): "
+                               "deliver its first file (the inbox sensor leaves it out until then)")
         headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator, source.optional,
                                 source.encoding) for path in files]
         version = files_fingerprint([h.path for h in headers], code_version)
