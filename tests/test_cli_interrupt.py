@@ -180,3 +180,39 @@ def test_a_run_waiting_for_the_warehouse_sleeps_and_answers_ctrl_c(tmp_path):
         statuses = [r.dagster_run.status.value for r in sorted(instance.get_run_records(limit=2), key=lambda r: r.create_timestamp)]
         assert statuses == ["CANCELED", "CANCELED"]  # the holder by the cleanup's Ctrl-C
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+
+
+def test_dev_started_in_the_background_stops_on_ctrl_c(tmp_path):
+    """`clawdata dagster dev &` from a script: the shell has it ignore SIGINT, which stays ignored across
+    exec, so `kill -INT` (and a later Ctrl-C of a foregrounded job) left the webserver and the daemon
+    hanging. It stops, every process with it."""
+    import socket
+    import urllib.request
+
+    paths = make_project(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dev = subprocess.Popen([str(CLAWDATA), "dagster", "dev", "-p", str(port), "-h", "127.0.0.1"], env=paths["env"],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `&` in a script
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert dev.poll() is None and time.monotonic() < deadline, "dagster dev did not come up"
+                time.sleep(1)
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=120)
+        deadline = time.monotonic() + 60
+        while processes_of(paths["home"]) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert processes_of(paths["home"]) == [], processes_of(paths["home"])
+    finally:
+        try:
+            os.killpg(dev.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

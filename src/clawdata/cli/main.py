@@ -144,6 +144,10 @@ def dev(ctx):
     # Dagster warns about any dagster.yaml in the working directory that is not DAGSTER_HOME's.
     os.chdir(dagster_home())
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(dev_workspace()), *ctx.args]
+    # A shell that starts a command in the background (`&` in a script, no job control) has it ignore
+    # Ctrl-C, and an ignored signal stays ignored across exec: `dagster dev` then never stopped its
+    # webserver and daemon on `kill -INT`, and they hung waiting for it. Ctrl-C is Ctrl-C again.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(sys.executable, command)
 
 
