@@ -31,4 +31,5 @@ def write(conn: duckdb.DuckDBPyConnection, failed: Mapping[str, tuple[str, str]]
         return
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ledger.SCHEMA}")
     conn.execute(f"CREATE OR REPLACE TABLE {TABLE} (hook VARCHAR, version VARCHAR, error VARCHAR)")
-    conn.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?)", [(uid, v, e) for uid, (v, e) in failed.items()])
+    if failed:  # (DuckDB refuses executemany over no rows: a build whose hooks all passed failed with it)
+        conn.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?)", [(uid, v, e) for uid, (v, e) in failed.items()])
