@@ -264,7 +264,7 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
         "next:",
         *([f"  export {spec.password_variable}=..." + (f"            (or {spec.driver_password_variable})"
                                                       if spec.driver_password_variable else "")] if spec.has_password else []),
-        f"  clawdata dagster materialize raw_{name} slv_{name} warehouse_replica   (the replica: what `clawdata sql` reads)",
+        f"  clawdata dagster materialize --all   (loads it; what reads it and the replica, what `clawdata sql` reads, follow)",
         f"  in dbt: select * from {{{{ source('silver', 'slv_{name}') }}}}",
         f"  the stack: add {spec.password_variable} to .env, then make up   (the new image, and a daemon that has the "
         "password to hand to runs)" if spec.has_password

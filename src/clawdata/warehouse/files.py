@@ -193,7 +193,7 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     original = re.search(r"Original Line: (.*?)\n", text)
     reason = _first_reason(text)
     where = f"{path} line {_physical_line(path, int(line.group(1)), delimiter, encoding)}" if line else str(path)
-    shown = f" (line reads: {original.group(1)[:120]!r})" if original else ""
+    shown = f" (line reads: {original.group(1)[:120]!r})" if original and original.group(1).strip() else ""
     if "not utf-8 encoded" in reason:
         shown += "; set the source's `encoding` (latin-1 or utf-16), or save the file as UTF-8"
     elif "not latin-1 encoded" in reason:  # bytes 0x80-0x9F: Windows-1252, which DuckDB does not read
