@@ -264,3 +264,10 @@ def test_a_models_name_alone_suggests_its_key_in_its_schema():
     known = ["my_seed", "dbt_expectations_integration_tests/my_model2", "dbt_expectations_integration_tests/data_test"]
     with pytest.raises(ClawdataError, match=r"unknown asset 'my_model2'; did you mean: dbt_expectations_integration_tests/my_model2"):
         check_names(("my_model2",), known)
+
+
+def test_a_model_not_built_is_said_from_the_deployments_events_as_locally():
+    event = {"__typename": "ObservationEvent", "assetKey": {"path": ["marts", "orders"]},
+             "metadataEntries": [{"label": "clawdata/not_built", "text": "upstream failed"}, {"label": "other"}]}
+    assert remote._from_graphql_event(event) == RunEvent("not_built", "marts/orders", "upstream failed", ok=False)
+    assert remote._from_graphql_event({**event, "metadataEntries": []}) is None

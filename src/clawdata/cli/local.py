@@ -276,4 +276,7 @@ def describe_event(event) -> RunEvent | None:
                         evaluation.description or "", ok=evaluation.passed, severity=evaluation.severity.value)
     if kind == "RUN_FAILURE":
         return RunEvent("run_failure", "run", event.message or "run failed", ok=False)
+    if kind == "ASSET_OBSERVATION":  # a dbt node the gold step did not build, and why (defs/gold/assets.py)
+        why = event.event_specific_data.asset_observation.metadata.get(settings.NOT_BUILT_METADATA)
+        return RunEvent("not_built", event.asset_key.to_user_string(), why.value, ok=False) if why else None
     return None

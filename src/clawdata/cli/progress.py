@@ -27,7 +27,7 @@ errors = _Console(file=sys.stderr, highlight=False, width=_width)
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # step_start | step_failure | materialized | check | check_planned | warning | run_failure | retry | canceling
+    kind: str  # step_start | step_failure | materialized | not_built | check | check_planned | warning | run_failure | retry | canceling
     name: str  # step key, asset key, check name or (retry) the new run's id
     detail: str = ""
     ok: bool = True
@@ -42,6 +42,7 @@ class Summary:
 
     rebuilt: int = 0
     reused: int = 0
+    not_built: int = 0  # dbt nodes the gold step did not build (something they depend on failed)
     checks_passed: int = 0
     checks_warned: int = 0
     checks_failed: int = 0
@@ -55,6 +56,8 @@ class Summary:
         elif event.kind == "materialized":
             self.reused += event.reused
             self.rebuilt += not event.reused
+        elif event.kind == "not_built":
+            self.not_built += 1
         elif event.kind == "check":
             if event.ok:
                 self.checks_passed += 1
@@ -67,7 +70,8 @@ class Summary:
         checks = f"checks {self.checks_passed} passed, {self.checks_warned} warned, {self.checks_failed} failed"
         skipped = self.checks_planned - self.checks_passed - self.checks_warned - self.checks_failed
         checks += f", {skipped} skipped" if skipped > 0 else ""
-        return f"{self.rebuilt} rebuilt, {self.reused} reused; {checks}; {seconds:.1f} s"
+        built = f"{self.rebuilt} rebuilt, {self.reused} reused" + (f", {self.not_built} not built" if self.not_built else "")
+        return f"{built}; {checks}; {seconds:.1f} s"
 
 
 def show(event: RunEvent) -> None:
@@ -75,6 +79,8 @@ def show(event: RunEvent) -> None:
         console.print(f"  [dim]…[/] {event.name}")
     elif event.kind == "materialized":
         console.print(f"  [green]✓[/] {event.name}{f'  [dim]{event.detail}[/]' if event.detail else ''}")
+    elif event.kind == "not_built":
+        console.print(f"  [yellow]–[/] {event.name}  [dim]not built: {event.detail}[/]", soft_wrap=True)
     elif event.kind == "check" and not event.ok:
         warn = event.severity == "WARN"
         console.print(f"  {'[yellow]! warn' if warn else '[red]✗ check'}[/] {event.name}{f': {event.detail}' if event.detail else ''}",

@@ -176,6 +176,7 @@ query RunEvents($runId: ID!, $after: String) {
         }
         ... on RunFailureEvent { error { message } }
         ... on EngineEvent { error { message } }
+        ... on ObservationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } }
         ... on AssetCheckEvaluationEvent { evaluation { checkName success severity assetKey { path } } }
       }
     }

@@ -9,6 +9,7 @@ from clawdata.cli import queries
 from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
 from clawdata.cli.progress import RunEvent, errors, failure_text, rows_detail
+from clawdata.settings import NOT_BUILT_METADATA
 
 T = TypeVar("T")
 
@@ -165,6 +166,9 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
     if kind == "EngineEvent" and event.get("level") == "ERROR" and event.get("error"):
         # Why a run failed before any step: its launch (a variable the daemon lacks, the image), its container
         return RunEvent("run_failure", "run", f"{event['message'].rstrip('.')}: {event['error']['message'].strip()}", ok=False)
+    if kind == "ObservationEvent":  # a dbt node the gold step did not build, and why (as local.describe_event)
+        why = next((m.get("text") for m in event.get("metadataEntries", []) if m["label"] == NOT_BUILT_METADATA), None)
+        return RunEvent("not_built", "/".join(event["assetKey"]["path"]), why, ok=False) if why else None
     if kind == "LogMessageEvent" and event.get("level") == "WARNING":  # as local.is_warning
         return RunEvent("warning", event.get("stepKey") or "run", event["message"], ok=False)
     return None
