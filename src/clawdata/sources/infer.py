@@ -3,7 +3,7 @@ and types as DuckDB reads them (its CSV sniffer, or the Parquet or JSON schema),
 markers recognised, and the key checked on the file. Dagster-free."""
 
 import codecs
-import gzip
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,16 +105,20 @@ def _extension(path: Path) -> str:
     return "".join(suffixes) if len(suffixes) == 2 and suffixes[1] == ".gz" else path.suffix.lower()
 
 
+_C1 = re.compile(rb"[\x80-\x9f]")  # Windows-1252's printable bytes, Latin-1's control characters
+
+
 def _encoding(path: Path, notes: list[str]) -> str:
     """The CSV's encoding, of the three DuckDB reads: UTF-16 by its byte-order mark, UTF-8 if every
     byte decodes as UTF-8, else Latin-1, which DuckDB reads without bytes 0x80-0x9F."""
     def chunks():
-        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rb") as f:
+        with files.open_delivery(path) as f:
             while chunk := f.read(1 << 20):
                 yield chunk
 
-    if next(chunks(), b"")[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        return "utf-16"
+    with files.open_delivery(path) as f:
+        if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         for chunk in chunks():
@@ -123,7 +127,7 @@ def _encoding(path: Path, notes: list[str]) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    if any(0x80 <= b <= 0x9F for chunk in chunks() for b in chunk):
+    if any(_C1.search(chunk) for chunk in chunks()):
         raise InferenceError(f"{path}: neither UTF-8 nor Latin-1 text: it has bytes 0x80-0x9F, which Windows-1252 uses "
                              "for the euro sign and curly quotes. DuckDB reads UTF-8, UTF-16 and Latin-1: convert the "
                              "sample and the deliveries to UTF-8 (iconv -f cp1252 -t utf-8)")

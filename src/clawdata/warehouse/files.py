@@ -51,6 +51,11 @@ CODECS = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}
 _NAMES = {"utf-8": "UTF-8", "utf-16": "UTF-16", "latin-1": "Latin-1"}
 
 
+def open_delivery(path: Path, mode: str = "rb", **kwargs):
+    """A delivered file, decompressed when it is gzipped: by its extension, the rule DuckDB reads by."""
+    return (gzip.open if path.suffix.lower() == ".gz" else open)(path, mode, **kwargs)
+
+
 def check_header(path: Path, expected: dict[str, str], file_format: str = "csv", delimiter: str = ",",
                  decimal_separator: str = ".", optional: frozenset[str] = frozenset(), encoding: str = "utf-8") -> FileHeader:
     """The file's columns, checked against the declared ones (`expected`: name -> type; `optional`:
@@ -105,8 +110,7 @@ def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -
 
 
 def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
-    gzipped = path.suffix.lower() == ".gz"  # DuckDB decompresses by the same rule, the extension
-    with (gzip.open if gzipped else open)(path, "rb") as f:
+    with open_delivery(path) as f:
         # Undecodable bytes replaced: one in a later line is DuckDB's to name, with its line.
         text = io.TextIOWrapper(f, encoding=CODECS[encoding], errors="replace", newline="")
         try:
@@ -208,8 +212,7 @@ def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf
     if record > most:
         return record
     try:
-        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", newline="", errors="replace",
-                                                                   encoding=CODECS.get(encoding, "utf-8")) as f:
+        with open_delivery(path, "rt", newline="", errors="replace", encoding=CODECS.get(encoding, "utf-8")) as f:
             reader = csv.reader(f, delimiter=delimiter)
             for _ in range(record - 1):
                 if next(reader, None) is None:
@@ -224,8 +227,7 @@ def _mixed_line_ending(path: Path, encoding: str = "utf-8", most: int = 1_000_00
     within its first `most` lines: DuckDB's reader then says only that it reached an invalid state."""
     names = {"\r\n": "CRLF", "\n": "LF", "\r": "CR"}
     try:
-        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", newline="", errors="replace",
-                                                                   encoding=CODECS.get(encoding, "utf-8")) as f:
+        with open_delivery(path, "rt", newline="", errors="replace", encoding=CODECS.get(encoding, "utf-8")) as f:
             first = None
             for number, line in enumerate(f, 1):
                 if number > most:
@@ -244,7 +246,7 @@ def _mixed_line_ending(path: Path, encoding: str = "utf-8", most: int = 1_000_00
 def _malformed_json_line(path: Path, most: int = 1_000_000) -> tuple[int, str] | None:
     """The first line of a JSON lines file that is no JSON value, within its first `most` lines."""
     try:
-        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", errors="replace") as f:
+        with open_delivery(path, "rt", errors="replace") as f:
             for number, line in enumerate(f, 1):
                 if number > most:
                     return None

@@ -43,34 +43,42 @@ def _fingerprints(source: Source, declared: list) -> dict[str, str]:
 def _restored_from(latest: dict) -> str | None:
     """The backup a restore put back, while an asset's latest materialization is the restore's record
     (cli/reconcile.py) rather than a build."""
-    for event in latest.values():
-        metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
-        if settings.RESTORED_FROM in metadata:
-            return str(metadata[settings.RESTORED_FROM].value)
-    return None
+    return next((backup for event in latest.values() if (backup := _restore_record(event))), None)
 
 
-def _out_of_date(graph, latest: dict, undelivered: list[str]) -> list[dg.AssetKey]:
+def _restore_record(event) -> str | None:
+    """The backup named by a materialization that is a restore's record, not a build."""
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    return str(metadata[settings.RESTORED_FROM].value) if settings.RESTORED_FROM in metadata else None
+
+
+# Why an asset is out of date: what the sensor's tick and its run's trigger say.
+NEVER_BUILT, CODE_CHANGED, READS_CHANGED = "never built", "code changed since built", "what it reads changed since built"
+
+
+def _out_of_date(graph, latest: dict, undelivered: list[str]) -> dict[dg.AssetKey, str]:
     """The assets never built, built by other code than they have now (a new image, an edited model,
     macro or seed), or built from other data than what they read holds now (Dagster's own rule: a
     parent's data version is not the one recorded at the build; a subset run, `materialize slv_x
-    --full-refresh`, left gold and the read path behind it). A dbt project's seed and the models reading
-    only it are downstream of no delivery, and an edit reaches no table until something builds it.
-    What waits for a file source's first delivery (`undelivered`: its bronze tables) has nothing to
-    read yet: it is not."""
+    --full-refresh`, left gold and the read path behind it), each with why. A dbt project's seed and
+    the models reading only it are downstream of no delivery, and an edit reaches no table until
+    something builds it. What waits for a file source's first delivery (`undelivered`: its bronze
+    tables) has nothing to read yet: it is not."""
     waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) if undelivered else set()
-    found = []
-    for key in graph.materializable_asset_keys:
+    found = {}
+    for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
         event = latest.get(key)
         if event is None:
             if key not in waiting:
-                found.append(key)
+                found[key] = NEVER_BUILT
             continue
         tags = _tags(event)
         code = graph.get(key).code_version  # None: Dagster versions the asset by run (the replica)
-        if (code is not None and tags.get(CODE_VERSION_TAG) not in (None, code)) or _read_changed(graph, key, tags, latest):
-            found.append(key)
-    return sorted(found, key=lambda k: k.to_user_string())
+        if _read_changed(graph, key, tags, latest):
+            found[key] = READS_CHANGED
+        elif code is not None and tags.get(CODE_VERSION_TAG) not in (None, code):
+            found[key] = CODE_CHANGED
+    return found
 
 
 def _tags(event) -> dict:
@@ -78,15 +86,10 @@ def _tags(event) -> dict:
     return (event.asset_materialization.tags or {}) if event is not None and event.asset_materialization else {}
 
 
-def _read_changed(graph, key: dg.AssetKey, tags: dict, latest: dict) -> list[dg.AssetKey]:
-    """The parents of `key` whose data version now is not the one its latest build read."""
-    changed = []
-    for parent in graph.get(key).parent_keys:
-        event = latest.get(parent)
-        now = _tags(event).get(DATA_VERSION_TAG)
-        if now is not None and tags.get(get_input_data_version_tag(parent)) != now:
-            changed.append(parent)
-    return changed
+def _read_changed(graph, key: dg.AssetKey, tags: dict, latest: dict) -> bool:
+    """Whether a parent of `key` has another data version now than the one its latest build read."""
+    return any((now := _tags(latest.get(parent)).get(DATA_VERSION_TAG)) is not None
+               and tags.get(get_input_data_version_tag(parent)) != now for parent in graph.get(key).parent_keys)
 
 
 def _put_in_place(path: str) -> float:
@@ -128,7 +131,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             continue
         files = _fingerprints(source, declared)
         current.update(files)
-        if not files and (last is None or _restored_from({None: last})):  # never loaded, or not in the restored backup
+        if not files and (last is None or _restore_record(last)):  # never loaded, or not in the restored backup
             undelivered.append(source.raw_table)
         if previous is None:
             if files and (why := _why_first(last, files)):
@@ -154,9 +157,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         rebuilt = (f"the rebuild after the restore of backup {backup} was asked for once (run {earlier.run_id[:8]}: "
                    f"{earlier.status.value}); what it did not build is built by the next delivery or `materialize`")
         backup = None
-    stale = _out_of_date(graph, latest, undelivered) if not backup else []
-    # What is out of date alone is asked for once per code: a model that fails is not retried every
-    # tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
+    stale = _out_of_date(graph, latest, undelivered) if not backup else {}
+    # What is out of date alone is asked for once per code and data: a model that fails is not retried
+    # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
                                                     for k in stale]).encode()).hexdigest()[:16]
     asked = bool(stale) and not changed and _requested(context, code_key) is not None
@@ -180,9 +183,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
-        undelivered_stale = [k for k in stale if k not in delivered]
+        undelivered_stale = {k: why for k, why in stale.items() if k not in delivered}
         if undelivered_stale:
-            changed.append((None, {}, _said_of(undelivered_stale, latest, graph)))
+            changed.append((None, {}, _said_of(undelivered_stale)))
         if rebuilt:
             changed.append((None, {}, rebuilt))
         run_requests.append(
@@ -205,7 +208,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and asked:
-        skip += (f"; out of date, asked for once at this code and data ({_said_of(stale, latest, graph)}): "
+        skip += (f"; out of date, asked for once at this code and data ({_said_of(stale)}): "
                  "its run did not build it; an edit, a delivery, or `materialize`, does")
     if skip and rebuilt:
         skip += f"; {rebuilt}"
@@ -227,14 +230,13 @@ def _read_versions(graph, key: dg.AssetKey, latest: dict) -> list:
     return sorted([p.to_user_string(), _tags(latest[p]).get(DATA_VERSION_TAG)] for p in graph.get(key).parent_keys if latest.get(p))
 
 
-def _said_of(stale: list[dg.AssetKey], latest: dict, graph=None) -> str:
-    never = [k.to_user_string() for k in stale if latest.get(k) is None]
-    built = [k for k in stale if latest.get(k) is not None]
-    behind = [k for k in built if graph is not None and _read_changed(graph, k, _tags(latest[k]), latest)]
-    edited = [k.to_user_string() for k in built if k not in behind]
-    parts = [*([f"never built: {', '.join(never[:_SHOWN])}"] if never else []),
-             *([f"code changed since built: {', '.join(edited[:_SHOWN])}"] if edited else []),
-             *([f"what it reads changed since built: {', '.join(k.to_user_string() for k in behind[:_SHOWN])}"] if behind else [])]
+def _said_of(stale: dict[dg.AssetKey, str]) -> str:
+    """The out-of-date assets, by why (never built; code changed; what it reads changed)."""
+    parts = []
+    for why in (NEVER_BUILT, CODE_CHANGED, READS_CHANGED):
+        keys = [k.to_user_string() for k, reason in stale.items() if reason == why]
+        if keys:
+            parts.append(f"{why}: {', '.join(keys[:_SHOWN])}")
     return "; ".join(parts)
 
 

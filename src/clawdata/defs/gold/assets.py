@@ -163,10 +163,11 @@ def _each_once(events: Iterator) -> Iterator:
                 key = f"check {event.asset_key.to_user_string() if event.asset_key else ''}:{event.check_name}"
             else:
                 key = None
-            if key is not None and key in said:
-                raise dg.Failure(description=f"dbt build: {key} reported twice (two dbt nodes with one asset or check "
-                                             "name); the build was stopped", allow_retries=False)
-            said.add(key)
+            if key is not None:
+                if key in said:
+                    raise dg.Failure(description=f"dbt build: {key} reported twice (two dbt nodes with one asset or "
+                                                 "check name); the build was stopped", allow_retries=False)
+                said.add(key)
             yield event
     finally:
         events.close()
@@ -267,12 +268,12 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         stream.close()  # dbt stopped and its connection closed, whatever stopped this step
     for results in unit_results.values():  # a model whose unit test failed is skipped: report the test
         yield from results
-    skipped = [u for u in plan.build if u in build.skipped and u not in unit_failed]
+    skipped = [u for u in plan.build if u in build.skipped]
     failed_builds = {u for _, u in failed_nodes if nodes.get(u, {}).get("resource_type") not in (None, "test")}
-    behind_tests = [u for u in skipped if not failed_builds & _upstream(graph, u)]  # only tests failed above it
-    yield from _not_built(graph, [u for u in plan.build if u in build.skipped and u in unit_failed], "its unit test failed")
-    yield from _not_built(graph, behind_tests, "behind a test that fails")
-    yield from _not_built(graph, [u for u in skipped if u not in behind_tests], "upstream failed")
+    for uid in skipped:  # why: its unit test, or only tests failed above it, or a model, seed or snapshot did
+        why = ("its unit test failed" if uid in unit_failed else
+               "upstream failed" if failed_builds & _upstream(graph, uid) else "behind a test that fails")
+        yield from _not_built(graph, [uid], why)
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
             named = failures[index].removesuffix(": failed") if uid not in nodes else _named(nodes[uid])
