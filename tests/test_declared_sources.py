@@ -23,7 +23,7 @@ from clawdata.settings import FULL_REFRESH_TAG
 from clawdata.sources import declarations
 from clawdata.sources.audits import silver_audits
 from clawdata.sources.spec import FileSourceSpec
-from clawdata.warehouse import files
+from clawdata.warehouse import files, ledger
 from clawdata.warehouse.files import check_header, select_file_sql
 from clawdata.warehouse.readers import read_only
 
@@ -295,6 +295,7 @@ def test_columns_named_as_exports_name_them_give_valid_checks_that_run():
     for name in names:
         dg.AssetCheckSpec(name, asset="slv_clients")  # raises on a name Dagster refuses
     with duckdb.connect() as conn:
+        ledger.ensure(conn)  # as every load does before its audits (rows_present reads which files bronze took)
         conn.execute("CREATE SCHEMA bronze")
         conn.execute(f'CREATE TABLE {spec.bronze} ("Numéro Client" BIGINT, "Statut d\'envoi" VARCHAR, "Solde (€)" DOUBLE, '
                      '"Solde" DOUBLE, "Prix {HT}" VARCHAR, _source_file VARCHAR, _row BIGINT)')
@@ -565,3 +566,60 @@ def test_a_wide_file_missing_a_column_says_which_in_a_line_a_reader_reads(tmp_pa
     message = str(raised.value)
     assert "missing column(s) m250; 501 found of 502 declared" in message and "optional: true" in message, message
     assert len(message) < 400, len(message)
+
+
+def test_a_source_declared_before_its_first_file_is_empty_and_its_files_gone_later_fail_keeping_rows(tmp_path, monkeypatch):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "warehouse.duckdb"
+    inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(tmp_path / "no_sample"))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    assets = build_ingest_assets(FileSourceSpec.model_validate(VISITS), "defs/sources/visits/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+
+    def schema_and_rows() -> list:
+        with read_only(warehouse) as conn:
+            return [(conn.execute(f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{t}' "
+                                  "ORDER BY ordinal_position").fetchall(), conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+                    for t in ("raw_visits", "slv_visits")]
+
+    with dg.instance_for_test() as instance:
+        def run(full: bool = False) -> dg.ExecuteInProcessResult:
+            return dg.materialize(assets, instance=instance, resources=resources, raise_on_error=False,
+                                  tags={FULL_REFRESH_TAG: "true"} if full else None)
+
+        first = run()
+        assert first.success  # a declaration before its data fails no run: its tables are empty
+        warnings = [r.user_message for r in instance.all_logs(first.run_id) if r.level == 30]
+        assert any("source visits: no file delivered yet (" in w and "visits*.csv(.gz) in" in w for w in warnings), warnings
+        assert {c.check_name: c.passed for c in first.get_asset_check_evaluations()}["rows_present"] is True
+        empty = schema_and_rows()
+        assert [rows for _, rows in empty] == [0, 0]
+
+        write(inbox / "visits_1", FIRST, "csv")
+        assert run().success
+        assert schema_and_rows()[1][1] == len(expected([FIRST]))
+        assert run(full=True).success  # the columns an empty build gives are the ones a file gives
+        loaded = schema_and_rows()
+        assert [columns for columns, _ in loaded] == [columns for columns, _ in empty]
+
+        (inbox / "visits_1.csv").unlink()  # every file gone: an error, and the rows stay
+        gone = run()
+        assert not gone.success
+        failure = next(e for e in gone.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data
+        assert "source visits: no file found" in failure.user_failure_data.description
+        assert "bronze holds 3 rows of earlier files, kept" in failure.user_failure_data.description
+        assert schema_and_rows() == loaded
+
+
+def test_a_file_of_no_row_is_still_refused(tmp_path, monkeypatch):
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "warehouse.duckdb"
+    inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(tmp_path / "no_sample"))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    (inbox / "visits_1.csv").write_text(",".join(HEADER) + "\n")
+    assets = build_ingest_assets(FileSourceSpec.model_validate(VISITS), "defs/sources/visits/defs.yaml")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(assets, instance=instance, raise_on_error=False,
+                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    assert not result.success
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()}["rows_present"] is False

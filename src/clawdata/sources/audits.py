@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import replace
 
 from clawdata.sources.spec import FileSourceSpec
+from clawdata.warehouse import ledger
 from clawdata.warehouse.publish import Audit
 from clawdata.warehouse.tables import ident
 
@@ -40,11 +41,13 @@ def _distinct_names(audits: list[Audit]) -> list[Audit]:
             replace(a, name=f"{a.name}_{hashlib.sha1(a.description.encode()).hexdigest()[:6]}") for a in audits]
 
 
-def _rows_present() -> Audit:
+def _rows_present(empty_when: str | None = None, why: str = "") -> Audit:
+    """`empty_when`: SQL true when the table may be empty (nothing delivered yet, `why`); else a
+    table with no row is refused, and the last good version stays."""
     return Audit(
         "rows_present",
-        "The table has at least one row.",
-        "SELECT count(*) > 0, count(*) || ' rows' FROM {table}",
+        f"The table has at least one row{why}.",
+        f"SELECT count(*) > 0{f' OR {empty_when}' if empty_when else ''}, count(*) || ' rows' FROM {{table}}",
     )
 
 
@@ -69,8 +72,11 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
     # A file's bronze rows keep their file and row: the failure names the first of them.
     first = (" || ' (the first: ' || min_by(parse_filename(_source_file) || ' row ' || _row, _row) || ')'"
              if isinstance(source, FileSourceSpec) else "")
+    # A file source is empty before its first file (defs/ingest/assets.py); a file of no row is refused.
+    no_file = (f"NOT EXISTS (SELECT 1 FROM {ledger.FILES} WHERE table_name = '{_text(source.raw_table)}')"
+               if isinstance(source, FileSourceSpec) else None)
     return [
-        _rows_present(),
+        _rows_present(no_file, ", once a file is delivered" if no_file else ""),
         Audit(
             f"{_key_name(source)}_not_null",
             f"Every delivered row has a {key}.",
@@ -94,7 +100,7 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
         return f"(SELECT DISTINCT {keys} FROM {rows} WHERE NOT ({_any_null(source.key)}))"
 
     audits = [
-        _rows_present(),
+        _rows_present(f"NOT EXISTS (SELECT 1 FROM {_braced(str(source.bronze))})", " when bronze has one"),
         Audit(
             f"{_key_name(source)}_unique",
             f"One row per {key} after deduplication.",

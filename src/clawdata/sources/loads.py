@@ -20,7 +20,7 @@ from duckdb import Error as DuckDBError
 from clawdata.sources.spec import FileSourceSpec as Source, file_rank
 from clawdata.warehouse import ledger
 from clawdata.warehouse.ledger import file_fingerprint
-from clawdata.warehouse.files import FileHeader, explain_duckdb_error, select_file_sql
+from clawdata.warehouse.files import FileHeader, explain_duckdb_error, no_file_sql, select_file_sql
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
 from clawdata.warehouse.tables import Table, ident
 
@@ -125,17 +125,20 @@ def _keep_what_differs(conn: duckdb.DuckDBPyConnection, table: Table, delta: str
 
 def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[FileHeader], source: Source,
                 create: bool = True) -> None:
-    """Each file read on its own (an error names its file), with its rank and load time."""
-    for i, header in enumerate(headers):
-        rank = file_rank(header.path).replace("'", "''")
-        read = select_file_sql(header, source.types, source.null_markers,
-                               date_format=source.date_format, timestamp_format=source.timestamp_format)
+    """Each file read on its own (an error names its file), with its rank and load time. No file
+    (a source before its first delivery) creates the table empty, with the columns files give it."""
+    reads = [(header, select_file_sql(header, source.types, source.null_markers, date_format=source.date_format,
+                                      timestamp_format=source.timestamp_format)) for header in headers]
+    for i, (header, read) in enumerate(reads or ([(None, no_file_sql(source.types))] if create else [])):
+        rank = file_rank(header.path).replace("'", "''") if header else ""
         select = (f"SELECT * EXCLUDE (_row), '{rank}' AS _file_rank, _row, current_timestamp AS _loaded_at "
                   f"FROM ({read})")
         statement = f"CREATE TABLE {target} AS {select}" if create and i == 0 else f"INSERT INTO {target} BY NAME {select}"
         try:
             conn.execute(statement)
         except DuckDBError as e:
+            if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
+                raise
             raise explain_duckdb_error(header.path, e, header.delimiter, header.encoding) from None
 
 

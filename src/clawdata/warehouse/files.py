@@ -172,6 +172,13 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
     return f"SELECT {wanted}, {_literal(str(header.path))} AS _source_file, {row} AS _row FROM {source}"
 
 
+def no_file_sql(expected: dict[str, str]) -> str:
+    """What select_file_sql gives for no file at all: its columns and types, no row (a declared
+    source before its first delivery)."""
+    wanted = ", ".join(f"CAST(NULL AS {t}) AS {_ident(c)}" for c, t in expected.items())
+    return f"SELECT {wanted}, CAST(NULL AS VARCHAR) AS _source_file, CAST(NULL AS BIGINT) AS _row LIMIT 0"
+
+
 def _format(option: str, value: str | None) -> str:
     return f", {option} = {_literal(value)}" if value else ""  # unset: DuckDB's ISO 8601 parsing
 

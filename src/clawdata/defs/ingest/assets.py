@@ -112,17 +112,14 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     def load(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         # Headers are checked before the warehouse is opened: a bad delivery costs no lock time.
         files = source.input_files(declarations.specs())  # a file another source names more closely is its
-        if not files:
-            inbox, sample = source.patterns()
-            looked = [f"{shown(p)} in {folder}" for p, folder in ((sample, settings.sample_dir()), (inbox, settings.inbox_dir())) if p]
-            raise BadInputFile(f"source {source.name}: no file found ({', '.join(looked) or 'it names no file pattern'}): "
-                               "deliver its first file (the inbox sensor leaves it out until then)")
         headers = [check_header(path, source.types, source.format, source.delimiter, source.decimal_separator, source.optional,
                                 source.encoding) for path in files]
         version = files_fingerprint([h.path for h in headers], code_version)
         full = full_refresh(context)
         unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
         with connect(duckdb) as conn:
+            if not files:
+                _no_file_yet(context, conn, source)
             published, loaded = (unchanged and reuse_table(conn, source.bronze, audits)), []
             if not published:
                 published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
@@ -137,6 +134,22 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         })
 
     return bronze
+
+
+def _no_file_yet(context: dg.AssetExecutionContext, conn, source: Source) -> None:
+    """No file in the folders. Before the first delivery the source's tables are built empty, so
+    a declaration can come before its data without failing every run (and what reads it, the replica
+    included); once bronze holds rows, their files gone is an error that keeps those rows (an inbox
+    emptied by mistake, a volume not mounted), never an empty table."""
+    inbox, sample = source.patterns()
+    looked = ", ".join(f"{shown(p)} in {folder}" for p, folder in ((sample, settings.sample_dir()), (inbox, settings.inbox_dir())) if p)
+    held = conn.execute(f"SELECT count(*) FROM {source.bronze}").fetchone()[0] if source.bronze.exists(conn) else 0
+    if held:
+        raise BadInputFile(f"source {source.name}: no file found ({looked or 'it names no file pattern'}): bronze holds "
+                           f"{held:,} rows of earlier files, kept, with silver and what is built from them; deliver the "
+                           "files again (or remove the declaration to stop reading the source)")
+    context.log.warning(f"source {source.name}: no file delivered yet ({looked or 'it names no file pattern'}): "
+                        f"{source.raw_table} and {source.silver_table} are empty until its first file")
 
 
 def _silver_asset(source: Source, where: dict, freshness=None) -> dg.AssetsDefinition:
