@@ -166,6 +166,10 @@ def test_summary_counts_rebuilt_reused_and_checks_by_severity():
     assert summary.line(12.34) == "1 rebuilt, 1 reused; checks 2 passed, 1 warned, 1 failed; 12.3 s"
     summary.add(RunEvent("not_built", "dim_x", "upstream failed", ok=False))
     assert summary.line(12.34) == "1 rebuilt, 1 reused, 1 not built; checks 2 passed, 1 warned, 1 failed; 12.3 s"
+    for event in (RunEvent("step_failure", "gold_models", ok=False, failed=2), RunEvent("step_failure", "raw_x", ok=False),
+                  RunEvent("step_failure", "slv_y", ok=False, interrupted=True)):  # Ctrl-C: not a failure of the asset's
+        summary.add(event)
+    assert summary.line(12.34) == "1 rebuilt, 1 reused, 3 failed, 1 not built; checks 2 passed, 1 warned, 1 failed; 12.3 s"
 
 
 def test_a_broken_model_fails_with_the_database_error(tmp_path):
@@ -180,6 +184,7 @@ def test_a_broken_model_fails_with_the_database_error(tmp_path):
     (project / "models" / "marts" / "broken_model.sql").write_text(
         "select customer_id, no_such_column from {{ ref('dim_customers') }}\n")
     (project / "models" / "marts" / "behind_broken.sql").write_text("select * from {{ ref('broken_model') }}\n")
+    (project / "models" / "marts" / "broken_too.sql").write_text("select 1 / 'a' as x\n")
     done = run_cli({**paths["env"], "CLAWDATA_DBT_PROJECT_DIR": str(project)}, "dagster", "materialize", "--all")
     assert done.returncode == 1, done.stdout + done.stderr
     failure = next(line for line in done.stdout.splitlines() if "dbt build:" in line)
@@ -187,7 +192,8 @@ def test_a_broken_model_fails_with_the_database_error(tmp_path):
     assert "✓ dim_customers" in done.stdout, done.stdout
     # what dbt did not build behind it is said, and counted (the summary counted built and reused alone)
     assert "– behind_broken  not built: upstream failed" in done.stdout, done.stdout
-    assert ", 1 not built; checks" in done.stdout.splitlines()[-2] + done.stdout.splitlines()[-1], done.stdout
+    # and so are the models that failed: the gold step's two, not the step (the summary counted none)
+    assert ", 2 failed, 1 not built; checks" in done.stdout.splitlines()[-2] + done.stdout.splitlines()[-1], done.stdout
 
 
 

@@ -271,3 +271,11 @@ def test_a_model_not_built_is_said_from_the_deployments_events_as_locally():
              "metadataEntries": [{"label": "clawdata/not_built", "text": "upstream failed"}, {"label": "other"}]}
     assert remote._from_graphql_event(event) == RunEvent("not_built", "marts/orders", "upstream failed", ok=False)
     assert remote._from_graphql_event({**event, "metadataEntries": []}) is None
+
+
+def test_the_dbt_nodes_a_step_failed_on_are_counted_from_the_deployments_events_as_locally():
+    event = {"__typename": "ExecutionStepFailureEvent", "stepKey": "gold_models", "error": {"message": "Failure"},
+             "failureMetadata": {"description": "dbt build: model a ...; model b ...",
+                                 "metadataEntries": [{"label": "clawdata/failed", "intValue": 2}]}}
+    assert remote._from_graphql_event(event).failed == 2
+    assert remote._from_graphql_event({**event, "failureMetadata": {"description": "x"}}).failed == 1

@@ -30,6 +30,8 @@ FULL_REFRESH_TAG = "clawdata/full_refresh"
 # An observation's metadata on a dbt node the gold step did not build because something it depends on
 # failed (all gold nodes share one step: `status` tells them from the node that failed by it).
 NOT_BUILT_METADATA = "clawdata/not_built"
+# A step failure's metadata: how many nodes failed in it (the gold step's dbt nodes; else the step's one asset).
+FAILED_METADATA = "clawdata/failed"
 RESTORED_FROM = "restored_from"  # metadata of what a restore recorded (cli/reconcile.py); the inbox sensor rebuilds it
 REPLICA_ASSET = "warehouse_replica"  # the read path's asset (defs/serving); no dbt node takes its key
 

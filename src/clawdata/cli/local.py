@@ -263,7 +263,9 @@ def describe_event(event) -> RunEvent | None:
         description = data.user_failure_data.description if data.user_failure_data else None
         interrupted = data.error_source is not None and data.error_source.value == "INTERRUPT"
         text = "interrupted (Ctrl-C)" if interrupted else failure_text(description, causes)
-        return RunEvent("step_failure", event.step_key, text, ok=False, interrupted=interrupted)
+        failed = data.user_failure_data.metadata.get(settings.FAILED_METADATA) if data.user_failure_data else None
+        return RunEvent("step_failure", event.step_key, text, ok=False, interrupted=interrupted,
+                        failed=failed.value if failed else 1)
     if kind == "ASSET_MATERIALIZATION":
         metadata = event.event_specific_data.materialization.metadata
         rows, reused = metadata.get("dagster/row_count"), bool((metadata.get("reused") or False) and metadata["reused"].value)

@@ -34,6 +34,7 @@ class RunEvent:
     reused: bool = False  # materialized: inputs unchanged, the table was kept
     severity: str = "ERROR"  # check: a failed WARN check warns, it does not fail the run
     interrupted: bool = False  # step_failure: Ctrl-C, not the step's own error
+    failed: int = 1  # step_failure: the nodes that failed in it (the gold step names its dbt nodes)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Summary:
     rebuilt: int = 0
     reused: int = 0
     not_built: int = 0  # dbt nodes the gold step did not build (something they depend on failed)
+    failed: int = 0  # assets and dbt nodes whose step failed on them (not interrupted ones)
     checks_passed: int = 0
     checks_warned: int = 0
     checks_failed: int = 0
@@ -58,6 +60,8 @@ class Summary:
             self.rebuilt += not event.reused
         elif event.kind == "not_built":
             self.not_built += 1
+        elif event.kind == "step_failure" and not event.interrupted:
+            self.failed += event.failed
         elif event.kind == "check":
             if event.ok:
                 self.checks_passed += 1
@@ -70,7 +74,8 @@ class Summary:
         checks = f"checks {self.checks_passed} passed, {self.checks_warned} warned, {self.checks_failed} failed"
         skipped = self.checks_planned - self.checks_passed - self.checks_warned - self.checks_failed
         checks += f", {skipped} skipped" if skipped > 0 else ""
-        built = f"{self.rebuilt} rebuilt, {self.reused} reused" + (f", {self.not_built} not built" if self.not_built else "")
+        built = (f"{self.rebuilt} rebuilt, {self.reused} reused" + (f", {self.failed} failed" if self.failed else "")
+                 + (f", {self.not_built} not built" if self.not_built else ""))
         return f"{built}; {checks}; {seconds:.1f} s"
 
 

@@ -172,7 +172,7 @@ query RunEvents($runId: ID!, $after: String) {
         }
         ... on ExecutionStepFailureEvent {
           error { message cause { message cause { message cause { message } } } }
-          failureMetadata { description }
+          failureMetadata { description metadataEntries { label ... on IntMetadataEntry { intValue } } }
         }
         ... on RunFailureEvent { error { message } }
         ... on EngineEvent { error { message } }

@@ -9,7 +9,7 @@ from clawdata.cli import queries
 from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
 from clawdata.cli.progress import RunEvent, errors, failure_text, rows_detail
-from clawdata.settings import NOT_BUILT_METADATA
+from clawdata.settings import FAILED_METADATA, NOT_BUILT_METADATA
 
 T = TypeVar("T")
 
@@ -147,8 +147,10 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         while error:
             causes.append(error["message"])
             error = error.get("cause")
-        description = (event.get("failureMetadata") or {}).get("description")
-        return RunEvent("step_failure", event["stepKey"], failure_text(description, causes), ok=False)
+        failure = event.get("failureMetadata") or {}
+        failed = next((m.get("intValue") for m in failure.get("metadataEntries") or [] if m["label"] == FAILED_METADATA), None)
+        return RunEvent("step_failure", event["stepKey"], failure_text(failure.get("description"), causes), ok=False,
+                        failed=failed or 1)
     if kind == "MaterializationEvent":
         entries = {m["label"]: m for m in event["metadataEntries"]}
         rows = entries.get("dagster/row_count", {}).get("intValue")

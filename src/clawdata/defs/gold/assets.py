@@ -30,7 +30,7 @@ from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
-from clawdata.settings import NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
+from clawdata.settings import FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
@@ -139,7 +139,8 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
             if ran_hooks is not None:  # what this build left replaces what the last one did
                 failed_hooks.write(conn, {uid: (graph.versions.get(uid, ""), error) for uid, error in ran_hooks.items()})
         if failures:
-            raise dg.Failure(description="dbt build: " + "; ".join(failures), allow_retries=False)
+            raise dg.Failure(description="dbt build: " + "; ".join(failures), allow_retries=False,
+                             metadata={FAILED_METADATA: len(failures)})
 
     @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL,
                 **({"selector": default} if default else {}))
