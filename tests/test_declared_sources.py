@@ -8,6 +8,7 @@ wins), two deliveries, a redelivery, then --full-refresh, which must give the sa
 import gzip
 import io
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -623,3 +624,24 @@ def test_a_file_of_no_row_is_still_refused(tmp_path, monkeypatch):
                                 resources={"duckdb": DuckDBResource(database=str(warehouse))})
     assert not result.success
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()}["rows_present"] is False
+
+
+def test_a_parquet_value_the_cast_to_its_declared_type_would_change_refuses_the_file(tmp_path):
+    """DuckDB rounds a Parquet column cast to a narrower declared type without a word: the file is
+    refused naming the column, the types and a value; a cast that keeps every value is fine."""
+    path = tmp_path / "prices_2.parquet"
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY (SELECT 1 AS id, 1.2345::DECIMAL(12,4) AS amount, 1.5::DOUBLE AS qty, "
+                     f"TIMESTAMP '2026-01-01 10:00' AS at, 2.0::DOUBLE AS whole UNION ALL "
+                     f"SELECT 2, 9.99, 2.0, TIMESTAMP '2026-01-02', 3.0) TO '{path}' (FORMAT parquet)")
+    refused = {
+        "amount": ("DECIMAL(10,2)", "column amount is DECIMAL(12,4) in the file and declared DECIMAL(10,2): the cast would "
+                                    "change 1 value (e.g. 1.2345 becomes 1.23); declare it DECIMAL(12,4) to keep them"),
+        "qty": ("BIGINT", "column qty is DOUBLE in the file and declared BIGINT: the cast would change 1 value (e.g. 1.5 becomes 2)"),
+        "at": ("DATE", "column at is TIMESTAMP in the file and declared DATE"),
+    }
+    for column, (declared, message) in refused.items():
+        with pytest.raises(files.BadInputFile, match=re.escape(message)):
+            check_header(path, {"id": "BIGINT", column: declared}, "parquet")
+    kept = check_header(path, {"id": "BIGINT", "amount": "DOUBLE", "whole": "BIGINT", "at": "TIMESTAMPTZ"}, "parquet")
+    assert kept.absent == []

@@ -79,9 +79,41 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
             f"expected {', '.join(expected)}; found {', '.join(names)}" if len(expected) + len(names) <= 40 else
             f"{len(names)} found of {len(expected)} declared" + (f", and not declared: {_few(extra)}" if extra else ""))
             + f"{hint} (a column some files lack is declared `optional: true`)")
+    if file_format == "parquet":
+        _refuse_lossy_casts(path, {c: t for c, t in expected.items() if c in names})
     ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
     absent = [c for c in expected if c not in names]
     return FileHeader(path, names, ignored, absent, file_format, delimiter, decimal_separator, encoding)
+
+
+_NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+            "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
+_TEMPORAL = {"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE", "TIME"}
+
+
+def _refuse_lossy_casts(path: Path, declared: dict[str, str]) -> None:
+    """A Parquet file carries its own types, cast to the declared ones at load; DuckDB rounds such a
+    cast without a word (DECIMAL(12,4) to DECIMAL(10,2), DOUBLE to BIGINT, a timestamp to a DATE).
+    A number or time whose value the cast would change refuses the file, naming the column and a
+    value (a value out of the declared range already fails the load). Only columns whose type differs
+    are read."""
+    reader = _reader(path, "parquet")
+    with duckdb.connect() as conn:
+        found = dict(conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {reader})").fetchall())
+        for column, wanted in declared.items():
+            have = found[column]
+            want = conn.execute(f"SELECT typeof(NULL::{wanted})").fetchone()[0]
+            kinds = {t.split("(")[0] for t in (have, want)}
+            if have == want or not (kinds <= _NUMERIC or kinds <= _TEMPORAL):
+                continue
+            c = _ident(column)
+            cast = f"TRY_CAST({c} AS {want})"
+            changed, example = conn.execute(
+                f"SELECT count(*), any_value({c}::VARCHAR || ' becomes ' || {cast}::VARCHAR) FROM {reader} "
+                f"WHERE {cast} IS NOT NULL AND CAST({cast} AS {have}) IS DISTINCT FROM {c}").fetchone()
+            if changed:
+                raise BadInputFile(f"{path}: column {column} is {have} in the file and declared {want}: the cast would "
+                                   f"change {changed:,} value{'s' if changed > 1 else ''} (e.g. {example}); declare it {have} to keep them")
 
 
 def _few(names: list[str], most: int = 10) -> str:
