@@ -263,3 +263,40 @@ def test_a_sqlite_file_declares_without_a_password_and_loads_what_moved(tmp_path
     with read_only(warehouse) as conn:
         rows = conn.execute("SELECT id, name, balance FROM silver.slv_accounts ORDER BY id").fetchall()
     assert rows == [(1, "Ann", 10.5), (2, "Bobby", None), (3, "Cy", 1.0)]
+
+
+def test_a_table_empty_at_its_first_load_gives_empty_tables_then_its_rows(tmp_path):
+    """An empty table (a new application's) loads as empty bronze and silver, with the declared
+    types; its first rows then come as to any table. Once bronze held rows, a full load that reads
+    none (the wrong database, a table emptied) is refused and the rows stay."""
+    import sqlite3
+
+    from clawdata.sources.database import declare
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT, updated_at TIMESTAMP)")
+    text, _ = declare("accounts", f"sqlite:///{app}", "accounts", ["id"], "updated_at")
+    assets = build_ingest_assets(DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"]), "defs.yaml")
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    def run(**tags) -> tuple[bool, list]:
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(assets, instance=instance, raise_on_error=False, tags=tags or None,
+                                    resources={"duckdb": DuckDBResource(database=str(warehouse))})
+        with read_only(warehouse) as conn:
+            return result.success, conn.execute("SELECT id, name, updated_at FROM silver.slv_accounts").fetchall()
+
+    assert run() == (True, [])
+    with read_only(warehouse) as conn:
+        types = conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'raw_accounts' ORDER BY ordinal_position").fetchall()
+    assert types[:5] == [("id", "INTEGER"), ("name", "VARCHAR"), ("updated_at", "TIMESTAMP"), ("_source_file", "VARCHAR"),
+                         ("_file_rank", "VARCHAR")], types
+    with sqlite3.connect(app) as db:
+        db.execute("INSERT INTO accounts VALUES (1, 'Ann', '2024-01-01 10:00:00')")
+    ok, rows = run()
+    assert ok and [r[:2] for r in rows] == [(1, "Ann")]
+    with sqlite3.connect(app) as db:
+        db.execute("DELETE FROM accounts")
+    assert run(**{FULL_REFRESH_TAG: "true"}) == (False, rows)

@@ -612,18 +612,28 @@ def test_a_source_declared_before_its_first_file_is_empty_and_its_files_gone_lat
         assert schema_and_rows() == loaded
 
 
-def test_a_file_of_no_row_is_still_refused(tmp_path, monkeypatch):
+def test_an_empty_delivery_is_taken_until_bronze_has_held_rows_then_refused(tmp_path, monkeypatch):
+    """A header-only first export is the source's truth (no row yet); once bronze held rows, a version
+    with none (the only file re-delivered empty) fails rows_present and the rows stay."""
     inbox, warehouse = tmp_path / "inbox", tmp_path / "warehouse.duckdb"
     inbox.mkdir()
     monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(tmp_path / "no_sample"))
     monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
-    (inbox / "visits_1.csv").write_text(",".join(HEADER) + "\n")
     assets = build_ingest_assets(FileSourceSpec.model_validate(VISITS), "defs/sources/visits/defs.yaml")
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(assets, instance=instance, raise_on_error=False,
-                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
-    assert not result.success
-    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()}["rows_present"] is False
+
+    def run(content: str) -> tuple[bool, bool, int]:
+        (inbox / "visits_1.csv").write_text(content)
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(assets, instance=instance, raise_on_error=False,
+                                    resources={"duckdb": DuckDBResource(database=str(warehouse))})
+        present = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+        with read_only(warehouse) as conn:
+            return result.success, present[("raw_visits", "rows_present")], conn.execute("SELECT count(*) FROM raw_visits").fetchone()[0]
+
+    header = ",".join(HEADER) + "\n"
+    assert run(header) == (True, True, 0)
+    assert run(header + "".join(",".join("" if v is None else str(v) for v in r) + "\n" for r in FIRST)) == (True, True, 3)
+    assert run(header) == (False, False, 3)
 
 
 def test_a_parquet_value_the_cast_to_its_declared_type_would_change_refuses_the_file(tmp_path):

@@ -8,7 +8,6 @@ import unicodedata
 from dataclasses import replace
 
 from clawdata.sources.spec import FileSourceSpec
-from clawdata.warehouse import ledger
 from clawdata.warehouse.publish import Audit
 from clawdata.warehouse.tables import ident
 
@@ -41,14 +40,25 @@ def _distinct_names(audits: list[Audit]) -> list[Audit]:
             replace(a, name=f"{a.name}_{hashlib.sha1(a.description.encode()).hexdigest()[:6]}") for a in audits]
 
 
-def _rows_present(empty_when: str | None = None, why: str = "") -> Audit:
-    """`empty_when`: SQL true when the table may be empty (nothing delivered yet, `why`); else a
-    table with no row is refused, and the last good version stays."""
+ROWS_PRESENT = "rows_present"
+
+
+def _rows_present(empty_ok: bool | str = False) -> Audit:
+    """A table with no row is refused, and the last good version stays. `empty_ok`: it may be empty
+    (True; or SQL saying when)."""
+    when = "true" if empty_ok is True else empty_ok
     return Audit(
-        "rows_present",
-        f"The table has at least one row{why}.",
-        f"SELECT count(*) > 0{f' OR {empty_when}' if empty_when else ''}, count(*) || ' rows' FROM {{table}}",
+        ROWS_PRESENT,
+        "The table has at least one row once its source has given one.",
+        f"SELECT count(*) > 0{f' OR {when}' if when else ''}, count(*) || ' rows' FROM {{table}}",
     )
+
+
+def before_first_rows(audits: list[Audit]) -> list[Audit]:
+    """The audits of a bronze table that has never held a row: an empty version passes (a source
+    before its data: no file yet, a header-only export, an empty database table). Once it holds
+    rows, an empty version is refused (an inbox emptied by mistake, the wrong database)."""
+    return [_rows_present(empty_ok=True) if a.name == ROWS_PRESENT else a for a in audits]
 
 
 def _key_name(source: FileSourceSpec) -> str:
@@ -72,11 +82,8 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
     # A file's bronze rows keep their file and row: the failure names the first of them.
     first = (" || ' (the first: ' || min_by(parse_filename(_source_file) || ' row ' || _row, _row) || ')'"
              if isinstance(source, FileSourceSpec) else "")
-    # A file source is empty before its first file (defs/ingest/assets.py); a file of no row is refused.
-    no_file = (f"NOT EXISTS (SELECT 1 FROM {ledger.FILES} WHERE table_name = '{_text(source.raw_table)}')"
-               if isinstance(source, FileSourceSpec) else None)
     return [
-        _rows_present(no_file, ", once a file is delivered" if no_file else ""),
+        _rows_present(),
         Audit(
             f"{_key_name(source)}_not_null",
             f"Every delivered row has a {key}.",
@@ -100,7 +107,7 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
         return f"(SELECT DISTINCT {keys} FROM {rows} WHERE NOT ({_any_null(source.key)}))"
 
     audits = [
-        _rows_present(f"NOT EXISTS (SELECT 1 FROM {_braced(str(source.bronze))})", " when bronze has one"),
+        _rows_present(f"NOT EXISTS (SELECT 1 FROM {_braced(str(source.bronze))})"),  # empty as bronze is
         Audit(
             f"{_key_name(source)}_unique",
             f"One row per {key} after deduplication.",

@@ -295,7 +295,9 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=full)
     load_ids = _extract(conn, spec, pipeline_name, full)
     extract = f'{DLT_SCHEMA}."{spec.name}__extract"'
-    rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if load_ids else None
+    # No row read at all (an empty table's first load): dlt made no extract table.
+    extracted = load_ids and _exists(conn, DLT_SCHEMA, f"{spec.name}__extract")
+    rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if extracted else None
     try:
         result = _publish(conn, spec, table, rows, load_ids, code_version, audits, full)
     except BaseException:
@@ -439,7 +441,8 @@ def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, loa
 
     if full:
         def build(staging: Table) -> None:
-            source = rows or f"(SELECT * FROM {spec.bronze} LIMIT 0)"  # nothing new and no table: empty
+            # Nothing read: the declared columns, no row (the names as dlt's extract gives them).
+            source = rows or f"(SELECT {', '.join(f'NULL AS {ident(extracted[c])}' for c in spec.types)}, NULL::VARCHAR AS _dlt_load_id LIMIT 0)"
             conn.execute(f"CREATE TABLE {staging} AS SELECT {select}, {lineage} FROM {source}",
                          [load_ids] if rows else [])
             conn.execute(f"CREATE OR REPLACE TABLE {changes} AS SELECT 0::BIGINT AS batch, {keys} FROM {staging} LIMIT 0")

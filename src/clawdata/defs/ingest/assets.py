@@ -12,7 +12,7 @@ from clawdata.gold import project as gold_project
 from clawdata import settings
 from clawdata.settings import WAREHOUSE_POOL
 from clawdata.sources import declarations
-from clawdata.sources.audits import raw_audits, silver_audits
+from clawdata.sources.audits import before_first_rows, raw_audits, silver_audits
 from clawdata.sources.database import DatabaseSourceSpec, InspectionError, load_bronze_from_database
 from clawdata.sources.loads import load_bronze, merge_silver
 from clawdata.sources.spec import FileSourceSpec as Source, shown
@@ -72,7 +72,8 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
 
     def load(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         with connect(duckdb) as conn:
-            loaded = load_bronze_from_database(conn, source, code_version, audits, full_refresh(context))
+            checks = audits if _rows_held(conn, source) else before_first_rows(audits)
+            loaded = load_bronze_from_database(conn, source, code_version, checks, full_refresh(context))
         # Nothing new: the table is kept as it was, under the same data version, so what is built
         # from it is kept too.
         nothing_new = not loaded.rows_read and not loaded.full
@@ -118,11 +119,13 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         full = full_refresh(context)
         unchanged = not full and latest_data_version(context.instance, context.asset_key) == version
         with connect(duckdb) as conn:
+            held = _rows_held(conn, source)
             if not files:
-                _no_file_yet(context, conn, source)
-            published, loaded = (unchanged and reuse_table(conn, source.bronze, audits)), []
+                _no_file_yet(context, source, held)
+            checks = audits if held else before_first_rows(audits)
+            published, loaded = (unchanged and reuse_table(conn, source.bronze, checks)), []
             if not published:
-                published, loaded = load_bronze(conn, source, headers, code_version, audits, full)
+                published, loaded = load_bronze(conn, source, headers, code_version, checks, full)
             history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
         return _materialize_result(context, source.raw_table, published, dg.DataVersion(version), {
@@ -136,14 +139,17 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
     return bronze
 
 
-def _no_file_yet(context: dg.AssetExecutionContext, conn, source: Source) -> None:
+def _rows_held(conn, source: Source) -> int:
+    return conn.execute(f"SELECT count(*) FROM {source.bronze}").fetchone()[0] if source.bronze.exists(conn) else 0
+
+
+def _no_file_yet(context: dg.AssetExecutionContext, source: Source, held: int) -> None:
     """No file in the folders. Before the first delivery the source's tables are built empty, so
     a declaration can come before its data without failing every run (and what reads it, the replica
     included); once bronze holds rows, their files gone is an error that keeps those rows (an inbox
     emptied by mistake, a volume not mounted), never an empty table."""
     inbox, sample = source.patterns()
     looked = ", ".join(f"{shown(p)} in {folder}" for p, folder in ((sample, settings.sample_dir()), (inbox, settings.inbox_dir())) if p)
-    held = conn.execute(f"SELECT count(*) FROM {source.bronze}").fetchone()[0] if source.bronze.exists(conn) else 0
     if held:
         raise BadInputFile(f"source {source.name}: no file found ({looked or 'it names no file pattern'}): bronze holds "
                            f"{held:,} rows of earlier files, kept, with silver and what is built from them; deliver the "
