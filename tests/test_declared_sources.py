@@ -366,6 +366,14 @@ def test_a_field_a_declared_struct_lacks_is_listed_as_ignored(tmp_path):
     assert check_header(parquet, {"id": "BIGINT", "addr": "STRUCT(street VARCHAR, zip VARCHAR)"}, "parquet").ignored == ["addr.country"]
     assert check_header(jsonl, {"id": "BIGINT", "meta": "STRUCT(x BIGINT)"}, "jsonl").ignored == ["meta.z"]
     assert check_header(jsonl, {"id": "BIGINT", "meta": "STRUCT(x BIGINT, z BIGINT)"}, "jsonl").ignored == []
+    nested = tmp_path / "nested.jsonl"  # two levels deep, and in a Parquet struct of a struct
+    nested.write_text('{"id": 1, "meta": {"x": 1, "geo": {"lat": 1.5, "alt": 9}}}\n')
+    assert check_header(nested, {"id": "BIGINT", "meta": "STRUCT(x BIGINT, geo STRUCT(lat DOUBLE))"}, "jsonl").ignored == ["meta.geo.alt"]
+    deep = tmp_path / "deep.parquet"
+    with duckdb.connect() as conn:
+        conn.execute(f"COPY (SELECT 1 AS id, {{'street': 'a', 'geo': {{'lat': 1.5, 'Alt': 9}}}} AS addr) TO '{deep}'")
+    declared = {"id": "BIGINT", "addr": "STRUCT(street VARCHAR, GEO STRUCT(lat DOUBLE))"}
+    assert check_header(deep, declared, "parquet").ignored == ["addr.geo.Alt"]
 
 
 def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path, monkeypatch):

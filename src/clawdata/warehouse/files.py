@@ -121,23 +121,36 @@ def _few(names: list[str], most: int = 10) -> str:
 
 
 def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:
-    """Fields of a declared STRUCT column that the file has and the declaration lacks (`addr.country`):
-    the cast to the declared type leaves them out, so they are listed as ignored, as columns are."""
+    """Fields of a declared STRUCT column that the file has and the declaration lacks, at any depth
+    (`addr.country`, `meta.geo.alt`): the cast to the declared type leaves them out, so they are
+    listed as ignored, as columns are. (A struct inside a list is not looked into.)"""
     structs = [c for c, t in expected.items() if t.strip().upper().startswith("STRUCT")]
     if file_format == "csv" or not structs:
         return []
     reader = _reader(path, file_format)
     if file_format == "jsonl":  # a field that first comes late in the file is one too
         reader = reader[:-1] + ", sample_size = -1)"
-    extra = []
+    extra: list[str] = []
     with duckdb.connect() as conn:
+        def fields(expression: str, relation: str) -> dict[str, tuple[str, str]]:  # lower name -> (name, type)
+            described = conn.execute(f"DESCRIBE SELECT unnest({expression}) FROM {relation}").fetchall()  # a struct's fields
+            return {name.lower(): (name, type_) for name, type_, *_ in described}  # DuckDB casts by name, any case
+
+        def walk(found_at: str, declared_at: str, label: str) -> None:
+            declared = fields(declared_at, "declared")
+            for key, (name, type_) in fields(found_at, reader).items():
+                if key not in declared:
+                    extra.append(f"{label}.{name}")
+                elif type_.startswith("STRUCT") and declared[key][1].startswith("STRUCT"):
+                    # parenthesized: `"meta"."geo"` would read as table meta's column geo
+                    walk(f"({found_at}).{_ident(name)}", f"({declared_at}).{_ident(declared[key][0])}", f"{label}.{name}")
+
+        in_file = dict(conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {reader})").fetchall())
         for column in structs:
-            try:
-                found = [r[0] for r in conn.execute(f"DESCRIBE SELECT {_ident(column)}.* FROM {reader}").fetchall()]
-                declared = {r[0].lower() for r in conn.execute(f"DESCRIBE SELECT s.* FROM (SELECT NULL::{expected[column]} AS s)").fetchall()}
-            except duckdb.Error:  # not a struct in the file: the load says so, naming the file
+            if not in_file.get(column, "").startswith("STRUCT"):  # not a struct in the file: the load says so, naming it
                 continue
-            extra += [f"{column}.{f}" for f in found if f.lower() not in declared]  # DuckDB casts by name, any case
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE declared AS SELECT NULL::{expected[column]} AS s")
+            walk(_ident(column), "s", column)
     return extra
 
 
