@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import duckdb
 from dagster._core.instance.ref import InstanceRef
 
 from tests.conftest import ROOT, run_cli
@@ -14,14 +15,19 @@ from tests.conftest import ROOT, run_cli
 def test_the_run_after_a_reconcile_rebuilds_from_the_files(project):
     first = run_cli(project["env"], "dagster", "materialize", "--all")
     assert first.returncode == 0, first.stdout + first.stderr
+    with duckdb.connect(str(project["warehouse"])) as conn:  # as a backup lacks bronze
+        conn.execute("DROP TABLE bronze.raw_products")
 
     said = subprocess.run([sys.executable, "-m", "clawdata.cli.reconcile", "backup-1"], env=project["env"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert said.returncode == 0, said.stdout + said.stderr
     assert "assets marked as restored" in said.stdout, said.stdout
 
-    status = run_cli(project["env"], "dagster", "status")
-    assert status.returncode == 0, status.stdout + status.stderr
+    for reads in ("definitions", "their snapshot"):  # a table the backup lacks is not called fresh
+        status = run_cli(project["env"], "dagster", "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        row = " ".join(next(line for line in status.stdout.splitlines() if "│ raw_products " in line).split())
+        assert "not in the backup backup-1: the next run rebuilds it" in row and "fresh" not in row, (reads, status.stdout)
 
     after = run_cli(project["env"], "dagster", "materialize", "--all")
     assert after.returncode == 0, after.stdout + after.stderr

@@ -146,3 +146,26 @@ def test_what_a_subset_run_left_behind_is_built_by_the_next_tick(project):
     assert "skipped: no new or changed files" in tick(project)
     read = run_cli(project["env"], "sql", "--format", "csv", "SELECT count(*) FROM dim_customers WHERE customer_id = 900003")
     assert read.stdout.strip().splitlines()[-1] == "1", read.stdout + read.stderr  # the read path caught up
+
+
+def test_a_file_source_declared_before_its_first_file_is_never_built_and_so_asked_for(tmp_path, monkeypatch):
+    """Its tables are built empty (and what reads them builds): the sensor asks for them as for any
+    asset never built. It used to leave them out, with every model reading them, until a first file
+    came: in the stack they stayed unbuilt, and a restore's rebuild skipped them."""
+    import dagster as dg
+
+    from clawdata.defs.automation.inbox_sensor import NEVER_BUILT, _out_of_date
+    from clawdata.defs.ingest.assets import build_ingest_assets
+    from clawdata.sources.spec import FileSourceSpec
+
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(tmp_path))  # no file in it
+    spec = FileSourceSpec.model_validate({"name": "refunds", "key": ["refund_id"], "columns": {"refund_id": "BIGINT"}})
+
+    @dg.asset(deps=[spec.silver_table])
+    def refunds_by_day() -> None: ...
+
+    from dagster_duckdb import DuckDBResource
+
+    graph = dg.Definitions(assets=[*build_ingest_assets(spec), refunds_by_day],
+                           resources={"duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb"))}).resolve_asset_graph()
+    assert _out_of_date(graph, {}) == {dg.AssetKey(k): NEVER_BUILT for k in ("raw_refunds", "slv_refunds", "refunds_by_day")}

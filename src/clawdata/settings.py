@@ -33,6 +33,7 @@ NOT_BUILT_METADATA = "clawdata/not_built"
 # A step failure's metadata: how many nodes failed in it (the gold step's dbt nodes; else the step's one asset).
 FAILED_METADATA = "clawdata/failed"
 RESTORED_FROM = "restored_from"  # metadata of what a restore recorded (cli/reconcile.py); the inbox sensor rebuilds it
+RESTORE_NOTE = "note"  # beside it, on an asset whose table the backup lacks (`status`: not in the backup)
 REPLICA_ASSET = "warehouse_replica"  # the read path's asset (defs/serving); no dbt node takes its key
 
 # The one Dagster pool that every warehouse writer joins (limit 1: DuckDB has a single writer).

@@ -26,7 +26,7 @@ query Status($runLimit: Int!) {
     assetMaterializations(limit: 1) {
       timestamp
       runId
-      metadataEntries { label ... on IntMetadataEntry { intValue } }
+      metadataEntries { label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } }
       tags { key value }
     }
     # gold's freshness policy (defs/gold/translator.py) and the daemon's verdict on it

@@ -55,7 +55,7 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
     for key, (relation, rows) in sorted(tables.items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
         metadata = {settings.RESTORED_FROM: backup, "table": relation}
         if rows is None:
-            metadata["note"] = "not in the backup: the next run rebuilds it"
+            metadata[settings.RESTORE_NOTE] = "not in the backup: the next run rebuilds it"
         else:
             metadata["dagster/row_count"] = dg.MetadataValue.int(rows)
         instance.report_runless_asset_event(dg.AssetMaterialization(

@@ -71,7 +71,8 @@ def _observation(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[dict]:
 def _materialization(entry) -> dict:
     metadata = entry.asset_materialization.metadata
     return {"timestamp": entry.timestamp, "runId": entry.run_id, "metadataEntries": [
-        {"label": label, "intValue": value.value} for label, value in metadata.items() if isinstance(value, dg.IntMetadataValue)],
+        {"label": label, **({"intValue": value.value} if isinstance(value, dg.IntMetadataValue) else {"text": value.value})}
+        for label, value in metadata.items() if isinstance(value, (dg.IntMetadataValue, dg.TextMetadataValue))],
             "tags": [{"key": k, "value": v} for k, v in (entry.asset_materialization.tags or {}).items()]}
 
 

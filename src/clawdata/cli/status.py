@@ -9,7 +9,7 @@ from rich.table import Table
 from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
-from clawdata.settings import NOT_BUILT_METADATA
+from clawdata.settings import NOT_BUILT_METADATA, RESTORE_NOTE, RESTORED_FROM
 
 
 
@@ -95,6 +95,9 @@ def _freshness(node: dict, last: dict | None) -> str:
             # died stays IN_PROGRESS: that is its own failure.)
             return f"[yellow]not built[/]: upstream failed (run {attempt['runId'][:8]})"
         return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
+    entries = {m["label"]: m for m in (last or {}).get("metadataEntries") or []}
+    if RESTORED_FROM in entries and RESTORE_NOTE in entries:  # a restore's record of a table it lacked
+        return f"[yellow]not in the backup[/] {entries[RESTORED_FROM].get('text', '')}: the next run rebuilds it"
     # Built by other code than it has now (an edit, a new image): the inbox sensor asks for it.
     # ("dagster/code_version": Dagster's tag on a materialization; tests/test_private_apis.py)
     built_by = next((t["value"] for t in (last or {}).get("tags") or [] if t["key"] == "dagster/code_version"), None)

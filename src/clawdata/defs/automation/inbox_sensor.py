@@ -56,21 +56,19 @@ def _restore_record(event) -> str | None:
 NEVER_BUILT, CODE_CHANGED, READS_CHANGED = "never built", "code changed since built", "what it reads changed since built"
 
 
-def _out_of_date(graph, latest: dict, undelivered: list[str]) -> dict[dg.AssetKey, str]:
+def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
     """The assets never built, built by other code than they have now (a new image, an edited model,
     macro or seed), or built from other data than what they read holds now (Dagster's own rule: a
     parent's data version is not the one recorded at the build; a subset run, `materialize slv_x
     --full-refresh`, left gold and the read path behind it), each with why. A dbt project's seed and
     the models reading only it are downstream of no delivery, and an edit reaches no table until
-    something builds it. What waits for a file source's first delivery (`undelivered`: its bronze
-    tables) has nothing to read yet: it is not."""
-    waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) if undelivered else set()
+    something builds it. A file source declared before its first file is never built too: its
+    tables are built empty, and what reads them builds."""
     found = {}
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
         event = latest.get(key)
         if event is None:
-            if key not in waiting:
-                found[key] = NEVER_BUILT
+            found[key] = NEVER_BUILT
             continue
         tags = _tags(event)
         code = graph.get(key).code_version  # None: Dagster versions the asset by run (the replica)
@@ -119,7 +117,7 @@ def _why_first(last, files: dict[str, str]) -> str | None:
 )
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     previous, requested, said = _read_cursor(context.cursor)
-    current, changed, undelivered = {}, [], []
+    current, changed = {}, []
     declared = specs()
     graph = context.repository_def.asset_graph
     latest = context.instance.get_latest_materialization_events(graph.materializable_asset_keys)
@@ -131,8 +129,6 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             continue
         files = _fingerprints(source, declared)
         current.update(files)
-        if not files and (last is None or _restore_record(last)):  # never loaded, or not in the restored backup
-            undelivered.append(source.raw_table)
         if previous is None:
             if files and (why := _why_first(last, files)):
                 changed.append((source, files, why))
@@ -157,7 +153,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         rebuilt = (f"the rebuild after the restore of backup {backup} was asked for once (run {earlier.run_id[:8]}: "
                    f"{earlier.status.value}); what it did not build is built by the next delivery or `materialize`")
         backup = None
-    stale = _out_of_date(graph, latest, undelivered) if not backup else {}
+    stale = _out_of_date(graph, latest) if not backup else {}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
     # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
@@ -165,13 +161,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     asked = bool(stale) and not changed and _requested(context, code_key) is not None
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
-        # the restored files, once (the run key), whatever else this tick saw.
-        # A file source with no file (declared after the backup: its files were kept aside) has nothing
-        # to load: it is left out with what reads it, the read path is not (it publishes the rest).
-        waiting = dg.AssetSelection.assets(*undelivered).downstream().resolve(graph) - {dg.AssetKey(settings.REPLICA_ASSET)} \
-            if undelivered else set()
+        # the restored files, once (the run key), whatever else this tick saw. A file source with no
+        # file (declared after the backup: its files were kept aside) is built empty, as before its
+        # first delivery, and so is what reads it.
         run_requests.append(dg.RunRequest(
-            run_key=f"restored:{backup}", asset_selection=sorted(graph.materializable_asset_keys - waiting, key=lambda k: k.to_user_string()),
+            run_key=f"restored:{backup}", asset_selection=sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()),
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
@@ -183,9 +177,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
-        undelivered_stale = {k: why for k, why in stale.items() if k not in delivered}
-        if undelivered_stale:
-            changed.append((None, {}, _said_of(undelivered_stale)))
+        beyond_deliveries = {k: why for k, why in stale.items() if k not in delivered}
+        if beyond_deliveries:
+            changed.append((None, {}, _said_of(beyond_deliveries)))
         if rebuilt:
             changed.append((None, {}, rebuilt))
         run_requests.append(
