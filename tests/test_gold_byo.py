@@ -281,6 +281,32 @@ def test_a_project_copied_with_its_local_package_linked_installs_it_again(tmp_pa
     assert (proj / "dbt_packages" / "helpers" / "macros" / "shout.sql").is_file()
 
 
+def test_packages_deleted_alone_or_repointed_are_installed_again(tmp_path):
+    """dbt_packages/ deleted alone (target/ kept): the manifest's stamp matched, so no `dbt deps` ran and
+    every later gold step failed with "Compilation Error". A `local:` package repointed in packages.yml
+    kept the old link. Both are installed again by the next load."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    for version, word in (("v1", "upper"), ("v2", "lower")):
+        (proj / "vendor" / version / "macros").mkdir(parents=True)
+        (proj / "vendor" / version / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
+        (proj / "vendor" / version / "macros" / "shout.sql").write_text(f"{{% macro shout(x) %}}{word}({{{{ x }}}}){{% endmacro %}}\n")
+    (proj / "packages.yml").write_text("packages:\n  - local: vendor/v1\n")
+    (proj / "transform" / "marts" / "loud.sql").write_text("select {{ helpers.shout(\"'a'\") }} as a\n")
+    env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"), "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
+
+    def load() -> str:
+        done = subprocess.run([sys.executable, "-m", "clawdata.gold.project"], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return (proj / "dbt_packages" / "helpers" / "macros" / "shout.sql").read_text()
+
+    assert "upper" in load()
+    shutil.rmtree(proj / "dbt_packages")
+    assert "upper" in load()
+    (proj / "packages.yml").write_text("packages:\n  - local: vendor/v2\n")
+    assert "lower" in load()
+
+
 def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_path):
     """`python -m clawdata.gold.project` (the user-code image's build step) on a project whose package
     cannot be fetched (here a git URL that does not exist; without a network, the dbt hub's): a short
