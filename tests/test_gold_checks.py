@@ -79,3 +79,17 @@ def test_one_check_executed_alone_runs_its_dbt_test(runs):
     assert key == ONE_CHECK and evaluation.passed
     assert "reused" not in evaluation.metadata and evaluation.metadata["status"].value == "pass"  # dbt's own result
     assert evaluation.metadata["checked_on"].value == "whole table"
+
+
+def test_an_error_of_the_dbt_invocation_says_what_dbt_says_under_its_heading():
+    """`dbt build: Compilation Error` alone sent a user to the logs for the cause."""
+    from dbt.exceptions import CompilationError
+
+    from clawdata.defs.gold.assets import _invocation_error
+
+    error = CompilationError('dbt found 2 package(s) specified in packages.yml, but only 0 package(s) installed in '
+                             'dbt_packages. Run "dbt deps" to install package dependencies.')
+    assert _invocation_error(error) == ('Compilation Error: dbt found 2 package(s) specified in packages.yml, but only 0 '
+                                        'package(s) installed in dbt_packages. Run "dbt deps" to install package dependencies.')
+    assert _invocation_error(RuntimeError("")) == "RuntimeError"
+    assert _invocation_error(RuntimeError("one line")) == "one line"

@@ -227,8 +227,11 @@ class DbtBuild:
             print(_compiled_sql(Path(msg.data.path)), file=self._stdout, flush=True)
         if name == "SkippingDetails":
             self.skipped.add(msg.data.node_info.unique_id)
-        if name == "NodeFinished" and msg.data.run_result.status == "error" and msg.data.run_result.message not in ("", "ERROR"):
-            self.node_errors[msg.data.node_info.unique_id] = msg.data.run_result.message
+        if name == "NodeFinished" and msg.data.run_result.message not in ("", "ERROR"):
+            uid = msg.data.node_info.unique_id
+            # (a unit test that fails: its message is dbt's diff of actual and expected rows)
+            if msg.data.run_result.status == "error" or (msg.data.run_result.status == "fail" and uid.startswith("unit_test.")):
+                self.node_errors[uid] = msg.data.run_result.message
         if name == "GenericExceptionOnRun" and msg.data.exc:  # a microbatch model's batch: its NodeFinished says "ERROR"
             self.node_errors.setdefault(msg.data.unique_id, msg.data.exc)
         if name == "LogBatchResult" and msg.data.status == "error":  # "batch 2025-01-01 of main.events"

@@ -237,7 +237,9 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                         _unit_result(graph, test, raw, plan))
                 if status in FAILED:
                     failed_nodes.append((len(failures), uid))  # an error (not a failed expectation): its words
-                    failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}: failed")
+                    where = manifest.get("unit_tests", {}).get(uid, {}).get("original_file_path")
+                    failures.append(f"unit test {raw['data']['node_info'].get('node_name', uid)}"
+                                    f"{f' ({where})' if where else ''}: failed")
                     unit_failed.add(nodes[test]["attached_node"] if test in nodes else uid)
                 continue
             if uid not in wanted:  # never selected on purpose: no event for a node this plan did not build
@@ -284,8 +286,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             failures[index] = f"{named}: {failed}{_error_text(build.node_errors[uid])}"
     failures.extend(f"hook {error}" for error in build.hook_errors.values())  # `dbt build` fails on them too
     ran_hooks.update(build.hook_errors)
-    if build.error is not None and not failures:
-        failures.append(str(build.error).strip().splitlines()[0] if str(build.error).strip() else type(build.error).__name__)
+    if build.error is not None and not failures:  # dbt's heading ("Compilation Error") with what it says under it
+        failures.append(_invocation_error(build.error))
     if build.success is False and not failures:  # dbt says the build failed, and nothing above said why
         failures.append("dbt build did not succeed (its log is in the step's output)")
 
@@ -386,6 +388,16 @@ def _error_text(message: str) -> str:
     cut = next((i for i, line in enumerate(lines) if line.startswith(("The search space used was", "Possible fixes"))), None)
     lines = lines[:cut] if cut else lines
     text = " ".join(lines)
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _invocation_error(error: BaseException) -> str:
+    """An error of the dbt invocation itself (no node's): its heading and what it says, on one line
+    ("Compilation Error: dbt found 2 package(s) ..."), where the heading alone said nothing."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[0] + (": " + _error_text("\n".join(lines[1:])) if len(lines) > 1 else "")
     return text if len(text) <= 400 else text[:397] + "..."
 
 
