@@ -203,6 +203,24 @@ def test_source_add_reads_dates_the_sniffer_leaves_as_text(defs_dir, tmp_path):
     assert spec.types["opened"] == spec.types["closed"] == "VARCHAR" and spec.date_format is None
 
 
+def test_source_add_does_not_guess_day_or_month_first_where_the_file_does_not_say(tmp_path):
+    """03/04/2024 is 3 April or 4 March: DuckDB's sniffer picked day first without a word, and a US
+    export would have had every date swapped. No day above 12 in any value: VARCHAR, with a note; one
+    value that tells (25/06/2024), or a year first (ISO), and the date is declared as read."""
+    from clawdata.sources.infer import infer
+
+    cases = {"03/04/2024\n05/06/2024\n11/12/2024": ("VARCHAR", None), "03/04/2024\n25/06/2024": ("DATE", "%d/%m/%Y"),
+             "04-03-2024\n06-05-2024": ("VARCHAR", None), "2024-03-04\n2024-05-06": ("DATE", None)}
+    for values, (wanted, fmt) in cases.items():
+        path = tmp_path / "dates.csv"
+        path.write_text("id,d,t\n" + "".join(f"{i},{v},{v} 10:00:00\n" for i, v in enumerate(values.split("\n"))))
+        inferred = infer("dates", path, ["id"])
+        assert inferred.spec.types["d"] == wanted and inferred.spec.types["t"] == wanted.replace("DATE", "TIMESTAMP"), (values, inferred)
+        assert fmt is None or inferred.spec.date_format == fmt, (values, inferred.spec)
+        if wanted == "VARCHAR":
+            assert any(n.startswith("d: every value reads as") and "no day above 12" in n for n in inferred.notes), inferred.notes
+
+
 def test_source_add_refuses_a_duplicate_key_naming_the_rows(defs_dir, tmp_path):
     dirty = tmp_path / "dup.csv"
     dirty.write_text("id,name\n1,a\n2,b\n1,c\n3,d\n3,e\n")

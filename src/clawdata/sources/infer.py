@@ -76,7 +76,9 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
         types = {c[0]: ("VARCHAR" if rows == 0 else c[1]) for c in columns}
         if not rows:  # no values to tell a date format from: the separator alone
             formats = {k: v for k, v in formats.items() if k == "delimiter"}
-        text = [c for c, t in types.items() if t == "VARCHAR"]
+        undecided = _refuse_to_guess_day_or_month(conn, path, markers, encoding, formats, types, notes) \
+            if rows and file_format == "csv" else set()
+        text = [c for c, t in types.items() if t == "VARCHAR" and c not in undecided]
         if file_format == "csv" and rows and text and "date_format" not in formats:
             dates, date_notes = _text_dates(conn, relation, text)
             notes.extend(date_notes)
@@ -159,6 +161,38 @@ def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[
         f"encoding = '{encoding}')").fetchone()
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps),
                               ("delimiter", delimiter if delimiter != "," else None)) if v}
+
+
+def _refuse_to_guess_day_or_month(conn, path: Path, markers: list[str], encoding: str, formats: dict,
+                                  types: dict[str, str], notes: list[str]) -> set[str]:
+    """DuckDB's sniffer picks day first or month first for 03/04/2024 alike: when every value of
+    every column it typed that way reads the other way round too, the file does not say which, and a
+    guess could swap every date without a word. Those columns are declared VARCHAR, with a note;
+    returned, so that nothing else guesses for them."""
+    undecided: set[str] = set()
+    literal = "'" + str(path).replace("'", "''") + "'"
+    nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
+    text = f"read_csv({literal}, header = true, all_varchar = true, nullstr = [{nulls}], encoding = '{encoding}'" + (
+        f", delim = '{formats['delimiter']}')" if formats.get("delimiter") else ")")
+    for option, kind in (("date_format", "DATE"), ("timestamp_format", "TIMESTAMP")):
+        chosen = formats.get(option) or ""
+        # (year first, 2024-03-04, is never read year-day-month)
+        if "%d" not in chosen or "%m" not in chosen or chosen.find("%Y") < max(chosen.find("%d"), chosen.find("%m")):
+            continue
+        swapped = chosen.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+        typed = [c for c, t in types.items() if t == kind]
+        if not typed:
+            continue
+        quoted = ['"' + c.replace('"', '""') + '"' for c in typed]
+        both = conn.execute("SELECT " + ", ".join(f"coalesce(bool_and(try_strptime({q}, '{swapped}') IS NOT NULL) "
+                                                  f"FILTER (WHERE {q} IS NOT NULL), true)" for q in quoted) + f" FROM {text}").fetchone()
+        if all(both):
+            del formats[option]
+            types.update(dict.fromkeys(typed, "VARCHAR"))
+            undecided.update(typed)
+            notes.append(f"{', '.join(typed)}: every value reads as {chosen} and as {swapped} (no day above 12): declared "
+                         f"VARCHAR; set its type to {kind} and {option} in the declaration")
+    return undecided
 
 
 # Dates DuckDB's sniffer leaves as text (month names, day first or month first, dots, slashes).
