@@ -283,6 +283,19 @@ def test_a_table_of_the_project_read_by_its_name_is_read_afresh():
     assert volatile({"nodes": {n["unique_id"]: n for n in nodes}}) == {"model.p.counted"}
 
 
+def test_a_relation_jinja_names_at_run_time_is_read_afresh():
+    """`{{ target.schema }}.orders`, `api.Relation.create(...)`, `adapter.get_relation(...)`: dbt knows
+    no dependency on what they name, and such models were never rebuilt. They are read every run, as
+    `dbt build` does; `is_incremental()` (which asks about the model itself, in a macro) is not such a read."""
+    nodes = [_model("model.p.by_target", "select count(*) from {{ target.schema }}.orders"),
+             _model("model.p.created", "{% set r = api.Relation.create(schema=target.schema, identifier='orders') %}select * from {{ r }}"),
+             _model("model.p.got", "{% set r = adapter.get_relation(database=target.database, schema=target.schema, "
+                                   "identifier='stg_orders') %}select * from {{ r }}"),
+             _model("model.p.incremental", "select * from {{ ref('x') }}{% if is_incremental() %} where 1 = 1{% endif %}"),
+             _model("model.p.commented", "{# adapter.get_relation(...) #} select 1")]
+    assert volatile({"nodes": {n["unique_id"]: n for n in nodes}}) == {"model.p.by_target", "model.p.created", "model.p.got"}
+
+
 def test_duckdbs_time_zone_is_part_of_every_version_where_it_is_not_utc(tmp_path: Path):
     """DuckDB takes its TimeZone from the environment: a model casting a TIMESTAMPTZ to a date built
     under a laptop's zone was kept under the stack's UTC ("inputs unchanged: reused") with the other

@@ -49,6 +49,11 @@ _VOLATILE = re.compile(
     r"|\b(now|utcnow|today|get_current_timestamp|get_current_time|transaction_timestamp|random|uuid|uuidv4|uuidv7"
     r"|gen_random_uuid)\s*\(|" + READS_FILES.pattern,
     re.IGNORECASE)
+# A relation named by Jinja at run time, in a node's own code (not its macros': dbt's `is_incremental()`
+# asks adapter.get_relation about the model itself): what it reads is no dependency dbt knows.
+_RELATION_AT_RUN_TIME = re.compile(
+    r"\b(api\.Relation\.create|adapter\.get_relation|load_relation|get_relations_by_(pattern|prefix)|run_query)\s*\("
+    r"|\{\{-?\s*(target|this)\.(schema|database)\s*-?\}\}\s*\.", re.IGNORECASE)
 # Comments say nothing about what runs: Jinja's, and SQL's block and line comments.
 _COMMENTS = re.compile(r"\{#.*?#\}|/\*.*?\*/|--[^\n]*", re.DOTALL)
 VOLATILE_META = "volatile"  # meta: {clawdata: {volatile: true|false}} says it where the SQL cannot
@@ -448,8 +453,9 @@ def volatile(manifest: Mapping[str, Any]) -> frozenset[str]:
     def reads_by_name(uid: str) -> bool:
         node = nodes[uid]
         own = f"{node.get('schema')}.{node.get('alias') or node.get('name')}".lower()
-        return bool(named) and node.get("resource_type") in ("model", "snapshot") and any(
-            m.group(1).lower() != own for m in named.finditer(_COMMENTS.sub(" ", node.get("raw_code") or "")))
+        code = _COMMENTS.sub(" ", node.get("raw_code") or "")
+        return node.get("resource_type") in ("model", "snapshot") and (bool(_RELATION_AT_RUN_TIME.search(code)) or (
+            bool(named) and any(m.group(1).lower() != own for m in named.finditer(code))))
 
     def external(source: Mapping[str, Any]) -> bool:
         return any((source.get(where) or {}).get("external_location") for where in ("meta", "config"))
