@@ -216,3 +216,23 @@ def test_dev_started_in_the_background_stops_on_ctrl_c(tmp_path):
             os.killpg(dev.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_a_warehouse_query_stopped_by_an_interrupt_is_the_interrupt_not_a_failure(tmp_path):
+    """DuckDB stops a query at SIGINT with a plain `RuntimeError: Query interrupted`: Dagster took it for
+    the step's own failure, so a run `make down` stopped (its container's SIGTERM) was failed and never
+    retried, and Ctrl-C showed an error. A query a step runs in the warehouse raises the interrupt."""
+    import threading
+
+    from dagster import DagsterExecutionInterruptedError
+    from dagster_duckdb import DuckDBResource
+
+    from clawdata.warehouse.connection import connect
+
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(DagsterExecutionInterruptedError, match="interrupted in a warehouse query") as raised:
+        with connect(DuckDBResource(database=str(tmp_path / "w.duckdb"))) as conn:
+            conn.execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
+    timer.cancel()
+    assert isinstance(raised.value.__cause__, RuntimeError)  # DuckDB's, whose words the connection names

@@ -5,11 +5,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+from dagster import DagsterExecutionInterruptedError
 from dagster_duckdb import DuckDBResource
 
 from clawdata.warehouse.tables import migrate_to_layer_schemas
 
 _migrated: set[str] = set()
+QUERY_INTERRUPTED = "Query interrupted"  # DuckDB's words (tests/test_cli_interrupt.py checks them)
 
 
 @contextmanager
@@ -31,5 +33,12 @@ def connect(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
                 migrate_to_layer_schemas(conn)
                 _migrated.add(resource.database)
             yield conn
+        except RuntimeError as e:
+            # DuckDB stops a query at SIGINT (Ctrl-C; the run worker makes a container's SIGTERM one)
+            # with a plain RuntimeError, which Dagster took for the step's own failure: a run stopped
+            # by `make down` was failed and not retried, Ctrl-C said as an error. It is the interrupt.
+            if str(e) == QUERY_INTERRUPTED:
+                raise DagsterExecutionInterruptedError(f"interrupted in a warehouse query ({e})") from e
+            raise
         finally:
             conn.close()
