@@ -80,7 +80,8 @@ ps:  ## the services and their health
 backup:  ## back up the stack into backups/<timestamp>/ (readable by you only); never waits for a run
 	deploy/backup.sh backup
 
-restore:  ## restore a backup, the stack up or down: make restore BACKUP=backups/<timestamp> [FORCE=1]
+restore:  ## restore a backup, the stack up or down: make restore BACKUP=backups/<timestamp>
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<timestamp>   (ls backups/)" >&2; exit 2; }
 	deploy/backup.sh restore $(BACKUP)
 
 images-offline:  ## build base and Postgres images from Debian packages (no registry needed)

@@ -148,3 +148,17 @@ def test_a_malformed_json_line_is_named_by_its_own_number(tmp_path):
         duckdb.sql(f"SELECT * FROM read_json('{path}', format = 'newline_delimited')").fetchall()
     message = str(explain_duckdb_error(path, raised.value))
     assert message.startswith(f"{path} line 2: malformed JSON") and "unterminated, " in message, message
+
+
+def test_a_delivery_the_runs_user_cannot_read_says_how_to_make_it_readable(tmp_path, monkeypatch):
+    """`docker compose cp` of a mode-600 file makes it root's alone in the inbox volume: the run (uid
+    1000) failed with a bare PermissionError. (Root reads every file, so the denial is simulated.)"""
+    import os as os_module
+
+    from clawdata.warehouse import files
+
+    path = tmp_path / "customers_2026-12-05.csv"
+    path.write_text(f"{HEADER}\n{ROW}\n")
+    monkeypatch.setattr(files.os, "access", lambda p, mode: not (str(p) == str(path) and mode == os_module.R_OK))
+    with pytest.raises(files.BadInputFile, match=r"not readable by the user runs run as \(uid \d+\): make it readable \(chmod a\+r\)"):
+        files.check_header(path, {"customer_id": "BIGINT"})

@@ -257,6 +257,12 @@ def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
     assert bad.returncode == 1 and "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
     missing = run_cli(dict(env, CLAWDATA_REPLICA_PATH=str(tmp_path / "none.duckdb")), "sql", "SELECT 1", timeout=60)
     assert missing.returncode == 1 and "no replica at" in missing.stderr and "materialize --all" in missing.stderr
+    # with a deployment named, the replica is the stack's: said where to read it
+    remote = run_cli(dict(env, CLAWDATA_REPLICA_PATH=str(tmp_path / "none.duckdb"), CLAWDATA_DAGSTER_URL="http://127.0.0.1:9"),
+                     "sql", "SELECT 1", timeout=60)
+    assert remote.returncode == 1 and "make sql" in remote.stderr, remote.stderr
+    dotted = run_cli(env, "sql", ".tables", timeout=60)  # the shell's dot commands, as a query too
+    assert dotted.returncode == 0 and "BASE TABLE" in dotted.stdout, dotted.stdout + dotted.stderr
     shell = subprocess.run([str(CLAWDATA), "sql"], input=".tables\nSELECT count(*) AS n\nFROM t;\n.quit\n", env=env,
                            capture_output=True, text=True, timeout=60)
     assert shell.returncode == 0 and "BASE TABLE" in shell.stdout and "│     3 │" in shell.stdout, shell.stdout

@@ -7,6 +7,7 @@ printing DuckDB's own box tables, with the dot commands a DuckDB user reaches fo
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def run_query(session: Session, query: str, fmt: str, out=sys.stdout) -> None:
     try:
         relation = session.connection().sql(query)
     except replica.ReplicaMissing as e:
+        if os.environ.get("CLAWDATA_DAGSTER_URL"):  # the deployment's replica is in its volume, not here
+            raise ClawdataError(f"{e}. CLAWDATA_DAGSTER_URL names a deployment: its replica is in the stack's volume; "
+                                "read it with `make sql` (QUERY=\"...\"), or `clawdata sql --replica PATH` on a copy") from None
         raise ClawdataError(str(e)) from None
     except duckdb.Error as e:
         raise ClawdataError(f"{type(e).__name__}: {e}") from None
@@ -80,7 +84,11 @@ def snapshot_line(session: Session) -> str:
 def sql(query: str | None, fmt: str, path: Path) -> None:
     session = Session(path)
     try:
-        if query is not None:
+        command, _, argument = (query or "").strip().partition(" ")
+        if command in (".tables", ".schema"):  # as in the shell (`clawdata sql .tables`)
+            run_query(session, DOT[command].format(where=_table_filter(argument.strip())), fmt)
+            print(snapshot_line(session), file=sys.stderr)
+        elif query is not None:
             run_query(session, query, fmt)
             # The version read, on stderr so that CSV/JSON output stays clean.
             print(snapshot_line(session), file=sys.stderr)
@@ -135,15 +143,16 @@ def shell(session: Session, fmt: str) -> None:
                 print(f"Error: {e}", file=sys.stderr)
 
 
+def _table_filter(table: str) -> str:  # `.schema NAME`: one table's columns
+    return "AND table_name = '" + table.replace("'", "''") + "'" if table else ""
+
+
 def dot_command(session: Session, command: str, argument: str, fmt: str) -> str:
     try:
         if command == ".help":
             print(HELP)
-        elif command == ".tables":
-            run_query(session, DOT[".tables"], fmt)
-        elif command == ".schema":
-            where = "AND table_name = '" + argument.replace("'", "''") + "'" if argument else ""
-            run_query(session, DOT[".schema"].format(where=where), fmt)
+        elif command in (".tables", ".schema"):
+            run_query(session, DOT[command].format(where=_table_filter(argument)), fmt)
         elif command == ".snapshot":
             print(snapshot_line(session))
         elif command == ".mode" and argument in FORMATS:

@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
     those a file may lack)."""
     if not path.is_file():
         raise BadInputFile(f"{path}: file not found")
+    if not os.access(path, os.R_OK):  # (`docker compose cp` of a mode-600 file: root's alone in the volume)
+        raise BadInputFile(f"{path}: not readable by the user runs run as (uid {os.getuid()}): make it readable "
+                           "(chmod a+r), then it is taken at the next tick")
     names = _csv_header(path, delimiter, encoding) if file_format == "csv" else _described_columns(path, file_format)
     if file_format == "jsonl" and any(c not in names and c not in optional for c in expected):
         # DuckDB infers JSON keys from the first objects: one that first comes later is still a column.
