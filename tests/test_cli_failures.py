@@ -64,6 +64,10 @@ def test_bad_csv_reads_in_a_few_lines(broken):
     assert failure_lines == [l for l in failure_lines if l.lstrip().startswith("✗ raw_customers")], failure_lines
     assert len(out.splitlines()) < 25
     assert "clawdata dagster logs" in out  # where the whole trace is
+    # what Dagster did not run behind it (silver, the whole gold step, the read path) is said and counted
+    behind = next(l for l in out.splitlines() if "not built, upstream failed (raw_customers):" in l)
+    assert all(a in behind for a in ("slv_customers", "dim_customers", "warehouse_replica")), behind
+    assert "not built; checks" in out and "1 failed," in out, out
     summary = next(l for l in out.splitlines() if l.startswith("FAILURE:"))
     assert re.search(r"0 failed, [1-9][0-9]* skipped; ", summary), summary  # the checks that never ran
 
@@ -172,6 +176,18 @@ def test_summary_counts_rebuilt_reused_and_checks_by_severity():
     assert summary.line(12.34) == "1 rebuilt, 1 reused, 3 failed, 1 not built; checks 2 passed, 1 warned, 1 failed; 12.3 s"
 
 
+def test_a_run_that_failed_says_the_assets_of_the_steps_it_never_ran_once():
+    from clawdata.cli.progress import RunEvent, report
+
+    items = [RunEvent("planned", "raw_x", "raw_x"), RunEvent("planned", "slv_x", "slv_x"),
+             *[RunEvent("planned", f"m{i}", "gold_models") for i in range(10)],
+             RunEvent("step_start", "raw_x"), RunEvent("step_failure", "raw_x", "bad file", ok=False), "FAILURE"]
+    status, summary = report(items)
+    assert status == "FAILURE" and summary.not_built == 11 and summary.failed == 1
+    status, summary = report(items[:-1] + ["CANCELED"])  # canceled: nothing is said to have failed upstream
+    assert summary.not_built == 0
+
+
 def test_a_broken_model_fails_with_the_database_error(tmp_path):
     """A model whose SQL the database refuses: the run's failure line carries the database's words
     (dbt's result line says only "ERROR creating ..."), and the other models are built."""
@@ -193,7 +209,9 @@ def test_a_broken_model_fails_with_the_database_error(tmp_path):
     # what dbt did not build behind it is said, and counted (the summary counted built and reused alone)
     assert "– behind_broken  not built: upstream failed" in done.stdout, done.stdout
     # and so are the models that failed: the gold step's two, not the step (the summary counted none)
-    assert ", 2 failed, 1 not built; checks" in done.stdout.splitlines()[-2] + done.stdout.splitlines()[-1], done.stdout
+    # and the read path, whose step did not run behind the failed one
+    assert "– not built, upstream failed (gold_models): warehouse_replica" in done.stdout, done.stdout
+    assert ", 2 failed, 2 not built; checks" in done.stdout.splitlines()[-2] + done.stdout.splitlines()[-1], done.stdout
 
 
 

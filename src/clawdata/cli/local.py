@@ -125,8 +125,13 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
     )
     yield run.run_id
     yield from released
+    # Logged as the run is created, not by its steps: what it plans to build, and to check.
+    for record in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                                               limit=100_000).records:
+        event = record.event_log_entry.dagster_event
+        yield RunEvent("planned", event.asset_key.to_user_string(), event.step_key or "")
     planned = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
-                                           limit=100_000).records  # logged as the run is created, not by its steps
+                                           limit=100_000).records
     for record in planned:
         yield RunEvent("check_planned", record.event_log_entry.dagster_event.event_specific_data.check_name)
     # A step's warnings (`context.log.warning`) are log entries, not Dagster events: the iterator

@@ -27,9 +27,9 @@ errors = _Console(file=sys.stderr, highlight=False, width=_width)
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # step_start | step_failure | materialized | not_built | check | check_planned | warning | run_failure | retry | canceling
+    kind: str  # step_start | step_failure | materialized | not_built | check | check_planned | planned | warning | run_failure | retry | canceling
     name: str  # step key, asset key, check name or (retry) the new run's id
-    detail: str = ""
+    detail: str = ""  # (planned: the asset's step)
     ok: bool = True
     reused: bool = False  # materialized: inputs unchanged, the table was kept
     severity: str = "ERROR"  # check: a failed WARN check warns, it does not fail the run
@@ -104,8 +104,18 @@ def show(event: RunEvent) -> None:
 def report(items) -> tuple[str | None, "Summary"]:
     """Show a run's events as they come; (its final status, their summary)."""
     status, summary, said = None, Summary(), False
+    planned: dict[str, str] = {}  # asset -> its step
+    started, failed, done = set(), [], set()
     for item in items:
         if isinstance(item, RunEvent):
+            if item.kind == "planned":
+                planned[item.name] = item.detail
+                continue
+            if item.kind == "retry":  # the retry plans its own
+                planned, started, failed, done = {}, set(), [], set()
+            started |= {item.name} if item.kind == "step_start" else set()
+            failed += [item.name] if item.kind == "step_failure" and not item.interrupted else []
+            done |= {item.name} if item.kind in ("materialized", "not_built") else set()
             # A run that failed in a step (or at its launch) fails with that error again: said once.
             if not (item.kind == "run_failure" and said):
                 show(item)
@@ -113,6 +123,15 @@ def report(items) -> tuple[str | None, "Summary"]:
             summary.add(item)
         else:
             status = item
+    behind = [asset for asset, step in planned.items() if step not in started and asset not in done]
+    if status == "FAILURE" and failed and behind:
+        # The steps Dagster did not run because one they depend on failed (the gold step behind a bad
+        # delivery) said nothing: their assets are said here, on one line (a dbt project's hundreds),
+        # and counted.
+        shown = ", ".join(behind[:8]) + (f" and {len(behind) - 8} more" if len(behind) > 8 else "")
+        console.print(f"  [yellow]–[/] not built, upstream failed ({', '.join(dict.fromkeys(failed))}): [dim]{shown}[/]",
+                      soft_wrap=True)
+        summary.not_built += len(behind)
     return status, summary
 
 

@@ -178,6 +178,7 @@ query RunEvents($runId: ID!, $after: String) {
         ... on EngineEvent { error { message } }
         ... on ObservationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } }
         ... on AssetCheckEvaluationEvent { evaluation { checkName success severity assetKey { path } } }
+        ... on AssetMaterializationPlannedEvent { assetKey { path } }
       }
     }
   }

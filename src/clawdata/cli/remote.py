@@ -159,6 +159,8 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused, read), reused=reused)
     if kind == "AssetCheckEvaluationPlannedEvent":
         return RunEvent("check_planned", "")
+    if kind == "AssetMaterializationPlannedEvent" and event.get("assetKey"):
+        return RunEvent("planned", "/".join(event["assetKey"]["path"]), event.get("stepKey") or "")
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"
