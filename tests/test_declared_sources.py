@@ -658,6 +658,13 @@ def test_an_empty_delivery_is_taken_until_bronze_has_held_rows_then_refused(tmp_
 
     header = ",".join(HEADER) + "\n"
     assert run(header) == (True, True, 0)
+    (inbox / "visits_0.csv").write_text(header)  # beside rows: taken, with a warning
+    with dg.instance_for_test() as instance:
+        (inbox / "visits_1.csv").write_text(header + "eu,2026-11-01,1,3,a\n")
+        result = dg.materialize(assets, instance=instance, resources={"duckdb": DuckDBResource(database=str(warehouse))})
+        warnings = [r.user_message for r in instance.all_logs(result.run_id) if r.level == 30]
+    assert any("source visits: no row in visits_0.csv (a header alone)" in w for w in warnings), warnings
+    (inbox / "visits_0.csv").unlink()
     assert run(header + "".join(",".join("" if v is None else str(v) for v in r) + "\n" for r in FIRST)) == (True, True, 3)
     assert run(header) == (False, False, 3)
 

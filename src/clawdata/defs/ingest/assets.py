@@ -127,6 +127,9 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
             if not published:
                 published, loaded = load_bronze(conn, source, headers, code_version, checks, full)
             history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
+        empty = sorted(Path(f).name for f, rows, *_ in history if not rows and Path(f).name in loaded)
+        if empty:  # taken (it removes nothing), but an export that wrote its header alone is worth a look
+            context.log.warning(f"source {source.name}: no row in {', '.join(empty)} (a header alone)")
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
         return _materialize_result(context, source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
