@@ -138,6 +138,7 @@ def test_what_a_subset_run_left_behind_is_built_by_the_next_tick(project):
         f"{HEADER}\n900003,Sub,Set,subset@example.com,,Oslo,NO,2026-12-03,2026-12-03 08:00:00\n")
     subset = run_cli(project["env"], "dagster", "materialize", "raw_customers", "slv_customers")
     assert subset.returncode == 0, subset.stdout + subset.stderr
+    assert "the read path (`clawdata sql`) serves the last publish: name warehouse_replica" in subset.stdout, subset.stdout
     first = " ".join(tick(project).split())
     assert "what it reads changed since built: dim_customers" in first and "SUCCESS" in first, first
     assert "raw_customers" not in first.split("requested")[1].split("(")[0], first  # silver is not built again

@@ -6,7 +6,7 @@ import time
 from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
 from clawdata.cli.progress import console, report
 from clawdata.cli.target import Target
-from clawdata.settings import FULL_REFRESH_TAG
+from clawdata.settings import FULL_REFRESH_TAG, REPLICA_ASSET
 
 ALL_JOB = "materialize_all"  # defs/automation/schedules.py
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over every asset
@@ -66,7 +66,12 @@ def materialize(target: Target, all_assets: bool, names: tuple[str, ...], full_r
     if all_assets:
         status = run_and_report(target, ALL_JOB, None, tags)
     else:
-        status = run_and_report(target, ASSET_JOB, resolve_assets(target, names), tags)
+        assets = resolve_assets(target, names)
+        status = run_and_report(target, ASSET_JOB, assets, tags)
+        if status == "SUCCESS" and [REPLICA_ASSET] not in assets and not target.where.startswith("http"):
+            # (a deployment's replica_sensor publishes after such a run by itself; nothing does here)
+            console.print(f"[dim]the read path (`clawdata sql`) serves the last publish: name {REPLICA_ASSET} with the "
+                          f"assets to publish what this run built[/]")
     raise_for([status])
 
 
