@@ -170,3 +170,30 @@ def test_a_file_source_declared_before_its_first_file_is_never_built_and_so_aske
     graph = dg.Definitions(assets=[*build_ingest_assets(spec), refunds_by_day],
                            resources={"duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb"))}).resolve_asset_graph()
     assert _out_of_date(graph, {}) == {dg.AssetKey(k): NEVER_BUILT for k in ("raw_refunds", "slv_refunds", "refunds_by_day")}
+
+
+def test_what_a_run_not_finished_yet_builds_is_not_asked_for_again(tmp_path):
+    """After a restore, on a fresh stack, the sensor asked for what a queued or going run was about to
+    build: a second run that reused everything. A run of a subset counts for its assets; one created
+    over six hours ago and still marked going is taken for dead."""
+    import dagster as dg
+
+    from clawdata.defs.automation.inbox_sensor import _in_flight
+
+    @dg.asset
+    def a() -> None: ...
+
+    @dg.asset(deps=[a])
+    def b() -> None: ...
+
+    defs = dg.Definitions(assets=[a, b])
+    graph, job = defs.resolve_asset_graph(), defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        assert _in_flight(instance, graph) == set()
+        instance.create_run_for_job(job, status=dg.DagsterRunStatus.SUCCESS)  # finished: nothing coming
+        assert _in_flight(instance, graph) == set()
+        instance.create_run_for_job(job.get_subset(asset_selection={dg.AssetKey("b")}), asset_selection=frozenset({dg.AssetKey("b")}),
+                                    status=dg.DagsterRunStatus.NOT_STARTED)
+        assert _in_flight(instance, graph) == {dg.AssetKey("b")}
+        instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)  # a run of everything
+        assert _in_flight(instance, graph) == {dg.AssetKey("a"), dg.AssetKey("b")}

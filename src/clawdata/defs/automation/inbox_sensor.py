@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import textwrap
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -153,7 +154,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         rebuilt = (f"the rebuild after the restore of backup {backup} was asked for once (run {earlier.run_id[:8]}: "
                    f"{earlier.status.value}); what it did not build is built by the next delivery or `materialize`")
         backup = None
-    stale = _out_of_date(graph, latest) if not backup else {}
+    # What a run not finished yet will build is not out of date: asked for again, it made a second run
+    # (after a restore, on a fresh stack) that reused everything, on a 2-core host.
+    coming = _in_flight(context.instance, graph) if not backup else set()
+    stale = {k: why for k, why in _out_of_date(graph, latest).items() if k not in coming} if not backup else {}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
     # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
@@ -210,6 +214,19 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
+
+
+def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
+    """The assets of the runs queued or going (a run of everything: all of them), created in the last
+    six hours: one older still marked going is taken for dead (its process gone, not yet failed by
+    run monitoring), and asks for nothing to wait."""
+    statuses = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED]
+    since = datetime.now(timezone.utc) - timedelta(hours=6)
+    keys: set[dg.AssetKey] = set()
+    for run in instance.get_runs(dg.RunsFilter(statuses=statuses, created_after=since), limit=50):
+        keys |= set(run.asset_selection) if run.asset_selection is not None else set(graph.materializable_asset_keys)
+    return keys
 
 
 def _requested(context: dg.SensorEvaluationContext, run_key: str):
