@@ -53,11 +53,12 @@ def _checks(node: dict) -> str:
         state = {
             "SUCCEEDED": "passed", "FAILED": "warned" if severity == "WARN" else "failed",
             # not executed: a dbt test skipped because what it tests failed, or a run that stopped early
-            "EXECUTION_FAILED": "skipped", "SKIPPED": "skipped", "IN_PROGRESS": "running",
+            # planned by a run not finished: going, or still queued (then nothing runs them yet)
+            "EXECUTION_FAILED": "skipped", "SKIPPED": "skipped", "IN_PROGRESS": "pending",
         }.get(execution.get("status"), "not run")
         by_state.setdefault(state, []).append(check["name"])
     parts = []
-    for state, colour in (("failed", "red"), ("warned", "yellow"), ("skipped", "yellow"), ("running", "yellow")):
+    for state, colour in (("failed", "red"), ("warned", "yellow"), ("skipped", "yellow"), ("pending", "yellow")):
         names = sorted(by_state.get(state, []))
         if names:
             parts.append(f"[{colour}]{len(names)} {state}[/]" + (f": {', '.join(names)}" if state in ("failed", "warned") else ""))
@@ -161,7 +162,7 @@ def status(target: Target, run_limit: int = 10) -> None:
 
     automation = Table(title="Schedules and sensors", title_justify="left")
     for column in ("name", "kind", "state", "when", "last tick"):
-        automation.add_column(column)
+        automation.add_column(column, overflow="fold")  # a tick's reason whole: it says why nothing ran
     for repo in expect(data["repositoriesOrError"], "RepositoryConnection", "listing schedules")["nodes"]:
         for s in repo["schedules"]:
             future = s["futureTicks"]["results"]
