@@ -113,9 +113,12 @@ def report(items) -> tuple[str | None, "Summary"]:
                 continue
             if item.kind == "retry":  # the retry plans its own
                 planned, started, failed, done = {}, set(), [], set()
-            started |= {item.name} if item.kind == "step_start" else set()
-            failed += [item.name] if item.kind == "step_failure" and not item.interrupted else []
-            done |= {item.name} if item.kind in ("materialized", "not_built") else set()
+            elif item.kind == "step_start":
+                started.add(item.name)
+            elif item.kind == "step_failure" and not item.interrupted:
+                failed.append(item.name)
+            elif item.kind in ("materialized", "not_built"):
+                done.add(item.name)
             # A run that failed in a step (or at its launch) fails with that error again: said once.
             if not (item.kind == "run_failure" and said):
                 show(item)

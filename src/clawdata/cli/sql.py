@@ -84,11 +84,10 @@ def snapshot_line(session: Session) -> str:
 def sql(query: str | None, fmt: str, path: Path) -> None:
     session = Session(path)
     try:
-        command, _, argument = (query or "").strip().partition(" ")
-        if command in (".tables", ".schema"):  # as in the shell (`clawdata sql .tables`)
-            run_query(session, DOT[command].format(where=_table_filter(argument.strip())), fmt)
-            print(snapshot_line(session), file=sys.stderr)
-        elif query is not None:
+        if query is not None:
+            command, _, argument = query.strip().partition(" ")
+            if command in DOT:  # as in the shell (`clawdata sql .tables`)
+                query = DOT[command].format(where=_table_filter(argument.strip()))
             run_query(session, query, fmt)
             # The version read, on stderr so that CSV/JSON output stays clean.
             print(snapshot_line(session), file=sys.stderr)
@@ -151,7 +150,7 @@ def dot_command(session: Session, command: str, argument: str, fmt: str) -> str:
     try:
         if command == ".help":
             print(HELP)
-        elif command in (".tables", ".schema"):
+        elif command in DOT:
             run_query(session, DOT[command].format(where=_table_filter(argument)), fmt)
         elif command == ".snapshot":
             print(snapshot_line(session))

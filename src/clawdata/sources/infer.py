@@ -170,10 +170,7 @@ def _refuse_to_guess_day_or_month(conn, path: Path, markers: list[str], encoding
     guess could swap every date without a word. Those columns are declared VARCHAR, with a note;
     returned, so that nothing else guesses for them."""
     undecided: set[str] = set()
-    literal = "'" + str(path).replace("'", "''") + "'"
-    nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
-    text = f"read_csv({literal}, header = true, all_varchar = true, nullstr = [{nulls}], encoding = '{encoding}'" + (
-        f", delim = '{formats['delimiter']}')" if formats.get("delimiter") else ")")
+    text = _reader(path, "csv", markers, encoding=encoding, as_text=True)
     for option, kind in (("date_format", "DATE"), ("timestamp_format", "TIMESTAMP")):
         chosen = formats.get(option) or ""
         # (year first, 2024-03-04, is never read year-day-month)
@@ -219,7 +216,9 @@ def _text_dates(conn: duckdb.DuckDBPyConnection, relation: str, columns: list[st
     return dates, notes
 
 
-def _reader(path: Path, file_format: str, markers: list[str], decimal_separator: str = ".", encoding: str = "utf-8") -> str:
+def _reader(path: Path, file_format: str, markers: list[str], decimal_separator: str = ".", encoding: str = "utf-8",
+            as_text: bool = False) -> str:
+    """`as_text`: a CSV's every column as VARCHAR (its values as written)."""
     literal = "'" + str(path).replace("'", "''") + "'"
     if file_format == "parquet":
         return f"read_parquet({literal})"
@@ -227,7 +226,8 @@ def _reader(path: Path, file_format: str, markers: list[str], decimal_separator:
         return f"read_json({literal}, format = 'newline_delimited')"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     decimal = f", decimal_separator = '{decimal_separator}'" if decimal_separator != "." else ""
-    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}, encoding = '{encoding}')"
+    text = ", all_varchar = true" if as_text else ""
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}')"
 
 
 _NUMBERS = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT")

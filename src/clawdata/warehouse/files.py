@@ -66,10 +66,11 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
     if not os.access(path, os.R_OK):  # (`docker compose cp` of a mode-600 file: root's alone in the volume)
         raise BadInputFile(f"{path}: not readable by the user runs run as (uid {os.getuid()}): make it readable "
                            "(chmod a+r), then it is taken at the next tick")
-    names = _csv_header(path, delimiter, encoding) if file_format == "csv" else _described_columns(path, file_format)
+    described = [] if file_format == "csv" else _described_columns(path, file_format)
+    names = _csv_header(path, delimiter, encoding) if file_format == "csv" else [n for n, _ in described]
     if file_format == "jsonl" and any(c not in names and c not in optional for c in expected):
         # DuckDB infers JSON keys from the first objects: one that first comes later is still a column.
-        names = _described_columns(path, file_format, whole_file=True)
+        names = [n for n, _ in _described_columns(path, file_format, whole_file=True)]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}")
@@ -84,7 +85,7 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
             f"{len(names)} found of {len(expected)} declared" + (f", and not declared: {_few(extra)}" if extra else ""))
             + f"{hint} (a column some files lack is declared `optional: true`)")
     if file_format == "parquet":
-        _refuse_lossy_casts(path, {c: t for c, t in expected.items() if c in names})
+        _refuse_lossy_casts(path, {c: t for c, t in expected.items() if c in names}, dict(described))
     ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
     absent = [c for c in expected if c not in names]
     return FileHeader(path, names, ignored, absent, file_format, delimiter, decimal_separator, encoding)
@@ -95,15 +96,14 @@ _NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
 _TEMPORAL = {"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE", "TIME"}
 
 
-def _refuse_lossy_casts(path: Path, declared: dict[str, str]) -> None:
+def _refuse_lossy_casts(path: Path, declared: dict[str, str], found: dict[str, str]) -> None:
     """A Parquet file carries its own types, cast to the declared ones at load; DuckDB rounds such a
     cast without a word (DECIMAL(12,4) to DECIMAL(10,2), DOUBLE to BIGINT, a timestamp to a DATE).
     A number or time whose value the cast would change refuses the file, naming the column and a
     value (a value out of the declared range already fails the load). Only columns whose type differs
-    are read."""
+    are read. `found`: the file's types, as DESCRIBE says them."""
     reader = _reader(path, "parquet")
     with duckdb.connect() as conn:
-        found = dict(conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {reader})").fetchall())
         for column, wanted in declared.items():
             have = found[column]
             want = conn.execute(f"SELECT typeof(NULL::{wanted})").fetchone()[0]
@@ -178,13 +178,14 @@ def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
     return [h.strip() or f"column{i}" for i, h in enumerate(header)]
 
 
-def _described_columns(path: Path, file_format: str, whole_file: bool = False) -> list[str]:
+def _described_columns(path: Path, file_format: str, whole_file: bool = False) -> list[tuple[str, str]]:
+    """(name, type) of each column, in the file's order, as DuckDB reads it."""
     reader = _reader(path, file_format)
     if whole_file:  # JSON: every object's keys, not those of the first ones DuckDB samples
         reader = reader[:-1] + ", sample_size = -1)"
     try:
         with duckdb.connect() as conn:
-            return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+            return [(row[0], row[1]) for row in conn.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except duckdb.Error as e:
         if file_format == "jsonl" and "Malformed JSON" in str(e):  # its line, as the load names it
             raise explain_duckdb_error(path, e) from None

@@ -156,8 +156,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         backup = None
     # What a run not finished yet will build is not out of date: asked for again, it made a second run
     # (after a restore, on a fresh stack) that reused everything, on a 2-core host.
-    coming = _in_flight(context.instance, graph) if not backup else set()
-    stale = {k: why for k, why in _out_of_date(graph, latest).items() if k not in coming} if not backup else {}
+    stale = _out_of_date(graph, latest) if not backup else {}
+    if stale:  # (the runs are read only then: most ticks find nothing out of date)
+        coming = _in_flight(context.instance, graph)
+        stale = {k: why for k, why in stale.items() if k not in coming}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
     # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
