@@ -101,3 +101,16 @@ def test_a_slot_a_finished_run_still_holds_is_given_back_by_the_next_run(tmp_pat
     assert [e.detail for e in said] == [f"run {run.run_id[:8]} ended holding the warehouse: released"]
     assert local.release_dead_runs(instance) == []  # once
     instance.dispose()
+
+
+def test_the_event_log_syncs_its_write_ahead_log_at_checkpoints_not_per_commit(tmp_path, monkeypatch):
+    """synchronous=NORMAL is only safe with a write-ahead log: both, on every shard a run writes."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = local.local_instance()
+    run_id = dg.materialize([numbers], instance=instance).run_id
+    storage = instance.event_log_storage
+    for shard in ("index", run_id):
+        with storage._connect(shard) as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    instance.dispose()

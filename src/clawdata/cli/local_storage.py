@@ -4,10 +4,14 @@ Dagster's `SqliteEventLogStorage._connect` builds a SQLAlchemy engine, opens the
 transaction and throws both away, for every write: a run's event costs 3.5 ms, an asset event 7.5 ms
 (it is mirrored into the index shard), and a small run writes 300 of them (each check is planned,
 then evaluated). Keeping one open connection per shard costs 1.4 ms and 2.3 ms (100 writes of
-each kind into a scratch folder, on the 2-core host). Nothing else changes: the same files,
-the same rollback journal (so `dagster dev`'s file watcher still sees each write), one transaction
-per write, and every use still under the storage's own lock, so one connection per shard is never
-shared by two threads at once.
+each kind into a scratch folder, on the 2-core host). Nothing else changes: the same files, one
+transaction per write, and every use still under the storage's own lock, so one connection per
+shard is never shared by two threads at once.
+
+Each connection syncs the write-ahead log at checkpoints, not at every commit (`synchronous=NORMAL`,
+SQLite's advice for WAL, the journal Dagster gives every shard): a commit waited 2.7-3.2 ms for the
+disk, and a 1k run makes ~500 (0.05-0.17 ms without). A commit still survives the process crashing;
+a power cut may lose the last ones, never the file's consistency.
 
 `has_table`, which Dagster asks twice for each asset check (planned, evaluated) and for each
 materialization with tags, to learn which migrations ran, builds a fresh engine on the index file each
@@ -26,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.pool import StaticPool
 
 # Open shards kept per process: the index, and the runs being written or read. A long-lived process
@@ -62,6 +66,7 @@ class ClawdataSqliteEventLogStorage(SqliteEventLogStorage):
             return engine
         engine = create_engine(self.conn_string_for_shard(shard), poolclass=StaticPool,
                                connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
+        event.listen(engine, "connect", _wal_synced_at_checkpoints)
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
@@ -90,3 +95,9 @@ class ClawdataSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._close_all()
         super().dispose()
+
+
+def _wal_synced_at_checkpoints(dbapi_connection, _record) -> None:
+    # WAL first (Dagster's _initdb sets it too, after this connect): NORMAL is safe in WAL mode alone.
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
