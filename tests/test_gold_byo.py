@@ -100,6 +100,19 @@ def test_build_reports_warn_failure_and_skips(byo):
     assert "\x1b[" not in str(failure.event_specific_data.error.to_string())  # no dbt colour codes
 
 
+def test_a_run_of_what_a_failing_test_holds_back_does_not_build_it(byo):
+    """The inbox sensor asks for what is out of date below a test that failed (order_totals, below
+    stg_orders), without that test's model: `dbt build` of the project would skip it, and so does
+    the step, saying which test, until the data or the test changes."""
+    gold_models = next(a for a in byo["defs"].assets if dg.AssetKey("order_totals") in a.keys)
+    result = dg.materialize([gold_models], instance=byo["instance"], selection=["order_totals"], raise_on_error=False,
+                            resources={"duckdb": DuckDBResource(database=str(byo["dir"].parent / "warehouse.duckdb"))})
+    assert not result.success and not result.get_asset_materialization_events()
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    text = failure.event_specific_data.error.message
+    assert "stg_orders:accepted_values_stg_orders_status" in text and "as `dbt build` skips it" in text, text
+
+
 def test_row_counts_and_column_types_on_the_materializations(byo):
     observed = {m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata
                 for m in byo["result"].get_asset_materialization_events()}
@@ -514,6 +527,21 @@ def test_a_model_named_as_the_replica_asset_is_an_asset_beside_it(tmp_path, monk
     assert {dg.AssetKey(["main", "warehouse_replica"]), dg.AssetKey("warehouse_replica")} <= keys
 
 
+def test_a_profile_of_ones_own_that_builds_into_another_file_is_refused(tmp_path, monkeypatch):
+    """CLAWDATA_DBT_PROFILES_DIR with the project's own profile (its `path` another file): every model
+    was built there and reported built, gold and the replica left as they were."""
+    proj, warehouse = other_project(tmp_path, monkeypatch)
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    target = "{target: dev, outputs: {dev: {type: duckdb, path: '%s', threads: 1}}}"
+    monkeypatch.setenv("CLAWDATA_DBT_PROFILES_DIR", str(profiles))
+    (profiles / "profiles.yml").write_text(f"analytics_warehouse: {target % (tmp_path / 'elsewhere.duckdb')}\n")
+    with pytest.raises(DbtProjectError, match=r"builds into the database 'elsewhere', not into the warehouse 'warehouse'"):
+        gold.build_defs(gold_project.load(proj))
+    (profiles / "profiles.yml").write_text(f"analytics_warehouse: {target % warehouse}\n")  # the warehouse: taken
+    assert gold.build_defs(gold_project.load(proj)).assets
+
+
 def test_the_generated_profiles_target_is_named_as_the_project_expects(tmp_path, monkeypatch):
     """`{% if target.name == 'dev' %}`: the generated profile's target is `clawdata` unless
     CLAWDATA_DBT_TARGET names it (an outsider's project kept 4 rows where its dev build keeps 2)."""
@@ -677,3 +705,28 @@ def test_two_tests_dbt_names_alike_are_two_checks(tmp_path, monkeypatch):
     assert "reported twice" in failure.event_specific_data.user_failure_data.description
     with connect(DuckDBResource(database=str(warehouse))) as conn:
         assert conn.execute("select count(*) from main.contacts").fetchone() == (1,)
+
+
+def test_a_failed_contract_says_each_mismatch_and_its_reason(tmp_path, monkeypatch):
+    """dbt's contract error is a table: on one line with its rule rows and padding it was cut before
+    the reason ("| data t..."), and two failures shared the 400 characters."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"typed.sql": "select 'a' as code, 'b' as amount, 1 as id\n"})
+    (proj / "transform" / "marts" / "typed.yml").write_text(
+        "version: 2\nmodels:\n  - name: typed\n    config: {contract: {enforced: true}}\n    columns:\n"
+        "      - {name: code, data_type: integer}\n      - {name: amount, data_type: double}\n      - {name: id, data_type: integer}\n")
+    defs = gold.build_defs(gold_project.load(proj))
+    result = dg.materialize(defs.assets, resources={"duckdb": DuckDBResource(database=str(warehouse))},
+                            raise_on_error=False, selection=["typed"])
+    [message] = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    assert "| code | VARCHAR | INTEGER | data type mismatch |" in message, message
+    assert "| amount | VARCHAR | DOUBLE | data type mismatch |" in message and "----" not in message, message
+
+
+def test_dbts_own_traceback_is_left_out_of_its_error_lines():
+    lines = ["Unhandled error while executing", "Traceback (most recent call last):", '  File "x.py", line 3, in f',
+             "    g()", "KeyError: 1", "During handling of the above exception, another exception occurred:",
+             "Traceback (most recent call last):", '  File "y.py", line 1', "dbt.exceptions.ParsingError: Parsing Error",
+             "  Incremental models with contracts need on_schema_change"]
+    assert gold_project.without_tracebacks(lines) == [
+        "Unhandled error while executing", "KeyError: 1", "dbt.exceptions.ParsingError: Parsing Error",
+        "  Incremental models with contracts need on_schema_change"]

@@ -5,11 +5,13 @@ holds the warehouse."""
 import json
 import os
 import subprocess
+import uuid
 
 import duckdb
 import dagster as dg
 import pytest
 
+from clawdata.defs.serving.replica import half_finished
 from clawdata.warehouse import ledger, replica
 from tests.conftest import CLAWDATA, in_process_project, run_cli
 from tests.oracle import GOLD_MODELS
@@ -304,3 +306,43 @@ def test_backup_copies_the_published_version_without_waiting_and_restores_keepin
     assert replica.publish(warehouse, path, "run-4").generation == 4  # not 3 again: 3 named another content
 
 
+
+
+def test_an_input_rebuilt_from_the_same_code_and_inputs_does_not_hold_the_replica_back():
+    """A view dbt recomputes every run (it reads `current_timestamp`) gets a new data version each
+    build. A model below it that failed keeps a table as true to it as before: what did build is
+    published. Not so once the view read other data (a root's new version): then it is half-way."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+    from dagster._core.loader import LoadingContextForTest
+
+    state = {"root": "r1", "fail": False}
+
+    @dg.asset(code_version="1")
+    def root():
+        return dg.Output(None, data_version=dg.DataVersion(state["root"]))
+
+    @dg.asset(deps=[root], code_version="1")
+    def view():
+        return dg.Output(None, data_version=dg.DataVersion(uuid.uuid4().hex))
+
+    @dg.asset(deps=[view], code_version="1")
+    def model():
+        if state["fail"]:
+            raise RuntimeError("its contract failed")
+
+    assets = [root, view, model]
+    graph = dg.Definitions(assets=assets).resolve_asset_graph()
+    with dg.instance_for_test() as instance:
+        def behind() -> list[str]:
+            resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+            return half_finished(instance, graph, resolver, [view.key, model.key])
+
+        assert dg.materialize(assets, instance=instance).success and behind() == []
+        state["fail"] = True
+        assert not dg.materialize(assets, instance=instance, raise_on_error=False).success
+        assert behind() == []  # the view alone was rebuilt alike: the model's last table is published
+        state["root"] = "r2"
+        assert not dg.materialize(assets, instance=instance, raise_on_error=False).success
+        assert behind() == ["model is older than view"]  # the view read new data: half-way
+        state["fail"] = False
+        assert dg.materialize(assets, instance=instance).success and behind() == []

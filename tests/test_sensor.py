@@ -197,3 +197,12 @@ def test_what_a_run_not_finished_yet_builds_is_not_asked_for_again(tmp_path):
         assert _in_flight(instance, graph) == {dg.AssetKey("b")}
         instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)  # a run of everything
         assert _in_flight(instance, graph) == {dg.AssetKey("a"), dg.AssetKey("b")}
+
+
+def test_an_automation_condition_sensor_says_who_evaluates_it_and_what_to_run(project):
+    """replica_sensor is Dagster's automation condition sensor: Dagster refuses to dry-run it, and the
+    tick said only "Error occurred during the execution of evaluation_fn"."""
+    result = run_cli(project["env"], "dagster", "sensor", "tick", "replica_sensor")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "automation condition sensor" in result.stderr and "materialize warehouse_replica" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -90,7 +90,7 @@ SENSOR = """
 query Sensor($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { name targets { pipelineName } sensorState { status typeSpecificData { ... on SensorData { lastCursor } } } }
+    ... on Sensor { name sensorType assetSelection { assetKeys { path } } targets { pipelineName } sensorState { status typeSpecificData { ... on SensorData { lastCursor } } } }
     ... on SensorNotFoundError { message }
     ... on PythonError { message }
   }
@@ -110,7 +110,7 @@ mutation SensorDryRun($selector: SensorSelector!, $cursor: String) {
         cursor
         skipReason
         runRequests { runKey jobName tags { key value } assetSelection { path } }
-        error { message }
+        error { message causes { message } }
       }
     }
     ... on PythonError { message }

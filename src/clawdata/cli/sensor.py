@@ -25,6 +25,14 @@ def tick(target: Target, name: str) -> None:
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
         raise ClawdataError(f"unknown sensor '{name}'{hint}\nknown sensors: {', '.join(names)}", exit_code=USAGE_ERROR)
     expect(sensor, "Sensor", f"sensor {name}")
+    if sensor.get("sensorType") in ("AUTOMATION", "AUTO_MATERIALIZE"):
+        # Dagster evaluates an automation condition sensor in its daemon alone, from a cursor of its
+        # own: it cannot be dry-run ("cannot be evaluated like regular user-space sensors").
+        keys = [" ".join("/".join(k["path"]) for k in (sensor.get("assetSelection") or {}).get("assetKeys") or [])]
+        raise ClawdataError(f"sensor {name} is an automation condition sensor: Dagster's daemon evaluates it "
+                            "(`clawdata dagster dev`, or the stack), not a tick from here; to do now what it would, "
+                            f"materialize what it targets: clawdata dagster materialize {keys[0] or 'ASSET...'}",
+                            exit_code=USAGE_ERROR)
     cursor = (sensor["sensorState"]["typeSpecificData"] or {}).get("lastCursor")
     # The job the daemon would launch (the sensor's, as in the UI's run list), else Dagster's asset job.
     targets = [t["pipelineName"] for t in sensor.get("targets") or []]
@@ -33,8 +41,10 @@ def tick(target: Target, name: str) -> None:
     dry = expect(graphql(queries.SENSOR_DRY_RUN, {"selector": selector, "cursor": cursor})["sensorDryRun"],
                  "DryRunInstigationTick", f"evaluating sensor {name}")
     result = dry["evaluationResult"]
-    if result["error"]:
-        raise ClawdataError(f"sensor {name} raised an error: {result['error']['message']}")
+    if result["error"]:  # Dagster's wrapper says only that the sensor failed: its causes say why
+        causes = [c["message"].strip() for c in result["error"].get("causes") or [] if c.get("message")]
+        raise ClawdataError(f"sensor {name} raised an error: {result['error']['message'].strip()}"
+                            + "".join(f"\n  caused by: {c}" for c in causes))
     requests = result["runRequests"] or []
     if not requests:
         console.print(f"sensor [bold]{name}[/] skipped: {result['skipReason'] or 'no run requested'}")

@@ -18,9 +18,9 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -208,6 +208,23 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
 MAX_ERROR_LINES = 20  # of dbt's error text (a failed `dbt deps` writes the whole HTTP traceback)
 
 
+def without_tracebacks(lines: list[str]) -> list[str]:
+    """dbt's error lines without the Python tracebacks it logs with some (an unhandled parse error):
+    the exception's own line, which ends each, is kept."""
+    kept, inside = [], False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last)"):
+            inside = True
+        elif inside and (not line.strip() or line[:1].isspace()):
+            continue
+        elif line.startswith(("During handling of the above exception", "The above exception was the direct cause")):
+            continue
+        else:
+            inside = False
+            kept.append(line)
+    return kept
+
+
 def _dbt(project: "DbtProject", *args: str) -> None:
     """Run dbt; on failure raise DbtProjectError with dbt's own error lines (not its 150 lines of log)."""
     cli_vars = settings.dbt_vars()
@@ -228,7 +245,7 @@ def _dbt(project: "DbtProject", *args: str) -> None:
             continue
         if info.get("level") == "error" and info.get("msg", "").strip():
             errors.append(info["msg"].strip())
-    lines = "\n".join(errors).splitlines() or (done.stderr.strip().splitlines() or ["(no output)"])[-1:]
+    lines = without_tracebacks("\n".join(errors).splitlines()) or (done.stderr.strip().splitlines() or ["(no output)"])[-1:]
     detail = "\n".join(lines[:MAX_ERROR_LINES] + [f"... ({len(lines) - MAX_ERROR_LINES} more lines)"] * (len(lines) > MAX_ERROR_LINES))
     # (only where a package could not be fetched: a version requirement or a bad packages.yml is said as dbt says it)
     fetching = args[0] == "deps" and re.search(r"(?i)connect|resolv|timed? ?out|network|unreachable|\bgit\b|https?:", detail)
@@ -326,6 +343,24 @@ def write_generated_sources(project_dir: Path, config: dict, sources) -> Path | 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return path
+
+
+def refuse_another_database(manifest: Mapping[str, Any]) -> None:
+    """A profiles dir of the user's own whose target writes another file than the warehouse: every
+    node would be built there and reported built, while gold and the replica stayed as they were."""
+    own = settings.dbt_profiles_dir()
+    if own is None:  # the generated profile writes the warehouse
+        return
+    wanted = settings.warehouse_path().stem
+    found = sorted({str(n["database"]) for n in manifest.get("nodes", {}).values()
+                    if n.get("resource_type") in ("model", "seed", "snapshot") and n.get("database")
+                    and not (n.get("config") or {}).get("database")} - {wanted})
+    if found:
+        raise DbtProjectError(
+            f"the profile in {settings.DBT_PROFILES_DIR_ENV}={own} builds into the database {found[0]!r}, not into the "
+            f"warehouse {wanted!r} ({settings.WAREHOUSE_ENV}={settings.warehouse_path()}): its target's `path` must be "
+            f"\"{{{{ env_var('{settings.WAREHOUSE_ENV}') }}}}\" (or unset {settings.DBT_PROFILES_DIR_ENV}: clawdata then "
+            "generates that profile)")
 
 
 def prepare_if_stale(project: "DbtProject", sources=None) -> bool:

@@ -22,9 +22,12 @@ from clawdata.sources.declarations import Declared
 
 
 def build_defs(dbt_project: DbtProject, sources: Sequence[Declared] = ()) -> dg.Definitions:
-    """The gold Definitions; a dbt node that would build a source's table fails the load, naming both."""
+    """The gold Definitions; a dbt node that would build a source's table fails the load, naming both,
+    and so does a profile of the user's own that builds into another file than the warehouse."""
     project.prepare_if_stale(dbt_project, [d.spec for d in sources])
-    refuse_collisions(json.loads(dbt_project.manifest_path.read_text()), sources)
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    project.refuse_another_database(manifest)
+    refuse_collisions(manifest, sources)
     declared = {table.qualified: dg.AssetKey(key) for d in sources
                 for table, key in ((d.spec.bronze, d.spec.raw_table), (d.spec.silver, d.spec.silver_table))}
     keys = {d.spec.silver_table: tuple(d.spec.key) for d in sources}

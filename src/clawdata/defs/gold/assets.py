@@ -12,6 +12,7 @@ in this process (gold/runner.py), and keeps the rest:
 """
 
 import json
+import re
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -106,6 +107,9 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         yield from reused([u for u in plan.reuse if u not in later], lambda key: key not in later_keys)
         failures = [f"{r.check_name}: failed, as when it last ran (the test and what it reads are unchanged)"
                     for r in plan.replay if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
+        failures += [f"{key.to_user_string()}: failed on the table run {run[:8]} built, unchanged since; what it holds back "
+                     "is not built, as `dbt build` skips it (fix the data or the test, or build that table again)"
+                     for key, run in plan.standing.items()]
 
         built: set[dg.AssetKey] = set()
         ran_hooks: dict[str, str] | None = None  # the failed hooks of the build, when dbt ran
@@ -387,8 +391,13 @@ def _error_text(message: str) -> str:
     # every option there is: the error is what comes before them.
     cut = next((i for i, line in enumerate(lines) if line.startswith(("The search space used was", "Possible fixes"))), None)
     lines = lines[:cut] if cut else lines
-    text = " ".join(lines)
-    return text if len(text) <= 400 else text[:397] + "..."
+    # A table dbt draws (a contract's mismatches) keeps its rows, not its rule lines and padding: the
+    # reason, in its last column, then fits.
+    text = " ".join(re.sub(r"\s{2,}", " ", line) for line in lines if not _TABLE_RULE.match(line))
+    return text if len(text) <= 600 else text[:597] + "..."
+
+
+_TABLE_RULE = re.compile(r"^\|?[\s|:-]*-{3,}[\s|:-]*\|?$")
 
 
 def _invocation_error(error: BaseException) -> str:

@@ -65,6 +65,8 @@ class Plan:
     covers: dict[str, str] = field(default_factory=dict)  # test id -> its COVERS once it passes
     where: dict[str, str] = field(default_factory=dict)  # test id -> its `where` on the changed rows
     skipped: list[str] = field(default_factory=list)  # node ids not built: downstream of a kept failing test
+    # tests this step does not run whose failing result stands on the tables it reads (check key -> run)
+    standing: dict[dg.AssetCheckKey, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -256,8 +258,9 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
             ))
             if not last.passed and last.severity == dg.AssetCheckSeverity.ERROR:
                 kept_failures.append(test)
-    skipped = _skipped_after(graph, build, kept_failures)
-    build = [uid for uid in build if uid not in skipped]
+    standing = _standing_failures(context, graph, [t for t in graph.check_of if t not in checked], build, reasons, recorded)
+    skipped = _skipped_after(graph, build, kept_failures + list(standing))
+    build_wanted, build = build, [uid for uid in build if uid not in skipped]
     # `dbt build` runs a unit test only with its model (selected alone, it is "nothing to do"): a unit
     # test to run brings in the model it would reuse. Its data version stays: what reads it is reused.
     for test in tests:
@@ -270,8 +273,42 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
     build = [uid for uid in selected if uid in in_build]  # dbt's order
     # (a unit test needs no table: it runs, as in dbt)
     tests = [t for t in tests if t.endswith(UNIT_TEST_SUFFIX) or not any(p in skipped for p in graph.parents(t))]
+    held = {t: run for t, run in standing.items() if _skipped_after(graph, build_wanted, [t])}
     return Plan(build, reuse, tests, replay, versions, bases, full_refresh_nodes, reasons, covered, where,
-                [uid for uid in selected if uid in skipped])
+                [uid for uid in selected if uid in skipped], {graph.check_of[t]: run for t, run in held.items()})
+
+
+def _standing_failures(context: dg.AssetExecutionContext, graph: Graph, unchecked: list[str], build: list[str],
+                       reasons: Mapping[str, str], recorded: dict) -> dict[str, str]:
+    """The tests this step does not run, on nodes it does not build but builds downstream of (a run
+    of what is below them alone: the inbox sensor's, `materialize MODEL`), whose last result failed
+    (error severity) on those nodes' current tables: test id -> the run of that result. `dbt build`
+    of the whole project would skip what they hold back; so does this step. `recorded` gains their
+    nodes' records."""
+    nodes = graph.manifest["nodes"]
+
+    @functools.cache
+    def upstream(uid: str) -> frozenset[str]:
+        return frozenset(p for parent in graph.parents(uid) for p in (parent, *upstream(parent)))
+
+    below = frozenset().union(*(upstream(u) for u in build)) if build else frozenset()
+    candidates = [t for t in unchecked if graph.parents(t) and set(graph.parents(t)) <= below
+                  and not any(p in reasons for p in graph.parents(t))
+                  and str((nodes.get(t, {}).get("config") or {}).get("severity", "error")).lower() == "error"]
+    if not candidates:
+        return {}
+    recorded.update(_recorded(context.instance, {graph.key_of[p] for t in candidates for p in graph.parents(t)} - set(recorded)))
+    history = _recorded_checks(context.instance, [graph.check_of[t] for t in candidates])
+    found = {}
+    for test in candidates:
+        last = history.get(graph.check_of[test])
+        now = fingerprint(RESULTS_REVISION, graph.versions.get(test), sorted(
+            (graph.key_of[p].to_user_string(), recorded.get(graph.key_of[p], (NULL_DATA_VERSION,))[0].value)
+            for p in graph.parents(test)))
+        if (last is not None and not last.passed and last.severity == dg.AssetCheckSeverity.ERROR
+                and str(last.metadata.get(BASIS, _NONE).value) == now):
+            found[test] = str((last.target_materialization_data.run_id if last.target_materialization_data else "") or "")
+    return found
 
 
 def _skipped_after(graph: Graph, build: list[str], failing_tests: list[str]) -> set[str]:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 
 import dagster as dg
+# no public names; tests/test_private_apis.py
+from dagster._core.definitions.data_version import CODE_VERSION_TAG, DATA_VERSION_TAG, get_input_data_version_tag
 from dagster_duckdb import DuckDBResource
 
 from clawdata import settings
@@ -40,19 +42,62 @@ def owned_tables(graph, keys: Sequence[dg.AssetKey]) -> list[str]:
     return sorted({".".join(name.split(".")[-2:]) for name in names if name.count(".") >= 1})
 
 
-def half_finished(context: dg.AssetExecutionContext, resolver, keys: Sequence[dg.AssetKey]) -> list[str]:
+def half_finished(instance: dg.DagsterInstance, graph, resolver, keys: Sequence[dg.AssetKey]) -> list[str]:
     """Served assets whose served inputs changed after they were last built (Dagster's stale causes
     of category DATA, restricted to edges between served assets; code changes and bronze-only
-    changes do not make the served tables disagree with each other)."""
+    changes do not make the served tables disagree with each other). An input rebuilt from the same
+    code and the same inputs is no change: a view reading `current_timestamp` is rebuilt every run,
+    and a model that failed below it keeps a table as true to it as any table ever is."""
     from dagster._core.definitions.data_version import StaleCauseCategory
 
-    served = set(keys)
+    served, same = set(keys), _SameButForTheClock(instance, graph)
     return sorted({
         f"{key.to_user_string()} is older than {cause.dependency_asset_key.to_user_string()}"
         for key in keys
         for cause in resolver.get_stale_causes(key)
         if cause.category == StaleCauseCategory.DATA and cause.dependency_asset_key in served
+        and not same.as_read_by(key, cause.dependency_asset_key)
     })
+
+
+class _SameButForTheClock:
+    """Whether two data versions of an asset differ only because it was built again from the same code
+    and inputs (a node dbt recomputes every run gets a new version each time: gold/plan.py), down to
+    the roots, whose versions are their data. Read from the assets' recent materializations' tags."""
+
+    RECENT = 50  # builds of an asset looked through for the version a child read
+
+    def __init__(self, instance: dg.DagsterInstance, graph):
+        self._instance, self._graph, self._tags, self._known = instance, graph, {}, {}
+
+    def as_read_by(self, child: dg.AssetKey, parent: dg.AssetKey) -> bool:
+        read, now = self._latest(child).get(get_input_data_version_tag(parent)), self._latest(parent).get(DATA_VERSION_TAG)
+        return read is not None and now is not None and self._same(parent, read, now)
+
+    def _latest(self, key: dg.AssetKey) -> dict:
+        builds = self._builds(key)
+        return builds[0] if builds else {}
+
+    def _builds(self, key: dg.AssetKey) -> list[dict]:
+        if key not in self._tags:
+            records = self._instance.fetch_materializations(key, limit=self.RECENT).records
+            self._tags[key] = [dict(r.asset_materialization.tags or {}) for r in records if r.asset_materialization]
+        return self._tags[key]
+
+    def _same(self, key: dg.AssetKey, one: str | None, other: str | None) -> bool:
+        if one == other:
+            return True
+        if (key, one, other) not in self._known:
+            self._known[(key, one, other)] = self._rebuilt_alike(key, one, other)
+        return self._known[(key, one, other)]
+
+    def _rebuilt_alike(self, key: dg.AssetKey, one: str | None, other: str | None) -> bool:
+        parents = self._graph.get(key).parent_keys if self._graph.has(key) else set()
+        builds = {t.get(DATA_VERSION_TAG): t for t in reversed(self._builds(key))}
+        a, b = builds.get(one), builds.get(other)
+        if not parents or a is None or b is None or a.get(CODE_VERSION_TAG) != b.get(CODE_VERSION_TAG):
+            return False
+        return all(self._same(p, a.get(get_input_data_version_tag(p)), b.get(get_input_data_version_tag(p))) for p in parents)
 
 
 def replica_asset(graph) -> dg.AssetsDefinition:
@@ -79,7 +124,7 @@ def replica_asset(graph) -> dg.AssetsDefinition:
         from dagster._core.loader import LoadingContextForTest
 
         resolver = CachingStaleStatusResolver(context.instance, graph, LoadingContextForTest(context.instance))
-        behind = half_finished(context, resolver, keys)
+        behind = half_finished(context.instance, graph, resolver, keys)
         if behind:
             context.log.warning("replica not published, the warehouse is half-way through a run "
                                 f"(the run that completes it publishes): {'; '.join(behind)}")
