@@ -75,6 +75,17 @@ def test_status_lists_every_asset_with_rows_and_checks(built):
         assert "gold" in line and "never" not in line, line
     assert "materialize_all" in result.stdout and "SUCCESS" in result.stdout
     assert "inbox_sensor" in result.stdout and "daily_refresh" in result.stdout
+    assert "definitions do not have" not in result.stdout
+
+
+def test_status_under_another_dbt_project_says_what_the_runs_built_that_it_lacks(built, tmp_path):
+    """A shell without CLAWDATA_DBT_PROJECT_DIR: status showed the other project's models as never
+    built, and not a word of the project the runs built."""
+    shutil.copytree(ROOT / "tests" / "dbt_other", tmp_path / "other")
+    result = run_cli({**built["env"], "CLAWDATA_DBT_PROJECT_DIR": str(tmp_path / "other")}, "dagster", "status")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "built assets these definitions do not have: dim_customers, fct_category_revenue" in text, result.stdout
 
 
 def test_materialize_named_assets(built):

@@ -55,6 +55,20 @@ def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int)
     }
 
 
+def built_elsewhere(instance: dg.DagsterInstance, asset_nodes: list[dict], run_limit: int) -> dict | None:
+    """What the latest run that built anything built and these definitions lack: status run with
+    another CLAWDATA_DBT_PROJECT_DIR (a shell without it) showed the shipped models as never built and
+    nothing of the project the runs built."""
+    known = {dg.AssetKey(node["assetKey"]["path"]) for node in asset_nodes}
+    for record in instance.get_run_records(limit=run_limit):
+        built = {r.asset_key for r in instance.get_records_for_run(
+            record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=10_000).records if r.asset_key}
+        if built:
+            unknown = sorted(k.to_user_string() for k in built - known)
+            return {"runId": record.dagster_run.run_id, "assets": unknown} if unknown else None
+    return None
+
+
 def _observation(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[dict]:
     """The latest observation, as STATUS asks for it (read for an asset whose latest attempt did not
     materialize it: why dbt did not build it)."""

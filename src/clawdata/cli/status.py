@@ -139,6 +139,12 @@ def status(target: Target, run_limit: int = 10) -> None:
             _freshness(node, last),
         )
     console.print(assets)
+    elsewhere = data.get("builtElsewhere")  # the local instance says it (cli/records.py)
+    if elsewhere:
+        shown = ", ".join(elsewhere["assets"][:5]) + (f" and {len(elsewhere['assets']) - 5} more" if len(elsewhere["assets"]) > 5 else "")
+        console.print(f"[yellow]![/] the latest run that built anything ({elsewhere['runId'][:8]}) built assets these definitions "
+                      f"do not have: {shown}. Is this the dbt project it ran with (CLAWDATA_DBT_PROJECT_DIR), with its "
+                      "sources? A model deleted or renamed since leaves its asset's records too.", soft_wrap=True)
 
     runs = Table(title="Recent runs", title_justify="left")
     for column in ("run", "job", "status", "started", "seconds", "triggered by"):

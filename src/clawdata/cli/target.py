@@ -110,13 +110,15 @@ class LocalTarget(Target):
         return self._stack.__exit__(*exc)
 
     def status_data(self, run_limit: int) -> dict:
+        from clawdata.cli.records import built_elsewhere, status_data
+
         definitions = definitions_snapshot.known(local.dagster_home())
         if definitions is None:  # the code changed since it was last loaded: load it (and remember it)
             self._load_code = True
-            return super().status_data(run_limit)
-        from clawdata.cli.records import status_data
-
-        return status_data(self.instance, definitions, run_limit)
+            data = super().status_data(run_limit)
+        else:
+            data = status_data(self.instance, definitions, run_limit)
+        return {**data, "builtElsewhere": built_elsewhere(self.instance, data["assetNodes"], run_limit)}
 
     def run(self, job_name, asset_paths, tags):
         from dagster import AssetKey
