@@ -95,12 +95,18 @@ def test_byte_order_mark_is_stripped(loaded):
 def test_new_column_is_accepted_and_reported(loaded):
     project, _ = loaded
     (project["inbox"] / "customers_new.csv").write_text(f"{HEADER},loyalty_tier\n{ROW},gold\n")
-    result = _materialize()
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(build_ingest_assets(next(s for s in specs() if s.name == "customers")), instance=instance,
+                                resources={"duckdb": DuckDBResource(database=dg.EnvVar("CLAWDATA_WAREHOUSE_PATH"))})
+        # said where a user reads it (the CLI prints a step's warnings), by the run that takes the file in
+        warnings = [r.user_message for r in instance.all_logs(result.run_id) if "left out" in r.user_message]
     assert result.success
     materialization = next(
         e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("raw_customers")
     ).materialization
     assert materialization.metadata["ignored_columns"].value == ["customers_new.csv: loyalty_tier"]
+    assert warnings == ["source customers: columns the declaration does not name, left out: loyalty_tier "
+                        "(declare them in its YAML to keep them)"], warnings
 
 
 def test_failed_audit_keeps_the_last_good_table(loaded):

@@ -93,3 +93,27 @@ def test_an_error_of_the_dbt_invocation_says_what_dbt_says_under_its_heading():
                                         'package(s) installed in dbt_packages. Run "dbt deps" to install package dependencies.')
     assert _invocation_error(RuntimeError("")) == "RuntimeError"
     assert _invocation_error(RuntimeError("one line")) == "one line"
+
+
+def test_a_run_of_the_models_a_failing_source_test_holds_back_does_not_build_them(tmp_path):
+    """An order of a product silver lacks fails the relationships test (error) on slv_orders, and the
+    gold models behind it are not built. The inbox sensor's next run asked for those models alone,
+    without the test: they were built over the orphan and published. Now that run skips them, as
+    `dbt build` of the project would, naming the test; a delivery that mends the data builds them."""
+    held = ["fct_customer_category_revenue", "fct_category_revenue"]
+    with in_process_project(tmp_path) as (paths, defs), dg.instance_for_test() as instance:
+        def run(**kwargs):
+            return dg.materialize(defs.assets, instance=instance, resources=defs.resources, raise_on_error=False, **kwargs)
+
+        assert run().success
+        header = "order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at"
+        (paths["inbox"] / "orders_orphan.csv").write_text(f"{header}\n9000001,1,99999,2025-10-06,3,19.00,delivered,2025-10-07 21:06:24\n")
+        assert not run().success  # the relationships test on product_id fails; what it holds back is not built
+        again = run(selection=held)
+        assert not again.success and not again.get_asset_materialization_events()
+        [failure] = [e.event_specific_data.error.message for e in again.all_events if e.is_step_failure]
+        assert "slv_orders:source_relationships_silver_slv_orders_product_id" in failure and "`dbt build` skips it" in failure, failure
+        (paths["inbox"] / "products_mend.csv").write_text(
+            (paths["sample"] / "sample_products.csv").read_text().splitlines()[0] + "\n" + "99999,Mended,Toys,19.00,2025-10-07 21:00:00\n")
+        mended = run()
+        assert mended.success, [e.event_specific_data.error.message for e in mended.all_events if e.is_step_failure]

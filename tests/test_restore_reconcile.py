@@ -17,6 +17,8 @@ def test_the_run_after_a_reconcile_rebuilds_from_the_files(project):
     assert first.returncode == 0, first.stdout + first.stderr
     with duckdb.connect(str(project["warehouse"])) as conn:  # as a backup lacks bronze
         conn.execute("DROP TABLE bronze.raw_products")
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(project["home"]))) as instance:  # going at the backup
+        going = instance.add_run(dg.DagsterRun(job_name="materialize_all", status=dg.DagsterRunStatus.STARTED)).run_id
 
     said = subprocess.run([sys.executable, "-m", "clawdata.cli.reconcile", "backup-1"], env=project["env"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -28,6 +30,10 @@ def test_the_run_after_a_reconcile_rebuilds_from_the_files(project):
         assert status.returncode == 0, status.stdout + status.stderr
         row = " ".join(next(line for line in status.stdout.splitlines() if "│ raw_products " in line).split())
         assert "not in the backup backup-1: the next run rebuilds it" in row and "fresh" not in row, (reads, status.stdout)
+    # the run going at the backup (it may have ended well since: its record went back) says why it was canceled
+    status = run_cli({**project["env"], "COLUMNS": "250"}, "dagster", "status")
+    row = " ".join(next(line for line in status.stdout.splitlines() if f"│ {going[:8]} " in line).split())
+    assert "CANCELED by the restore of backup backup-1" in row, status.stdout
 
     after = run_cli(project["env"], "dagster", "materialize", "--all")
     assert after.returncode == 0, after.stdout + after.stderr

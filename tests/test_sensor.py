@@ -199,6 +199,25 @@ def test_what_a_run_not_finished_yet_builds_is_not_asked_for_again(tmp_path):
         assert _in_flight(instance, graph) == {dg.AssetKey("a"), dg.AssetKey("b")}
 
 
+def test_a_failed_run_about_to_be_retried_counts_as_coming(tmp_path):
+    """`make down` mid-run, `make up`: run monitoring failed the run, and the sensor's tick asked for
+    everything again 5 s before the daemon made the retry: the work ran twice."""
+    import dagster as dg
+
+    from clawdata.defs.automation.inbox_sensor import _in_flight
+
+    @dg.asset
+    def a() -> None: ...
+
+    defs = dg.Definitions(assets=[a])
+    graph, job = defs.resolve_asset_graph(), defs.resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        failed = instance.create_run_for_job(job, status=dg.DagsterRunStatus.FAILURE, tags={"dagster/will_retry": "true"})
+        assert _in_flight(instance, graph) == {dg.AssetKey("a")}  # its retry is coming
+        instance.create_run_for_job(job, status=dg.DagsterRunStatus.FAILURE, tags={"dagster/parent_run_id": failed.run_id})
+        assert _in_flight(instance, graph) == set()  # the retry ran (and failed): nothing coming
+
+
 def test_an_automation_condition_sensor_says_who_evaluates_it_and_what_to_run(project):
     """replica_sensor is Dagster's automation condition sensor: Dagster refuses to dry-run it, and the
     tick said only "Error occurred during the execution of evaluation_fn"."""
@@ -206,3 +225,23 @@ def test_an_automation_condition_sensor_says_who_evaluates_it_and_what_to_run(pr
     assert result.returncode == 2, result.stdout + result.stderr
     assert "automation condition sensor" in result.stderr and "materialize warehouse_replica" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_delivery_that_mends_a_failing_test_on_another_source_runs_that_test_again(project):
+    """An order of a product silver lacks fails the relationships test on slv_orders. The products
+    file that mends it was taken in, the models built, but the test is slv_orders's: it was not run,
+    and status said it failed until a run of everything. The sensor's run now runs the checks that
+    read what it builds, as `dbt build` would."""
+    tick(project)
+    header = "order_id,customer_id,product_id,order_date,quantity,unit_price,status,updated_at"
+    (project["inbox"] / "orders_orphan.csv").write_text(f"{header}\n9000001,1,99999,2025-10-06,3,19.00,delivered,2025-10-07 21:06:24\n")
+    failed = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor")
+    assert failed.returncode == 1 and "source_relationships_silver_slv_orders_product_id" in failed.stdout, failed.stdout
+    products = (project["sample"] / "sample_products.csv").read_text().splitlines()[0]
+    (project["inbox"] / "products_mend.csv").write_text(f"{products}\n99999,Mended,Toys,19.00,2025-10-07 21:00:00\n")
+    mended = tick(project)
+    assert "requested raw_products" in mended and "raw_orders" not in mended.split("requested", 1)[1].split("\n")[0], mended
+    assert "SUCCESS" in mended and "0 failed" in mended, mended
+    status = run_cli({**project["env"], "COLUMNS": "250"}, "dagster", "status")
+    row = " ".join(next(line for line in status.stdout.splitlines() if "│ slv_orders " in line).split())
+    assert "failed" not in row, status.stdout

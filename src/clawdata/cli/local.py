@@ -99,8 +99,30 @@ def root_cause(error: BaseException) -> str:
         error = inner
 
 
-def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
-    """Execute a run in this process. Yields the run id first, then its progress."""
+def _create_run(instance, recon_job, *, remote_job_origin, asset_selection, asset_check_selection, tags, run_config):
+    """Dagster's `create_run_for_job`, with the checks to run: that one subsets the job by its assets
+    again and records no check selection (their checks alone), where the inbox sensor asks for the
+    checks that read what it builds too. As a deployment's launch makes the run (GraphQL's
+    `assetCheckSelection`), here from the job `recon_job` already subset."""
+    from dagster._core.execution.api import create_execution_plan
+    from dagster._core.snap import snapshot_from_execution_plan
+
+    job_def = recon_job.get_definition()
+    plan = create_execution_plan(job=job_def, run_config=run_config, instance_ref=instance.get_ref(), tags=tags)
+    return instance.create_run(
+        job_name=job_def.name, run_id=None, run_config=run_config, status=None, tags=tags, root_run_id=None,
+        parent_run_id=None, step_keys_to_execute=plan.step_keys_to_execute,
+        execution_plan_snapshot=snapshot_from_execution_plan(plan, job_def.get_job_snapshot_id()),
+        job_snapshot=job_def.get_job_snapshot(), parent_job_snapshot=job_def.get_parent_job_snapshot(),
+        asset_selection=asset_selection, asset_check_selection=asset_check_selection, resolved_op_selection=None,
+        op_selection=None, remote_job_origin=remote_job_origin, job_code_origin=recon_job.get_python_origin(),
+        asset_graph=job_def.asset_layer.asset_graph)
+
+
+def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str, str],
+            check_keys: Sequence | None = None) -> Iterator[RunEvent | str]:
+    """Execute a run in this process. Yields the run id first, then its progress. `check_keys`: the
+    checks to run (None: those of the assets)."""
     from dagster import DagsterEventType
     from dagster._core.execution.api import execute_run_iterator
     from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
@@ -110,14 +132,15 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
     released = release_dead_runs(instance)
     recon_job = recon_repository().get_reconstructable_job(job_name)
     if asset_keys is not None:
-        recon_job = recon_job.get_subset(asset_selection=set(asset_keys))
-    run = instance.create_run_for_job(
-        job_def=recon_job.get_definition(),
-        job_code_origin=recon_job.get_python_origin(),
+        recon_job = recon_job.get_subset(asset_selection=set(asset_keys),
+                                         asset_check_selection=set(check_keys) if check_keys is not None else None)
+    run = _create_run(
+        instance, recon_job,
         # The run belongs to the code location `clawdata`, as runs launched by `dagster dev` or the UI
         # do: the run-failure sensor sees it, and the UI re-executes it without a location warning.
         remote_job_origin=RemoteJobOrigin(RemoteRepositoryOrigin(code_location_origin(), REPOSITORY), job_name),
         asset_selection=frozenset(asset_keys) if asset_keys is not None else None,
+        asset_check_selection=frozenset(check_keys) if asset_keys is not None and check_keys is not None else None,
         tags={**tags, PROCESS_TAG: settings.this_process()},
         # Dagster's console logger prints events, errors with their stack traces: the CLI prints
         # one line per failure instead, and the traces stay in the event log (`clawdata dagster logs`).

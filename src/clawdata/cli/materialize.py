@@ -34,10 +34,11 @@ def check_names(names: tuple[str, ...], known: list[str]) -> None:
         raise ClawdataError("\n".join(lines), exit_code=USAGE_ERROR)
 
 
-def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str]) -> str:
-    """Run, print progress and a summary; returns the run's final status."""
+def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str], checks=None) -> str:
+    """Run, print progress and a summary; returns the run's final status. `checks`: (asset path, name)
+    of the checks to run (None: those of the assets)."""
     started = time.monotonic()
-    items = target.run(job_name, asset_paths, tags)
+    items = target.run(job_name, asset_paths, tags, checks)
     run_id = next(items)
     console.print(f"run [bold]{run_id}[/] on {target.where}")
     status, summary = report(items)

@@ -109,7 +109,7 @@ mutation SensorDryRun($selector: SensorSelector!, $cursor: String) {
       evaluationResult {
         cursor
         skipReason
-        runRequests { runKey jobName tags { key value } assetSelection { path } }
+        runRequests { runKey jobName tags { key value } assetSelection { path } assetChecks { assetKey { path } name } }
         error { message causes { message } }
       }
     }

@@ -30,6 +30,8 @@ def reconcile(instance: dg.DagsterInstance, backup: str) -> list[str]:
         instance.report_run_canceled(run, message=f"Interrupted by the restore of backup {backup}: "
                                                   "the warehouse went back to before this run's remaining steps")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        # status and the UI say why (the run may have ended well after the backup: its record went back)
+        instance.add_run_tags(run.run_id, {settings.CANCELED_BY_TAG: f"the restore of backup {backup}"})
         said.append(f"run {run.run_id[:8]} ({run.job_name}) was going at the backup: canceled")
 
     from clawdata.definitions import defs

@@ -53,10 +53,13 @@ def when_code_server_answers(attempt: Callable[[], T], wait_seconds: float = COD
             time.sleep(poll_seconds)
 
 
-def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> str:
+def launch(graphql: HttpGraphQL, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str],
+           checks: Sequence[tuple[list[str], str]] | None = None) -> str:
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job_name}
     if asset_paths is not None:
         selector["assetSelection"] = [{"path": p} for p in asset_paths]
+        if checks is not None:
+            selector["assetCheckSelection"] = [{"assetKey": {"path": p}, "name": n} for p, n in checks]
     params = {"selector": selector, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
     result = graphql(queries.LAUNCH_RUN, {"params": params})["launchRun"]
     if result.get("__typename") != "LaunchRunSuccess":

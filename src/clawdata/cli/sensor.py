@@ -63,7 +63,8 @@ def tick(target: Target, name: str) -> None:
             if existing["runsOrError"]["results"]:
                 console.print(f"  already ran for run key {request['runKey']}: skipped")
                 continue
-        statuses.append(run_and_report(target, request.get("jobName") or sensor_job, assets or None, tags))
+        checks = [(c["assetKey"]["path"], c["name"]) for c in request.get("assetChecks") or []] or None
+        statuses.append(run_and_report(target, request.get("jobName") or sensor_job, assets or None, tags, checks))
 
     if result["cursor"] != cursor:
         expect(graphql(queries.SET_SENSOR_CURSOR, {"selector": selector, "cursor": result["cursor"]})["setSensorCursor"],

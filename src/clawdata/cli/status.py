@@ -9,7 +9,7 @@ from rich.table import Table
 from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
-from clawdata.settings import NOT_BUILT_METADATA, RESTORE_NOTE, RESTORED_FROM
+from clawdata.settings import CANCELED_BY_TAG, NOT_BUILT_METADATA, RESTORE_NOTE, RESTORED_FROM
 
 
 
@@ -163,6 +163,8 @@ def status(target: Target, run_limit: int = 10) -> None:
         if run["status"] == "FAILURE" and run["runId"] in retried:
             retry = retried[run["runId"]]
             shown = f"[yellow]retried[/] as {retry['runId'][:8]}: {retry['status']}"
+        elif run["status"] == "CANCELED" and CANCELED_BY_TAG in tags:  # its record went back to the backup's
+            shown, took = f"[red]CANCELED[/] by {tags[CANCELED_BY_TAG]}", "-"
         runs.add_row(run["runId"][:8], run["jobName"], shown, _when(run["startTime"]), took, trigger)
     console.print(runs)
 

@@ -39,7 +39,7 @@ class Target:
         self.check_location()
         return [node["assetKey"]["path"] for node in self.graphql(queries.ASSET_KEYS)["assetNodes"]]
 
-    def run(self, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str]) -> Iterator[RunEvent | str]:
+    def run(self, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str], checks=None) -> Iterator[RunEvent | str]:
         raise NotImplementedError
 
     def status_data(self, run_limit: int) -> dict:
@@ -120,12 +120,13 @@ class LocalTarget(Target):
             data = status_data(self.instance, definitions, run_limit)
         return {**data, "builtElsewhere": built_elsewhere(self.instance, data["assetNodes"], run_limit)}
 
-    def run(self, job_name, asset_paths, tags):
-        from dagster import AssetKey
+    def run(self, job_name, asset_paths, tags, checks=None):
+        from dagster import AssetCheckKey, AssetKey
 
         keys = [AssetKey(p) for p in asset_paths] if asset_paths is not None else None
+        check_keys = [AssetCheckKey(AssetKey(p), n) for p, n in checks] if checks is not None else None
         run_id = None
-        for item in local.execute(self.instance, job_name, keys, tags):
+        for item in local.execute(self.instance, job_name, keys, tags, check_keys):
             run_id = run_id or item
             yield item
         yield self.instance.get_run_by_id(run_id).status.value
@@ -139,8 +140,8 @@ class RemoteTarget(Target):
     def check_location(self) -> None:
         remote.when_code_server_answers(super().check_location)
 
-    def run(self, job_name, asset_paths, tags):
-        run_id = remote.when_code_server_answers(lambda: remote.launch(self.graphql, job_name, asset_paths, tags))
+    def run(self, job_name, asset_paths, tags, checks=None):
+        run_id = remote.when_code_server_answers(lambda: remote.launch(self.graphql, job_name, asset_paths, tags, checks))
         yield run_id
         yield from remote.follow_canceling_on_interrupt(self.graphql, run_id)
 

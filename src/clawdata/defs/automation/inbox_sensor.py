@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 # no public names; tests/test_private_apis.py
 from dagster._core.definitions.data_version import CODE_VERSION_TAG, DATA_VERSION_TAG, get_input_data_version_tag
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from clawdata import settings
 
@@ -195,6 +196,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16]
                 if state else code_key,
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
+                asset_check_keys=_checks_reading(graph, keys),
                 # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
                     [*(f"{source.name}: {why}" if source else why for source, _, why in changed),
@@ -218,15 +220,29 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
+def _checks_reading(graph, keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The checks of `keys`, and those on other assets that read one of them (a relationships test on
+    slv_orders reads slv_products: a delivery of products that mends it runs it again, as `dbt build`
+    would, where the check's own asset is not rebuilt)."""
+    return sorted((k for k in graph.asset_check_keys if graph.get(k).parent_entity_keys & keys), key=lambda k: k.to_user_string())
+
+
 def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
-    """The assets of the runs queued or going (a run of everything: all of them), created in the last
-    six hours: one older still marked going is taken for dead (its process gone, not yet failed by
-    run monitoring), and asks for nothing to wait."""
+    """The assets of the runs queued or going (a run of everything: all of them), or failed and about
+    to be retried, created in the last six hours: one older still marked going is taken for dead (its
+    process gone, not yet failed by run monitoring), and asks for nothing to wait."""
     statuses = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                 dg.DagsterRunStatus.STARTED]
     since = datetime.now(timezone.utc) - timedelta(hours=6)
+    runs = list(instance.get_runs(dg.RunsFilter(statuses=statuses, created_after=since), limit=50))
+    # A run that failed and that Dagster retries, its retry not created yet (a stack brought down
+    # mid-run, then up: run monitoring fails it, and the daemon makes the retry seconds later).
+    for failed in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], created_after=since,
+                                                  tags={WILL_RETRY_TAG: "true"}), limit=10):
+        if not instance.get_runs(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: failed.run_id}), limit=1):
+            runs.append(failed)
     keys: set[dg.AssetKey] = set()
-    for run in instance.get_runs(dg.RunsFilter(statuses=statuses, created_after=since), limit=50):
+    for run in runs:
         keys |= set(run.asset_selection) if run.asset_selection is not None else set(graph.materializable_asset_keys)
     return keys
 

@@ -131,6 +131,10 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
         if empty:  # taken (it removes nothing), but an export that wrote its header alone is worth a look
             context.log.warning(f"source {source.name}: no row in {', '.join(empty)} (a header alone)")
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
+        new_columns = sorted({c for h in headers if h.path.name in loaded for c in h.ignored})
+        if new_columns:  # said once, by the run that takes the file in: the table goes on without them
+            context.log.warning(f"source {source.name}: columns the declaration does not name, left out: "
+                                f"{', '.join(new_columns)} (declare them in its YAML to keep them)")
         return _materialize_result(context, source.raw_table, published, dg.DataVersion(version), {
             "source_files": dg.MetadataValue.json([str(h.path) for h in headers]),
             "source_file_count": len(headers),  # `clawdata source list --url`: the deployment's files, not the CLI's
