@@ -245,3 +245,26 @@ def test_a_delivery_that_mends_a_failing_test_on_another_source_runs_that_test_a
     status = run_cli({**project["env"], "COLUMNS": "250"}, "dagster", "status")
     row = " ".join(next(line for line in status.stdout.splitlines() if "│ slv_orders " in line).split())
     assert "failed" not in row, status.stdout
+
+
+def test_a_model_reverted_to_its_last_good_code_after_failing_is_built_again(project, tmp_path):
+    """A model broken, its build failed, then reverted: its code was that of its last build, so not
+    out of date, and status said the build failed until a run of everything. Its code differs from
+    the code that failed: the tick asks for it once (reused, as nothing changed), and status is clear."""
+    dbt = tmp_path / "dbt"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "dbt", dbt, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project["env"] = {**project["env"], "CLAWDATA_DBT_PROJECT_DIR": str(dbt)}
+    tick(project)
+    model = dbt / "models" / "marts" / "fct_category_revenue.sql"
+    good = model.read_text()
+    model.write_text(good.replace("select", "select no_such_column,", 1))
+    broken = run_cli(project["env"], "dagster", "materialize", "--all")
+    assert broken.returncode == 1 and "no_such_column" in broken.stdout, broken.stdout
+    model.write_text(good)
+    fixed = tick(project)
+    assert "requested fct_category_revenue" in fixed and "code changed since its build failed" in fixed, fixed
+    assert "SUCCESS" in fixed, fixed
+    status = run_cli({**project["env"], "COLUMNS": "250"}, "dagster", "status")
+    row = " ".join(next(line for line in status.stdout.splitlines() if "│ fct_category_revenue " in line).split())
+    assert "failure" not in row and "fresh" in row, status.stdout
+    assert "skipped: no new or changed files" in tick(project)  # asked once

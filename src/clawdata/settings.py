@@ -33,6 +33,8 @@ NOT_BUILT_METADATA = "clawdata/not_built"
 # A step failure's metadata: how many nodes failed in it (the gold step's dbt nodes; else the step's one asset).
 FAILED_METADATA = "clawdata/failed"
 CANCELED_BY_TAG = "clawdata/canceled_by"  # a run tag: a restore canceled the run (cli/reconcile.py)
+# a run tag: the assets whose build failed in the run, with the code version that failed (JSON)
+FAILED_CODE_TAG = "clawdata/failed_code"
 RESTORED_FROM = "restored_from"  # metadata of what a restore recorded (cli/reconcile.py); the inbox sensor rebuilds it
 RESTORE_NOTE = "note"  # beside it, on an asset whose table the backup lacks (`status`: not in the backup)
 REPLICA_ASSET = "warehouse_replica"  # the read path's asset (defs/serving); no dbt node takes its key

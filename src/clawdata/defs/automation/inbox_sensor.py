@@ -56,6 +56,7 @@ def _restore_record(event) -> str | None:
 
 # Why an asset is out of date: what the sensor's tick and its run's trigger say.
 NEVER_BUILT, CODE_CHANGED, READS_CHANGED = "never built", "code changed since built", "what it reads changed since built"
+FIXED = "code changed since its build failed"
 
 
 def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
@@ -78,6 +79,26 @@ def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
             found[key] = READS_CHANGED
         elif code is not None and tags.get(CODE_VERSION_TAG) not in (None, code):
             found[key] = CODE_CHANGED
+    return found
+
+
+def _fixed_since_failing(instance: dg.DagsterInstance, graph, latest: dict) -> dict[dg.AssetKey, str]:
+    """The assets whose latest build failed (the gold step tags its run with the code that failed) and
+    whose code differs from that now: an edit reverted to the last good code is no change since built,
+    and left `status` saying the build failed until a run of everything."""
+    found, seen = {}, set()
+    since = datetime.now(timezone.utc) - timedelta(days=7)
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], created_after=since), limit=20):
+        failed = json.loads(record.dagster_run.tags.get(settings.FAILED_CODE_TAG) or "{}")
+        ended = record.end_time or record.create_timestamp.timestamp()
+        for name, version in failed.items():
+            key = dg.AssetKey.from_user_string(name)
+            if key in seen or not graph.has(key):
+                continue
+            seen.add(key)  # its newest failure decides
+            event = latest.get(key)
+            if (event is None or event.timestamp < ended) and graph.get(key).code_version not in (None, version):
+                found[key] = FIXED
     return found
 
 
@@ -157,7 +178,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         backup = None
     # What a run not finished yet will build is not out of date: asked for again, it made a second run
     # (after a restore, on a fresh stack) that reused everything, on a 2-core host.
-    stale = _out_of_date(graph, latest) if not backup else {}
+    stale = {**_fixed_since_failing(context.instance, graph, latest), **_out_of_date(graph, latest)} if not backup else {}
     if stale:  # (the runs are read only then: most ticks find nothing out of date)
         coming = _in_flight(context.instance, graph)
         stale = {k: why for k, why in stale.items() if k not in coming}
@@ -262,7 +283,7 @@ def _read_versions(graph, key: dg.AssetKey, latest: dict) -> list:
 def _said_of(stale: dict[dg.AssetKey, str]) -> str:
     """The out-of-date assets, by why (never built; code changed; what it reads changed)."""
     parts = []
-    for why in (NEVER_BUILT, CODE_CHANGED, READS_CHANGED):
+    for why in (NEVER_BUILT, CODE_CHANGED, READS_CHANGED, FIXED):
         keys = [k.to_user_string() for k, reason in stale.items() if reason == why]
         if keys:
             parts.append(f"{why}: {', '.join(keys[:_SHOWN])}")

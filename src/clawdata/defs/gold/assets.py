@@ -31,7 +31,7 @@ from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
-from clawdata.settings import FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
+from clawdata.settings import FAILED_CODE_TAG, FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
@@ -277,6 +277,9 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
         yield from results
     skipped = [u for u in plan.build if u in build.skipped]
     failed_builds = {u for _, u in failed_nodes if nodes.get(u, {}).get("resource_type") not in (None, "test")}
+    if failed_builds & set(graph.key_of):  # which code failed: the inbox sensor builds it again once it changes
+        context.instance.add_run_tags(context.run.run_id, {FAILED_CODE_TAG: json.dumps(
+            {graph.key_of[u].to_user_string(): graph.versions.get(u) for u in sorted(failed_builds) if u in graph.key_of})})
     for uid in skipped:  # why: its unit test, or only tests failed above it, or a model, seed or snapshot did
         why = ("its unit test failed" if uid in unit_failed else
                "upstream failed" if failed_builds & _upstream(graph, uid) else "behind a test that fails")
