@@ -38,7 +38,7 @@ from clawdata.warehouse.tables import row_count
 FAILED = {"error", "fail", "runtime error", "partial success"}  # the last: a microbatch model with failed batches
 # Each node's data version is given on its Output (the plan computed it, as Dagster would): Dagster
 # calls that parameter beta and said so in every run's stderr (the UI's stderr tab, `logs`).
-warnings.filterwarnings("ignore", message=r"Parameter data_version of initializer Output", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", message=r"Parameter `?data_version`? of initializer `?Output", category=dg.BetaWarning)
 
 
 def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] | None = None,
