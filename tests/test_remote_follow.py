@@ -279,3 +279,49 @@ def test_the_dbt_nodes_a_step_failed_on_are_counted_from_the_deployments_events_
                                  "metadataEntries": [{"label": "clawdata/failed", "intValue": 2}]}}
     assert remote._from_graphql_event(event).failed == 2
     assert remote._from_graphql_event({**event, "failureMetadata": {"description": "x"}}).failed == 1
+
+
+class CodeServerDown(BaseHTTPRequestHandler):
+    """A webserver whose code server does not answer: the workspace says so; the instance answers."""
+
+    def do_POST(self):
+        query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["query"]
+        if "StatusRecords" in query:
+            data = {"runsOrError": {"__typename": "Runs", "results": [
+                        {"runId": "abcdef0123", "status": "SUCCESS", "jobName": "materialize_all", "startTime": 1.0e9,
+                         "endTime": 1.0e9 + 61, "tags": []}]},
+                    "instance": {"daemonHealth": {"allDaemonStatuses": [{"daemonType": "SENSOR", "healthy": True, "required": True}]}}}
+        else:
+            data = {"workspaceOrError": {"__typename": "PythonError", "message":
+                    "dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server"}}
+        body = json.dumps({"data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_status_with_the_code_server_down_shows_the_runs_and_the_daemon(monkeypatch):
+    """`docker compose kill user_code`: `make status` waited 90 s and showed nothing, though the runs
+    and the daemon's health are the instance's."""
+    from clawdata.cli import progress, status
+    from clawdata.cli.target import RemoteTarget
+
+    server = HTTPServer(("127.0.0.1", 0), CodeServerDown)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(remote, "STATUS_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(remote, "errors", Console(file=io.StringIO()))
+    printed = io.StringIO()
+    monkeypatch.setattr(progress.console, "file", printed)
+    monkeypatch.setattr(progress.console, "_width", 200)
+    try:
+        status.status(RemoteTarget(f"http://127.0.0.1:{server.server_port}"))
+    finally:
+        server.shutdown()
+    text = printed.getvalue()
+    assert "assets, checks, schedules and sensors unknown" in text and "does not answer" in text, text
+    assert "abcdef01" in text and "SUCCESS" in text and "daemon: healthy (SENSOR)" in text, text

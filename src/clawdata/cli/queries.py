@@ -59,6 +59,18 @@ query Status($runLimit: Int!) {
 }
 """
 
+# What a deployment answers with its code server down: the instance's own records.
+STATUS_RECORDS = """
+query StatusRecords($runLimit: Int!) {
+  runsOrError(limit: $runLimit) {
+    __typename
+    ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
+    ... on PythonError { message }
+  }
+  instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } }
+}
+"""
+
 # The latest run that targeted each asset: a build that failed shows as such, whenever it was fresh
 # before; its steps tell an asset whose own step failed from one never built behind a failure.
 ASSETS_LATEST = """

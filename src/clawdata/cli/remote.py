@@ -27,6 +27,8 @@ RETRY_TAG_GRACE_SECONDS = 5.0
 # How long a command waits for a code location that is loading or a code server that does not answer
 # (restarting after `docker compose up -d --build user_code`: it answers within seconds of starting).
 CODE_SERVER_WAIT_SECONDS = 90
+# `status` waits less: without the code server it still shows the runs and the daemon's health.
+STATUS_WAIT_SECONDS = 10
 
 
 def raise_if_code_server_down(where: str, *messages: str | None) -> None:

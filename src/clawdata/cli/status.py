@@ -126,6 +126,8 @@ def status(target: Target, run_limit: int = 10) -> None:
     for column in ("asset", "group", "last materialization", "rows", "checks", "freshness"):
         # folded, never cut: long keys (a package's models) differ at their ends
         assets.add_column(column, justify="right" if column == "rows" else "left", overflow="fold")
+    if data.get("unavailable"):
+        console.print(f"[yellow]assets, checks, schedules and sensors unknown[/]: {data['unavailable']}", soft_wrap=True)
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
     for node in nodes:
         last = (node["assetMaterializations"] or [None])[0]
@@ -138,7 +140,8 @@ def status(target: Target, run_limit: int = 10) -> None:
             _checks(node),
             _freshness(node, last),
         )
-    console.print(assets)
+    if nodes:
+        console.print(assets)
     elsewhere = data.get("builtElsewhere")  # the local instance says it (cli/records.py)
     if elsewhere:
         shown = ", ".join(elsewhere["assets"][:5]) + (f" and {len(elsewhere['assets']) - 5} more" if len(elsewhere["assets"]) > 5 else "")
@@ -179,7 +182,8 @@ def status(target: Target, run_limit: int = 10) -> None:
         for s in repo["sensors"]:
             automation.add_row(s["name"], "sensor", s["sensorState"]["status"], f"every {s['minIntervalSeconds']} s",
                                _last_tick(s["sensorState"]["ticks"]))
-    console.print(automation)
+    if not data.get("unavailable"):
+        console.print(automation)
 
     daemons = data["instance"]["daemonHealth"]["allDaemonStatuses"]
     required = [d for d in daemons if d["required"]]

@@ -140,6 +140,15 @@ class RemoteTarget(Target):
     def check_location(self) -> None:
         remote.when_code_server_answers(super().check_location)
 
+    def status_data(self, run_limit: int) -> dict:
+        try:
+            remote.when_code_server_answers(super().check_location, wait_seconds=remote.STATUS_WAIT_SECONDS)
+        except ClawdataError as e:  # runs, their outcome and the daemon's health live in the instance
+            records = self.graphql(queries.STATUS_RECORDS, {"runLimit": run_limit})
+            return {"assetNodes": [], **records, "repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": []},
+                    "unavailable": str(e)}
+        return super().status_data(run_limit)
+
     def run(self, job_name, asset_paths, tags, checks=None):
         run_id = remote.when_code_server_answers(lambda: remote.launch(self.graphql, job_name, asset_paths, tags, checks))
         yield run_id
