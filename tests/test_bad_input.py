@@ -28,6 +28,11 @@ REJECTED = {
     "bad date": ("customers_d.csv", f"{HEADER}\n9003,Bob,Smith,b@x.org,,Paris,FR,2025-13-45,2026-11-01 10:00:00\n",
                  ["customers_d.csv line 2", "2025-13-45"]),
     "empty file": ("customers_e.csv", "", ["customers_e.csv: file is empty"]),
+    # Every bad line in one run: each fix cost one more delivery, and one more run, to learn of the next.
+    "several bad lines": ("customers_s.csv", f"{HEADER}\n{ROW}\n{ROW},extra\n9003,Bob,Smith,b@x.org,,Paris,FR,2025-13-45,2026-11-01 10:00:00\n"
+                                             f"{ROW}\n",
+                          ["customers_s.csv line 3: Expected Number of Columns: 9 Found: 10", "; 1 more bad line(s): line 4: ",
+                           'Could not convert string "2025-13-45"']),
     "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "customer_id"']),
     "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
                        ["customers_m.csv line 1", "missing column(s) email"]),

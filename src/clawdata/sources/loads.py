@@ -20,7 +20,7 @@ from duckdb import Error as DuckDBError
 from clawdata.sources.spec import FileSourceSpec as Source, file_rank
 from clawdata.warehouse import ledger
 from clawdata.warehouse.ledger import file_fingerprint
-from clawdata.warehouse.files import FileHeader, explain_duckdb_error, no_file_sql, select_file_sql
+from clawdata.warehouse.files import FileHeader, explain_duckdb_error, no_file_sql, other_bad_lines, select_file_sql
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
 from clawdata.warehouse.tables import Table, ident
 
@@ -139,7 +139,12 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
         except DuckDBError as e:
             if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
                 raise
-            raise explain_duckdb_error(header.path, e, header.delimiter, header.encoding) from None
+            said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding)
+            if header.format == "csv":
+                said = other_bad_lines(select_file_sql(
+                    header, source.types, source.null_markers, date_format=source.date_format,
+                    timestamp_format=source.timestamp_format, keep_going=True), said)
+            raise said from None
 
 
 def _record(conn: duckdb.DuckDBPyConnection, table: str, rows_from: str, files: dict, batch: int,

@@ -200,10 +200,11 @@ def _reader(path: Path, file_format: str, columns: dict[str, str] | None = None)
 
 
 def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: list[str] | None = None,
-                    date_format: str | None = None, timestamp_format: str | None = None) -> str:
+                    date_format: str | None = None, timestamp_format: str | None = None, keep_going: bool = False) -> str:
     """A SELECT that reads one checked file with the declared types, in the declared order, plus
     `_source_file` and `_row` (its rows' order in the file: the later of two versions of a key wins
-    where the declared order says nothing, with or without an `order_by`)."""
+    where the declared order says nothing, with or without an `order_by`). `keep_going`: a CSV's bad
+    lines are skipped and kept in DuckDB's `reject_errors` (other_bad_lines)."""
     wanted = ", ".join(f"CAST(NULL AS {expected[c]}) AS {_ident(c)}" if c in header.absent else _cast(c, expected[c], header.format)
                        for c in expected)
     row = "row_number() OVER ()"
@@ -215,7 +216,8 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
                   f"columns = {{{columns}}}, delim = {_literal(header.delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
                   f"nullstr = [{nulls}]{_format('dateformat', date_format)}{_format('timestampformat', timestamp_format)}"
                   f"{_format('decimal_separator', header.decimal_separator if header.decimal_separator != '.' else None)}"
-                  f"{_format('encoding', header.encoding if header.encoding != 'utf-8' else None)})")
+                  f"{_format('encoding', header.encoding if header.encoding != 'utf-8' else None)}"
+                  f"{', ignore_errors = true, store_rejects = true' if keep_going else ''})")
     else:
         source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}
                          if header.format == "jsonl" else None)
@@ -260,6 +262,26 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     elif "not latin-1 encoded" in reason:  # bytes 0x80-0x9F: Windows-1252, which DuckDB does not read
         shown += "; save the file as UTF-8 (from Windows-1252: iconv -f cp1252 -t utf-8)"
     return BadInputFile(f"{where}: {reason}{shown}")
+
+
+def other_bad_lines(read_keeping_going: str, said: BadInputFile, most: int = 5) -> BadInputFile:
+    """`said` (a CSV's first bad line) with the file's other bad lines, read in one more pass that keeps
+    going (DuckDB's rejects), in a database of its own (the warehouse's transaction is aborted): a
+    delivery with several was refused one line per run, each fix costing a delivery. The first
+    stays as explain_duckdb_error says it (its hints); the others in DuckDB's words."""
+    first = re.search(r" line (\d+):", str(said))
+    try:
+        with duckdb.connect() as scratch:
+            scratch.execute(f"SELECT count(hash(t)) FROM ({read_keeping_going}) AS t").fetchall()  # every column: casts too
+            rows = scratch.execute("SELECT line, error_message FROM reject_errors ORDER BY line, error_message").fetchall()
+    except duckdb.Error:  # nothing more to say than the first
+        return said
+    others = list(dict.fromkeys((line, message.strip().splitlines()[0]) for line, message in rows
+                                if not first or line != int(first.group(1))))
+    if not others:
+        return said
+    listed = "; ".join(f"line {line}: {message}" for line, message in others[:most])
+    return BadInputFile(f"{said}; {len(others)} more bad line(s): {listed}" + (" ..." if len(others) > most else ""))
 
 
 def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf-8", most: int = 1_000_000) -> int:
