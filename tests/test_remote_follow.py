@@ -90,7 +90,10 @@ class RestartingWebserver(BaseHTTPRequestHandler):
                                                          "Could not reach user code server. gRPC Error code: UNAVAILABLE\n"}
         else:
             status, result = 200, {"__typename": "LaunchRunSuccess", "run": {"runId": "run-1"}}
-        body = json.dumps({"data": {"launchRun": result}}).encode()
+        self.answer(status, {"data": {"launchRun": result}})
+
+    def answer(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -281,7 +284,7 @@ def test_the_dbt_nodes_a_step_failed_on_are_counted_from_the_deployments_events_
     assert remote._from_graphql_event({**event, "failureMetadata": {"description": "x"}}).failed == 1
 
 
-class CodeServerDown(BaseHTTPRequestHandler):
+class CodeServerDown(RestartingWebserver):
     """A webserver whose code server does not answer: the workspace says so; the instance answers."""
 
     def do_POST(self):
@@ -294,15 +297,7 @@ class CodeServerDown(BaseHTTPRequestHandler):
         else:
             data = {"workspaceOrError": {"__typename": "PythonError", "message":
                     "dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server"}}
-        body = json.dumps({"data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer(200, {"data": data})
 
 
 def test_status_with_the_code_server_down_shows_the_runs_and_the_daemon(monkeypatch):

@@ -285,12 +285,7 @@ def _standing_failures(context: dg.AssetExecutionContext, graph: Graph, unchecke
     (error severity) on those nodes' current tables: test id -> the run of that result. `dbt build`
     of the whole project would skip what they hold back; so does this step. `recorded` gains their
     nodes' records."""
-    nodes = graph.manifest["nodes"]
-
-    @functools.cache
-    def upstream(uid: str) -> frozenset[str]:
-        return frozenset(p for parent in graph.parents(uid) for p in (parent, *upstream(parent)))
-
+    nodes, upstream = graph.manifest["nodes"], _ancestors(graph)
     below = frozenset().union(*(upstream(u) for u in build)) if build else frozenset()
     candidates = [t for t in unchecked if graph.parents(t) and set(graph.parents(t)) <= below
                   and not any(p in reasons for p in graph.parents(t))
@@ -311,16 +306,21 @@ def _standing_failures(context: dg.AssetExecutionContext, graph: Graph, unchecke
     return found
 
 
+def _ancestors(graph: Graph):
+    """uid -> every node it reads, directly or through others (memoised for one plan)."""
+    @functools.cache
+    def upstream(uid: str) -> frozenset[str]:
+        return frozenset(p for parent in graph.parents(uid) for p in (parent, *upstream(parent)))
+
+    return upstream
+
+
 def _skipped_after(graph: Graph, build: list[str], failing_tests: list[str]) -> set[str]:
     """What `dbt build` skips behind tests that fail (kept results, their nodes not built again): a
     node downstream of all of a failing test's parents, and what is downstream of a skipped node."""
     if not failing_tests:
         return set()
-
-    @functools.cache
-    def upstream(uid: str) -> frozenset[str]:
-        return frozenset(p for parent in graph.parents(uid) for p in (parent, *upstream(parent)))
-
+    upstream = _ancestors(graph)
     blocking = [set(graph.parents(t)) for t in failing_tests]
     skipped: set[str] = set()
     for uid in build:  # in dbt's order: a node's parents come first
