@@ -315,3 +315,49 @@ def test_duckdbs_time_zone_is_part_of_every_version_where_it_is_not_utc(tmp_path
     m = {"nodes": {"model.p.m": _model("model.p.m", "select ts::date from t")}}
     assert versions(m, tmp_path, session={}) == versions(m, tmp_path)
     assert versions(m, tmp_path, session={"TimeZone": "America/New_York"}) != versions(m, tmp_path)
+
+
+def test_processes_finding_the_project_stale_parse_it_once_and_never_write_half_a_manifest(project, tmp_path, monkeypatch):
+    """`dagster dev`'s code server and a command in another terminal both find the project stale
+    after an edit: one parses, the other waits and takes its manifest. dbt writes into a private
+    folder, the files are renamed into target/ whole; a parse that fails leaves the last good one."""
+    import shutil
+    import threading
+
+    import pytest
+
+    from clawdata.gold import project as gold_project
+    from tests.conftest import ROOT
+
+    dbt = shutil.copytree(ROOT / "dbt", tmp_path / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
+    loaded = gold_project.load(dbt)
+    original, parses = gold_project._dbt, []
+
+    def dbt_seen(p, *args):
+        before = loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None
+        original(p, *args)
+        if args[0] == "parse":
+            parses.append(args)
+            after = loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None
+            assert after == before, "dbt wrote target/manifest.json in place"
+
+    monkeypatch.setattr(gold_project, "_dbt", dbt_seen)
+    start, parsed = threading.Barrier(2), []
+
+    def prepare():
+        start.wait()
+        parsed.append(gold_project.prepare_if_stale(loaded, []))
+
+    threads = [threading.Thread(target=prepare) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(parses) == 1 and sorted(parsed) == [False, True], (parses, parsed)
+    good = loaded.manifest_path.read_bytes()
+    assert b"dim_customers" in good and not list(loaded.manifest_path.parent.glob(".clawdata-parse-*"))
+
+    (dbt / "models" / "broken.sql").write_text("select {{ 1 + }}\n")  # a Jinja syntax error: dbt's parse fails
+    with pytest.raises(gold_project.DbtProjectError, match="broken"):
+        gold_project.prepare_if_stale(loaded, [])
+    assert loaded.manifest_path.read_bytes() == good
