@@ -30,8 +30,16 @@ $(BIN)/clawdata: requirements-dev.lock requirements-excludes.txt pyproject.toml
 dev: install  ## local UI and daemon on the embedded default (no Docker)
 	$(BIN)/clawdata dagster dev
 
+# The stack's tests first and alone (one Compose stack, whose containers keep both cores busy), then
+# every other test on every core (pytest-xdist; a worker that runs out takes half of another's
+# queue, so a long test met late does not leave a core idle). The second part runs whatever the
+# first gave.
+TEST_WORKERS ?= auto
 test: install check  ## every test, the end-to-end test of the real Compose stack included
-	$(BIN)/python -m pytest
+	@failed=0; \
+	$(BIN)/python -m pytest tests/stack || failed=1; \
+	$(BIN)/python -m pytest --ignore=tests/stack -n $(TEST_WORKERS) --dist worksteal || failed=1; \
+	exit $$failed
 
 check: install  ## `dg check defs`: the code location loads (on a throwaway instance, not the stack's dagster.yaml)
 	@home=$$(mktemp -d) && trap 'rm -rf "$$home"' EXIT && touch "$$home/dagster.yaml" && DAGSTER_HOME=$$home $(BIN)/dg check defs

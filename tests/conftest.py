@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -9,6 +10,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAWDATA = Path(sys.executable).parent / "clawdata"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs the tests that need no stack on every core), each worker
+    gets its own copy of the shipped dbt project: clawdata parses a project into its target/ and
+    stamps it, and two workers doing that at once would read each other's half-written manifest."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "CLAWDATA_DBT_PROJECT_DIR" not in os.environ:
+        scratch = Path(tempfile.mkdtemp(prefix=f"clawdata-tests-{worker}-"))
+        shutil.copytree(ROOT / "dbt", scratch / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
+        os.environ["CLAWDATA_DBT_PROJECT_DIR"] = str(scratch / "dbt")
+        config.add_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
 
 
 def make_project(tmp_path: Path) -> dict:

@@ -229,10 +229,12 @@ def test_a_warehouse_query_stopped_by_an_interrupt_is_the_interrupt_not_a_failur
 
     from clawdata.warehouse.connection import connect
 
+    # Ctrl-C a second after the connection is open (the query runs by then, for minutes): sent
+    # earlier, on a busy machine it could land while the file opens, which is not what this tests.
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
     with pytest.raises(DagsterExecutionInterruptedError, match="interrupted in a warehouse query") as raised:
         with connect(DuckDBResource(database=str(tmp_path / "w.duckdb"))) as conn:
+            timer.start()
             conn.execute("SELECT sum(hash(range)) FROM range(100000000000)").fetchall()
     timer.cancel()
     assert isinstance(raised.value.__cause__, RuntimeError)  # DuckDB's, whose words the connection names

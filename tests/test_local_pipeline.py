@@ -178,6 +178,7 @@ def test_source_list_counts_the_files_where_they_are_loaded(built, monkeypatch):
         # The sources are the deployment's, as its image declares them: this checkout declares none
         # (an outsider's list showed the checkout's, without the sources deployed from another one).
         monkeypatch.setattr(sources.declarations, "specs", lambda *args: [])
+        monkeypatch.setattr(console, "width", 160)  # as a pipe gets it (pytest-xdist's workers have COLUMNS=80)
         with console.capture() as shown:
             sources.show("http://deployment:3000")
     line = next(l for l in shown.get().splitlines() if l.startswith("│ customers"))
