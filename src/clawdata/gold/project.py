@@ -398,18 +398,18 @@ def prepare_if_stale(project: "DbtProject", sources=None) -> bool:
     needs_deps = bool(declared) and (dangling or deps_changed or not installed.is_dir() or not any(installed.iterdir()))
     stamp = project.manifest_path.parent / STAMP
 
-    def fresh() -> bool:
-        return (not needs_deps and project.manifest_path.is_file() and stamp.is_file()
-                and stamp.read_text() == content_hash(project.project_dir, config, project.profiles_dir))
+    def parsed_from(wanted: str) -> bool:
+        return not needs_deps and project.manifest_path.is_file() and stamp.is_file() and stamp.read_text() == wanted
 
-    if fresh():
+    if parsed_from(content_hash(project.project_dir, config, project.profiles_dir)):
         return False
     with _parsing(project.manifest_path.parent):
-        if fresh():  # another process (the code server, another command) parsed it while this one waited
+        wanted = content_hash(project.project_dir, config, project.profiles_dir)
+        if parsed_from(wanted):  # another process (the code server, another command) parsed it while this one waited
             return False
         if needs_deps:
             _dbt(project, "deps")
-        wanted = content_hash(project.project_dir, config, project.profiles_dir)
+            wanted = content_hash(project.project_dir, config, project.profiles_dir)  # dbt_packages/ is hashed
         if declared and (needs_deps or not deps_stamp.is_file()):  # (installed before this stamp: taken as they are)
             deps_stamp.write_text(deps_wanted)
         _parse_in_place(project)
