@@ -102,6 +102,10 @@ def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
         assert shown.returncode == 0, shown.stdout + shown.stderr
         rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
         assert "last build failure" in rows["raw_customers"], (reads, shown.stdout)
+        # and why, under the table, as `materialize` said it: the file and its line, and where the trace is
+        why = [line for line in shown.stdout.splitlines() if line.startswith("✗ ")]
+        assert len(why) == 1 and why[0].startswith("✗ raw_customers failed in run "), (reads, shown.stdout)
+        assert "customers_2026-12-01.csv line 3: " in why[0] and "clawdata dagster logs " in why[0], why
         for behind in ("slv_customers", "dim_customers", "warehouse_replica"):
             assert "not built: upstream failed" in rows[behind], (reads, shown.stdout)
 

@@ -45,12 +45,8 @@ def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, s
     colour = {"SUCCESS": "green", "CANCELED": "yellow"}.get(status, "red")
     console.print(f"[{colour}]{status}[/]: {summary.line(time.monotonic() - started)}")
     if status != "SUCCESS":
-        console.print(f"[dim]all events and output: clawdata dagster{_url_option(target)} logs {run_id[:8]}[/]")
+        console.print(f"[dim]all events and output: {target.logs_command(run_id)}[/]")
     return status
-
-
-def _url_option(target: Target) -> str:
-    return f" --url {target.where}" if target.where.startswith("http") else ""
 
 
 def raise_for(statuses: list[str]) -> None:

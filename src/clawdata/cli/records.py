@@ -29,7 +29,8 @@ def status_data(instance: dg.DagsterInstance, definitions: dict, run_limit: int)
     def attempt(run_id: str) -> dict:
         if run_id not in steps:
             steps[run_id] = {s.step_key: s.status.value for s in instance.get_run_step_stats(run_id) if s.status}
-        return {"runId": run_id, "status": run_status(run_id), "steps": steps[run_id]}
+        found = {"runId": run_id, "status": run_status(run_id), "steps": steps[run_id]}
+        return {**found, "failures": _failures(instance, run_id)} if found["status"] == "FAILURE" else found
 
     nodes = []
     for key, node in zip(keys, definitions["assetNodes"]):
@@ -67,6 +68,14 @@ def built_elsewhere(instance: dg.DagsterInstance, asset_nodes: list[dict], run_l
             unknown = sorted(k.to_user_string() for k in built - known)
             return {"runId": record.dagster_run.run_id, "assets": unknown} if unknown else None
     return None
+
+
+def _failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Why each step of a failed run failed, as `materialize` says it (read once per failed run)."""
+    from clawdata.cli.local import describe_event
+
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    return {e.name: e.detail for r in records if (e := describe_event(r.event_log_entry.dagster_event))}
 
 
 def _observation(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[dict]:

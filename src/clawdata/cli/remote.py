@@ -105,6 +105,20 @@ def follow(graphql: HttpGraphQL, run_id: str, poll_seconds: float = 1.0, timeout
             time.sleep(poll_seconds)
 
 
+def step_failures(graphql: HttpGraphQL, run_id: str) -> dict[str, str]:
+    """Why each step of a finished run failed, as `materialize` said it while following the run."""
+    failures, after = {}, None
+    while True:
+        logs = expect(graphql(queries.RUN_EVENTS, {"runId": run_id, "after": after})["logsForRun"],
+                      "EventConnection", f"events of run {run_id}")
+        for event in logs["events"]:
+            if event["__typename"] == "ExecutionStepFailureEvent" and (mapped := _from_graphql_event(event)):
+                failures[mapped.name] = mapped.detail
+        if not logs["hasMore"]:
+            return failures
+        after = logs["cursor"]
+
+
 def follow_canceling_on_interrupt(graphql: HttpGraphQL, run_id: str) -> Iterator[RunEvent | str]:
     """follow(), and on Ctrl-C ask the deployment to terminate the run, then follow it to its end
     (CANCELED). A second Ctrl-C stops waiting; the run's termination goes on."""

@@ -4,6 +4,7 @@ records (never the warehouse file, which a run may hold)."""
 import time
 from datetime import datetime, timezone
 
+from rich.markup import escape
 from rich.table import Table
 
 from clawdata.cli.graphql import expect
@@ -78,7 +79,7 @@ def _rows(node: dict, last: dict | None) -> int | None:
     return count(last)
 
 
-def _freshness(node: dict, last: dict | None) -> str:
+def _freshness(node: dict, last: dict | None, failures: dict | None = None) -> str:
     """Fresh or late against the asset's freshness policy: the daemon's verdict, or (no daemon has
     judged yet, e.g. the embedded default) the same rule applied here: rebuilt within the window.
     A last attempt that failed (or was canceled) says so, whatever the table's age."""
@@ -95,6 +96,9 @@ def _freshness(node: dict, last: dict | None) -> str:
             # Another step failed and its own never ran: it kept its table. (A step whose process
             # died stays IN_PROGRESS: that is its own failure.)
             return f"[yellow]not built[/]: upstream failed (run {attempt['runId'][:8]})"
+        for op in node.get("opNames") or []:  # why, said under the table (the step's failure, as the run said it)
+            if (why := (attempt.get("failures") or {}).get(op)) and failures is not None:
+                failures[(attempt["runId"], op)] = why
         return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
     entries = {m["label"]: m for m in (last or {}).get("metadataEntries") or []}
     if RESTORED_FROM in entries and RESTORE_NOTE in entries:  # a restore's record of a table it lacked
@@ -128,6 +132,7 @@ def status(target: Target, run_limit: int = 10) -> None:
         assets.add_column(column, justify="right" if column == "rows" else "left", overflow="fold")
     if data.get("unavailable"):
         console.print(f"[yellow]assets, checks, schedules and sensors unknown[/]: {data['unavailable']}", soft_wrap=True)
+    failures: dict[tuple[str, str], str] = {}
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
     for node in nodes:
         last = (node["assetMaterializations"] or [None])[0]
@@ -138,10 +143,15 @@ def status(target: Target, run_limit: int = 10) -> None:
             _when(last["timestamp"]) if last else "[yellow]never[/]",
             f"{rows:,}" if rows is not None else "-",
             _checks(node),
-            _freshness(node, last),
+            _freshness(node, last, failures),
         )
     if nodes:
         console.print(assets)
+    for (run_id, step), why in failures.items():  # dbt's error may run over lines: its first ones
+        lines = why.strip().splitlines()
+        shown = "\n    ".join(escape(line) for line in lines[:6]) + ("\n    …" if len(lines) > 6 else "")
+        console.print(f"[red]✗[/] {step} failed in run {run_id[:8]} (`{target.logs_command(run_id, step)}`): {shown}",
+                      soft_wrap=True)
     elsewhere = data.get("builtElsewhere")  # the local instance says it (cli/records.py)
     if elsewhere:
         shown = ", ".join(elsewhere["assets"][:5]) + (f" and {len(elsewhere['assets']) - 5} more" if len(elsewhere["assets"]) > 5 else "")

@@ -42,6 +42,11 @@ class Target:
     def run(self, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str], checks=None) -> Iterator[RunEvent | str]:
         raise NotImplementedError
 
+    def logs_command(self, run_id: str, step: str | None = None) -> str:
+        """The command that shows a run's events and output (its step's alone), for this instance."""
+        url = f" --url {self.where}" if self.where.startswith("http") else ""
+        return f"clawdata dagster{url} logs {run_id[:8]}" + (f" {step}" if step else "")
+
     def status_data(self, run_limit: int) -> dict:
         """What `status` shows, in the shape of the STATUS query; each asset with its latest attempt."""
         self.check_location()
@@ -52,6 +57,11 @@ class Target:
             run = (latest.get(tuple(node["assetKey"]["path"])) or {}).get("latestRun")
             node["latestAttempt"] = {"runId": run["id"], "status": run["status"],
                                      "steps": {s["stepKey"]: s["status"] for s in run["stepStats"]}} if run else None
+        failed = {a["runId"] for node in data["assetNodes"] if (a := node["latestAttempt"]) and a["status"] == "FAILURE"}
+        failures = {run_id: remote.step_failures(self.graphql, run_id) for run_id in failed}
+        for node in data["assetNodes"]:
+            if node["latestAttempt"] and node["latestAttempt"]["runId"] in failures:
+                node["latestAttempt"]["failures"] = failures[node["latestAttempt"]["runId"]]
         return data
 
     def __enter__(self):

@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from clawdata.gold.project import ENV_VAR_CALL
 from clawdata.warehouse.files import READS_FILES
 
 REFABLE = ("model", "seed", "snapshot")
@@ -39,7 +40,6 @@ _GRAPH = re.compile(r"\bgraph\b")  # dbt's `graph`: every node of the project, a
 _DESCRIPTION = re.compile(r"\bdescription\b")  # `{{ model.description }}`: the docs are data there
 _TARGET = re.compile(r"\btarget\.(name|target_name)\b")  # `{% if target.name == 'prod' %}`: an input then
 BUILTIN_PACKAGES = ("dbt", "dbt_duckdb")  # their macros change with their versions alone
-ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by project.py
 UNIT_TEST_SUFFIX = ".unit"  # test.<package>.<unit test>.unit: a unit test as a test node
 # What a node's SQL reads afresh at every `dbt build` without any input showing it: the clock, chance,
 # the run itself, and files its SQL reads directly. Such a node is never kept (volatile()).

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from clawdata import settings
-from clawdata.gold.manifest import ENV_VAR_CALL
 
 if TYPE_CHECKING:  # imported where used: the CLI reads this module without loading Dagster
     from dagster_dbt import DbtProject
@@ -42,6 +41,7 @@ _PATH_KEYS = {
     "snapshot-paths": ["snapshots"], "analysis-paths": ["analyses"], "docs-paths": [],
 }
 _TOP_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
+ENV_VAR_CALL = re.compile(r"""\benv_var\(\s*['"]([^'"]+)['"]""")  # also read by manifest.py
 STAMP = "clawdata_manifest.sha256"  # beside manifest.json: the hash it was parsed from
 DEPS_STAMP = "clawdata_deps.sha256"  # beside it: the packages.yml and dependencies.yml `dbt deps` last installed
 PARSE_LOCK = ".clawdata_parse.lock"  # beside them: held while one process checks and parses
