@@ -33,6 +33,12 @@ REJECTED = {
                                              f"{ROW}\n",
                           ["customers_s.csv line 3: Expected Number of Columns: 9 Found: 10", "; 1 more bad line(s): line 4: ",
                            'Could not convert string "2025-13-45"']),
+    # A quoted field over three lines before both: each bad line listed once, by the file's own number.
+    "several bad lines after a multi-line field": (
+        "customers_ns.csv", f'{HEADER}\n9004,"Ann\nMarie\nJo",Lee,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n'
+                            f"{ROW}\nnot-a-number,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n{ROW}\n{ROW},extra\n",
+        ["customers_ns.csv line 6: ", 'Could not convert string "not-a-number"',
+         "; 1 more bad line(s): line 8: Expected Number of Columns: 9 Found: 10"]),
     "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "customer_id"']),
     "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
                        ["customers_m.csv line 1", "missing column(s) email"]),
@@ -159,6 +165,27 @@ def test_a_malformed_json_line_is_named_by_its_own_number(tmp_path):
         duckdb.sql(f"SELECT * FROM read_json('{path}', format = 'newline_delimited')").fetchall()
     message = str(explain_duckdb_error(path, raised.value))
     assert message.startswith(f"{path} line 2: malformed JSON") and "unterminated, " in message, message
+
+
+def test_a_json_value_of_the_wrong_type_is_named_with_its_line(tmp_path):
+    """DuckDB ends a JSON cast error with a hint ("line/object number information is approximate"):
+    that hint was the whole message. The cause is kept, with DuckDB's line, said approximate if it is."""
+    import duckdb
+
+    from clawdata.warehouse.files import check_header, explain_duckdb_error, select_file_sql
+
+    types = {"id": "BIGINT", "at": "TIMESTAMP"}
+    good = '{"id": 1, "at": "2025-05-01T10:00:00"}\n'
+    said = {}
+    for name, bad in (("number", '{"id": "x90003", "at": "2025-05-01T10:00:00"}\n'), ("time", '{"id": 2, "at": "yesterday"}\n')):
+        path = tmp_path / f"events_{name}.jsonl"
+        path.write_text(good + bad)
+        with pytest.raises(duckdb.Error) as raised:
+            duckdb.sql(select_file_sql(check_header(path, types, "jsonl"), types)).fetchall()
+        said[name] = str(explain_duckdb_error(path, raised.value))
+    assert said["number"] == f'{tmp_path}/events_number.jsonl line 2: Failed to cast value to numerical: "x90003"', said
+    assert said["time"].startswith(f'{tmp_path}/events_time.jsonl line 1 (DuckDB\'s number, approximate): '
+                                   'invalid timestamp field format: "yesterday"'), said
 
 
 def test_a_delivery_the_runs_user_cannot_read_says_how_to_make_it_readable(tmp_path, monkeypatch):

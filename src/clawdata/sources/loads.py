@@ -141,7 +141,7 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
                 raise
             said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding)
             if header.format == "csv":
-                said = other_bad_lines(select_file_sql(
+                said = other_bad_lines(header, select_file_sql(
                     header, source.types, source.null_markers, date_format=source.date_format,
                     timestamp_format=source.timestamp_format, keep_going=True), said)
             raise said from None

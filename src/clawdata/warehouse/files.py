@@ -253,9 +253,13 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
         return BadInputFile(f"{path} line {number}: its line ends in {ending} where line 1's ends in {first} (files "
                             "joined together?): give every line one ending (dos2unix, or unix2dos)")
     line = re.search(r"CSV Error on Line: (\d+)", text)
+    json_line = re.search(_JSON_WHERE, text)
     original = re.search(r"Original Line: (.*?)\n", text)
     reason = _first_reason(text)
     where = f"{path} line {_physical_line(path, int(line.group(1)), delimiter, encoding)}" if line else str(path)
+    if json_line:  # DuckDB's own word (line, object) and number, approximate when it says so
+        approximate = " (DuckDB's number, approximate)" if _JSON_APPROXIMATE in text else ""
+        where = f"{path} {json_line.group(1)} {json_line.group(2)}{approximate}"
     shown = f" (line reads: {original.group(1)[:120]!r})" if original and original.group(1).strip() else ""
     if "not utf-8 encoded" in reason:
         shown += "; set the source's `encoding` (latin-1 or utf-16), or save the file as UTF-8"
@@ -264,11 +268,12 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     return BadInputFile(f"{where}: {reason}{shown}")
 
 
-def other_bad_lines(read_keeping_going: str, said: BadInputFile, most: int = 5) -> BadInputFile:
+def other_bad_lines(header: FileHeader, read_keeping_going: str, said: BadInputFile, most: int = 5) -> BadInputFile:
     """`said` (a CSV's first bad line) with the file's other bad lines, read in one more pass that keeps
     going (DuckDB's rejects), in a database of its own (the warehouse's transaction is aborted): a
     delivery with several was refused one line per run, each fix costing a delivery. The first
-    stays as explain_duckdb_error says it (its hints); the others in DuckDB's words."""
+    stays as explain_duckdb_error says it (its hints); the others in DuckDB's words, each by the
+    file's line, as the first is (`reject_errors.line` counts records)."""
     first = re.search(r" line (\d+):", str(said))
     try:
         with duckdb.connect() as scratch:
@@ -276,29 +281,38 @@ def other_bad_lines(read_keeping_going: str, said: BadInputFile, most: int = 5) 
             rows = scratch.execute("SELECT line, error_message FROM reject_errors ORDER BY line, error_message").fetchall()
     except duckdb.Error:  # nothing more to say than the first
         return said
-    others = list(dict.fromkeys((line, message.strip().splitlines()[0]) for line, message in rows
-                                if not first or line != int(first.group(1))))
+    lines = _physical_lines(header.path, {line for line, _ in rows}, header.delimiter, header.encoding)
+    others = list(dict.fromkeys((lines[line], message.strip().splitlines()[0]) for line, message in rows
+                                if not first or lines[line] != int(first.group(1))))
     if not others:
         return said
     listed = "; ".join(f"line {line}: {message}" for line, message in others[:most])
     return BadInputFile(f"{said}; {len(others)} more bad line(s): {listed}" + (" ..." if len(others) > most else ""))
 
 
-def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf-8", most: int = 1_000_000) -> int:
-    """The line of the file where CSV record `record` starts (DuckDB counts records, the header
-    first: a quoted field over several lines puts the two apart). Records beyond `most` are not
-    counted again (an error path that would read the file a second time): DuckDB's number stands."""
-    if record > most:
-        return record
+def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf-8") -> int:
+    return _physical_lines(path, {record}, delimiter, encoding)[record]
+
+
+def _physical_lines(path: Path, records: set[int], delimiter: str, encoding: str = "utf-8",
+                    most: int = 1_000_000) -> dict[int, int]:
+    """The line of the file where each CSV record of `records` starts, in one pass (DuckDB counts
+    records, the header first: a quoted field over several lines puts the two apart). Records beyond
+    `most` are not counted again (an error path that would read the file a second time): DuckDB's
+    number stands, as it does for all of them if the file cannot be read again."""
+    found = {record: record for record in records}
     try:
         with open_delivery(path, "rt", newline="", errors="replace", encoding=CODECS.get(encoding, "utf-8")) as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            for _ in range(record - 1):
-                if next(reader, None) is None:
-                    return record
-            return reader.line_num + 1
+            reader, read = csv.reader(f, delimiter=delimiter), 1  # records read, and the next one's number
+            for record in sorted(r for r in records if r and r <= most):
+                while read < record and next(reader, None) is not None:
+                    read += 1
+                if read < record:  # the file ended first
+                    break
+                found[record] = reader.line_num + 1
     except (OSError, EOFError, csv.Error):
-        return record
+        return {record: record for record in records}
+    return found
 
 
 def _mixed_line_ending(path: Path, encoding: str = "utf-8", most: int = 1_000_000) -> tuple[int, str, str] | None:
@@ -339,15 +353,20 @@ def _malformed_json_line(path: Path, most: int = 1_000_000) -> tuple[int, str] |
     return None
 
 
+_JSON_WHERE = r'JSON transform error in file ".*?", in (\w+) (\d+): '
+_JSON_APPROXIMATE = "line/object number information is approximate"
+
+
 def _first_reason(text: str) -> str:
     # DuckDB's message: a title line, "Original Line: ...", the reason, then "Possible fixes/solutions";
-    # for Parquet and JSON, the reason then the query's text with a caret line under it, or a hint.
+    # for Parquet and JSON, the reason then the query's text with a caret line under it, or hints
+    # (JSON's: "If this error occurred during read_json, line/object number ...", "Try setting ...").
     body = text.split("Possible")[0]
     lines = [l.strip() for l in body.splitlines() if l.strip()]
-    lines = [l for l in lines if not l.startswith(("Original Line", "Column ", "This type", "LINE ", "Try "))
+    lines = [l for l in lines if not l.startswith(("Original Line", "Column ", "This type", "LINE ", "Try ", "If this error"))
              and l.strip("^ ")]
     reason = lines[-1] if lines else text.splitlines()[0]
-    return re.sub(r"^.*?CSV Error on Line: \d+\s*", "", reason) or reason
+    return re.sub(rf"^.*?(CSV Error on Line: \d+\s*|{_JSON_WHERE})", "", reason) or reason  # the place: said before it
 
 
 def _literal(value: str) -> str:
