@@ -87,7 +87,8 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path, stop):
 def test_a_run_whose_process_was_killed_does_not_hold_the_warehouse(tmp_path):
     """A CLI killed outright (SIGKILL, the OOM killer, a machine that restarted) leaves its run
     STARTED with the warehouse pool's one slot claimed: the next run waited for it forever, at 100 %
-    of a core, saying nothing. The next run finds the process gone, fails that run and frees the slot."""
+    of a core, saying nothing. `status` (or the next run) finds the process gone, fails that run and
+    frees the slot; until then status showed the run STARTED and its checks pending."""
     home, env, project = slow_project(tmp_path)
     cli = subprocess.Popen([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -98,10 +99,15 @@ def test_a_run_whose_process_was_killed_does_not_hold_the_warehouse(tmp_path):
     os.killpg(cli.pid, signal.SIGKILL)
     cli.wait(timeout=60)
     (project / "models" / "marts" / "zz_slow.sql").unlink()
+    shown = subprocess.run([str(CLAWDATA), "dagster", "status"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "ended with its process" in shown.stdout and "its hold on the warehouse released" in shown.stdout, shown.stdout
+    runs = shown.stdout.split("Recent runs")[1]
+    assert "FAILURE" in runs and "STARTED" not in runs, shown.stdout
     again = subprocess.run([str(CLAWDATA), "dagster", "materialize", "--all"], env=env, cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "ended with its process" in again.stdout and "its hold on the warehouse released" in again.stdout, again.stdout
+    assert "ended with its process" not in again.stdout, again.stdout  # said once
 
     from dagster import DagsterInstance
 

@@ -114,3 +114,47 @@ def test_the_event_log_syncs_its_write_ahead_log_at_checkpoints_not_per_commit(t
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     instance.dispose()
+
+
+def test_a_run_is_left_to_its_live_process_and_released_once_its_pid_names_a_later_one(tmp_path, monkeypatch):
+    """A live run of `dagster dev` (its worker's command line names neither clawdata nor dagster) was
+    marked failed, and its warehouse slot freed, by the next local command. A process is judged by
+    when it started: the one running a run started before it was recorded running it; a pid taken
+    since by another program started after."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = local.local_instance()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+    def unfinished_run_of(process: subprocess.Popen) -> dg.DagsterRun:
+        run = dg.DagsterRun(job_name="x", status=dg.DagsterRunStatus.STARTED,
+                            tags={local.PROCESS_TAG: f"{socket.gethostname()}:{process.pid}"})
+        instance.add_run(run)
+        return run
+
+    running = subprocess.Popen(sleeper)
+    later = None
+    try:
+        live = unfinished_run_of(running)  # recorded after its process started: the process is its own
+        assert local.release_dead_runs(instance) == []
+        assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED
+
+        reused = dg.DagsterRun(job_name="x", status=dg.DagsterRunStatus.STARTED)
+        instance.add_run(reused)
+        time.sleep(3.5)
+        later = subprocess.Popen(sleeper)  # the pid the run names now belongs to a program started after it
+        instance.add_run_tags(reused.run_id, {local.PROCESS_TAG: f"{socket.gethostname()}:{later.pid}"})
+        said = local.release_dead_runs(instance)
+        assert [e.detail.split(" (")[0] for e in said] == [f"run {reused.run_id[:8]} ended with its process"], said
+        assert instance.get_run_by_id(reused.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED
+    finally:
+        for process in (running, later):
+            if process:
+                process.kill()
+                process.wait()
+    instance.dispose()

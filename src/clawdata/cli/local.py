@@ -190,7 +190,10 @@ PROCESS_TAG = settings.LOCAL_PROCESS_TAG
 _UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
 
-def _gone(process: str) -> bool:
+def _gone(process: str, running_at: float) -> bool:
+    """Whether the process `host:pid`, known to run the run at `running_at` (epoch seconds), is gone.
+    A pid taken since by another program started after that moment. (Its command line tells nothing:
+    `dagster dev`'s run workers are `python -c "from multiprocessing.spawn import ..."`.)"""
     host, _, pid = process.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's (a shared DAGSTER_HOME): not ours to judge
@@ -200,21 +203,34 @@ def _gone(process: str) -> bool:
         return True
     except PermissionError:
         return False
-    cmdline = Path(f"/proc/{pid}/cmdline")  # a pid taken since by another program
-    return cmdline.is_file() and not any(name in cmdline.read_bytes() for name in (b"clawdata", b"dagster"))
+    started = started_at(int(pid))
+    return started is not None and started > running_at + 2  # /proc's boot time is in whole seconds
 
 
-def _process_of(instance, run) -> str | None:
-    """host:pid of the process executing a run: clawdata's tag, or (a run of an earlier clawdata)
-    the pid Dagster's engine logged as the run started, on this machine."""
+def started_at(pid: int) -> float | None:
+    """When a process started (epoch seconds), from /proc; None where there is none (macOS)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    ticks = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime: after the command, in brackets
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _process_of(instance, record) -> tuple[str, float] | None:
+    """host:pid of the process executing a run, and a moment it ran it: clawdata's tag (set as the
+    process created the run), or the pid Dagster's engine logged as the run started (a run of
+    `dagster dev`, or of an earlier clawdata), on this machine."""
     from dagster import DagsterEventType
 
+    run = record.dagster_run
     if PROCESS_TAG in run.tags:
-        return run.tags[PROCESS_TAG]
-    for record in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20).records:
-        pid = record.event_log_entry.dagster_event.event_specific_data.metadata.get("pid")
+        return run.tags[PROCESS_TAG], record.create_timestamp.timestamp()
+    for event in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20).records:
+        pid = event.event_log_entry.dagster_event.event_specific_data.metadata.get("pid")
         if pid is not None:
-            return f"{socket.gethostname()}:{pid.value}"
+            return f"{socket.gethostname()}:{pid.value}", event.event_log_entry.timestamp
     return None
 
 
@@ -228,8 +244,9 @@ def release_dead_runs(instance) -> list[RunEvent]:
     statuses = [DagsterRunStatus(s) for s in _UNFINISHED]
     for record in instance.get_run_records(RunsFilter(statuses=statuses)):
         run = record.dagster_run
-        process = _process_of(instance, run)
-        if process and _gone(process):
+        found = _process_of(instance, record)
+        if found and _gone(*found):
+            process = found[0]
             instance.report_run_failed(run, message=f"The process that ran it ({process}) is gone: "
                                                     "killed, or the machine restarted")
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)

@@ -45,7 +45,7 @@ query Status($runLimit: Int!) {
     ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
     ... on PythonError { message }
   }
-  instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } }
+  instance { daemonHealth { allDaemonStatuses { daemonType healthy required lastHeartbeatTime } } }
   repositoriesOrError {
     __typename
     ... on RepositoryConnection {
@@ -67,7 +67,7 @@ query StatusRecords($runLimit: Int!) {
     ... on Runs { results { runId status jobName startTime endTime tags { key value } } }
     ... on PythonError { message }
   }
-  instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } }
+  instance { daemonHealth { allDaemonStatuses { daemonType healthy required lastHeartbeatTime } } }
 }
 """
 

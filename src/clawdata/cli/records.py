@@ -154,5 +154,6 @@ def _daemons(instance: dg.DagsterInstance) -> list[dict]:
     from dagster._daemon.controller import get_daemon_statuses
 
     required = instance.get_required_daemon_types()
-    return [{"daemonType": kind, "healthy": bool(s.healthy), "required": s.required}
+    return [{"daemonType": kind, "healthy": bool(s.healthy), "required": s.required,
+             "lastHeartbeatTime": s.last_heartbeat.timestamp if s.last_heartbeat else None}
             for kind, s in get_daemon_statuses(instance, required, ignore_errors=True).items()]

@@ -122,8 +122,20 @@ def _freshness(node: dict, last: dict | None, failures: dict | None = None) -> s
             "DEGRADED": f"[red]late[/] (> {window})"}[verdict]
 
 
+# A daemon heartbeats every 30 s; Dagster calls it healthy for 30 min more, so status said `healthy`
+# that long after `dagster dev` stopped, while deliveries waited. 90 s more, as the stack's healthcheck.
+DAEMON_SILENT_SECONDS = 30 + 90
+
+
+def _daemon_alive(daemon: dict) -> bool:
+    beat = daemon.get("lastHeartbeatTime")
+    return bool(daemon["healthy"]) and beat is not None and time.time() - _seconds(beat) <= DAEMON_SILENT_SECONDS
+
+
 def status(target: Target, run_limit: int = 10) -> None:
     data = target.status_data(run_limit)
+    for said in data.get("released") or []:  # the local instance's runs whose process is gone
+        console.print(f"[yellow]![/] {escape(said)}", soft_wrap=True)
     order = {"bronze": 0, "silver": 1, "gold": 2}
 
     assets = Table(title=f"Assets ({target.where})", title_justify="left")
@@ -197,7 +209,7 @@ def status(target: Target, run_limit: int = 10) -> None:
 
     daemons = data["instance"]["daemonHealth"]["allDaemonStatuses"]
     required = [d for d in daemons if d["required"]]
-    unhealthy = [d["daemonType"] for d in required if not d["healthy"]]
+    unhealthy = [d["daemonType"] for d in required if not _daemon_alive(d)]
     if not unhealthy:
         console.print(f"daemon: [green]healthy[/] ({', '.join(d['daemonType'] for d in required)})")
     else:

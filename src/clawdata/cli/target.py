@@ -122,13 +122,15 @@ class LocalTarget(Target):
     def status_data(self, run_limit: int) -> dict:
         from clawdata.cli.records import built_elsewhere, status_data
 
+        # A run whose process is gone (killed) is marked so now, as the next run would: it showed STARTED till then.
+        released = [event.detail for event in local.release_dead_runs(self.instance)]
         definitions = definitions_snapshot.known(local.dagster_home())
         if definitions is None:  # the code changed since it was last loaded: load it (and remember it)
             self._load_code = True
             data = super().status_data(run_limit)
         else:
             data = status_data(self.instance, definitions, run_limit)
-        return {**data, "builtElsewhere": built_elsewhere(self.instance, data["assetNodes"], run_limit)}
+        return {**data, "builtElsewhere": built_elsewhere(self.instance, data["assetNodes"], run_limit), "released": released}
 
     def run(self, job_name, asset_paths, tags, checks=None):
         from dagster import AssetCheckKey, AssetKey
