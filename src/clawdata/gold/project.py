@@ -417,6 +417,28 @@ def prepare_if_stale(project: "DbtProject", sources=None) -> bool:
     return True
 
 
+_LOADED: dict[Path, str] = {}  # project folder -> the content hash this process's definitions came from
+
+
+def remember_loaded(project: "DbtProject") -> None:
+    """As the definitions load, after prepare_if_stale: the hash of what their manifest was parsed from."""
+    stamp = project.manifest_path.parent / STAMP
+    _LOADED[Path(project.project_dir).resolve()] = stamp.read_text() if stamp.is_file() else ""
+
+
+def changed_since_loaded(project_dir: Path | None = None) -> bool:
+    """Whether the project's files changed since this process loaded its definitions: a long-lived
+    code server (`dagster dev`'s, until Reload) keeps the old ones while each run loads the new, and a
+    run its sensor asks for may name checks or assets the new code lacks (a test's arguments edited
+    rename it), and fail before any step."""
+    project_dir = (project_dir or settings.dbt_project_dir()).resolve()
+    loaded = _LOADED.get(project_dir)
+    if not loaded:
+        return False
+    config = project_config(project_dir)
+    return content_hash(project_dir, config, profiles_dir(project_dir, config)) != loaded
+
+
 @contextlib.contextmanager
 def _parsing(target: Path) -> Iterator[None]:
     """One process at a time checks and parses a project: `dagster dev`'s code server, a command in

@@ -25,6 +25,7 @@ def build_defs(dbt_project: DbtProject, sources: Sequence[Declared] = ()) -> dg.
     """The gold Definitions; a dbt node that would build a source's table fails the load, naming both,
     and so does a profile of the user's own that builds into another file than the warehouse."""
     project.prepare_if_stale(dbt_project, [d.spec for d in sources])
+    project.remember_loaded(dbt_project)  # the inbox sensor waits for a reload once it changed
     manifest = json.loads(dbt_project.manifest_path.read_text())
     project.refuse_another_database(manifest)
     refuse_collisions(manifest, sources)
