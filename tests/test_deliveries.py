@@ -180,3 +180,15 @@ def test_status_says_late_once_the_freshness_window_has_passed():
     assert "fresh" in _freshness(node, {"timestamp": str((time.time() - 60) * 1000)})
     assert "never built" in _freshness(node, None)  # a model added since the last build is not "late"
     assert "late" in _freshness({**node, "freshnessStatusInfo": {"freshnessStatus": "DEGRADED"}}, {"timestamp": str(time.time() * 1000)})
+
+
+def test_status_calls_a_daemon_silent_for_two_minutes_not_running():
+    """Dagster calls a daemon healthy for 30 min after its last heartbeat: status said `healthy` that
+    long after `dagster dev` stopped, while deliveries waited in the inbox."""
+    from clawdata.cli.status import DAEMON_SILENT_SECONDS, _daemon_alive
+
+    beat = {"daemonType": "SENSOR", "healthy": True, "required": True}
+    assert _daemon_alive({**beat, "lastHeartbeatTime": time.time() - 20})
+    assert not _daemon_alive({**beat, "lastHeartbeatTime": time.time() - DAEMON_SILENT_SECONDS - 5})
+    assert not _daemon_alive({**beat, "lastHeartbeatTime": None})
+    assert not _daemon_alive({**beat, "healthy": False, "lastHeartbeatTime": time.time()})  # Dagster's verdict stands
