@@ -60,7 +60,6 @@ CODE_LOCATION_STALE = ("the dbt project changed since this code location loaded 
 # Why an asset is out of date: what the sensor's tick and its run's trigger say.
 NEVER_BUILT, CODE_CHANGED, READS_CHANGED = "never built", "code changed since built", "what it reads changed since built"
 FIXED = "code changed since its build failed"
-TEST_CHANGED = "tests added or edited since they last ran"
 
 
 def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
@@ -190,11 +189,9 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         stale = {k: why for k, why in stale.items() if k not in coming}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
     # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
-    tests = _tests_out_of_date(context.instance, graph) if not backup else {}
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
-                                                    for k in stale] + [[k.to_user_string(), v] for k, v in tests.items()]
-                                                   ).encode()).hexdigest()[:16]
-    asked = bool(stale or tests) and not changed and _requested(context, code_key) is not None
+                                                    for k in stale]).encode()).hexdigest()[:16]
+    asked = bool(stale) and not changed and _requested(context, code_key) is not None
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw. A file source with no
@@ -205,7 +202,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
-    elif changed or ((stale or tests) and not asked):
+    elif changed or (stale and not asked):
         # One run for every changed source: gold models join several sources, so separate runs
         # could build a model before a silver table it reads exists (on a fresh warehouse). What is
         # out of date joins it (the gold step rebuilds only what changed).
@@ -216,10 +213,6 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         beyond_deliveries = {k: why for k, why in stale.items() if k not in delivered}
         if beyond_deliveries:
             changed.append((None, {}, _said_of(beyond_deliveries)))
-        tests_alone = sorted(set(tests) - set(_checks_reading(graph, keys)), key=lambda k: k.to_user_string())
-        if tests_alone:
-            changed.append((None, {}, f"{TEST_CHANGED}: {', '.join(k.name for k in tests_alone[:_SHOWN])}"
-                                      + (f" and {len(tests_alone) - _SHOWN} more" if len(tests_alone) > _SHOWN else "")))
         if rebuilt:
             changed.append((None, {}, rebuilt))
         run_requests.append(
@@ -229,7 +222,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16]
                 if state else code_key,
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
-                asset_check_keys=sorted(set(_checks_reading(graph, keys)) | set(tests), key=lambda k: k.to_user_string()),
+                asset_check_keys=_checks_reading(graph, keys),
                 # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
                     [*(f"{source.name}: {why}" if source else why for source, _, why in changed),
@@ -243,8 +236,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and asked:
-        said_tests = f"{TEST_CHANGED}: {', '.join(k.name for k in list(tests)[:_SHOWN])}" if tests else ""
-        skip += (f"; out of date, asked for once at this code and data ({'; '.join(filter(None, [_said_of(stale), said_tests]))}): "
+        skip += (f"; out of date, asked for once at this code and data ({_said_of(stale)}): "
                  "its run did not build it; an edit, a delivery, or `materialize`, does")
     if skip and rebuilt:
         skip += f"; {rebuilt}"
@@ -259,24 +251,6 @@ def _checks_reading(graph, keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
     slv_orders reads slv_products: a delivery of products that mends it runs it again, as `dbt build`
     would, where the check's own asset is not rebuilt)."""
     return sorted((k for k in graph.asset_check_keys if graph.get(k).parent_entity_keys & keys), key=lambda k: k.to_user_string())
-
-
-def _tests_out_of_date(instance: dg.DagsterInstance, graph) -> dict[dg.AssetCheckKey, str]:
-    """The dbt tests never run, or last run at another version than they have now (a test added, its
-    SQL, arguments or config edited), each with its version: `dbt build` would run them, and the
-    edit builds no table, so nothing else asks. A test planned but not run (its model failed, its run
-    still going) waits for that run or its model."""
-    versions = {k: str(getattr(v, "value", v)) for k in graph.asset_check_keys
-                if (v := (graph.get(k).metadata or {}).get(settings.TEST_VERSION))}
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(versions))
-    found = {}
-    for key, version in versions.items():
-        record = latest.get(key)
-        evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
-        ran = evaluation.metadata.get(settings.TEST_VERSION) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
-        if record is None or (ran is not None and str(ran.value) != version) or (evaluation is not None and ran is None):
-            found[key] = version
-    return found
 
 
 def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
