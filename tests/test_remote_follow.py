@@ -10,6 +10,7 @@ it for real).
 import io
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -293,7 +294,8 @@ class CodeServerDown(RestartingWebserver):
             data = {"runsOrError": {"__typename": "Runs", "results": [
                         {"runId": "abcdef0123", "status": "SUCCESS", "jobName": "materialize_all", "startTime": 1.0e9,
                          "endTime": 1.0e9 + 61, "tags": []}]},
-                    "instance": {"daemonHealth": {"allDaemonStatuses": [{"daemonType": "SENSOR", "healthy": True, "required": True}]}}}
+                    "instance": {"daemonHealth": {"allDaemonStatuses": [{"daemonType": "SENSOR", "healthy": True, "required": True,
+                                                                          "lastHeartbeatTime": time.time()}]}}}
         else:
             data = {"workspaceOrError": {"__typename": "PythonError", "message":
                     "dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server"}}
