@@ -303,3 +303,35 @@ def test_a_code_server_whose_dbt_project_changed_waits_for_its_reload_and_keeps_
     schema.write_text(before)  # edited back: the code loaded is the project's again
     assert not project.changed_since_loaded()
 
+
+def test_a_test_added_or_edited_is_run_alone_by_the_next_tick(project, tmp_path):
+    """A new dbt test, or one whose arguments or SQL were edited, builds no table: the sensor never
+    asked for it, and status said `not run` (or the old result) until a `materialize` by hand. It
+    now asks for those checks alone, once per version, as `dbt build` would run them."""
+    proj = tmp_path / "proj"
+    shutil.copytree(Path(__file__).parent / "dbt_other", proj)
+    staging = proj / "transform" / "staging" / "staging.yml"  # its test that fails on purpose, passing
+    staging.write_text(staging.read_text().replace('"delivered"]', '"delivered", "cancelled", "returned"]'))
+    env = {**project["env"], "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
+    first = run_cli(env, "dagster", "sensor", "tick", "inbox_sensor")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "skipped: no new or changed files" in run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
+
+    (proj / "checks").mkdir(exist_ok=True)  # its test-paths
+    (proj / "checks" / "assert_no_empty_country.sql").write_text(
+        "select * from {{ ref('stg_customers') }} where country = ''\n")
+    # its arguments edited: dbt names the test by them, so a new check
+    staging.write_text(staging.read_text().replace('"returned"]', '"returned", "lost"]'))
+    added = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "requested 2 check(s) (tests added or edited since they last ran: " in added, added
+    assert "assert_no_empty_country" in added and "accepted_values_stg_orders_status" in added, added
+    assert "0 rebuilt, 0 reused; checks 2 passed, 0 warned, 0 failed" in added, added  # no table touched
+    assert "skipped: no new or changed files" in run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
+
+    (proj / "checks" / "assert_no_empty_country.sql").write_text(  # its SQL edited: same name, new version
+        "select * from {{ ref('stg_customers') }} where country is null\n")
+    edited = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "requested 1 check(s) (tests added or edited since they last ran: assert_no_empty_country)" in edited, edited
+    shown = run_cli(env, "dagster", "status").stdout
+    assets = shown.split("Recent runs")[0]
+    assert "stg_customers" in assets and " not run" not in assets, shown  # every check has its result

@@ -52,8 +52,12 @@ def tick(target: Target, name: str) -> None:
     statuses = []
     for request in requests:
         tags = {t["key"]: t["value"] for t in request["tags"]}
-        assets = [a["path"] for a in request["assetSelection"] or []]
-        console.print(f"sensor [bold]{name}[/] requested {', '.join('/'.join(a) for a in assets)}"
+        checks = [(c["assetKey"]["path"], c["name"]) for c in request.get("assetChecks") or []] or None
+        # No assets: the job's, or, with checks named, those checks alone (a test added or edited).
+        # (GraphQL says an empty selection as none; the daemon runs it as asked: tests/test_sensor.py.)
+        assets = [a["path"] for a in request["assetSelection"]] if request["assetSelection"] else [] if checks else None
+        requested = ", ".join("/".join(a) for a in assets) if assets else f"{len(checks or [])} check(s)" if assets == [] else "everything"
+        console.print(f"sensor [bold]{name}[/] requested {requested}"
                       + (f"  [dim]({tags['clawdata/trigger']})[/]" if "clawdata/trigger" in tags else ""))
         tags.update({"dagster/sensor_name": name, "clawdata/launched_by": "cli sensor tick"})
         if request["runKey"]:
@@ -63,8 +67,7 @@ def tick(target: Target, name: str) -> None:
             if existing["runsOrError"]["results"]:
                 console.print(f"  already ran for run key {request['runKey']}: skipped")
                 continue
-        checks = [(c["assetKey"]["path"], c["name"]) for c in request.get("assetChecks") or []] or None
-        statuses.append(run_and_report(target, request.get("jobName") or sensor_job, assets or None, tags, checks))
+        statuses.append(run_and_report(target, request.get("jobName") or sensor_job, assets, tags, checks))
 
     if result["cursor"] != cursor:
         expect(graphql(queries.SET_SENSOR_CURSOR, {"selector": selector, "cursor": result["cursor"]})["setSensorCursor"],

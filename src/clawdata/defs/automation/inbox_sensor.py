@@ -60,6 +60,7 @@ CODE_LOCATION_STALE = ("the dbt project changed since this code location loaded 
 # Why an asset is out of date: what the sensor's tick and its run's trigger say.
 NEVER_BUILT, CODE_CHANGED, READS_CHANGED = "never built", "code changed since built", "what it reads changed since built"
 FIXED = "code changed since its build failed"
+TEST_CHANGED = "tests added or edited since they last ran"
 
 
 def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
@@ -144,7 +145,7 @@ def _why_first(last, files: dict[str, str]) -> str | None:
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if project.changed_since_loaded():  # the cursor stays: what is delivered meanwhile is taken in after the reload
         return dg.SensorResult(skip_reason=CODE_LOCATION_STALE, cursor=context.cursor)
-    previous, requested, said = _read_cursor(context.cursor)
+    previous, requested, said, known_tests = _read_cursor(context.cursor)
     current, changed = {}, []
     declared = specs()
     graph = context.repository_def.asset_graph
@@ -189,9 +190,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         stale = {k: why for k, why in stale.items() if k not in coming}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
     # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
+    tests = _tests_out_of_date(context.instance, graph, known_tests) if not backup else {}
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
-                                                    for k in stale]).encode()).hexdigest()[:16]
-    asked = bool(stale) and not changed and _requested(context, code_key) is not None
+                                                    for k in stale] + [[k.to_user_string(), v] for k, v in tests.items()]
+                                                   ).encode()).hexdigest()[:16]
+    asked = bool(stale or tests) and not changed and _requested(context, code_key) is not None
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw. A file source with no
@@ -202,7 +205,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
-    elif changed or (stale and not asked):
+    elif changed or ((stale or tests) and not asked):
         # One run for every changed source: gold models join several sources, so separate runs
         # could build a model before a silver table it reads exists (on a fresh warehouse). What is
         # out of date joins it (the gold step rebuilds only what changed).
@@ -213,6 +216,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         beyond_deliveries = {k: why for k, why in stale.items() if k not in delivered}
         if beyond_deliveries:
             changed.append((None, {}, _said_of(beyond_deliveries)))
+        tests_alone = sorted(set(tests) - set(_checks_reading(graph, keys)), key=lambda k: k.to_user_string())
+        if tests_alone:
+            changed.append((None, {}, f"{TEST_CHANGED}: {', '.join(k.name for k in tests_alone[:_SHOWN])}"
+                                      + (f" and {len(tests_alone) - _SHOWN} more" if len(tests_alone) > _SHOWN else "")))
         if rebuilt:
             changed.append((None, {}, rebuilt))
         run_requests.append(
@@ -222,7 +229,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16]
                 if state else code_key,
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
-                asset_check_keys=_checks_reading(graph, keys),
+                asset_check_keys=sorted(set(_checks_reading(graph, keys)) | set(tests), key=lambda k: k.to_user_string()),
                 # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
                     [*(f"{source.name}: {why}" if source else why for source, _, why in changed),
@@ -236,13 +243,15 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and asked:
-        skip += (f"; out of date, asked for once at this code and data ({_said_of(stale)}): "
+        said_tests = f"{TEST_CHANGED}: {', '.join(k.name for k in list(tests)[:_SHOWN])}" if tests else ""
+        skip += (f"; out of date, asked for once at this code and data ({'; '.join(filter(None, [_said_of(stale), said_tests]))}): "
                  "its run did not build it; an edit, a delivery, or `materialize`, does")
     if skip and rebuilt:
         skip += f"; {rebuilt}"
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
-    cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed}
+    cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed,
+              "tests": sorted(_digest(k) for k in graph.asset_check_keys)}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
@@ -251,6 +260,31 @@ def _checks_reading(graph, keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
     slv_orders reads slv_products: a delivery of products that mends it runs it again, as `dbt build`
     would, where the check's own asset is not rebuilt)."""
     return sorted((k for k in graph.asset_check_keys if graph.get(k).parent_entity_keys & keys), key=lambda k: k.to_user_string())
+
+
+def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | None) -> dict[dg.AssetCheckKey, str]:
+    """The dbt tests added since the previous tick (not in `known`, the digests it saw), or last run at
+    another version than they have now (their SQL, arguments or config edited), each with its version:
+    `dbt build` would run them, and the edit builds no table, so nothing else asks. A test seen before
+    and never run (a restore's, one whose model failed, whose run is still going) waits for its model's
+    build, as a result from before versions were recorded waits for the test's next edit."""
+    versions = {k: str(getattr(v, "value", v)) for k in graph.asset_check_keys
+                if (v := (graph.get(k).metadata or {}).get(settings.TEST_VERSION))}
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(versions))
+    found = {}
+    for key, version in versions.items():
+        record = latest.get(key)
+        evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
+        ran = evaluation.metadata.get(settings.TEST_VERSION) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
+        added = known is not None and _digest(key) not in known
+        if (record is None and added) or (ran is not None and str(ran.value) != version):
+            found[key] = version
+    return found
+
+
+def _digest(key: dg.AssetCheckKey) -> str:
+    """A check's name in the cursor, short: a project's thousand tests stay a few kilobytes."""
+    return hashlib.sha256(key.to_user_string().encode()).hexdigest()[:12]
 
 
 def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
@@ -308,12 +342,13 @@ def _unclaimed(claimed: dict[str, str]) -> list[str]:
     return sorted(p.name for p in inbox.iterdir() if p.is_file() and str(p) not in claimed and not p.name.startswith("."))[:_KEPT]
 
 
-def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str]]:
-    """(file -> state, runs requested so far, unclaimed files said); a cursor of an older clawdata
-    is the files alone."""
+def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str], set[str] | None]:
+    """(file -> state, runs requested so far, unclaimed files said, digests of the checks seen); a
+    cursor of an older clawdata is the files alone, or has no checks (none is taken for added)."""
     if not cursor:
-        return None, 0, []
+        return None, 0, [], None
     value = json.loads(cursor)
     if "files" not in value:
-        return value, 0, []
-    return value["files"], int(value.get("requested", 0)), value.get("unclaimed", [])
+        return value, 0, [], None
+    tests = set(value["tests"]) if "tests" in value else None
+    return value["files"], int(value.get("requested", 0)), value.get("unclaimed", []), tests

@@ -31,7 +31,7 @@ from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
-from clawdata.settings import FAILED_CODE_TAG, FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, WAREHOUSE_POOL
+from clawdata.settings import FAILED_CODE_TAG, FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, TEST_VERSION, WAREHOUSE_POOL
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
@@ -268,7 +268,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                              **({COVERS: plan.covers[uid]} if uid in plan.covers else {})}
                     yield dg.AssetCheckResult(asset_key=event.asset_key, check_name=event.check_name, passed=event.passed,
                                               severity=event.severity, description=event.description,
-                                              metadata={**event.metadata, BASIS: plan.bases.get(uid, ""), **scope})
+                                              metadata={**event.metadata, BASIS: plan.bases.get(uid, ""), **scope,
+                                                        TEST_VERSION: graph.versions.get(uid, "")})
                 else:
                     yield event
     finally:
@@ -356,7 +357,8 @@ def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan) -> dg.AssetChec
     check, status = graph.check_of[test], _status(raw)
     return dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=status == "pass",
                                severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={"status": status, "unit_test": True, BASIS: plan.bases.get(test, "")})
+                               metadata={"status": status, "unit_test": True, BASIS: plan.bases.get(test, ""),
+                                         TEST_VERSION: graph.versions.get(test, "")})
 
 
 def _status(raw: dict) -> str:

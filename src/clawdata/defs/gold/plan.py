@@ -40,6 +40,7 @@ import dagster as dg
 from dagster._core.definitions.data_version import NULL_DATA_VERSION, compute_logical_data_version
 from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
+from clawdata import settings
 from clawdata.defs.reuse import DATA_VERSION_TAG, fingerprint
 from clawdata.gold.manifest import UNIT_TEST_SUFFIX, is_ephemeral
 
@@ -254,7 +255,8 @@ def make_plan(context: dg.AssetExecutionContext, graph: Graph, existing_tables: 
         else:
             replay.append(dg.AssetCheckResult(
                 asset_key=check.asset_key, check_name=check.name, passed=last.passed, severity=last.severity,
-                description=last.description, metadata={**last.metadata, "reused": True},
+                description=last.description,
+                metadata={**last.metadata, "reused": True, settings.TEST_VERSION: graph.versions.get(test, "")},
             ))
             if not last.passed and last.severity == dg.AssetCheckSeverity.ERROR:
                 kept_failures.append(test)

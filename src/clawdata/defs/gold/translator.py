@@ -28,6 +28,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
+from clawdata import settings
+
 MAIN_SCHEMA = "main"
 SEED_GROUP = "seeds"
 GOLD_GROUP = "gold"
@@ -115,6 +117,11 @@ class GoldTranslator(DagsterDbtTranslator):
         if unique_id.split(".")[0] in ("model", "snapshot") and spec.freshness_policy is None:
             return spec.replace_attributes(freshness_policy=GOLD_FRESHNESS)
         return spec
+
+    def get_asset_check_spec(self, asset_spec, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        version = self._versions.get(unique_id)
+        return spec.with_metadata({**spec.metadata, settings.TEST_VERSION: version}) if spec and version else spec
 
     def get_group_name(self, props: Mapping[str, Any]) -> str | None:
         group = super().get_group_name(props)
