@@ -72,6 +72,50 @@ def test_bad_csv_reads_in_a_few_lines(broken):
     assert re.search(r"0 failed, [1-9][0-9]* skipped; ", summary), summary  # the checks that never ran
 
 
+def test_what_does_not_read_the_failure_is_built_after_it_as_dbt_build_would(broken):
+    """Dagster skips every step behind a failed one, and the dbt models are one step: a bad customers
+    file left every model unbuilt, the orders-only ones and their tests too, where `dbt build` builds
+    them. `materialize` builds them in a second run, with the checks the failure left unrun that read
+    nothing it failed to build; the command still fails."""
+    out = broken["result"].stdout
+    assert broken["result"].returncode == 1
+    first, after = out.split("building what does not read raw_customers, as `dbt build` would:")
+    assert "✓ fct_daily_revenue" in after and "SUCCESS:" in after, out
+    assert "dim_customers" not in after and "slv_customers" not in after, out  # they read the failure
+    shown = run_cli(broken["env"], "dagster", "status")
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
+    assert "fresh" in rows["fct_daily_revenue"] and "14/14 passed" in rows["fct_category_revenue"], shown.stdout
+    # slv_orders' dbt tests ran, but its relationships test, which reads slv_customers (never built)
+    assert "15/16 passed, 1 skipped" in rows["slv_orders"], shown.stdout
+    runs = [line for line in shown.stdout.split("Recent runs")[1].splitlines() if "│" in line and "SUCCESS" in line]
+    assert len(runs) == 1 and "__ASSET_JOB" in runs[0], shown.stdout
+
+
+def test_what_stays_behind_a_failure_is_what_reads_it_even_through_others():
+    from clawdata.cli.materialize import unreached
+
+    parents = {"raw_a": [], "raw_b": [], "slv_a": ["raw_a"], "slv_b": ["raw_b"], "m_a": ["slv_a"], "m_b": ["slv_b"],
+               "m_ab": ["m_a", "slv_b"], "replica": ["m_a", "m_b", "m_ab"], "slv_b:rel_to_a": ["slv_b", "slv_a"],
+               "slv_b:not_null": ["slv_b"]}
+    behind = ["slv_a", "m_a", "m_b", "m_ab", "replica", "slv_b:rel_to_a", "slv_b:not_null"]
+    assert unreached(parents, ["raw_a"], behind) == ["m_b", "slv_b:not_null"]
+    assert unreached(parents, ["m_b"], behind) == ["slv_a", "m_a", "m_ab", "slv_b:rel_to_a", "slv_b:not_null"]
+
+
+def test_a_local_and_a_remote_target_read_the_same_graph(broken, monkeypatch):
+    """The follow-up's graph, from the loaded definitions (local) and from GraphQL (a deployment)."""
+    from clawdata.cli.target import LocalTarget, Target
+
+    for key in ("CLAWDATA_SAMPLE_DIR", "CLAWDATA_INBOX_DIR", "CLAWDATA_WAREHOUSE_PATH", "DAGSTER_HOME"):
+        monkeypatch.setenv(key, broken["env"][key])
+    with LocalTarget() as target:
+        local = target.asset_parents()
+        assert sorted(map(sorted, local.values())) == sorted(map(sorted, Target.asset_parents(target).values()))
+        assert Target.asset_parents(target).keys() == local.keys()
+    assert "slv_customers" in local["dim_customers"] and "slv_customers" in next(
+        v for k, v in local.items() if k.startswith("slv_orders:") and "relationships" in k and "customer" in k)
+
+
 def test_logs_show_the_trace_and_the_steps_stdout(broken):
     run_id = next(w for w in broken["result"].stdout.split() if len(w) == 36)
     result = run_cli(broken["env"], "dagster", "logs", run_id[:8], "raw_customers")

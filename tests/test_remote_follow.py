@@ -322,3 +322,12 @@ def test_status_with_the_code_server_down_shows_the_runs_and_the_daemon(monkeypa
     text = printed.getvalue()
     assert "assets, checks, schedules and sensors unknown" in text and "does not answer" in text, text
     assert "abcdef01" in text and "SUCCESS" in text and "daemon: healthy (SENSOR)" in text, text
+
+
+def test_a_planned_check_is_named_as_its_result_is():
+    """What a failure left unchecked is the planned checks without a result: both named alike."""
+    planned = remote._from_graphql_event({"__typename": "AssetCheckEvaluationPlannedEvent",
+                                          "checkedKey": {"path": ["slv_orders"]}, "checkName": "not_null_x"})
+    result = remote._from_graphql_event({"__typename": "AssetCheckEvaluationEvent", "evaluation": {
+        "checkName": "not_null_x", "success": True, "severity": "ERROR", "assetKey": {"path": ["slv_orders"]}}})
+    assert planned.kind == "check_planned" and planned.name == result.name == "slv_orders:not_null_x"

@@ -156,7 +156,8 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
     planned = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
                                            limit=100_000).records
     for record in planned:
-        yield RunEvent("check_planned", record.event_log_entry.dagster_event.event_specific_data.check_name)
+        check = record.event_log_entry.dagster_event.event_specific_data
+        yield RunEvent("check_planned", f"{check.asset_key.to_user_string()}:{check.check_name}")
     # A step's warnings (`context.log.warning`) are log entries, not Dagster events: the iterator
     # below does not yield them. Each is stored as it is logged, and the instance tells its listeners.
     warnings: list[RunEvent] = []

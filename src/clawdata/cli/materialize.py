@@ -1,10 +1,11 @@
 """`clawdata dagster materialize`: run assets, show progress, exit with the run's result."""
 
 import difflib
+import textwrap
 import time
 
 from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
-from clawdata.cli.progress import console, report
+from clawdata.cli.progress import Summary, console, report
 from clawdata.cli.target import Target
 from clawdata.settings import FULL_REFRESH_TAG, REPLICA_ASSET
 
@@ -37,6 +38,10 @@ def check_names(names: tuple[str, ...], known: list[str]) -> None:
 def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str], checks=None) -> str:
     """Run, print progress and a summary; returns the run's final status. `checks`: (asset path, name)
     of the checks to run (None: those of the assets)."""
+    return _run_and_report(target, job_name, asset_paths, tags, checks)[0]
+
+
+def _run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str], checks=None) -> tuple[str, Summary, str]:
     started = time.monotonic()
     items = target.run(job_name, asset_paths, tags, checks)
     run_id = next(items)
@@ -46,7 +51,42 @@ def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, s
     console.print(f"[{colour}]{status}[/]: {summary.line(time.monotonic() - started)}")
     if status != "SUCCESS":
         console.print(f"[dim]all events and output: {target.logs_command(run_id)}[/]")
-    return status
+    return status, summary, run_id
+
+
+def unreached(parents: dict[str, list[str]], failed: list[str], behind: list[str]) -> list[str]:
+    """What stayed behind a failure without reading what failed, even through others: Dagster skips
+    every step after a failed one (the dbt models are one step), where `dbt build` builds what does
+    not depend on the failure (dagster-io/dagster#15761 asks for it)."""
+    reach: dict[str, bool] = {}
+
+    def reads_failure(asset: str) -> bool:
+        if asset not in reach:
+            reach[asset] = False  # (a graph has no cycles; this ends the walk if one did)
+            reach[asset] = asset in failed or any(reads_failure(p) for p in parents.get(asset, []))
+        return reach[asset]
+
+    return [asset for asset in behind if not reads_failure(asset)]
+
+
+def _build_what_the_failure_left(target: Target, summary: Summary, run_id: str, tags: dict[str, str]) -> str | None:
+    """A second run of what stayed behind the failure and does not read it, as `dbt build` would
+    build it; its status (None: nothing to build)."""
+    if not summary.behind or not summary.failed_assets:
+        return None
+    parents = target.asset_parents()
+    rest = unreached(parents, summary.failed_assets, summary.behind)
+    if not rest:
+        return None
+    failed = ", ".join(summary.failed_assets[:8]) + (f" and {len(summary.failed_assets) - 8} more" if len(summary.failed_assets) > 8 else "")
+    console.print(f"building what does not read {failed}, as `dbt build` would:")
+    why = f"what the failure of run {run_id[:8]} left behind that does not read {failed}"
+    # With them, the checks the failure left without a result on what does not read it (the dbt
+    # tests of a silver table built before the gold step was skipped), as `dbt build` runs them.
+    checks = [(name.split(":", 1)[0].split("/"), name.split(":", 1)[1])
+              for name in unreached(parents, summary.failed_assets, summary.unchecked)]
+    trigger = textwrap.shorten(why, 300, placeholder=" ...")  # as the inbox sensor's trigger tag is cut
+    return run_and_report(target, ASSET_JOB, [a.split("/") for a in rest], {**tags, "clawdata/trigger": trigger}, checks)
 
 
 def raise_for(statuses: list[str]) -> None:
@@ -61,15 +101,18 @@ def materialize(target: Target, all_assets: bool, names: tuple[str, ...], full_r
     check_usage(all_assets, names)
     tags = {"clawdata/launched_by": "cli", **({FULL_REFRESH_TAG: "true"} if full_refresh else {})}
     if all_assets:
-        status = run_and_report(target, ALL_JOB, None, tags)
+        status, summary, run_id = _run_and_report(target, ALL_JOB, None, tags)
     else:
         assets = resolve_assets(target, names)
-        status = run_and_report(target, ASSET_JOB, assets, tags)
+        status, summary, run_id = _run_and_report(target, ASSET_JOB, assets, tags)
         if status == "SUCCESS" and [REPLICA_ASSET] not in assets and not target.where.startswith("http"):
             # (a deployment's replica_sensor publishes after such a run by itself; nothing does here)
             console.print(f"[dim]the read path (`clawdata sql`) serves the last publish: name {REPLICA_ASSET} with the "
                           f"assets to publish what this run built[/]")
-    raise_for([status])
+    statuses = [status]
+    if status == "FAILURE" and (after := _build_what_the_failure_left(target, summary, run_id, tags)):
+        statuses.append(after)
+    raise_for(statuses)
 
 
 def check_usage(all_assets: bool, names: tuple[str, ...]) -> None:

@@ -2,7 +2,7 @@
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 
@@ -49,6 +49,9 @@ class Summary:
     checks_warned: int = 0
     checks_failed: int = 0
     checks_planned: int = 0  # a planned check without a result was skipped (its step failed, or a blocking check)
+    failed_assets: list[str] = field(default_factory=list)  # planned in a step that failed, not materialized
+    behind: list[str] = field(default_factory=list)  # planned in steps not run: one they depend on failed
+    unchecked: list[str] = field(default_factory=list)  # "asset:check" planned, with no result, after a failure
 
     def add(self, event: RunEvent) -> None:
         if event.kind == "check_planned":
@@ -105,20 +108,24 @@ def report(items) -> tuple[str | None, "Summary"]:
     """Show a run's events as they come; (its final status, their summary)."""
     status, summary, said = None, Summary(), False
     planned: dict[str, str] = {}  # asset -> its step
-    started, failed, done = set(), [], set()
+    started, failed, done, built, checks = set(), [], set(), set(), {}
     for item in items:
         if isinstance(item, RunEvent):
             if item.kind == "planned":
                 planned[item.name] = item.detail
                 continue
             if item.kind == "retry":  # the retry plans its own
-                planned, started, failed, done = {}, set(), [], set()
+                planned, started, failed, done, built, checks = {}, set(), [], set(), set(), {}
             elif item.kind == "step_start":
                 started.add(item.name)
             elif item.kind == "step_failure" and not item.interrupted:
                 failed.append(item.name)
             elif item.kind in ("materialized", "not_built"):
                 done.add(item.name)
+                if item.kind == "materialized":
+                    built.add(item.name)
+            elif item.kind in ("check_planned", "check"):
+                checks[item.name] = checks.get(item.name, False) or item.kind == "check"
             # A run that failed in a step (or at its launch) fails with that error again: said once.
             if not (item.kind == "run_failure" and said):
                 show(item)
@@ -135,6 +142,9 @@ def report(items) -> tuple[str | None, "Summary"]:
         console.print(f"  [yellow]–[/] not built, upstream failed ({', '.join(dict.fromkeys(failed))}): [dim]{shown}[/]",
                       soft_wrap=True)
         summary.not_built += len(behind)
+        summary.behind = behind
+        summary.failed_assets = [asset for asset, step in planned.items() if step in failed and asset not in built]
+        summary.unchecked = [name for name, ran in checks.items() if not ran]
     return status, summary
 
 

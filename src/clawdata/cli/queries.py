@@ -16,6 +16,16 @@ ASSET_KEYS = """
 query AssetKeys { assetNodes { assetKey { path } } }
 """
 
+ASSET_PARENTS = """
+query AssetParents {
+  assetNodes {
+    assetKey { path }
+    dependencyKeys { path }
+    assetChecksOrError { ... on AssetChecks { checks { name additionalAssetKeys { path } } } }
+  }
+}
+"""
+
 STATUS = """
 query Status($runLimit: Int!) {
   assetNodes {
@@ -191,6 +201,7 @@ query RunEvents($runId: ID!, $after: String) {
         ... on ObservationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } }
         ... on AssetCheckEvaluationEvent { evaluation { checkName success severity assetKey { path } } }
         ... on AssetMaterializationPlannedEvent { assetKey { path } }
+        ... on AssetCheckEvaluationPlannedEvent { checkedKey: assetKey { path } checkName }
       }
     }
   }

@@ -176,8 +176,8 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
         reused = entries.get("reused", {}).get("boolValue", False)
         read = entries.get("rows_read", {}).get("intValue")
         return RunEvent("materialized", "/".join(event["assetKey"]["path"]), rows_detail(rows, reused, read), reused=reused)
-    if kind == "AssetCheckEvaluationPlannedEvent":
-        return RunEvent("check_planned", "")
+    if kind == "AssetCheckEvaluationPlannedEvent":  # named as a result is (below)
+        return RunEvent("check_planned", f"{'/'.join((event.get('checkedKey') or {}).get('path') or [])}:{event.get('checkName') or ''}")
     if kind == "AssetMaterializationPlannedEvent" and event.get("assetKey"):
         return RunEvent("planned", "/".join(event["assetKey"]["path"]), event.get("stepKey") or "")
     if kind == "AssetCheckEvaluationEvent":

@@ -39,6 +39,17 @@ class Target:
         self.check_location()
         return [node["assetKey"]["path"] for node in self.graphql(queries.ASSET_KEYS)["assetNodes"]]
 
+    def asset_parents(self) -> dict[str, list[str]]:
+        """Each asset (as the UI names it) with the assets it reads, and each check (`asset:check`)
+        with its asset and the others it reads (a relationships test's)."""
+        parents = {}
+        for node in self.graphql(queries.ASSET_PARENTS)["assetNodes"]:
+            asset = "/".join(node["assetKey"]["path"])
+            parents[asset] = ["/".join(d["path"]) for d in node["dependencyKeys"]]
+            for check in (node.get("assetChecksOrError") or {}).get("checks") or []:
+                parents[f"{asset}:{check['name']}"] = [asset, *("/".join(k["path"]) for k in check["additionalAssetKeys"])]
+        return parents
+
     def run(self, job_name: str, asset_paths: Sequence[list[str]] | None, tags: dict[str, str], checks=None) -> Iterator[RunEvent | str]:
         raise NotImplementedError
 
@@ -105,6 +116,13 @@ class LocalTarget(Target):
 
     def asset_paths(self) -> list[list[str]]:
         return [key.path for key in self.repository().asset_graph.get_all_asset_keys()]
+
+    def asset_parents(self) -> dict[str, list[str]]:
+        graph = self.repository().asset_graph
+        return {**{key.to_user_string(): [p.to_user_string() for p in graph.get(key).parent_keys]
+                   for key in graph.get_all_asset_keys()},
+                **{f"{key.asset_key.to_user_string()}:{key.name}": [p.to_user_string() for p in graph.get(key).parent_entity_keys]
+                   for key in graph.asset_check_keys}}
 
     @property
     def graphql(self) -> GraphQL:
