@@ -564,6 +564,19 @@ def test_exports_in_latin1_utf16_or_with_a_trailing_delimiter_are_declared_and_l
     with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
         conn.execute(select_file_sql(header, spec.types)).fetchall()
     assert "iconv -f cp1252" in str(files.explain_duckdb_error(bad, raised.value, ";", "latin-1"))
+    # A UTF-8 source's: latin-1 would be refused as well, so the hint is the one that works
+    # (it said "set the source's encoding (latin-1 ...)", and the next run named Windows-1252).
+    with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+        conn.execute(f"SELECT * FROM read_csv('{bad}', delim=';', header=true)").fetchall()
+    said = str(files.explain_duckdb_error(bad, raised.value, ";", "utf-8"))
+    assert "iconv -f cp1252" in said and "latin-1" not in said, said
+    with pytest.raises(files.BadInputFile, match="iconv -f cp1252"):  # in its header
+        check_header(bad, {"Numéro": "BIGINT", "Nom": "VARCHAR"}, "csv", ";")
+    latin = tmp_path / "latin.csv"  # plain Latin-1 (no Windows-1252 byte): latin-1 is the way
+    latin.write_bytes("id;nom\n1;Zoë\n".encode("latin-1"))
+    with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+        conn.execute(f"SELECT * FROM read_csv('{latin}', delim=';', header=true)").fetchall()
+    assert "`encoding` (latin-1" in str(files.explain_duckdb_error(latin, raised.value, ";", "utf-8"))
 
 
 def test_a_delivery_with_mixed_line_endings_or_a_broken_json_line_names_its_line(tmp_path):

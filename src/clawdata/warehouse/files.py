@@ -173,8 +173,9 @@ def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
     undecodable = [h for h in header if "\ufffd" in h]  # the replacement character
     if undecodable:
         other = "latin-1" if encoding != "latin-1" else "utf-8"
-        raise BadInputFile(f"{path} line 1: the header is not {_NAMES[encoding]} text ({', '.join(undecodable)}); "
-                           f"set the source's `encoding` ({other}?) or save the file as {_NAMES[encoding]}")
+        fix = _SAVE_FROM_1252 if encoding == "utf-8" and _windows_1252(path) else \
+            f"set the source's `encoding` ({other}?) or save the file as {_NAMES[encoding]}"
+        raise BadInputFile(f"{path} line 1: the header is not {_NAMES[encoding]} text ({', '.join(undecodable)}); {fix}")
     return [h.strip() or f"column{i}" for i, h in enumerate(header)]
 
 
@@ -240,6 +241,21 @@ def _cast(name: str, type_: str, file_format: str) -> str:
     return _ident(name) if file_format != "parquet" else f"CAST({_ident(name)} AS {type_}) AS {_ident(name)}"
 
 
+_SAVE_FROM_1252 = "save the file as UTF-8 (from Windows-1252: iconv -f cp1252 -t utf-8)"
+
+
+def _windows_1252(path: Path, most: int = 64 << 20) -> bool:
+    """Whether a file that is not UTF-8 holds bytes 0x80-0x9F (Windows-1252's € “ ” – and the like),
+    which DuckDB's latin-1 refuses as well (read on a failure only, its first 64 MB)."""
+    with open_delivery(path) as f:
+        data = f.read(most)
+    try:
+        data.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        return re.search(rb"[\x80-\x9f]", data) is not None
+
+
 def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", encoding: str = "utf-8") -> BadInputFile:
     """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
     text = str(error)
@@ -261,10 +277,10 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
         approximate = " (DuckDB's number, approximate)" if _JSON_APPROXIMATE in text else ""
         where = f"{path} {json_line.group(1)} {json_line.group(2)}{approximate}"
     shown = f" (line reads: {original.group(1)[:120]!r})" if original and original.group(1).strip() else ""
-    if "not utf-8 encoded" in reason:
+    if "not latin-1 encoded" in reason or ("not utf-8 encoded" in reason and _windows_1252(path)):
+        shown += f"; {_SAVE_FROM_1252}"  # latin-1 would refuse it too: the hint that works, at once
+    elif "not utf-8 encoded" in reason:
         shown += "; set the source's `encoding` (latin-1 or utf-16), or save the file as UTF-8"
-    elif "not latin-1 encoded" in reason:  # bytes 0x80-0x9F: Windows-1252, which DuckDB does not read
-        shown += "; save the file as UTF-8 (from Windows-1252: iconv -f cp1252 -t utf-8)"
     return BadInputFile(f"{where}: {reason}{shown}")
 
 
