@@ -594,6 +594,10 @@ def test_a_delivery_with_mixed_line_endings_or_a_broken_json_line_names_its_line
     broken.write_text('{"id": 1}\n{"id": 2, "user": {"x": 4\n{"id": 3}\n')
     with pytest.raises(files.BadInputFile, match=r"events_1.jsonl line 2: malformed JSON .*line reads: '\{\"id\": 2"):
         check_header(broken, {"id": "BIGINT"}, "jsonl")
+    # the others too, at once (DuckDB stops at the first: a fix and a delivery per bad line)
+    broken.write_text("".join('{"id": %d}\n' % i if i % 3 else '{"id": %d,\n' % i for i in range(1, 22)))
+    with pytest.raises(files.BadInputFile, match=r"line 3: malformed JSON .*; malformed too: lines 6, 9, 12, 15 and more$"):
+        check_header(broken, {"id": "BIGINT"}, "jsonl")
 
 
 def test_a_wide_file_missing_a_column_says_which_in_a_line_a_reader_reads(tmp_path):

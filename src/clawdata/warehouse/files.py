@@ -259,11 +259,13 @@ def _windows_1252(path: Path, most: int = 64 << 20) -> bool:
 def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", encoding: str = "utf-8") -> BadInputFile:
     """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
     text = str(error)
-    if "Malformed JSON" in text and (found := _malformed_json_line(path)):  # DuckDB's line number is one too far
-        number, content = found
+    if "Malformed JSON" in text and (found := _malformed_json_lines(path)):  # DuckDB's line number is one too far
+        (number, content), others = found[0], [n for n, _ in found[1:]]
         reason = re.search(r"in line \d+: ([^\n]*)", text)
+        also = (f"; malformed too: line{'s' if len(others) > 1 else ''} {', '.join(map(str, others[:4]))}"
+                + (" and more" if len(others) > 4 else "")) if others else ""
         return BadInputFile(f"{path} line {number}: malformed JSON ({(reason.group(1) if reason else 'unreadable').strip().rstrip('.')})"
-                            f" (line reads: {content[:120]!r})")
+                            f" (line reads: {content[:120]!r}){also}")
     if "state machine reached an invalid state" in text and (mixed := _mixed_line_ending(path, encoding)):
         number, ending, first = mixed
         return BadInputFile(f"{path} line {number}: its line ends in {ending} where line 1's ends in {first} (files "
@@ -352,21 +354,23 @@ def _mixed_line_ending(path: Path, encoding: str = "utf-8", most: int = 1_000_00
     return None
 
 
-def _malformed_json_line(path: Path, most: int = 1_000_000) -> tuple[int, str] | None:
-    """The first line of a JSON lines file that is no JSON value, within its first `most` lines."""
+def _malformed_json_lines(path: Path, most: int = 1_000_000, found_most: int = 6) -> list[tuple[int, str]]:
+    """The lines of a JSON lines file that are no JSON value (up to `found_most`), within its first
+    `most` lines: all of them said at once, where DuckDB stops at the first (a fix per run)."""
+    found = []
     try:
         with open_delivery(path, "rt", errors="replace") as f:
             for number, line in enumerate(f, 1):
-                if number > most:
-                    return None
+                if number > most or len(found) == found_most:
+                    break
                 if line.strip():
                     try:
                         json.loads(line)
                     except ValueError:
-                        return number, line.rstrip("\n")
+                        found.append((number, line.rstrip("\n")))
     except (OSError, EOFError):
         pass
-    return None
+    return found
 
 
 _JSON_WHERE = r'JSON transform error in file ".*?", in (\w+) (\d+): '
