@@ -81,6 +81,8 @@ def test_what_does_not_read_the_failure_is_built_after_it_as_dbt_build_would(bro
     assert broken["result"].returncode == 1
     first, after = out.split("building what does not read raw_customers, as `dbt build` would:")
     assert "✓ fct_daily_revenue" in after and "SUCCESS:" in after, out
+    said = broken["result"].stderr  # the command's result is the failed run's, and says what followed
+    assert re.search(r"run \w{8} failed \(see its failures above\); run \w{8}, of what does not read them, ended SUCCESS", said), said
     assert "dim_customers" not in after and "slv_customers" not in after, out  # they read the failure
     shown = run_cli(broken["env"], "dagster", "status")
     rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
@@ -100,6 +102,7 @@ def test_what_stays_behind_a_failure_is_what_reads_it_even_through_others():
     behind = ["slv_a", "m_a", "m_b", "m_ab", "replica", "slv_b:rel_to_a", "slv_b:not_null"]
     assert unreached(parents, ["raw_a"], behind) == ["m_b", "slv_b:not_null"]
     assert unreached(parents, ["m_b"], behind) == ["slv_a", "m_a", "m_ab", "slv_b:rel_to_a", "slv_b:not_null"]
+    assert unreached(parents, ["raw_a"], ["m_new"]) == []  # not in the graph read: not guessed to be unreached
 
 
 def test_a_local_and_a_remote_target_read_the_same_graph(broken, monkeypatch):
@@ -110,8 +113,7 @@ def test_a_local_and_a_remote_target_read_the_same_graph(broken, monkeypatch):
         monkeypatch.setenv(key, broken["env"][key])
     with LocalTarget() as target:
         local = target.asset_parents()
-        assert sorted(map(sorted, local.values())) == sorted(map(sorted, Target.asset_parents(target).values()))
-        assert Target.asset_parents(target).keys() == local.keys()
+        assert {k: sorted(v) for k, v in local.items()} == {k: sorted(v) for k, v in Target.asset_parents(target).items()}
     assert "slv_customers" in local["dim_customers"] and "slv_customers" in next(
         v for k, v in local.items() if k.startswith("slv_orders:") and "relationships" in k and "customer" in k)
 

@@ -577,6 +577,10 @@ def test_exports_in_latin1_utf16_or_with_a_trailing_delimiter_are_declared_and_l
     with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
         conn.execute(f"SELECT * FROM read_csv('{latin}', delim=';', header=true)").fetchall()
     assert "`encoding` (latin-1" in str(files.explain_duckdb_error(latin, raised.value, ";", "utf-8"))
+    latin.write_bytes("id;nom\n1;It’s\n".encode() + "2;Zoë\n".encode("latin-1"))  # UTF-8's ’ is E2 80 99: no cp1252
+    with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+        conn.execute(f"SELECT * FROM read_csv('{latin}', delim=';', header=true)").fetchall()
+    assert "iconv" not in str(files.explain_duckdb_error(latin, raised.value, ";", "utf-8"))
 
 
 def test_a_delivery_with_mixed_line_endings_or_a_broken_json_line_names_its_line(tmp_path):
@@ -596,7 +600,7 @@ def test_a_delivery_with_mixed_line_endings_or_a_broken_json_line_names_its_line
         check_header(broken, {"id": "BIGINT"}, "jsonl")
     # the others too, at once (DuckDB stops at the first: a fix and a delivery per bad line)
     broken.write_text("".join('{"id": %d}\n' % i if i % 3 else '{"id": %d,\n' % i for i in range(1, 22)))
-    with pytest.raises(files.BadInputFile, match=r"line 3: malformed JSON .*; malformed too: lines 6, 9, 12, 15 and more$"):
+    with pytest.raises(files.BadInputFile, match=r"line 3: malformed JSON .*; malformed too: lines 6, 9, 12, 15, 18 and more$"):
         check_header(broken, {"id": "BIGINT"}, "jsonl")
 
 

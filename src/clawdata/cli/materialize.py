@@ -61,32 +61,36 @@ def unreached(parents: dict[str, list[str]], failed: list[str], behind: list[str
     reach: dict[str, bool] = {}
 
     def reads_failure(asset: str) -> bool:
+        if asset not in parents:  # not in the graph read (a code location reloading): not guessed
+            return True
         if asset not in reach:
             reach[asset] = False  # (a graph has no cycles; this ends the walk if one did)
-            reach[asset] = asset in failed or any(reads_failure(p) for p in parents.get(asset, []))
+            reach[asset] = asset in failed or any(reads_failure(p) for p in parents[asset])
         return reach[asset]
 
     return [asset for asset in behind if not reads_failure(asset)]
 
 
-def _build_what_the_failure_left(target: Target, summary: Summary, run_id: str, tags: dict[str, str]) -> str | None:
-    """A second run of what stayed behind the failure and does not read it, as `dbt build` would
-    build it; its status (None: nothing to build)."""
-    if not summary.behind or not summary.failed_assets:
+def _build_what_the_failure_left(target: Target, summary: Summary, run_id: str, tags: dict[str, str]) -> tuple[str, str] | None:
+    """A second run of what stayed behind the failure and does not read it, with the checks the
+    failure left without a result on the same terms (the dbt tests of a silver table built before the
+    gold step was skipped), as `dbt build` builds and runs them; (its id, its status), or None."""
+    if not summary.failed_assets:
         return None
     parents = target.asset_parents()
     rest = unreached(parents, summary.failed_assets, summary.behind)
-    if not rest:
-        return None
-    failed = ", ".join(summary.failed_assets[:8]) + (f" and {len(summary.failed_assets) - 8} more" if len(summary.failed_assets) > 8 else "")
-    console.print(f"building what does not read {failed}, as `dbt build` would:")
-    why = f"what the failure of run {run_id[:8]} left behind that does not read {failed}"
-    # With them, the checks the failure left without a result on what does not read it (the dbt
-    # tests of a silver table built before the gold step was skipped), as `dbt build` runs them.
     checks = [(name.split(":", 1)[0].split("/"), name.split(":", 1)[1])
               for name in unreached(parents, summary.failed_assets, summary.unchecked)]
-    trigger = textwrap.shorten(why, 300, placeholder=" ...")  # as the inbox sensor's trigger tag is cut
-    return run_and_report(target, ASSET_JOB, [a.split("/") for a in rest], {**tags, "clawdata/trigger": trigger}, checks)
+    if not rest and not checks:
+        return None
+    failed = ", ".join(summary.failed_assets[:8]) + (f" and {len(summary.failed_assets) - 8} more" if len(summary.failed_assets) > 8 else "")
+    console.print(f"building what does not read {failed}, as `dbt build` would:" if rest else
+                  f"running the checks that do not read {failed}, as `dbt build` would:")
+    trigger = textwrap.shorten(f"what the failure of run {run_id[:8]} left behind that does not read {failed}",
+                               300, placeholder=" ...")  # as the inbox sensor's trigger tag is cut
+    # (no assets and some checks: those checks alone)
+    status, _, after = _run_and_report(target, ASSET_JOB, [a.split("/") for a in rest], {**tags, "clawdata/trigger": trigger}, checks)
+    return after, status
 
 
 def raise_for(statuses: list[str]) -> None:
@@ -109,10 +113,11 @@ def materialize(target: Target, all_assets: bool, names: tuple[str, ...], full_r
             # (a deployment's replica_sensor publishes after such a run by itself; nothing does here)
             console.print(f"[dim]the read path (`clawdata sql`) serves the last publish: name {REPLICA_ASSET} with the "
                           f"assets to publish what this run built[/]")
-    statuses = [status]
-    if status == "FAILURE" and (after := _build_what_the_failure_left(target, summary, run_id, tags)):
-        statuses.append(after)
-    raise_for(statuses)
+    after = _build_what_the_failure_left(target, summary, run_id, tags) if status == "FAILURE" else None
+    if after:  # the command's result is the first run's: it did not build what the user asked for
+        raise ClawdataError(f"run {run_id[:8]} failed (see its failures above); run {after[0][:8]}, of what does not "
+                            f"read them, ended {after[1]}", exit_code=INTERRUPTED if after[1] == "CANCELED" else 1)
+    raise_for([status])
 
 
 def check_usage(all_assets: bool, names: tuple[str, ...]) -> None:

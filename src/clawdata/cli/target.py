@@ -42,6 +42,7 @@ class Target:
     def asset_parents(self) -> dict[str, list[str]]:
         """Each asset (as the UI names it) with the assets it reads, and each check (`asset:check`)
         with its asset and the others it reads (a relationships test's)."""
+        self.check_location()
         parents = {}
         for node in self.graphql(queries.ASSET_PARENTS)["assetNodes"]:
             asset = "/".join(node["assetKey"]["path"])

@@ -245,15 +245,15 @@ _SAVE_FROM_1252 = "save the file as UTF-8 (from Windows-1252: iconv -f cp1252 -t
 
 
 def _windows_1252(path: Path, most: int = 64 << 20) -> bool:
-    """Whether a file that is not UTF-8 holds bytes 0x80-0x9F (Windows-1252's € “ ” – and the like),
-    which DuckDB's latin-1 refuses as well (read on a failure only, its first 64 MB)."""
+    """Whether the bytes of a file that are not UTF-8 include 0x80-0x9F (Windows-1252's € “ ” – and
+    the like), which DuckDB's latin-1 refuses as well (read on a failure only, its first 64 MB). The
+    UTF-8 characters of a file that mixes both (’ is E2 80 99) do not count."""
     with open_delivery(path) as f:
         data = f.read(most)
-    try:
-        data.decode("utf-8")
-        return False
-    except UnicodeDecodeError:
-        return re.search(rb"[\x80-\x9f]", data) is not None
+    if len(data) == most:
+        data = data[:-3]  # a character the read cut in two is not a bad byte
+    undecodable = data.decode("utf-8", "surrogateescape")
+    return re.search("[\udc80-\udc9f]", undecodable) is not None
 
 
 def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", encoding: str = "utf-8") -> BadInputFile:
@@ -262,8 +262,8 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     if "Malformed JSON" in text and (found := _malformed_json_lines(path)):  # DuckDB's line number is one too far
         (number, content), others = found[0], [n for n, _ in found[1:]]
         reason = re.search(r"in line \d+: ([^\n]*)", text)
-        also = (f"; malformed too: line{'s' if len(others) > 1 else ''} {', '.join(map(str, others[:4]))}"
-                + (" and more" if len(others) > 4 else "")) if others else ""
+        also = (f"; malformed too: line{'s' if len(others) > 1 else ''} {', '.join(map(str, others[:5]))}"
+                + (" and more" if len(others) > 5 else "")) if others else ""
         return BadInputFile(f"{path} line {number}: malformed JSON ({(reason.group(1) if reason else 'unreadable').strip().rstrip('.')})"
                             f" (line reads: {content[:120]!r}){also}")
     if "state machine reached an invalid state" in text and (mixed := _mixed_line_ending(path, encoding)):
@@ -354,7 +354,7 @@ def _mixed_line_ending(path: Path, encoding: str = "utf-8", most: int = 1_000_00
     return None
 
 
-def _malformed_json_lines(path: Path, most: int = 1_000_000, found_most: int = 6) -> list[tuple[int, str]]:
+def _malformed_json_lines(path: Path, most: int = 1_000_000, found_most: int = 7) -> list[tuple[int, str]]:
     """The lines of a JSON lines file that are no JSON value (up to `found_most`), within its first
     `most` lines: all of them said at once, where DuckDB stops at the first (a fix per run)."""
     found = []

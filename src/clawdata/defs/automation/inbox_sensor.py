@@ -61,6 +61,7 @@ CODE_LOCATION_STALE = ("the dbt project changed since this code location loaded 
 NEVER_BUILT, CODE_CHANGED, READS_CHANGED = "never built", "code changed since built", "what it reads changed since built"
 FIXED = "code changed since its build failed"
 TEST_CHANGED = "tests added or edited since they last ran"
+TESTS_TAG = "clawdata/tests_asked"  # a run's tag: the key of the tests the sensor asked for in it
 
 
 def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
@@ -185,16 +186,22 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     # What a run not finished yet will build is not out of date: asked for again, it made a second run
     # (after a restore, on a fresh stack) that reused everything, on a 2-core host.
     stale = {**_fixed_since_failing(context.instance, graph, latest), **_out_of_date(graph, latest)} if not backup else {}
-    if stale:  # (the runs are read only then: most ticks find nothing out of date)
+    tests = _tests_out_of_date(context.instance, graph, known_tests) if not backup else {}
+    if stale or tests:  # (the runs are read only then: most ticks find nothing out of date)
         coming = _in_flight(context.instance, graph)
         stale = {k: why for k, why in stale.items() if k not in coming}
+        # A test on what is out of date, or what a run not finished builds, runs with that build.
+        waiting = set(stale) | coming
+        tests = {k: v for k, v in tests.items() if not graph.get(k).parent_entity_keys & waiting}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
-    # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why).
-    tests = _tests_out_of_date(context.instance, graph, known_tests) if not backup else {}
+    # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why). A
+    # test, once per its version and the one it last ran at (edited back, it runs again); apart, so an
+    # edited test does not ask again for a model that fails.
     code_key = "code:" + hashlib.sha256(json.dumps([[k.to_user_string(), graph.get(k).code_version, _read_versions(graph, k, latest)]
-                                                    for k in stale] + [[k.to_user_string(), v] for k, v in tests.items()]
-                                                   ).encode()).hexdigest()[:16]
-    asked = bool(stale or tests) and not changed and _requested(context, code_key) is not None
+                                                    for k in stale]).encode()).hexdigest()[:16]
+    tests_key = "tests:" + hashlib.sha256(json.dumps(sorted([k.to_user_string(), *v] for k, v in tests.items())).encode()).hexdigest()[:16]
+    asked = bool(stale) and not changed and _requested(context, code_key) is not None
+    tests_asked = bool(tests) and _requested(context, tests_key, TESTS_TAG) is not None
     if backup:
         # A restore recorded what the warehouse holds, bronze not built: everything is built again from
         # the restored files, once (the run key), whatever else this tick saw. A file source with no
@@ -205,10 +212,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             tags={"clawdata/trigger": textwrap.shorten(f"rebuild after the restore of backup {backup}"
                                                        + (f"; {left_alone}" if left_alone else ""), _TAG_LENGTH, placeholder=" ...")}))
         context.log.info(f"rebuilding every layer after the restore of backup {backup}")
-    elif changed or ((stale or tests) and not asked):
+    elif changed or (stale and not asked) or (tests and not tests_asked):
         # One run for every changed source: gold models join several sources, so separate runs
         # could build a model before a silver table it reads exists (on a fresh warehouse). What is
         # out of date joins it (the gold step rebuilds only what changed).
+        stale = stale if changed or not asked else {}  # (asked for once: a test alone is asked for now)
+        tests = tests if not tests_asked else {}
         delivered = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
         keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph)
         layer = {"bronze": 0, "silver": 1, "gold": 2}
@@ -218,8 +227,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             changed.append((None, {}, _said_of(beyond_deliveries)))
         tests_alone = sorted(set(tests) - set(_checks_reading(graph, keys)), key=lambda k: k.to_user_string())
         if tests_alone:
-            changed.append((None, {}, f"{TEST_CHANGED}: {', '.join(k.name for k in tests_alone[:_SHOWN])}"
-                                      + (f" and {len(tests_alone) - _SHOWN} more" if len(tests_alone) > _SHOWN else "")))
+            changed.append((None, {}, f"{TEST_CHANGED}: {_named(tests_alone)}"))
         if rebuilt:
             changed.append((None, {}, rebuilt))
         run_requests.append(
@@ -227,14 +235,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 # A tick evaluated again from the same cursor (a daemon restarted mid-tick) asks for
                 # the same run, which Dagster then skips; a file taken out and put back is a new one.
                 run_key=hashlib.sha256(json.dumps([state, requested], sort_keys=True).encode()).hexdigest()[:16]
-                if state else code_key,
+                if state else code_key if stale else tests_key,
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
                 asset_check_keys=sorted(set(_checks_reading(graph, keys)) | set(tests), key=lambda k: k.to_user_string()),
                 # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
                     [*(f"{source.name}: {why}" if source else why for source, _, why in changed),
                      *([left_alone] if left_alone else [])]),
-                    _TAG_LENGTH, placeholder=" ...")},
+                    _TAG_LENGTH, placeholder=" ..."), **({TESTS_TAG: tests_key} if tests else {})},
             )
         )
     for source, _, why in changed:  # kept with the tick (compute logs): why it ran, in the UI
@@ -243,15 +251,17 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
     if skip and asked:
-        said_tests = f"{TEST_CHANGED}: {', '.join(k.name for k in list(tests)[:_SHOWN])}" if tests else ""
-        skip += (f"; out of date, asked for once at this code and data ({'; '.join(filter(None, [_said_of(stale), said_tests]))}): "
+        skip += (f"; out of date, asked for once at this code and data ({_said_of(stale)}): "
                  "its run did not build it; an edit, a delivery, or `materialize`, does")
+    if skip and tests_asked:
+        skip += (f"; {TEST_CHANGED}, asked for once at these versions ({_named(tests)}): its run did not run "
+                 "them; an edit, or `materialize` of their assets, does")
     if skip and rebuilt:
         skip += f"; {rebuilt}"
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed,
-              "tests": sorted(_digest(k) for k in graph.asset_check_keys)}
+              "tests": "".join(sorted(_digest(k) for k in graph.asset_check_keys))}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
@@ -262,9 +272,10 @@ def _checks_reading(graph, keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
     return sorted((k for k in graph.asset_check_keys if graph.get(k).parent_entity_keys & keys), key=lambda k: k.to_user_string())
 
 
-def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | None) -> dict[dg.AssetCheckKey, str]:
+def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | None) -> dict[dg.AssetCheckKey, tuple]:
     """The dbt tests added since the previous tick (not in `known`, the digests it saw), or last run at
-    another version than they have now (their SQL, arguments or config edited), each with its version:
+    another version than they have now (their SQL, arguments or config edited), each with its version
+    and the one it last ran at:
     `dbt build` would run them, and the edit builds no table, so nothing else asks. A test seen before
     and never run (a restore's, one whose model failed, whose run is still going) waits for its model's
     build, as a result from before versions were recorded waits for the test's next edit."""
@@ -278,13 +289,21 @@ def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | No
         ran = evaluation.metadata.get(settings.TEST_VERSION) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
         added = known is not None and _digest(key) not in known
         if (record is None and added) or (ran is not None and str(ran.value) != version):
-            found[key] = version
+            found[key] = (version, str(ran.value) if ran is not None else None)
     return found
 
 
 def _digest(key: dg.AssetCheckKey) -> str:
-    """A check's name in the cursor, short: a project's thousand tests stay a few kilobytes."""
-    return hashlib.sha256(key.to_user_string().encode()).hexdigest()[:12]
+    """A check's name in the cursor, short: a project's thousand tests take 8 KB of it."""
+    return hashlib.sha256(key.to_user_string().encode()).hexdigest()[:_DIGEST]
+
+
+_DIGEST = 8  # hex digits: two names of a thousand share one once in four million projects
+
+
+def _named(checks) -> str:
+    checks = sorted(checks, key=lambda k: k.to_user_string())
+    return ", ".join(k.name for k in checks[:_SHOWN]) + (f" and {len(checks) - _SHOWN} more" if len(checks) > _SHOWN else "")
 
 
 def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
@@ -307,10 +326,9 @@ def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
     return keys
 
 
-def _requested(context: dg.SensorEvaluationContext, run_key: str):
-    """This sensor's run for `run_key`, if it asked for one."""
-    runs = context.instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": context.sensor_name,
-                                                          "dagster/run_key": run_key}), limit=1)
+def _requested(context: dg.SensorEvaluationContext, key: str, tag: str = "dagster/run_key"):
+    """This sensor's run for `key` (its run key, or the key of the tests it asked for), if it asked for one."""
+    runs = context.instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": context.sensor_name, tag: key}), limit=1)
     return runs[0] if runs else None
 
 
@@ -350,5 +368,5 @@ def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str], set[s
     value = json.loads(cursor)
     if "files" not in value:
         return value, 0, [], None
-    tests = set(value["tests"]) if "tests" in value else None
+    tests = {value["tests"][i:i + _DIGEST] for i in range(0, len(value["tests"]), _DIGEST)} if "tests" in value else None
     return value["files"], int(value.get("requested", 0)), value.get("unclaimed", []), tests
