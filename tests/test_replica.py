@@ -346,3 +346,42 @@ def test_an_input_rebuilt_from_the_same_code_and_inputs_does_not_hold_the_replic
         assert behind() == ["model is older than view"]  # the view read new data: half-way
         state["fail"] = False
         assert dg.materialize(assets, instance=instance).success and behind() == []
+
+
+def test_the_replica_is_published_after_a_run_that_planned_it_and_failed_before_it():
+    """Dagster's eager() ignores a parent updated by a run that also planned the replica: a run whose
+    gold step failed built silver and skipped the replica, and the read path stayed stale until the
+    next edit (an outsider's try on the stack). Stand-ins for silver, gold and the replica."""
+    from clawdata.defs.serving.replica import PUBLISH_CONDITION
+
+    state = {"gold_fails": False}
+
+    @dg.asset
+    def silver():
+        return 1
+
+    @dg.asset(deps=[silver])
+    def gold():
+        if state["gold_fails"]:
+            raise RuntimeError("a model's new code fails")
+
+    @dg.asset(deps=[silver, gold], automation_condition=PUBLISH_CONDITION)
+    def published():
+        return 1
+
+    assets = [silver, gold, published]
+    job = dg.Definitions(assets=assets).get_implicit_global_asset_job_def()
+    planned = [dg.AssetKey(k) for k in ("silver", "gold", "published")]  # the run's selection, as a sensor's has
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance, asset_selection=planned).success
+        first = dg.evaluate_automation_conditions(defs=assets, instance=instance)
+        # A run that built everything, the replica last: nothing more to publish
+        assert job.execute_in_process(instance=instance, asset_selection=planned).success
+        after_success = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=first.cursor)
+        assert after_success.total_requested == 0
+        state["gold_fails"] = True
+        assert not job.execute_in_process(instance=instance, asset_selection=planned, raise_on_error=False).success
+        after_failure = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=after_success.cursor)
+        assert after_failure.total_requested == 1  # silver's new rows, published beside gold's last good (eager: 0)
+        published_now = dg.evaluate_automation_conditions(defs=assets, instance=instance, cursor=after_failure.cursor)
+        assert published_now.total_requested == 0  # asked once (the request handles it)
