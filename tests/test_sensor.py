@@ -338,6 +338,33 @@ def test_a_test_added_or_edited_is_run_alone_by_the_next_tick(project, tmp_path)
         assert "checks 1 passed, 0 warned, 0 failed" in edited, edited
         quiet = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
         assert "skipped: no new or changed files" in quiet and "asked for once" not in quiet, quiet
+    # its arguments edited back: the earlier check again, whose result is older than its table
+    staging.write_text(staging.read_text().replace('"returned", "lost"]', '"returned"]'))
+    back = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "requested 1 check(s) (tests added or edited since they last ran: accepted_values_stg_orders_status" in back, back
     shown = run_cli(env, "dagster", "status").stdout
     assets = shown.split("Recent runs")[0]
     assert "stg_customers" in assets and " not run" not in assets, shown  # every check has its result
+
+
+def test_a_unit_test_edited_runs_with_its_model_and_a_test_renamed_back_runs_again(project, tmp_path):
+    """dbt runs a unit test only with its model: asked for alone, it was skipped ("checks 0 passed, 1
+    skipped") and its model, held back by its earlier failure, never built again (an outsider on the
+    stack). Edited, it is asked for with its model; mended, again, and the model is built."""
+    from tests.dbt_reference import copy_project, edit
+
+    proj = copy_project(Path(__file__).parent / "dbt_projects" / "ledger", tmp_path / "ledger")
+    env = {**project["env"], "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
+    assert run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").returncode == 0
+    assert "skipped: no new or changed files" in run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
+
+    edit([proj], "models/marts/marts.yml", "balance_cents: 70,", "balance_cents: 71,")  # the unit test fails
+    failing = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "requested mart/account_balances (tests added or edited since they last ran: balance_sums_the_months" in failing, failing
+    assert "1 failed" in failing and "1 skipped" not in failing, failing  # it ran, with its model
+    edit([proj], "models/marts/marts.yml", "balance_cents: 71,", "balance_cents: 70,")  # mended: back to its first version
+    mended = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "requested mart/account_balances" in mended and "SUCCESS" in mended, mended
+    shown = run_cli(env, "dagster", "status").stdout
+    balances = next(line for line in shown.splitlines() if "account_balances" in line)
+    assert "not built" not in balances and "failed" not in balances, shown

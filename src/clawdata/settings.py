@@ -38,6 +38,7 @@ FAILED_CODE_TAG = "clawdata/failed_code"
 # A dbt test's version (gold/manifest.py versions): on its check's spec, and on each result, so the inbox
 # sensor asks for a test added or edited since it last ran, as `dbt build` would run it.
 TEST_VERSION = "clawdata/test_version"
+UNIT_TEST = "clawdata/unit_test"  # on a dbt unit test's check: dbt runs it only with its model
 RESTORED_FROM = "restored_from"  # metadata of what a restore recorded (cli/reconcile.py); the inbox sensor rebuilds it
 RESTORE_NOTE = "note"  # beside it, on an asset whose table the backup lacks (`status`: not in the backup)
 REPLICA_ASSET = "warehouse_replica"  # the read path's asset (defs/serving); no dbt node takes its key

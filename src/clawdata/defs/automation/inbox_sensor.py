@@ -219,15 +219,16 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         stale = stale if changed or not asked else {}  # (asked for once: a test alone is asked for now)
         tests = tests if not tests_asked else {}
         delivered = dg.AssetSelection.assets(*(source.raw_table for source, _, _ in changed)).downstream().resolve(graph)
-        keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph)
+        # (a unit test runs with its model, which dbt builds again: its data version stays)
+        units = {k.asset_key for k in tests if (graph.get(k).metadata or {}).get(settings.UNIT_TEST)}
+        keys = delivered | dg.AssetSelection.assets(*stale).downstream().resolve(graph) | units
         layer = {"bronze": 0, "silver": 1, "gold": 2}
         state = {p: f for _, files, _ in changed for p, f in files.items()}
         beyond_deliveries = {k: why for k, why in stale.items() if k not in delivered}
         if beyond_deliveries:
             changed.append((None, {}, _said_of(beyond_deliveries)))
-        tests_alone = sorted(set(tests) - set(_checks_reading(graph, keys)), key=lambda k: k.to_user_string())
-        if tests_alone:
-            changed.append((None, {}, f"{TEST_CHANGED}: {_named(tests_alone)}"))
+        if tests:
+            changed.append((None, {}, f"{TEST_CHANGED}: {_named(tests)}"))
         if rebuilt:
             changed.append((None, {}, rebuilt))
         run_requests.append(
@@ -273,7 +274,7 @@ def _checks_reading(graph, keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
 
 
 def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | None) -> dict[dg.AssetCheckKey, tuple]:
-    """The dbt tests added since the previous tick (not in `known`, the digests it saw), or last run at
+    """The dbt tests added since the previous tick (not in `known`, the digests it saw: new, or back), or last run at
     another version than they have now (their SQL, arguments or config edited), each with its version
     and the one it last ran at:
     `dbt build` would run them, and the edit builds no table, so nothing else asks. A test seen before
@@ -287,8 +288,10 @@ def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | No
         record = latest.get(key)
         evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
         ran = evaluation.metadata.get(settings.TEST_VERSION) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
+        # added: new, or back (an argument edited back renames it to a check whose result is older
+        # than its table)
         added = known is not None and _digest(key) not in known
-        if (record is None and added) or (ran is not None and str(ran.value) != version):
+        if added or (ran is not None and str(ran.value) != version):
             found[key] = (version, str(ran.value) if ran is not None else None)
     return found
 

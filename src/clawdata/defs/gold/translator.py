@@ -121,7 +121,10 @@ class GoldTranslator(DagsterDbtTranslator):
     def get_asset_check_spec(self, asset_spec, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetCheckSpec | None:
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         version = self._versions.get(unique_id)
-        return spec.with_metadata({**spec.metadata, settings.TEST_VERSION: version}) if spec and version else spec
+        if not spec or not version:
+            return spec
+        unit = bool(manifest["nodes"].get(unique_id, {}).get("clawdata_unit_test"))  # (gold/manifest.py)
+        return spec.with_metadata({**spec.metadata, settings.TEST_VERSION: version, **({settings.UNIT_TEST: True} if unit else {})})
 
     def get_group_name(self, props: Mapping[str, Any]) -> str | None:
         group = super().get_group_name(props)
