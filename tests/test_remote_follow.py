@@ -331,3 +331,34 @@ def test_a_planned_check_is_named_as_its_result_is():
     result = remote._from_graphql_event({"__typename": "AssetCheckEvaluationEvent", "evaluation": {
         "checkName": "not_null_x", "success": True, "severity": "ERROR", "assetKey": {"path": ["slv_orders"]}}})
     assert planned.kind == "check_planned" and planned.name == result.name == "slv_orders:not_null_x"
+
+
+def test_a_sensor_tick_waits_for_a_code_server_the_webserver_still_lists(monkeypatch):
+    """`docker compose up -d --build user_code`, then `sensor tick` at once: the webserver still listed
+    the location loaded, the evaluation failed with "Could not reach user code server" and a gRPC
+    dump. It waits for it, as every other command does."""
+    from clawdata.cli import sensor
+    from clawdata.cli.target import RemoteTarget
+
+    down = {"error": {"message": "dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server",
+                      "causes": [{"message": "grpc._channel._InactiveRpcError: ... Connection refused"}]},
+            "runRequests": [], "skipReason": None, "cursor": None}
+    answers = iter([down, down, {"error": None, "runRequests": [], "skipReason": "no new or changed files", "cursor": None}])
+
+    def graphql(query, variables=None):
+        if query == queries.SENSOR:
+            return {"sensorOrError": {"__typename": "Sensor", "sensorType": "STANDARD", "targets": [],
+                                      "sensorState": {"typeSpecificData": {"lastCursor": None}}}}
+        if query == queries.SENSOR_DRY_RUN:
+            return {"sensorDryRun": {"__typename": "DryRunInstigationTick", "evaluationResult": next(answers)}}
+        raise AssertionError(query)
+
+    target = RemoteTarget("http://127.0.0.1:9")
+    target.graphql = graphql
+    monkeypatch.setattr(RemoteTarget, "check_location", lambda self: None)
+    monkeypatch.setattr(remote, "errors", Console(file=io.StringIO()))
+    monkeypatch.setattr(remote.time, "sleep", lambda seconds: None)
+    printed = io.StringIO()
+    monkeypatch.setattr(sensor.console, "file", printed)
+    sensor.tick(target, "inbox_sensor")
+    assert "skipped: no new or changed files" in printed.getvalue(), printed.getvalue()

@@ -6,7 +6,7 @@ requested runs (skipping run keys that already ran, as the daemon does) and stor
 
 import difflib
 
-from clawdata.cli import queries
+from clawdata.cli import queries, remote
 from clawdata.cli.errors import USAGE_ERROR, ClawdataError
 from clawdata.cli.graphql import LOCATION, REPOSITORY, expect
 from clawdata.cli.materialize import ASSET_JOB, raise_for, run_and_report
@@ -38,9 +38,16 @@ def tick(target: Target, name: str) -> None:
     targets = [t["pipelineName"] for t in sensor.get("targets") or []]
     sensor_job = targets[0] if len(targets) == 1 else ASSET_JOB
 
-    dry = expect(graphql(queries.SENSOR_DRY_RUN, {"selector": selector, "cursor": cursor})["sensorDryRun"],
-                 "DryRunInstigationTick", f"evaluating sensor {name}")
-    result = dry["evaluationResult"]
+    def evaluate() -> dict:
+        dry = expect(graphql(queries.SENSOR_DRY_RUN, {"selector": selector, "cursor": cursor})["sensorDryRun"],
+                     "DryRunInstigationTick", f"evaluating sensor {name}")
+        # The code server restarting (`docker compose up -d --build user_code`) after the webserver
+        # last saw it: waited for, as every other command waits for it
+        error = dry["evaluationResult"]["error"] or {}
+        remote.raise_if_code_server_down(target.where, error.get("message"), *(c.get("message") for c in error.get("causes") or []))
+        return dry["evaluationResult"]
+
+    result = target.when_code_server_answers(evaluate)
     if result["error"]:  # Dagster's wrapper says only that the sensor failed: its causes say why
         causes = [c["message"].strip() for c in result["error"].get("causes") or [] if c.get("message")]
         raise ClawdataError(f"sensor {name} raised an error: {result['error']['message'].strip()}"

@@ -39,6 +39,10 @@ class Target:
         self.check_location()
         return [node["assetKey"]["path"] for node in self.graphql(queries.ASSET_KEYS)["assetNodes"]]
 
+    def when_code_server_answers(self, attempt):
+        """attempt(); against a deployment, again while its code server does not answer."""
+        return attempt()
+
     def asset_parents(self) -> dict[str, list[str]]:
         """Each asset (as the UI names it) with the assets it reads, and each check (`asset:check`)
         with its asset and the others it reads (a relationships test's)."""
@@ -170,6 +174,9 @@ class RemoteTarget(Target):
 
     def check_location(self) -> None:
         remote.when_code_server_answers(super().check_location)
+
+    def when_code_server_answers(self, attempt):
+        return remote.when_code_server_answers(attempt)
 
     def status_data(self, run_limit: int) -> dict:
         try:

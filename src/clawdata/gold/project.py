@@ -90,8 +90,11 @@ def cli_vars() -> dict:
 def project_config(project_dir: Path) -> dict:
     path = project_dir / "dbt_project.yml"
     if not path.is_file():
+        # In a container (the stack's image), a host path in `.env` names nothing: the image holds dbt/.
+        where = ("; in the Compose stack the project is the image's: put it in dbt/ and `docker compose up -d "
+                 f"--build user_code` (leave {settings.DBT_PROJECT_DIR_ENV} unset)") if Path("/.dockerenv").exists() else ""
         raise DbtProjectError(
-            f"no dbt project at {project_dir} (no dbt_project.yml): set {settings.DBT_PROJECT_DIR_ENV} to its folder"
+            f"no dbt project at {project_dir} (no dbt_project.yml): set {settings.DBT_PROJECT_DIR_ENV} to its folder{where}"
         )
     try:
         config = yaml.safe_load(path.read_text()) or {}
