@@ -7,6 +7,7 @@ import time
 from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
 from clawdata.cli.progress import Summary, console, report
 from clawdata.cli.target import Target
+from clawdata.listing import few
 from clawdata.settings import FULL_REFRESH_TAG, REPLICA_ASSET
 
 ALL_JOB = "materialize_all"  # defs/automation/schedules.py
@@ -83,7 +84,7 @@ def _build_what_the_failure_left(target: Target, summary: Summary, run_id: str, 
               for name in unreached(parents, summary.failed_assets, summary.unchecked)]
     if not rest and not checks:
         return None
-    failed = ", ".join(summary.failed_assets[:8]) + (f" and {len(summary.failed_assets) - 8} more" if len(summary.failed_assets) > 8 else "")
+    failed = few(summary.failed_assets, 8)
     console.print(f"building what does not read {failed}, as `dbt build` would:" if rest else
                   f"running the checks that do not read {failed}, as `dbt build` would:")
     trigger = textwrap.shorten(f"what the failure of run {run_id[:8]} left behind that does not read {failed}",

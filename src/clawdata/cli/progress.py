@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
+from clawdata.listing import few
+
 # Bound to the terminal's streams as they are at start: while a local run executes, sys.stdout is
 # redirected away (dbt's log stays in the run's captured logs, not on the terminal).
 # Not a terminal (a pipe, a test, CI): wide enough that tables are not cut, or as wide as COLUMNS says.
@@ -138,7 +140,7 @@ def report(items) -> tuple[str | None, "Summary"]:
         # The steps Dagster did not run because one they depend on failed (the gold step behind a bad
         # delivery) said nothing: their assets are said here, on one line (a dbt project's hundreds),
         # and counted.
-        shown = ", ".join(behind[:8]) + (f" and {len(behind) - 8} more" if len(behind) > 8 else "")
+        shown = few(behind, 8)
         console.print(f"  [yellow]–[/] not built, upstream failed ({', '.join(dict.fromkeys(failed))}): [dim]{shown}[/]",
                       soft_wrap=True)
         summary.not_built += len(behind)

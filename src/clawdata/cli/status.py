@@ -10,6 +10,7 @@ from rich.table import Table
 from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
+from clawdata.listing import few
 from clawdata.settings import CANCELED_BY_TAG, NOT_BUILT_METADATA, RESTORE_NOTE, RESTORED_FROM
 
 
@@ -166,7 +167,7 @@ def status(target: Target, run_limit: int = 10) -> None:
                       soft_wrap=True)
     elsewhere = data.get("builtElsewhere")  # the local instance says it (cli/records.py)
     if elsewhere:
-        shown = ", ".join(elsewhere["assets"][:5]) + (f" and {len(elsewhere['assets']) - 5} more" if len(elsewhere["assets"]) > 5 else "")
+        shown = few(elsewhere["assets"], 5)
         console.print(f"[yellow]![/] the latest run that built anything ({elsewhere['runId'][:8]}) built assets these definitions "
                       f"do not have: {shown}. Is this the dbt project it ran with (CLAWDATA_DBT_PROJECT_DIR), with its "
                       "sources? A model deleted or renamed since leaves its asset's records too.", soft_wrap=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from clawdata.listing import few
+
 
 # SQL that reads files itself rather than tables: DuckDB's table functions over files, or a file named
 # where a table would be (FROM 'exports/*.csv', JOIN "x.parquet", `, 'y.csv'`). What it reads, no
@@ -80,9 +82,9 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
         other = next((d for d in ";,\t|" if d != delimiter and len(names) == 1 and d in names[0]), None)
         hint = f" (its header is one column holding {other!r}: set the source's `delimiter`)" if other else ""
         extra = [n for n in names if n not in expected]
-        raise BadInputFile(f"{where}: missing column(s) {_few(missing)}; " + (
+        raise BadInputFile(f"{where}: missing column(s) {few(missing)}; " + (
             f"expected {', '.join(expected)}; found {', '.join(names)}" if len(expected) + len(names) <= 40 else
-            f"{len(names)} found of {len(expected)} declared" + (f", and not declared: {_few(extra)}" if extra else ""))
+            f"{len(names)} found of {len(expected)} declared" + (f", and not declared: {few(extra)}" if extra else ""))
             + f"{hint} (a column some files lack is declared `optional: true`)")
     if file_format == "parquet":
         _refuse_lossy_casts(path, {c: t for c, t in expected.items() if c in names}, dict(described))
@@ -118,10 +120,6 @@ def _refuse_lossy_casts(path: Path, declared: dict[str, str], found: dict[str, s
             if changed:
                 raise BadInputFile(f"{path}: column {column} is {have} in the file and declared {want}: the cast would "
                                    f"change {changed:,} value{'s' if changed > 1 else ''} (e.g. {example}); declare it {have} to keep them")
-
-
-def _few(names: list[str], most: int = 10) -> str:
-    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:

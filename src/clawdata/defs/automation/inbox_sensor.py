@@ -25,6 +25,7 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from clawdata import settings
 from clawdata.gold import project
+from clawdata.listing import few
 from clawdata.sources.declarations import specs
 from clawdata.sources.spec import FileSourceSpec as Source
 from clawdata.warehouse.ledger import file_fingerprint
@@ -173,7 +174,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     # A delivery no declared source names (a misspelt name, a source not declared yet) is said once.
     unclaimed = _unclaimed(current)
     new_unclaimed = sorted(set(unclaimed) - set(said))
-    named = ", ".join(new_unclaimed[:_SHOWN]) + (f" and {len(new_unclaimed) - _SHOWN} more" if len(new_unclaimed) > _SHOWN else "")
+    named = few(new_unclaimed, _SHOWN)
     left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
     run_requests = []
     backup, rebuilt = _restored_from(latest), ""
@@ -305,8 +306,7 @@ _DIGEST = 8  # hex digits: two names of a thousand share one once in four millio
 
 
 def _named(checks) -> str:
-    checks = sorted(checks, key=lambda k: k.to_user_string())
-    return ", ".join(k.name for k in checks[:_SHOWN]) + (f" and {len(checks) - _SHOWN} more" if len(checks) > _SHOWN else "")
+    return few((k.name for k in sorted(checks, key=lambda k: k.to_user_string())), _SHOWN)
 
 
 def _in_flight(instance: dg.DagsterInstance, graph) -> set[dg.AssetKey]:
