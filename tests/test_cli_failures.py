@@ -156,6 +156,50 @@ def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
             assert "not built: upstream failed" in rows[behind], (reads, shown.stdout)
 
 
+def test_an_upstream_failure_is_said_while_it_lasts_and_what_it_left_behind_after():
+    """Bug: `status` said "not built: upstream failed (run X)" of every asset run X planned and
+    skipped for as long as no later run planned it again: a seed whose table nothing had touched,
+    days of successful runs later. Now, per asset skipped so: while what failed above it still
+    fails, that; once mended, "behind" what was built since it was; else its usual verdict."""
+    from clawdata.cli.status import _freshness, upstream_verdicts
+
+    def node(name, reads=(), built_in="good", version="1", attempt=None, steps=None, why=None):
+        tags = {"dagster/data_version": f"{name}{version}", **{f"dagster/input_data_version/{r}": f"{r}1" for r in reads}}
+        return {"assetKey": {"path": [name]}, "opNames": [name], "dependencyKeys": [{"path": [r]} for r in reads],
+                "assetMaterializations": [{"timestamp": 1.0, "runId": built_in, "metadataEntries": [],
+                                           "tags": [{"key": k, "value": v} for k, v in tags.items()]}],
+                "assetObservations": [{"runId": attempt, "metadataEntries": [{"label": "clawdata/not_built", "text": why}]}]
+                if why else [],
+                "latestAttempt": {"runId": attempt, "status": "FAILURE", "steps": steps} if attempt else None}
+
+    failed = {"raw": "FAILURE", "slv": "SKIPPED", "model": "SKIPPED", "seed": "SKIPPED", "on_seed": "SKIPPED"}
+    graph = [node("raw", attempt="bad00000", steps=failed), node("slv", ["raw"], attempt="bad00000", steps=failed),
+             node("model", ["slv"], attempt="bad00000", steps=failed), node("seed", attempt="bad00000", steps=failed),
+             node("on_seed", ["seed"], attempt="bad00000", steps=failed)]
+    said = lambda nodes: {n["assetKey"]["path"][0]: _freshness(n, n["assetMaterializations"][0], {}, upstream_verdicts(nodes))  # noqa: E731
+                          for n in nodes}
+    assert said(graph) == {"raw": "[red]last build failure[/] (run bad00000)",
+                           "slv": "[yellow]not built[/]: upstream failed (run bad00000)",
+                           "model": "[yellow]not built[/]: upstream failed (run bad00000)",  # through slv
+                           "seed": "-", "on_seed": "-"}  # nothing they read failed: their tables are current
+    graph[0] = node("raw", built_in="mended0")  # a later run built raw alone, to the rows it had
+    assert set(said(graph).values()) == {"-"}
+    graph[0] = node("raw", built_in="mended1", version="2")  # or to new rows: slv is behind it (model read slv, unchanged)
+    assert said(graph) == {"raw": "-", "slv": "[yellow]behind[/] raw (skipped by run bad00000, not built since)",
+                           "model": "-", "seed": "-", "on_seed": "-"}
+    # dbt's own skips in the gold step: a model behind a model that failed, and one whose unit test failed
+    gold = {"gold": "FAILURE"}
+    dbt = [node("a", attempt="bad00001", steps=gold) | {"opNames": ["gold"]},
+           node("b", ["a"], attempt="bad00001", steps=gold, why="upstream failed") | {"opNames": ["gold"]},
+           node("c", attempt="bad00001", steps=gold, why="its unit test failed") | {"opNames": ["gold"]}]
+    assert [said(dbt)[k] for k in "abc"] == ["[red]last build failure[/] (run bad00001)",
+                                             "[yellow]not built[/]: upstream failed (run bad00001)",
+                                             "[yellow]not built[/]: its unit test failed (run bad00001)"]
+    dbt[0] = node("a", built_in="later", version="2") | {"opNames": ["gold"]}
+    assert said(dbt)["b"] == "[yellow]behind[/] a (skipped by run bad00001, not built since)"
+    assert said(dbt)["c"] == "[yellow]not built[/]: its unit test failed (run bad00001)"  # its own: it stays
+
+
 def test_usage_errors_answer_before_the_definitions_load(broken):
     # In a fresh interpreter: whether Dagster (and so the definitions) was imported to answer.
     probe = (

@@ -120,6 +120,11 @@ def test_a_materialization_records_the_data_versions_it_read():
         events = instance.get_latest_materialization_events([dg.AssetKey("first"), dg.AssetKey("second")])
     assert events[dg.AssetKey("first")].asset_materialization.tags[DATA_VERSION_TAG] == "v1"
     assert events[dg.AssetKey("second")].asset_materialization.tags[get_input_data_version_tag(dg.AssetKey("first"))] == "v1"
+    # `status` reads them by name (it imports no Dagster): the names must stay Dagster's
+    from clawdata.cli import status
+
+    assert status.DATA_VERSION_TAG == DATA_VERSION_TAG
+    assert status.INPUT_DATA_VERSION_TAG.format("a/b") == get_input_data_version_tag(dg.AssetKey(["a", "b"]))
 
 
 def test_a_materialization_carries_the_code_version_it_was_built_by():

@@ -123,8 +123,8 @@ def test_a_seed_and_what_reads_only_it_are_built_by_the_sensor_and_so_is_an_edit
     assert broken.returncode != 0 and "no_such_column" in broken.stdout + broken.stderr, broken.stdout + broken.stderr
     again = run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout
     again = " ".join(again.split())
-    assert "skipped: no new or changed files; out of date, asked for once at this code and data (code changed since built: " \
-           "country_count)" in again and "local instance" not in again, again
+    assert "skipped: no new or changed files; failed at this code and on this data, not asked for again: country_count " \
+           "(run " in again and "local instance" not in again, again
 
 
 def test_what_a_subset_run_left_behind_is_built_by_the_next_tick(project):
@@ -250,7 +250,8 @@ def test_a_delivery_that_mends_a_failing_test_on_another_source_runs_that_test_a
 def test_a_model_reverted_to_its_last_good_code_after_failing_is_built_again(project, tmp_path):
     """A model broken, its build failed, then reverted: its code was that of its last build, so not
     out of date, and status said the build failed until a run of everything. Its code differs from
-    the code that failed: the tick asks for it once (reused, as nothing changed), and status is clear."""
+    the code that failed: the tick asks for it once (built again: a delivery came meanwhile), and
+    status is clear. While broken, a delivery's run fails on it once, and no tick asks again."""
     dbt = tmp_path / "dbt"
     shutil.copytree(Path(__file__).resolve().parents[1] / "dbt", dbt, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     project["env"] = {**project["env"], "CLAWDATA_DBT_PROJECT_DIR": str(dbt)}
@@ -260,6 +261,16 @@ def test_a_model_reverted_to_its_last_good_code_after_failing_is_built_again(pro
     model.write_text(good.replace("select", "select no_such_column,", 1))
     broken = run_cli(project["env"], "dagster", "materialize", "--all")
     assert broken.returncode == 1 and "no_such_column" in broken.stdout, broken.stdout
+    # A delivery it reads: its run asks for the model, which fails again. That run changed what the
+    # model reads, and the next tick asked for it a second time, at the same code on the same data.
+    products = (project["sample"] / "sample_products.csv").read_text().splitlines()[0]
+    (project["inbox"] / "products_new.csv").write_text(f"{products}\n99998,New,Toys,9.00,2025-10-07 21:00:00\n")
+    delivered = run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor")
+    assert delivered.returncode == 1 and "requested raw_products" in delivered.stdout and "no_such_column" in delivered.stdout, \
+        delivered.stdout
+    quiet = " ".join(tick(project).split())
+    assert "skipped: no new or changed files; failed at this code and on this data, not asked for again: " \
+           "fct_category_revenue (run " in quiet, quiet
     model.write_text(good)
     fixed = tick(project)
     assert "requested fct_category_revenue" in fixed and "code changed since its build failed" in fixed, fixed

@@ -30,6 +30,7 @@ FULL_REFRESH_TAG = "clawdata/full_refresh"
 # An observation's metadata on a dbt node the gold step did not build because something it depends on
 # failed (all gold nodes share one step: `status` tells them from the node that failed by it).
 NOT_BUILT_METADATA = "clawdata/not_built"
+UPSTREAM_FAILED = "upstream failed"  # its text when a model, seed or snapshot above it failed
 # A step failure's metadata: how many nodes failed in it (the gold step's dbt nodes; else the step's one asset).
 FAILED_METADATA = "clawdata/failed"
 CANCELED_BY_TAG = "clawdata/canceled_by"  # a run tag: a restore canceled the run (cli/reconcile.py)

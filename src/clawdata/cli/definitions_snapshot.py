@@ -26,6 +26,7 @@ query Definitions {
     groupName
     opNames
     opVersion  # the asset's code version
+    dependencyKeys { path }  # what it reads: whether an upstream failure still holds it back
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds } }
     assetChecksOrError { __typename ... on AssetChecks { checks { name } } }
   }

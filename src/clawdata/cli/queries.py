@@ -33,6 +33,7 @@ query Status($runLimit: Int!) {
     groupName
     opNames
     opVersion  # the asset's code version
+    dependencyKeys { path }  # what it reads: whether an upstream failure still holds it back
     assetMaterializations(limit: 1) {
       timestamp
       runId

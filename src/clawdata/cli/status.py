@@ -11,7 +11,7 @@ from clawdata.cli.graphql import expect
 from clawdata.cli.progress import console
 from clawdata.cli.target import Target
 from clawdata.listing import few
-from clawdata.settings import CANCELED_BY_TAG, NOT_BUILT_METADATA, RESTORE_NOTE, RESTORED_FROM
+from clawdata.settings import CANCELED_BY_TAG, NOT_BUILT_METADATA, RESTORE_NOTE, RESTORED_FROM, UPSTREAM_FAILED
 
 
 
@@ -80,27 +80,89 @@ def _rows(node: dict, last: dict | None) -> int | None:
     return count(last)
 
 
-def _freshness(node: dict, last: dict | None, failures: dict | None = None) -> str:
+def _not_built(node: dict, last: dict | None) -> tuple[str, str, str] | None:
+    """Why the asset's latest attempt, a failed or canceled run, left it unbuilt: ("upstream", text)
+    when something it reads failed in that run, ("own", text) for its own failure (its step, its
+    unit test, a test it sits behind); then the run. None when that run built it, or none failed."""
+    attempt = node.get("latestAttempt") or {}
+    if attempt.get("status") not in ("FAILURE", "CANCELED") or attempt.get("runId") == (last or {}).get("runId"):
+        return None
+    run = attempt["runId"][:8]
+    steps = attempt.get("steps") or {}
+    own = [steps.get(op) for op in node.get("opNames") or []]
+    observed = (node.get("assetObservations") or [None])[0] or {}
+    why = next((m.get("text") for m in observed.get("metadataEntries", []) if m["label"] == NOT_BUILT_METADATA), None)
+    if why and observed.get("runId") == attempt["runId"]:  # its step ran, and dbt skipped it
+        return ("upstream" if why == UPSTREAM_FAILED else "own"), f"[yellow]not built[/]: {why} (run {run})", run
+    if attempt["status"] == "FAILURE" and "FAILURE" in steps.values() and all(status in (None, "SKIPPED") for status in own):
+        # Another step failed and its own never ran: it kept its table. (A step whose process
+        # died stays IN_PROGRESS: that is its own failure.)
+        return "upstream", f"[yellow]not built[/]: {UPSTREAM_FAILED} (run {run})", run
+    return "own", f"[red]last build {attempt['status'].lower()}[/] (run {run})", run
+
+
+# Dagster's tags on a materialization: its data version, and the version of each input it read
+# (tests/test_private_apis.py holds them to Dagster's own names).
+DATA_VERSION_TAG = "dagster/data_version"
+INPUT_DATA_VERSION_TAG = "dagster/input_data_version/{}"
+
+
+def upstream_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], str]:
+    """What to say of each asset its latest attempt skipped for an upstream failure. While something
+    it reads, however far up, is failing still: that it was not built. Once that failure is mended (a
+    later run built it): that it is behind what it reads, if something it read holds other data now
+    (Dagster's data versions: a table rebuilt to the same rows is not news); else nothing (the usual
+    verdict), since the skip lost nothing: a seed, or a model that does not read the failure, kept a
+    table as current as before. (It was said for as long as no run planned the asset again: a seed's
+    for days of successful runs.)"""
+    parents = {tuple(n["assetKey"]["path"]): [tuple(d["path"]) for d in n.get("dependencyKeys") or []] for n in nodes}
+    last = {tuple(n["assetKey"]["path"]): (n["assetMaterializations"] or [None])[0] for n in nodes}
+    state = {key: _not_built(n, last[key]) for n in nodes for key in [tuple(n["assetKey"]["path"])]}
+    failing = {key for key, said in state.items() if said and said[0] == "own"}
+    ancestors: dict[tuple, set] = {}
+
+    def above(key) -> set:
+        if key not in ancestors:
+            ancestors[key] = set()  # a cycle (an asset graph has none) ends here
+            ancestors[key] = {a for p in parents.get(key, []) for a in (p, *above(p))}
+        return ancestors[key]
+
+    def tags(key) -> dict:
+        return {t["key"]: t["value"] for t in (last.get(key) or {}).get("tags") or []}
+
+    verdicts = {}
+    for key, said in state.items():
+        if not said or said[0] != "upstream":
+            continue
+        if above(key) & failing:
+            verdicts[key] = said[1]
+            continue
+        read = tags(key)
+        changed = ["/".join(p) for p in parents[key] if (now := tags(p).get(DATA_VERSION_TAG))
+                   and (then := read.get(INPUT_DATA_VERSION_TAG.format("/".join(p)))) and now != then]
+        if changed:
+            verdicts[key] = f"[yellow]behind[/] {few(changed, 2)} (skipped by run {said[2]}, not built since)"
+    return verdicts
+
+
+def _freshness(node: dict, last: dict | None, failures: dict | None = None, upstream: dict | None = None) -> str:
     """Fresh or late against the asset's freshness policy: the daemon's verdict, or (no daemon has
     judged yet, e.g. the embedded default) the same rule applied here: rebuilt within the window.
-    A last attempt that failed (or was canceled) says so, whatever the table's age."""
-    attempt = node.get("latestAttempt") or {}
-    if attempt.get("status") in ("FAILURE", "CANCELED") and attempt.get("runId") != (last or {}).get("runId"):
-        steps = attempt.get("steps") or {}
-        own = [steps.get(op) for op in node.get("opNames") or []]
-        observed = (node.get("assetObservations") or [None])[0] or {}
-        why = next((m.get("text") for m in observed.get("metadataEntries", []) if m["label"] == NOT_BUILT_METADATA), None)
-        if why and observed.get("runId") == attempt["runId"]:  # its step ran, and dbt skipped it
-            return f"[yellow]not built[/]: {why} (run {attempt['runId'][:8]})"
-        if (attempt["status"] == "FAILURE" and "FAILURE" in steps.values()
-                and all(status in (None, "SKIPPED") for status in own)):
-            # Another step failed and its own never ran: it kept its table. (A step whose process
-            # died stays IN_PROGRESS: that is its own failure.)
-            return f"[yellow]not built[/]: upstream failed (run {attempt['runId'][:8]})"
-        for op in node.get("opNames") or []:  # why, said under the table (the step's failure, as the run said it)
-            if (why := (attempt.get("failures") or {}).get(op)) and failures is not None:
-                failures[(attempt["runId"], op)] = why
-        return f"[red]last build {attempt['status'].lower()}[/] (run {attempt['runId'][:8]})"
+    A last attempt that failed (or was canceled) says so, whatever the table's age; one that skipped
+    it for an upstream failure, as `upstream` (upstream_verdicts) says."""
+    said = _not_built(node, last)
+    if said and said[0] == "upstream" and upstream is not None:
+        if tuple(node["assetKey"]["path"]) not in upstream:
+            said = None
+        else:
+            return upstream[tuple(node["assetKey"]["path"])]
+    if said:
+        attempt = node["latestAttempt"]
+        if said[1].startswith("[red]"):
+            for op in node.get("opNames") or []:  # why, said under the table (the step's failure, as the run said it)
+                if (why := (attempt.get("failures") or {}).get(op)) and failures is not None:
+                    failures[(attempt["runId"], op)] = why
+        return said[1]
     entries = {m["label"]: m for m in (last or {}).get("metadataEntries") or []}
     if RESTORED_FROM in entries and RESTORE_NOTE in entries:  # a restore's record of a table it lacked
         return f"[yellow]not in the backup[/] {entries[RESTORED_FROM].get('text', '')}: the next run rebuilds it"
@@ -147,6 +209,7 @@ def status(target: Target, run_limit: int = 10) -> None:
         console.print(f"[yellow]assets, checks, schedules and sensors unknown[/]: {data['unavailable']}", soft_wrap=True)
     failures: dict[tuple[str, str], str] = {}
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
+    upstream = upstream_verdicts(nodes)
     for node in nodes:
         last = (node["assetMaterializations"] or [None])[0]
         rows = _rows(node, last)
@@ -156,7 +219,7 @@ def status(target: Target, run_limit: int = 10) -> None:
             _when(last["timestamp"]) if last else "[yellow]never[/]",
             f"{rows:,}" if rows is not None else "-",
             _checks(node),
-            _freshness(node, last, failures),
+            _freshness(node, last, failures, upstream),
         )
     if nodes:
         console.print(assets)

@@ -88,11 +88,16 @@ def _out_of_date(graph, latest: dict) -> dict[dg.AssetKey, str]:
     return found
 
 
-def _fixed_since_failing(instance: dg.DagsterInstance, graph, latest: dict) -> dict[dg.AssetKey, str]:
-    """The assets whose latest build failed (the gold step tags its run with the code that failed) and
-    whose code differs from that now: an edit reverted to the last good code is no change since built,
-    and left `status` saying the build failed until a run of everything."""
-    found, seen = {}, set()
+def _failures(instance: dg.DagsterInstance, graph, latest: dict) -> tuple[dict[dg.AssetKey, str], dict[dg.AssetKey, str]]:
+    """From the newest failed build of each asset since its last materialization (the gold step tags
+    its run with the code that failed):
+    - those whose code differs from that now (FIXED): an edit reverted to the last good code is no
+      change since built, and left `status` saying the build failed until a run of everything;
+    - those that failed at the code they have now, on what they read now (nothing it reads was
+      built after that run), each with the run: asked for again, they fail again. A delivery's run
+      that failed on a model changed what the model reads, and the next tick asked for it a second
+      time, at the same code and on the same data."""
+    fixed, failing, seen = {}, {}, set()
     since = datetime.now(timezone.utc) - timedelta(days=7)
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], created_after=since), limit=20):
         failed = json.loads(record.dagster_run.tags.get(settings.FAILED_CODE_TAG) or "{}")
@@ -103,9 +108,14 @@ def _fixed_since_failing(instance: dg.DagsterInstance, graph, latest: dict) -> d
                 continue
             seen.add(key)  # its newest failure decides
             event = latest.get(key)
-            if (event is None or event.timestamp < ended) and graph.get(key).code_version not in (None, version):
-                found[key] = FIXED
-    return found
+            if event is not None and event.timestamp >= ended:
+                continue  # built since
+            code = graph.get(key).code_version
+            if code not in (None, version):
+                fixed[key] = FIXED
+            elif code is not None and all(latest.get(p) is None or latest[p].timestamp <= ended for p in graph.get(key).parent_keys):
+                failing[key] = record.dagster_run.run_id
+    return fixed, failing
 
 
 def _tags(event) -> dict:
@@ -186,7 +196,12 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         backup = None
     # What a run not finished yet will build is not out of date: asked for again, it made a second run
     # (after a restore, on a fresh stack) that reused everything, on a 2-core host.
-    stale = {**_fixed_since_failing(context.instance, graph, latest), **_out_of_date(graph, latest)} if not backup else {}
+    fixed, failing = _failures(context.instance, graph, latest) if not backup else ({}, {})
+    stale = {**_out_of_date(graph, latest), **fixed} if not backup else {}  # (its fix: the likelier news)
+    failing = {k: run_id for k, run_id in failing.items() if k in stale}  # (it would be asked for)
+    # nor what reads it, as dbt build skips it (the replica would refuse to publish a half-way warehouse)
+    held = dg.AssetSelection.assets(*failing).downstream().resolve(graph) if failing else set()
+    stale = {k: why for k, why in stale.items() if k not in held}
     tests = _tests_out_of_date(context.instance, graph, known_tests) if not backup else {}
     if stale or tests:  # (the runs are read only then: most ticks find nothing out of date)
         coming = _in_flight(context.instance, graph)
@@ -258,6 +273,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if skip and tests_asked:
         skip += (f"; {TEST_CHANGED}, asked for once at these versions ({_named(tests)}): its run did not run "
                  "them; an edit, or `materialize` of their assets, does")
+    if skip and failing:
+        runs = few(dict.fromkeys(run_id[:8] for run_id in failing.values()), 3)
+        skip += (f"; failed at this code and on this data, not asked for again: {few(sorted(k.to_user_string() for k in failing), _SHOWN)} "
+                 f"(run {runs}), nor what reads it; an edit, a delivery, or `materialize`, builds it")
     if skip and rebuilt:
         skip += f"; {rebuilt}"
     if skip and new_unclaimed:

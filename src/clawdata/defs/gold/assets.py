@@ -31,7 +31,9 @@ from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
-from clawdata.settings import FAILED_CODE_TAG, FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, TEST_VERSION, WAREHOUSE_POOL
+from clawdata.settings import (
+    FAILED_CODE_TAG, FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, TEST_VERSION, UPSTREAM_FAILED, WAREHOUSE_POOL,
+)
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
@@ -283,7 +285,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             {graph.key_of[u].to_user_string(): graph.versions.get(u) for u in sorted(failed_builds) if u in graph.key_of})})
     for uid in skipped:  # why: its unit test, or only tests failed above it, or a model, seed or snapshot did
         why = ("its unit test failed" if uid in unit_failed else
-               "upstream failed" if failed_builds & _upstream(graph, uid) else "behind a test that fails")
+               UPSTREAM_FAILED if failed_builds & _upstream(graph, uid) else "behind a test that fails")
         yield from _not_built(graph, [uid], why)
     for index, uid in failed_nodes:  # the database's own words rather than dbt's "ERROR creating ..." line
         if uid in build.node_errors:
