@@ -187,6 +187,11 @@ def test_an_upstream_failure_is_said_while_it_lasts_and_what_it_left_behind_afte
     graph[0] = node("raw", built_in="mended1", version="2")  # or to new rows: slv is behind it (model read slv, unchanged)
     assert said(graph) == {"raw": "-", "slv": "[yellow]behind[/] raw (skipped by run bad00000, not built since)",
                            "model": "-", "seed": "-", "on_seed": "-"}
+    graph[0] = node("raw", built_in="mended1", version="2", attempt="stop0000") | {  # then a run of it canceled
+        "latestAttempt": {"runId": "stop0000", "status": "CANCELED", "steps": {}}}
+    assert said(graph)["slv"] == "[yellow]behind[/] raw (skipped by run bad00000, not built since)"  # not "failed"
+    graph[1]["assetMaterializations"][0]["tags"] = []  # no record of what it read: news too, as the sensor counts it
+    assert said(graph)["slv"] == "[yellow]behind[/] raw (skipped by run bad00000, not built since)"
     # dbt's own skips in the gold step: a model behind a model that failed, and one whose unit test failed
     gold = {"gold": "FAILURE"}
     dbt = [node("a", attempt="bad00001", steps=gold) | {"opNames": ["gold"]},

@@ -114,11 +114,13 @@ def upstream_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], str]:
     (Dagster's data versions: a table rebuilt to the same rows is not news); else nothing (the usual
     verdict), since the skip lost nothing: a seed, or a model that does not read the failure, kept a
     table as current as before. (It was said for as long as no run planned the asset again: a seed's
-    for days of successful runs.)"""
+    for days of successful runs.) "Behind" is of its own parents: what reads it says its own verdict."""
     parents = {tuple(n["assetKey"]["path"]): [tuple(d["path"]) for d in n.get("dependencyKeys") or []] for n in nodes}
     last = {tuple(n["assetKey"]["path"]): (n["assetMaterializations"] or [None])[0] for n in nodes}
     state = {key: _not_built(n, last[key]) for n in nodes for key in [tuple(n["assetKey"]["path"])]}
-    failing = {key for key, said in state.items() if said and said[0] == "own"}
+    # failing on its own: a failed build (a canceled run's says nothing of the code or the data)
+    failing = {key for n in nodes for key in [tuple(n["assetKey"]["path"])]
+               if state[key] and state[key][0] == "own" and n["latestAttempt"]["status"] == "FAILURE"}
     ancestors: dict[tuple, set] = {}
 
     def above(key) -> set:
@@ -138,8 +140,9 @@ def upstream_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], str]:
             verdicts[key] = said[1]
             continue
         read = tags(key)
-        changed = ["/".join(p) for p in parents[key] if (now := tags(p).get(DATA_VERSION_TAG))
-                   and (then := read.get(INPUT_DATA_VERSION_TAG.format("/".join(p)))) and now != then]
+        # (a parent it has no record of reading is news too, as the inbox sensor counts it)
+        changed = ["/".join(p) for p in parents[key] if last[key] and (now := tags(p).get(DATA_VERSION_TAG))
+                   and read.get(INPUT_DATA_VERSION_TAG.format("/".join(p))) != now]
         if changed:
             verdicts[key] = f"[yellow]behind[/] {few(changed, 2)} (skipped by run {said[2]}, not built since)"
     return verdicts

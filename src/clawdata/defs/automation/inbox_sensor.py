@@ -113,9 +113,16 @@ def _failures(instance: dg.DagsterInstance, graph, latest: dict) -> tuple[dict[d
             code = graph.get(key).code_version
             if code not in (None, version):
                 fixed[key] = FIXED
-            elif code is not None and all(latest.get(p) is None or latest[p].timestamp <= ended for p in graph.get(key).parent_keys):
+            elif code is not None and all(_read_by(latest.get(p), record) for p in graph.get(key).parent_keys):
                 failing[key] = record.dagster_run.run_id
     return fixed, failing
+
+
+def _read_by(event, record) -> bool:
+    """Whether a failed run read this parent's latest materialization: built in that run, or before
+    it started (one built by another run while it went may have come after the model's step)."""
+    started = record.start_time or record.create_timestamp.timestamp()
+    return event is None or event.run_id == record.dagster_run.run_id or event.timestamp <= started
 
 
 def _tags(event) -> dict:
@@ -201,13 +208,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     failing = {k: run_id for k, run_id in failing.items() if k in stale}  # (it would be asked for)
     # nor what reads it, as dbt build skips it (the replica would refuse to publish a half-way warehouse)
     held = dg.AssetSelection.assets(*failing).downstream().resolve(graph) if failing else set()
+    behind_failing = {k: why for k, why in stale.items() if k in held and k not in failing}
     stale = {k: why for k, why in stale.items() if k not in held}
     tests = _tests_out_of_date(context.instance, graph, known_tests) if not backup else {}
     if stale or tests:  # (the runs are read only then: most ticks find nothing out of date)
         coming = _in_flight(context.instance, graph)
         stale = {k: why for k, why in stale.items() if k not in coming}
         # A test on what is out of date, or what a run not finished builds, runs with that build.
-        waiting = set(stale) | coming
+        waiting = set(stale) | coming | held  # (held: what a failing model holds back)
         tests = {k: v for k, v in tests.items() if not graph.get(k).parent_entity_keys & waiting}
     # What is out of date alone is asked for once per code and data: a model that fails is not retried
     # every tick, a fixed one is (Dagster would drop the request; said here, the tick says why). A
@@ -276,7 +284,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if skip and failing:
         runs = few(dict.fromkeys(run_id[:8] for run_id in failing.values()), 3)
         skip += (f"; failed at this code and on this data, not asked for again: {few(sorted(k.to_user_string() for k in failing), _SHOWN)} "
-                 f"(run {runs}), nor what reads it; an edit, a delivery, or `materialize`, builds it")
+                 f"(run {runs}), nor what reads it" + (f" ({_said_of(behind_failing)})" if behind_failing else "")
+                 + "; an edit of it, a delivery, or `materialize`, builds it")
     if skip and rebuilt:
         skip += f"; {rebuilt}"
     if skip and new_unclaimed:
