@@ -161,7 +161,7 @@ def test_an_upstream_failure_is_said_while_it_lasts_and_what_it_left_behind_afte
     skipped for as long as no later run planned it again: a seed whose table nothing had touched,
     days of successful runs later. Now, per asset skipped so: while what failed above it still
     fails, that; once mended, "behind" what was built since it was; else its usual verdict."""
-    from clawdata.cli.status import _freshness, upstream_verdicts
+    from clawdata.cli.status import _freshness, attempt_verdicts
 
     def node(name, reads=(), built_in="good", version="1", attempt=None, steps=None, why=None):
         tags = {"dagster/data_version": f"{name}{version}", **{f"dagster/input_data_version/{r}": f"{r}1" for r in reads}}
@@ -176,7 +176,7 @@ def test_an_upstream_failure_is_said_while_it_lasts_and_what_it_left_behind_afte
     graph = [node("raw", attempt="bad00000", steps=failed), node("slv", ["raw"], attempt="bad00000", steps=failed),
              node("model", ["slv"], attempt="bad00000", steps=failed), node("seed", attempt="bad00000", steps=failed),
              node("on_seed", ["seed"], attempt="bad00000", steps=failed)]
-    said = lambda nodes: {n["assetKey"]["path"][0]: _freshness(n, n["assetMaterializations"][0], {}, upstream_verdicts(nodes))  # noqa: E731
+    said = lambda nodes: {n["assetKey"]["path"][0]: _freshness(n, n["assetMaterializations"][0], {}, attempt_verdicts(nodes))  # noqa: E731
                           for n in nodes}
     assert said(graph) == {"raw": "[red]last build failure[/] (run bad00000)",
                            "slv": "[yellow]not built[/]: upstream failed (run bad00000)",

@@ -81,9 +81,10 @@ def _rows(node: dict, last: dict | None) -> int | None:
 
 
 def _not_built(node: dict, last: dict | None) -> tuple[str, str, str] | None:
-    """Why the asset's latest attempt, a failed or canceled run, left it unbuilt: ("upstream", text)
-    when something it reads failed in that run, ("own", text) for its own failure (its step, its
-    unit test, a test it sits behind); then the run. None when that run built it, or none failed."""
+    """Why the asset's latest attempt, a failed or canceled run, left it unbuilt, as (kind, text, run):
+    "upstream" when something it reads failed in that run, "own" for dbt's own reason (its unit test,
+    a test it sits behind), "failed" when its build failed (or its run was canceled). None when that
+    run built it, or none failed."""
     attempt = node.get("latestAttempt") or {}
     if attempt.get("status") not in ("FAILURE", "CANCELED") or attempt.get("runId") == (last or {}).get("runId"):
         return None
@@ -98,7 +99,7 @@ def _not_built(node: dict, last: dict | None) -> tuple[str, str, str] | None:
         # Another step failed and its own never ran: it kept its table. (A step whose process
         # died stays IN_PROGRESS: that is its own failure.)
         return "upstream", f"[yellow]not built[/]: {UPSTREAM_FAILED} (run {run})", run
-    return "own", f"[red]last build {attempt['status'].lower()}[/] (run {run})", run
+    return "failed", f"[red]last build {attempt['status'].lower()}[/] (run {run})", run
 
 
 # Dagster's tags on a materialization: its data version, and the version of each input it read
@@ -107,20 +108,22 @@ DATA_VERSION_TAG = "dagster/data_version"
 INPUT_DATA_VERSION_TAG = "dagster/input_data_version/{}"
 
 
-def upstream_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], str]:
-    """What to say of each asset its latest attempt skipped for an upstream failure. While something
-    it reads, however far up, is failing still: that it was not built. Once that failure is mended (a
-    later run built it): that it is behind what it reads, if something it read holds other data now
-    (Dagster's data versions: a table rebuilt to the same rows is not news); else nothing (the usual
-    verdict), since the skip lost nothing: a seed, or a model that does not read the failure, kept a
-    table as current as before. (It was said for as long as no run planned the asset again: a seed's
-    for days of successful runs.) "Behind" is of its own parents: what reads it says its own verdict."""
-    parents = {tuple(n["assetKey"]["path"]): [tuple(d["path"]) for d in n.get("dependencyKeys") or []] for n in nodes}
-    last = {tuple(n["assetKey"]["path"]): (n["assetMaterializations"] or [None])[0] for n in nodes}
-    state = {key: _not_built(n, last[key]) for n in nodes for key in [tuple(n["assetKey"]["path"])]}
+def attempt_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], tuple[str, str, str] | None]:
+    """What each asset's latest attempt says of it (_not_built), an upstream failure judged against
+    the graph. While something it reads, however far up, is failing still: that it was not built.
+    Once that failure is mended (a later run built it): that it is behind what it reads, if something
+    it read holds other data now (Dagster's data versions: a table rebuilt to the same rows is not
+    news); else nothing (the usual verdict), since the skip lost nothing: a seed, or a model that does
+    not read the failure, kept a table as current as before. (It was said for as long as no run
+    planned the asset again: a seed's for days of successful runs.) "Behind" is of its own parents:
+    what reads it says its own verdict."""
+    keyed = {tuple(n["assetKey"]["path"]): n for n in nodes}
+    parents = {key: [tuple(d["path"]) for d in n.get("dependencyKeys") or []] for key, n in keyed.items()}
+    last = {key: (n["assetMaterializations"] or [None])[0] for key, n in keyed.items()}
+    state = {key: _not_built(n, last[key]) for key, n in keyed.items()}
     # failing on its own: a failed build (a canceled run's says nothing of the code or the data)
-    failing = {key for n in nodes for key in [tuple(n["assetKey"]["path"])]
-               if state[key] and state[key][0] == "own" and n["latestAttempt"]["status"] == "FAILURE"}
+    failing = {key for key, said in state.items()
+               if said and said[0] != "upstream" and keyed[key]["latestAttempt"]["status"] == "FAILURE"}
     ancestors: dict[tuple, set] = {}
 
     def above(key) -> set:
@@ -132,36 +135,27 @@ def upstream_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], str]:
     def tags(key) -> dict:
         return {t["key"]: t["value"] for t in (last.get(key) or {}).get("tags") or []}
 
-    verdicts = {}
     for key, said in state.items():
-        if not said or said[0] != "upstream":
-            continue
-        if above(key) & failing:
-            verdicts[key] = said[1]
+        if not said or said[0] != "upstream" or above(key) & failing:
             continue
         read = tags(key)
         # (a parent it has no record of reading is news too, as the inbox sensor counts it)
         changed = ["/".join(p) for p in parents[key] if last[key] and (now := tags(p).get(DATA_VERSION_TAG))
                    and read.get(INPUT_DATA_VERSION_TAG.format("/".join(p))) != now]
-        if changed:
-            verdicts[key] = f"[yellow]behind[/] {few(changed, 2)} (skipped by run {said[2]}, not built since)"
-    return verdicts
+        state[key] = ("behind", f"[yellow]behind[/] {few(changed, 2)} (skipped by run {said[2]}, not built since)",
+                      said[2]) if changed else None
+    return state
 
 
-def _freshness(node: dict, last: dict | None, failures: dict | None = None, upstream: dict | None = None) -> str:
+def _freshness(node: dict, last: dict | None, failures: dict | None = None, verdicts: dict | None = None) -> str:
     """Fresh or late against the asset's freshness policy: the daemon's verdict, or (no daemon has
     judged yet, e.g. the embedded default) the same rule applied here: rebuilt within the window.
     A last attempt that failed (or was canceled) says so, whatever the table's age; one that skipped
-    it for an upstream failure, as `upstream` (upstream_verdicts) says."""
-    said = _not_built(node, last)
-    if said and said[0] == "upstream" and upstream is not None:
-        if tuple(node["assetKey"]["path"]) not in upstream:
-            said = None
-        else:
-            return upstream[tuple(node["assetKey"]["path"])]
+    it for an upstream failure, as `verdicts` (attempt_verdicts, over the whole graph) says."""
+    said = _not_built(node, last) if verdicts is None else verdicts.get(tuple(node["assetKey"]["path"]))
     if said:
         attempt = node["latestAttempt"]
-        if said[1].startswith("[red]"):
+        if said[0] == "failed":
             for op in node.get("opNames") or []:  # why, said under the table (the step's failure, as the run said it)
                 if (why := (attempt.get("failures") or {}).get(op)) and failures is not None:
                     failures[(attempt["runId"], op)] = why
@@ -212,7 +206,7 @@ def status(target: Target, run_limit: int = 10) -> None:
         console.print(f"[yellow]assets, checks, schedules and sensors unknown[/]: {data['unavailable']}", soft_wrap=True)
     failures: dict[tuple[str, str], str] = {}
     nodes = sorted(data["assetNodes"], key=lambda n: (order.get(n["groupName"], 9), "/".join(n["assetKey"]["path"])))
-    upstream = upstream_verdicts(nodes)
+    verdicts = attempt_verdicts(nodes)
     for node in nodes:
         last = (node["assetMaterializations"] or [None])[0]
         rows = _rows(node, last)
@@ -222,7 +216,7 @@ def status(target: Target, run_limit: int = 10) -> None:
             _when(last["timestamp"]) if last else "[yellow]never[/]",
             f"{rows:,}" if rows is not None else "-",
             _checks(node),
-            _freshness(node, last, failures, upstream),
+            _freshness(node, last, failures, verdicts),
         )
     if nodes:
         console.print(assets)
