@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_project, run_cli
+from tests.status_readers import same_status
 
 HEADER = "customer_id,first_name,last_name,email,phone,city,country,signup_date,updated_at"
 ROW = "9001,Ada,Lovelace,ada@example.com,+44 20 1234,London,GB,2025-01-02,2026-11-01 10:00:00"
@@ -146,6 +147,8 @@ def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
             (Path(broken["env"]["DAGSTER_HOME"]) / CACHE_FILE).unlink(missing_ok=True)
         shown = run_cli(broken["env"], "dagster", "status")
         assert shown.returncode == 0, shown.stdout + shown.stderr
+        if reads == "records":  # read from Dagster's files alone, and the same as through Dagster's API
+            assert same_status(broken["env"]) is not None
         rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
         assert "last build failure" in rows["raw_customers"], (reads, shown.stdout)
         # and why, under the table, as `materialize` said it: the file and its line, and where the trace is
@@ -154,6 +157,62 @@ def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
         assert "customers_2026-12-01.csv line 3: " in why[0] and "clawdata dagster logs " in why[0], why
         for behind in ("slv_customers", "dim_customers", "warehouse_replica"):
             assert "not built: upstream failed" in rows[behind], (reads, shown.stdout)
+
+
+def test_status_reads_dagsters_files_only_where_that_reading_holds(broken, tmp_path):
+    """`status` reads the local instance's SQLite files without importing Dagster (records_sqlite.py);
+    where that reading could differ from Dagster's it declines, and Dagster's API answers: another
+    schema revision, another storage, a wiped asset, a run whose process is gone (the local target
+    releases it) or that only Dagster's events tie to a process, a home with no records yet."""
+    import os
+    import shutil
+    import socket
+    import sqlite3
+
+    from clawdata.cli import records_sqlite
+    from clawdata.cli.definitions_snapshot import CACHE_FILE
+
+    shown = run_cli(broken["env"], "dagster", "status")  # the snapshot of the definitions, stored
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    stored = json.loads((Path(broken["env"]["DAGSTER_HOME"]) / CACHE_FILE).read_text())
+    home = tmp_path / "home"
+
+    def answer(edit_sql: str = "", db: str = "history/runs.db", yaml: str | None = None):
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(broken["env"]["DAGSTER_HOME"], home)
+        if edit_sql:
+            with sqlite3.connect(home / db) as conn:
+                conn.execute(edit_sql)
+        if yaml is not None:
+            (home / "dagster.yaml").write_text(yaml)
+        return records_sqlite.status_data(home, stored["definitions"], stored["requiredDaemons"], 10)
+
+    assert answer() is not None
+    with sqlite3.connect(Path(broken["env"]["DAGSTER_HOME"]) / "history/runs.db") as conn:
+        run_id, body = conn.execute("SELECT run_id, run_body FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+
+    def in_progress(process: str | None) -> str:
+        run = json.loads(body)
+        run["tags"].pop("clawdata/process", None)
+        if process:
+            run["tags"]["clawdata/process"] = process
+        return f"UPDATE runs SET status = 'STARTED', run_body = '{json.dumps(run).replace(chr(39), chr(39) * 2)}' WHERE run_id = '{run_id}'"
+
+    here = socket.gethostname()
+    live = answer(in_progress(f"{here}:{os.getpid()}"))  # a run going on in a live process: read as it is
+    assert live is not None and live["runsOrError"]["results"][0]["status"] == "STARTED"
+    assert answer(in_progress(f"{here}:{2**22 + 1}")) is None  # its process gone: the target releases it first
+    assert answer(in_progress(None)) is None  # its process named in Dagster's events alone
+    assert answer("UPDATE alembic_version SET version_num = 'another'") is None
+    assert answer("UPDATE alembic_version SET version_num = 'another'", db="schedules/schedules.db") is None
+    assert answer("UPDATE asset_keys SET wipe_timestamp = 1", db="history/runs/index.db") is None
+    yaml = (Path(broken["env"]["DAGSTER_HOME"]) / "dagster.yaml").read_text()
+    assert answer(yaml=yaml + "run_storage:\n  module: elsewhere\n") is None
+    assert answer(yaml="storage:\n  postgres: {}\n") is None
+    shutil.rmtree(home)
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml)
+    assert records_sqlite.status_data(home, stored["definitions"], stored["requiredDaemons"], 10) is None  # no records yet
 
 
 def test_an_upstream_failure_is_said_while_it_lasts_and_what_it_left_behind_after():

@@ -11,7 +11,9 @@ import requests
 
 from tests.conftest import CLAWDATA, ROOT, make_project, run_cli
 from tests.stack.harness import free_port
+from tests.status_readers import same_status
 
+ACTIVE = "{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) { ... on Runs { results { runId } } } }"
 TICKS = """
 query { sensorOrError(sensorSelector: {repositoryLocationName: "clawdata", repositoryName: "__repository__",
   sensorName: "inbox_sensor"}) { ... on Sensor { sensorState { ticks(limit: 100) { status skipReason } } } } }
@@ -48,6 +50,16 @@ def test_sensor_tick_continues_the_daemons_cursor(tmp_path):
         remote = run_cli(paths["env"], "dagster", "--url", f"http://127.0.0.1:{port}", "status")
         assert remote.returncode == 0, remote.stdout + remote.stderr
         assert "inbox_sensor" in remote.stdout
+
+        # The daemon's records (heartbeats, sensor states and ticks, its runs once they end), read by
+        # local `status` from Dagster's files alone, as through Dagster's API.
+        while requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": ACTIVE}, timeout=10).json()["data"]["runsOrError"]["results"]:
+            assert dev.poll() is None and time.monotonic() < deadline, "the daemon's runs did not end"
+            time.sleep(1)
+        files = same_status(paths["env"])
+        assert files is not None and {d["daemonType"] for d in files["instance"]["daemonHealth"]["allDaemonStatuses"] if d["healthy"]}
+        ticked = {s["name"]: s["sensorState"]["ticks"] for r in files["repositoriesOrError"]["nodes"] for s in r["sensors"]}
+        assert ticked["inbox_sensor"], ticked
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         try:

@@ -268,3 +268,19 @@ def test_dbt_asks_for_its_config_schemas_where_the_kept_ones_answer(tmp_path):
     assert {"Project", "DuckDBCredentials"} <= set(first["built"]), first
     assert "dbt.contracts.project.Project" in first["kept"] and first["same"], first
     assert second["built"] == [] and second["same"] and second["kept"] == first["kept"], second
+
+
+def test_status_reads_the_schema_revision_dagster_writes(tmp_path):
+    """cli/records_sqlite.py reads Dagster's SQLite files for `status` without Dagster, at one schema
+    revision it was checked against (it declines at any other). A Dagster whose storage has moved on
+    writes another: check that reader against it (tests/status_readers.py), then move the revision."""
+    import sqlite3
+
+    from clawdata.cli.records_sqlite import SCHEMA_REVISION
+
+    with dg.DagsterInstance.local_temp(str(tmp_path)):
+        pass
+    files = [tmp_path / "history" / "runs.db", tmp_path / "history" / "runs" / "index.db", tmp_path / "schedules" / "schedules.db"]
+    assert all(f.exists() for f in files), [str(f) for f in files]
+    revisions = {sqlite3.connect(f).execute("SELECT version_num FROM alembic_version").fetchone()[0] for f in files}
+    assert revisions == {SCHEMA_REVISION}, revisions

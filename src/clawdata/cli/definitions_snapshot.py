@@ -3,9 +3,10 @@
 Loading the definitions costs seconds (Dagster's definitions, dbt's manifest). Each load in local mode
 stores their static part (asset keys, groups, freshness windows, check names, schedules and sensors,
 as the GraphQL API describes them) with a fingerprint of what defines them: this package's code, the
-dbt project's files and the CLAWDATA_* settings. While the fingerprint holds, `status` reads only
+dbt project's files, the CLAWDATA_* settings and the instance's dagster.yaml. While the fingerprint holds, `status` reads only
 Dagster's records beside it, and a misspelt asset name is answered at once. Any change invalidates
-it, and the next command loads the definitions (and stores them anew).
+it, and the next command loads the definitions (and stores them anew). Beside them: the daemons
+the instance requires (its dagster.yaml decides), which `status` reports on.
 """
 
 import hashlib
@@ -53,6 +54,8 @@ def fingerprint() -> str:
                 digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     for key in sorted(k for k in os.environ if k.startswith("CLAWDATA_")):
         digest.update(f"{key}={os.environ[key]}\n".encode())
+    instance = Path(os.environ.get("DAGSTER_HOME") or ".") / "dagster.yaml"  # its run coordinator, its daemons
+    digest.update(instance.read_bytes() if instance.exists() else b"-")
     return digest.hexdigest()
 
 
@@ -62,20 +65,26 @@ def _local_packages(project: Path) -> list[str]:
     return local_packages(project)
 
 
-def remember(home: Path, definitions: dict) -> None:
+def remember(home: Path, definitions: dict, required_daemons: list[str]) -> None:
     try:
-        (home / CACHE_FILE).write_text(json.dumps({"fingerprint": fingerprint(), "definitions": definitions}))
+        (home / CACHE_FILE).write_text(json.dumps({"fingerprint": fingerprint(), "definitions": definitions,
+                                                   "requiredDaemons": required_daemons}))
     except OSError:  # a read-only home only loses the shortcut
         pass
 
 
 def known(home: Path) -> dict | None:
     """The definitions of the current code, or None when they are not known without a load."""
+    return (recalled(home) or {}).get("definitions")
+
+
+def recalled(home: Path) -> dict | None:
+    """What the last load stored ("definitions", "requiredDaemons"), if the code is the same still."""
     try:
         cached = json.loads((home / CACHE_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return cached["definitions"] if cached.get("fingerprint") == fingerprint() else None
+    return cached if cached.get("fingerprint") == fingerprint() else None
 
 
 def asset_names(definitions: dict) -> list[str]:

@@ -188,10 +188,10 @@ def execute(instance, job_name: str, asset_keys: Sequence | None, tags: dict[str
 
 
 PROCESS_TAG = settings.LOCAL_PROCESS_TAG
-_UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
 
-def _gone(process: str, running_at: float) -> bool:
+def process_gone(process: str, running_at: float) -> bool:
     """Whether the process `host:pid`, known to run the run at `running_at` (epoch seconds), is gone.
     A pid taken since by another program started after that moment. (Its command line tells nothing:
     `dagster dev`'s run workers are `python -c "from multiprocessing.spawn import ..."`.)"""
@@ -242,11 +242,11 @@ def release_dead_runs(instance) -> list[RunEvent]:
     from dagster import DagsterRunStatus, RunsFilter
 
     said = []
-    statuses = [DagsterRunStatus(s) for s in _UNFINISHED]
+    statuses = [DagsterRunStatus(s) for s in UNFINISHED]
     for record in instance.get_run_records(RunsFilter(statuses=statuses)):
         run = record.dagster_run
         found = _process_of(instance, record)
-        if found and _gone(*found):
+        if found and process_gone(*found):
             process = found[0]
             instance.report_run_failed(run, message=f"The process that ran it ({process}) is gone: "
                                                     "killed, or the machine restarted")

@@ -102,10 +102,17 @@ class LocalTarget(Target):
 
     def __enter__(self):
         self._stack = ExitStack()
-        self.instance = self._stack.enter_context(local.local_instance())
+        self._instance = None
         if self._load_code:
             self.check_location()  # loads the definitions now: a broken project fails first
         return self
+
+    @property
+    def instance(self):
+        """Dagster's instance, made when first asked for: `status` may read its files alone."""
+        if self._instance is None:
+            self._instance = self._stack.enter_context(local.local_instance())
+        return self._instance
 
     def check_location(self) -> None:
         self.repository()
@@ -136,23 +143,31 @@ class LocalTarget(Target):
                 self.check_location()  # a load error in one message, before Dagster's workspace loads it again
             self._graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
             if self._load_code:  # the next status, or misspelt name, is answered without this load
-                definitions_snapshot.remember(local.dagster_home(), self._graphql(definitions_snapshot.QUERY))
+                definitions_snapshot.remember(local.dagster_home(), self._graphql(definitions_snapshot.QUERY),
+                                              list(self.instance.get_required_daemon_types()))
         return self._graphql
 
     def __exit__(self, *exc):
         return self._stack.__exit__(*exc)
 
     def status_data(self, run_limit: int) -> dict:
+        from clawdata.cli import records_sqlite
+
+        home = local.dagster_home()
+        stored = definitions_snapshot.recalled(home)
+        if stored is not None:  # the records' files alone, where that reading holds (records_sqlite.py)
+            data = records_sqlite.status_data(home, stored["definitions"], stored.get("requiredDaemons"), run_limit)
+            if data is not None:
+                return data
         from clawdata.cli.records import built_elsewhere, status_data
 
         # A run whose process is gone (killed) is marked so now, as the next run would: it showed STARTED till then.
         released = [event.detail for event in local.release_dead_runs(self.instance)]
-        definitions = definitions_snapshot.known(local.dagster_home())
-        if definitions is None:  # the code changed since it was last loaded: load it (and remember it)
+        if stored is None:  # the code changed since it was last loaded: load it (and remember it)
             self._load_code = True
             data = super().status_data(run_limit)
         else:
-            data = status_data(self.instance, definitions, run_limit)
+            data = status_data(self.instance, stored["definitions"], run_limit)
         return {**data, "builtElsewhere": built_elsewhere(self.instance, data["assetNodes"], run_limit), "released": released}
 
     def run(self, job_name, asset_paths, tags, checks=None):
