@@ -149,6 +149,7 @@ def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
         assert shown.returncode == 0, shown.stdout + shown.stderr
         if reads == "records":  # read from Dagster's files alone, and the same as through Dagster's API
             assert same_status(broken["env"]) is not None
+            assert len(same_status(broken["env"], run_limit=0)["runsOrError"]["results"]) > 1  # 0: every run, as Dagster's
         rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
         assert "last build failure" in rows["raw_customers"], (reads, shown.stdout)
         # and why, under the table, as `materialize` said it: the file and its line, and where the trace is
@@ -163,7 +164,8 @@ def test_status_reads_dagsters_files_only_where_that_reading_holds(broken, tmp_p
     """`status` reads the local instance's SQLite files without importing Dagster (records_sqlite.py);
     where that reading could differ from Dagster's it declines, and Dagster's API answers: another
     schema revision, another storage, a wiped asset, a run whose process is gone (the local target
-    releases it) or that only Dagster's events tie to a process, a home with no records yet."""
+    releases it) or that only Dagster's events tie to a process, an event log kept elsewhere, a home
+    with no records yet."""
     import os
     import shutil
     import socket
@@ -177,14 +179,16 @@ def test_status_reads_dagsters_files_only_where_that_reading_holds(broken, tmp_p
     stored = json.loads((Path(broken["env"]["DAGSTER_HOME"]) / CACHE_FILE).read_text())
     home = tmp_path / "home"
 
-    def answer(edit_sql: str = "", db: str = "history/runs.db", yaml: str | None = None):
+    original = Path(broken["env"]["DAGSTER_HOME"])
+    ours = (original / "dagster.yaml").read_text().replace(str(original), str(home))  # as a moved home is written
+
+    def answer(edit_sql: str = "", db: str = "history/runs.db", yaml: str = ours):
         shutil.rmtree(home, ignore_errors=True)
-        shutil.copytree(broken["env"]["DAGSTER_HOME"], home)
+        shutil.copytree(original, home)
+        (home / "dagster.yaml").write_text(yaml)
         if edit_sql:
             with sqlite3.connect(home / db) as conn:
                 conn.execute(edit_sql)
-        if yaml is not None:
-            (home / "dagster.yaml").write_text(yaml)
         return records_sqlite.status_data(home, stored["definitions"], stored["requiredDaemons"], 10)
 
     assert answer() is not None
@@ -206,12 +210,12 @@ def test_status_reads_dagsters_files_only_where_that_reading_holds(broken, tmp_p
     assert answer("UPDATE alembic_version SET version_num = 'another'") is None
     assert answer("UPDATE alembic_version SET version_num = 'another'", db="schedules/schedules.db") is None
     assert answer("UPDATE asset_keys SET wipe_timestamp = 1", db="history/runs/index.db") is None
-    yaml = (Path(broken["env"]["DAGSTER_HOME"]) / "dagster.yaml").read_text()
-    assert answer(yaml=yaml + "run_storage:\n  module: elsewhere\n") is None
+    assert answer(yaml=ours + "run_storage:\n  module: elsewhere\n") is None
     assert answer(yaml="storage:\n  postgres: {}\n") is None
+    assert answer(yaml=ours.replace(str(home), str(original))) is None  # its event log in another folder
     shutil.rmtree(home)
     home.mkdir()
-    (home / "dagster.yaml").write_text(yaml)
+    (home / "dagster.yaml").write_text(ours)
     assert records_sqlite.status_data(home, stored["definitions"], stored["requiredDaemons"], 10) is None  # no records yet
 
 
@@ -308,6 +312,11 @@ def test_old_runs_are_purged_with_their_logs(broken):
         purged = purge_runs(instance, days=1e-9)
         assert purged == before and not instance.get_run_records()
     assert not [p for p in storage.iterdir() if p.is_dir() and len(p.name) == 36]
+    # Each asset keeps its last materialization in Dagster's records (not its run's events): `status`
+    # read from the files says the same as through Dagster's API, not "never built".
+    files = same_status(broken["env"])
+    assert files is not None and not files["runsOrError"]["results"]
+    assert [n for n in files["assetNodes"] if n["assetMaterializations"]], files["assetNodes"]
 
 
 def test_summary_counts_rebuilt_reused_and_checks_by_severity():

@@ -284,3 +284,33 @@ def test_status_reads_the_schema_revision_dagster_writes(tmp_path):
     assert all(f.exists() for f in files), [str(f) for f in files]
     revisions = {sqlite3.connect(f).execute("SELECT version_num FROM alembic_version").fetchone()[0] for f in files}
     assert revisions == {SCHEMA_REVISION}, revisions
+
+
+def test_status_gives_the_next_tick_dagster_takes():
+    """cli/records_sqlite.py gives a schedule's next tick with croniter, not Dagster's own iteration
+    (which needs `import dagster`): the same tick for these crons and zones on an ordinary day, and
+    no answer (Dagster's path answers) where a change of the zone's offset is near, where Dagster's
+    rules differ from croniter's."""
+    from datetime import datetime, timezone
+    from unittest import mock
+
+    from dagster._utils.schedules import cron_string_iterator
+
+    import clawdata.cli.records_sqlite as files
+
+    def at(moment):
+        class Now(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return moment.astimezone(tz)
+        return mock.patch.object(files, "datetime", Now)
+
+    ordinary = datetime(2026, 6, 10, 12, 34, 56, tzinfo=timezone.utc)
+    for cron in ("0 6 * * *", "*/5 * * * *", "30 3 * * 1-5", "15 2 1 * *", "0 * * * *"):
+        for zone in ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"):
+            with at(ordinary):
+                ours = files._next_tick({"name": "s", "cronSchedule": cron, "executionTimezone": zone})[0]["timestamp"]
+            theirs = next(cron_string_iterator(ordinary.timestamp(), cron, zone)).timestamp()
+            assert ours == theirs, (cron, zone, ours, theirs)
+    with at(datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc)), pytest.raises(files._Declined):
+        files._next_tick({"name": "s", "cronSchedule": "30 2 * * *", "executionTimezone": "Europe/Berlin"})

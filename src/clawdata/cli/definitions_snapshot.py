@@ -10,6 +10,7 @@ the instance requires (its dagster.yaml decides), which `status` reports on.
 """
 
 import hashlib
+import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -56,6 +57,7 @@ def fingerprint() -> str:
         digest.update(f"{key}={os.environ[key]}\n".encode())
     instance = Path(os.environ.get("DAGSTER_HOME") or ".") / "dagster.yaml"  # its run coordinator, its daemons
     digest.update(instance.read_bytes() if instance.exists() else b"-")
+    digest.update(importlib.metadata.version("dagster").encode())  # an upgrade may require other daemons
     return digest.hexdigest()
 
 

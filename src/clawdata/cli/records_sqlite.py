@@ -9,9 +9,12 @@ in the same shape.
 It declines (None: records.py answers) wherever its reading could differ from Dagster's: storage
 other than that, a schema revision it was not checked against, a wiped asset, a run to release (its
 process gone, or a warehouse slot held by a run that ended: Dagster's path writes that), a run whose
-process only Dagster's events name, no instance facts remembered. tests/test_status_records.py holds
-both readers to the same answer on real histories, and tests/test_private_apis.py the revision to
-Dagster's own, so an upgrade that changes what is read here fails there.
+process only Dagster's events name, ticks from before Dagster's selector migration, a schedule's
+next tick near a change of its timezone's offset, no instance facts remembered, or anything read in
+a shape it does not expect. tests/status_readers.py holds both readers to the same answer on real
+histories (tests/test_cli_failures.py, test_sensor.py, test_dev_cursor.py), and
+tests/test_private_apis.py the revision to Dagster's own, so an upgrade that changes what is read
+here fails there.
 """
 
 import json
@@ -19,7 +22,7 @@ import re
 import sqlite3
 import time
 from contextlib import ExitStack, closing
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from clawdata import settings
@@ -46,7 +49,7 @@ def status_data(home: Path, definitions: dict, daemons: list[str] | None, run_li
             if any(_revision(db) != SCHEMA_REVISION for db in (runs, index, schedules)) or _unusual(runs, index, schedules):
                 return None
             return _Reader(home, runs, index, schedules).status(definitions, daemons, run_limit)
-    except (sqlite3.Error, OSError):  # not there yet (a fresh home), or unreadable: Dagster's path says why
+    except Exception:  # noqa: BLE001 (not there yet, unreadable, a shape not expected: Dagster's path answers, and says why)
         return None
 
 
@@ -55,14 +58,16 @@ def _default_storage(home: Path) -> bool:
         text = (home / "dagster.yaml").read_text()
     except OSError:
         return False
+    base_dir = re.search(r"(?m)^    base_dir: (\S+)", text)
     return (text.startswith(CREATED_BY) and "class: ClawdataSqliteEventLogStorage" in text
+            and base_dir is not None and Path(base_dir[1]) == home / "history" / "runs"
             and not re.search(r"(?m)^(storage|run_storage|schedule_storage):", text))
 
 
 def _open(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise FileNotFoundError(path)
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
 
 
 def _revision(db: sqlite3.Connection) -> str | None:
@@ -75,7 +80,10 @@ def _unusual(runs, index, schedules) -> bool:
     table, and runs the local target releases first (cli/local.py release_dead_runs)."""
     if index.execute("SELECT 1 FROM asset_keys WHERE wipe_timestamp IS NOT NULL OR asset_details IS NOT NULL LIMIT 1").fetchone():
         return True
-    if not schedules.execute("SELECT 1 FROM secondary_indexes WHERE name = 'schedule_jobs_selector_id'").fetchone():
+    if not schedules.execute("SELECT 1 FROM secondary_indexes WHERE name = 'schedule_jobs_selector_id' "
+                             "AND migration_completed IS NOT NULL").fetchone():
+        return True
+    if schedules.execute("SELECT 1 FROM job_ticks WHERE selector_id IS NULL LIMIT 1").fetchone():  # found by origin id
         return True
     marks = ",".join("?" * len(UNFINISHED))
     for body, created in runs.execute(f"SELECT run_body, create_timestamp FROM runs WHERE status IN ({marks})", UNFINISHED):
@@ -120,7 +128,7 @@ class _Reader:
     def status(self, definitions: dict, daemons: list[str], run_limit: int) -> dict:
         nodes_in = definitions["assetNodes"]
         keys = [_key(n["assetKey"]["path"]) for n in nodes_in]
-        latest = self._latest("ASSET_MATERIALIZATION", keys)
+        latest = self._latest_materializations(keys)
         planned = self._latest("ASSET_MATERIALIZATION_PLANNED", keys)
         executions = self._check_executions([(k, c["name"]) for k, n in zip(keys, nodes_in)
                                              for c in (n["assetChecksOrError"].get("checks") or [])])
@@ -140,7 +148,7 @@ class _Reader:
                     for c in (node["assetChecksOrError"].get("checks") or [])]},
             })
         listed = self.runs.execute("SELECT run_id, status, run_body, start_time, end_time FROM runs ORDER BY id DESC LIMIT ?",
-                                   (run_limit,)).fetchall()
+                                   (run_limit or -1,)).fetchall()  # Dagster's: a limit of 0 is none
         return {
             "assetNodes": nodes,
             "runsOrError": {"__typename": "Runs", "results": [_run(*row) for row in listed]},
@@ -149,6 +157,22 @@ class _Reader:
             "builtElsewhere": self._built_elsewhere(nodes_in, [row[0] for row in listed]),
             "released": [],
         }
+
+    def _latest_materializations(self, keys: list[str]) -> dict[str, dict]:
+        """As Dagster reads them: the record each asset's row keeps (it outlives a purged or deleted
+        run), else, for a row of an older format, the latest event in the log."""
+        found, older = {}, []
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i:i + _CHUNK]
+            rows = self.index.execute(f"SELECT asset_key, last_materialization FROM asset_keys WHERE asset_key IN "
+                                      f"({','.join('?' * len(chunk))})", chunk)
+            for key, stored in rows:
+                record = json.loads(stored) if stored else None
+                if record and record.get("__class__") == "EventLogRecord":
+                    found[key] = record["event_log_entry"]
+                else:
+                    older.append(key)
+        return {**found, **(self._latest("ASSET_MATERIALIZATION", older) if older else {})}
 
     def _latest(self, kind: str, keys: list[str]) -> dict[str, dict]:
         """Each asset's latest event of a kind (Dagster's highest storage id), parsed."""
@@ -241,18 +265,17 @@ class _Reader:
 
     def _automation(self, definitions: dict) -> dict:
         states = {}
-        for selector, status, body in self.schedules.execute("SELECT selector_id, status, instigator_body FROM instigators"):
-            states[json.loads(body)["origin"]["job_name"]] = (selector, status)
+        for selector, body in self.schedules.execute("SELECT selector_id, instigator_body FROM instigators"):
+            state = json.loads(body)
+            status = _enum(state["status"])  # as Dagster reads it: its stored body, an old name renamed
+            states[state["origin"]["job_name"]] = (selector, "DECLARED_IN_CODE" if status == "AUTOMATICALLY_RUNNING" else status)
         repositories = (definitions.get("repositoriesOrError") or {}).get("nodes") or [{}]
 
         def ticks(name: str) -> list[dict]:
             if name not in states:
                 return []
-            selector = states[name][0]
-            origin = self.schedules.execute("SELECT job_origin_id FROM jobs WHERE selector_id = ?", (selector,)).fetchone()
-            rows = self.schedules.execute(
-                "SELECT tick_body FROM job_ticks WHERE selector_id = ? OR (selector_id IS NULL AND job_origin_id = ?) "
-                "ORDER BY timestamp DESC LIMIT 1", (selector, origin[0] if origin else None)).fetchall()
+            rows = self.schedules.execute(  # (a tick without a selector id declined this reading: _unusual)
+                "SELECT tick_body FROM job_ticks WHERE selector_id = ? ORDER BY timestamp DESC LIMIT 1", (states[name][0],)).fetchall()
             return [{"status": _enum(t["status"]), "timestamp": t["timestamp"], "skipReason": t.get("skip_reason"),
                      "error": {"message": t["error"]["message"]} if t.get("error") else None}
                     for t in (json.loads(body) for (body,) in rows)]
@@ -294,11 +317,20 @@ def _run(run_id: str, status: str, body: str, start: float | None, end: float | 
             "tags": [{"key": k, "value": v} for k, v in (run.get("tags") or {}).items()]}
 
 
+class _Declined(Exception):
+    pass
+
+
 def _next_tick(schedule: dict) -> list[dict]:
-    # croniter, which Dagster's own iteration (dagster._utils.schedules) is built on: the same next
-    # tick for a schedule's cron string and timezone.
+    # croniter, which Dagster's own iteration (dagster._utils.schedules) builds on: the same next tick,
+    # except across a change of the timezone's UTC offset, where Dagster has rules of its own.
     from croniter import croniter
     from zoneinfo import ZoneInfo
 
-    now = datetime.now(ZoneInfo(schedule.get("executionTimezone") or "UTC"))
-    return [{"timestamp": croniter(schedule["cronSchedule"], now).get_next(datetime).timestamp()}]
+    zone = ZoneInfo(schedule.get("executionTimezone") or "UTC")
+    now = datetime.now(zone)
+    upcoming = croniter(schedule["cronSchedule"], now).get_next(datetime)
+    days = (upcoming - now).days + 2
+    if days > 400 or any((now + timedelta(days=d)).astimezone(zone).utcoffset() != now.utcoffset() for d in range(-1, days + 1)):
+        raise _Declined(f"{schedule['name']}: its timezone's offset changes around its next tick")
+    return [{"timestamp": upcoming.timestamp()}]
