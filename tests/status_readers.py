@@ -1,6 +1,7 @@
 """`status`'s two local readers on one home: Dagster's SQLite files read directly (cli/records_sqlite.py)
-and Dagster's API (cli/records.py). Run as `python -m tests.status_readers` with the project's
-environment, it prints both answers as JSON; `same_status(env)` asserts they agree."""
+and Dagster's API (cli/records.py). Run as `python -m tests.status_readers N` with the project's
+environment, it prints both answers as JSON; `same_status(env)` asserts they agree. With `snapshot`:
+the definitions' snapshot a local command stored, and GraphQL's answer to the same query."""
 
 import json
 import subprocess
@@ -32,6 +33,23 @@ def same_status(env: dict, run_limit: int = 10, attempts: int = 3) -> dict | Non
         time.sleep(1)
 
 
+def stored_and_graphql_snapshots(env: dict) -> dict:
+    """{"stored": what the last local command stored (None: nothing current), "graphql": QUERY's answer}."""
+    done = subprocess.run([sys.executable, "-m", "tests.status_readers", "snapshot"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def snapshots() -> None:
+    from clawdata.cli import definitions_snapshot, local
+    from clawdata.cli.target import LocalTarget
+
+    stored = definitions_snapshot.recalled(local.dagster_home())
+    with LocalTarget(load_code=True) as target:  # GraphQL on the loaded code, as a deployment answers
+        print(json.dumps({"stored": stored, "graphql": target.graphql(definitions_snapshot.QUERY)}))
+
+
 def main(run_limit: int) -> None:
     from clawdata.cli import definitions_snapshot, local, records, records_sqlite
 
@@ -46,4 +64,4 @@ def main(run_limit: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    snapshots() if sys.argv[1] == "snapshot" else main(int(sys.argv[1]))

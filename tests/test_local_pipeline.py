@@ -1,5 +1,6 @@
 """The embedded default, as a user drives it: `clawdata dagster materialize --all`, then status."""
 
+import json
 import re
 import shutil
 
@@ -15,6 +16,7 @@ from clawdata.warehouse.readers import read_only
 
 from tests.conftest import ROOT, make_project, run_cli
 from tests.oracle import GOLD_MODELS, expected
+from tests.status_readers import same_status, stored_and_graphql_snapshots
 
 GOLD = GOLD_MODELS
 
@@ -76,6 +78,30 @@ def test_status_lists_every_asset_with_rows_and_checks(built):
     assert "materialize_all" in result.stdout and "SUCCESS" in result.stdout
     assert "inbox_sensor" in result.stdout and "daily_refresh" in result.stdout
     assert "definitions do not have" not in result.stdout
+
+
+def test_a_materialize_leaves_status_the_definitions_graphql_would_give(built):
+    """`materialize` loads the definitions: it stores what `status` needs of them (from Dagster's
+    RepositorySnap), so the `status` after it reads records alone; and that is what Dagster's
+    GraphQL answers for them (the snapshot `status` stored before, after a load of its own)."""
+    done = run_cli(built["env"], "dagster", "materialize", "--all")  # all: the latest run builds what the module's runs built
+    assert done.returncode == 0, done.stdout + done.stderr
+    both = stored_and_graphql_snapshots(built["env"])
+    stored = both["stored"]
+    assert stored is not None and stored["requiredDaemons"], "materialize left no current snapshot"
+
+    def shape(definitions: dict) -> dict:  # the same, whatever the order of checks and parents
+        definitions = json.loads(json.dumps(definitions))
+        for node in definitions["assetNodes"]:
+            node["assetChecksOrError"]["checks"].sort(key=lambda c: c["name"])
+            node["dependencyKeys"].sort(key=lambda k: k["path"])
+            if (node["internalFreshnessPolicy"] or {}).get("failWindowSeconds") is not None:
+                node["internalFreshnessPolicy"]["failWindowSeconds"] = float(node["internalFreshnessPolicy"]["failWindowSeconds"])
+        return definitions
+
+    assert shape(stored["definitions"]) == shape(both["graphql"])
+    assert {len(n["assetChecksOrError"]["checks"]) > 0 for n in stored["definitions"]["assetNodes"]} == {True, False}
+    assert same_status(built["env"]) is not None
 
 
 def test_status_under_another_dbt_project_says_what_the_runs_built_that_it_lacks(built, tmp_path):

@@ -35,6 +35,10 @@ PRIVATE = [
     ("dagster._core.storage.tags", "WILL_RETRY_TAG",
      "defs/automation/inbox_sensor.py: a failed run Dagster is about to retry builds what it selected (not asked twice)"),
     ("dagster._core.storage.tags", "PARENT_RUN_ID_TAG", "the same: whether that retry exists yet"),
+    ("dagster._core.remote_representation.external_data", "RepositorySnap",
+     "cli/definitions_snapshot.py: what `status` needs of the definitions, taken from the record Dagster's "
+     "GraphQL answers from, when a command has loaded them (tests/test_local_pipeline.py: the same answer)"),
+    ("dagster._core.definitions.freshness", "TimeWindowFreshnessPolicy", "the same: an asset's freshness window"),
     ("dagster._core.workspace.context", "WorkspaceProcessContext",
      "cli/graphql.py: the local instance answers the same GraphQL documents as a deployment"),
     ("dagster._core.workspace.load_target", "InProcessWorkspaceLoadTarget", "the code location loaded in the CLI's process"),

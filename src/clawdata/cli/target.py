@@ -120,10 +120,15 @@ class LocalTarget(Target):
     def repository(self):
         """The loaded definitions (Dagster's RepositoryDefinition), or the reason they do not load."""
         if self._repository is None:
+            home = local.dagster_home()
+            taken = definitions_snapshot.fingerprint()
             try:
                 self._repository = local.recon_repository().get_definition()
             except Exception as e:  # the root cause (a refused dbt table, dbt's parse error), whole
                 raise ClawdataError(f"the code location '{LOCATION}' failed to load:\n{local.root_cause(e)}") from None
+            if definitions_snapshot.stored_fingerprint(home) != taken:  # the next `status`, or misspelt name, without a load
+                definitions_snapshot.remember(home, definitions_snapshot.of_repository(self._repository),
+                                              list(self.instance.get_required_daemon_types()), taken)
         return self._repository
 
     def asset_paths(self) -> list[list[str]]:
@@ -142,9 +147,6 @@ class LocalTarget(Target):
             if self._load_code:
                 self.check_location()  # a load error in one message, before Dagster's workspace loads it again
             self._graphql = self._stack.enter_context(in_process_graphql(self.instance, self._load_code))
-            if self._load_code:  # the next status, or misspelt name, is answered without this load
-                definitions_snapshot.remember(local.dagster_home(), self._graphql(definitions_snapshot.QUERY),
-                                              list(self.instance.get_required_daemon_types()))
         return self._graphql
 
     def __exit__(self, *exc):
