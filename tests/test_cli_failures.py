@@ -163,9 +163,9 @@ def test_status_tells_the_failed_step_from_what_was_not_built_behind_it(broken):
 def test_status_reads_dagsters_files_only_where_that_reading_holds(broken, tmp_path):
     """`status` reads the local instance's SQLite files without importing Dagster (records_sqlite.py);
     where that reading could differ from Dagster's it declines, and Dagster's API answers: another
-    schema revision, another storage, a wiped asset, a run whose process is gone (the local target
-    releases it) or that only Dagster's events tie to a process, an event log kept elsewhere, a home
-    with no records yet."""
+    schema revision, another storage, a wiped asset, a run whose process is gone (named by clawdata's
+    tag, or by Dagster's engine for a run of `dagster dev`: the local target releases it), an event
+    log kept elsewhere, a home with no records yet. A home whose path holds a space is read."""
     import os
     import shutil
     import socket
@@ -177,39 +177,45 @@ def test_status_reads_dagsters_files_only_where_that_reading_holds(broken, tmp_p
     shown = run_cli(broken["env"], "dagster", "status")  # the snapshot of the definitions, stored
     assert shown.returncode == 0, shown.stdout + shown.stderr
     stored = json.loads((Path(broken["env"]["DAGSTER_HOME"]) / CACHE_FILE).read_text())
-    home = tmp_path / "home"
-
+    home = tmp_path / "a home"
     original = Path(broken["env"]["DAGSTER_HOME"])
     ours = (original / "dagster.yaml").read_text().replace(str(original), str(home))  # as a moved home is written
+    with sqlite3.connect(original / "history/runs.db") as conn:
+        run_id, body = conn.execute("SELECT run_id, run_body FROM runs ORDER BY id DESC LIMIT 1").fetchone()
 
-    def answer(edit_sql: str = "", db: str = "history/runs.db", yaml: str = ours):
+    def answer(*edits: tuple[str, str], yaml: str = ours):
+        """The files reader on a copy of the home, each (file, SQL) edit made first."""
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(original, home)
         (home / "dagster.yaml").write_text(yaml)
-        if edit_sql:
+        for db, sql in edits:
             with sqlite3.connect(home / db) as conn:
-                conn.execute(edit_sql)
+                conn.execute(sql)
         return records_sqlite.status_data(home, stored["definitions"], stored["requiredDaemons"], 10)
 
-    assert answer() is not None
-    with sqlite3.connect(Path(broken["env"]["DAGSTER_HOME"]) / "history/runs.db") as conn:
-        run_id, body = conn.execute("SELECT run_id, run_body FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-
-    def in_progress(process: str | None) -> str:
+    def in_progress(process: str | None) -> tuple[str, str]:
         run = json.loads(body)
         run["tags"].pop("clawdata/process", None)
         if process:
             run["tags"]["clawdata/process"] = process
-        return f"UPDATE runs SET status = 'STARTED', run_body = '{json.dumps(run).replace(chr(39), chr(39) * 2)}' WHERE run_id = '{run_id}'"
+        return "history/runs.db", (f"UPDATE runs SET status = 'STARTED', run_body = '{json.dumps(run).replace(chr(39), chr(39) * 2)}' "
+                                   f"WHERE run_id = '{run_id}'")
 
-    here = socket.gethostname()
+    def engine_pid(pid: int) -> tuple[str, str]:  # the pid Dagster's engine logged as the run started
+        return f"history/runs/{run_id}.db", ("UPDATE event_logs SET event = json_replace(event, "
+                                            "'$.dagster_event.event_specific_data.metadata_entries[0].entry_data.text', "
+                                            f"'{pid}') WHERE dagster_event_type = 'ENGINE_EVENT'")
+
+    assert answer() is not None
+    here, dead = socket.gethostname(), 2**22 + 1
     live = answer(in_progress(f"{here}:{os.getpid()}"))  # a run going on in a live process: read as it is
     assert live is not None and live["runsOrError"]["results"][0]["status"] == "STARTED"
-    assert answer(in_progress(f"{here}:{2**22 + 1}")) is None  # its process gone: the target releases it first
-    assert answer(in_progress(None)) is None  # its process named in Dagster's events alone
-    assert answer("UPDATE alembic_version SET version_num = 'another'") is None
-    assert answer("UPDATE alembic_version SET version_num = 'another'", db="schedules/schedules.db") is None
-    assert answer("UPDATE asset_keys SET wipe_timestamp = 1", db="history/runs/index.db") is None
+    assert answer(in_progress(f"{here}:{dead}")) is None  # its process gone: the target releases it first
+    assert answer(in_progress(None), engine_pid(os.getpid())) is not None  # a run of `dagster dev`, going on
+    assert answer(in_progress(None), engine_pid(dead)) is None  # and one whose process is gone
+    assert answer(("history/runs.db", "UPDATE alembic_version SET version_num = 'another'")) is None
+    assert answer(("schedules/schedules.db", "UPDATE alembic_version SET version_num = 'another'")) is None
+    assert answer(("history/runs/index.db", "UPDATE asset_keys SET wipe_timestamp = 1")) is None
     assert answer(yaml=ours + "run_storage:\n  module: elsewhere\n") is None
     assert answer(yaml="storage:\n  postgres: {}\n") is None
     assert answer(yaml=ours.replace(str(home), str(original))) is None  # its event log in another folder
@@ -266,6 +272,18 @@ def test_an_upstream_failure_is_said_while_it_lasts_and_what_it_left_behind_afte
     dbt[0] = node("a", built_in="later", version="2") | {"opNames": ["gold"]}
     assert said(dbt)["b"] == "[yellow]behind[/] a (skipped by run bad00001, not built since)"
     assert said(dbt)["c"] == "[yellow]not built[/]: its unit test failed (run bad00001)"  # its own: it stays
+    # A run whose process was killed in slv's step: slv's build failed; what it never reached kept its
+    # table ("last build failure" there, and nothing under the table to say why): current if nothing it
+    # read changed, else behind what did. (raw: built by that run before it died.)
+    killed = {"raw": "SUCCESS", "slv": "IN_PROGRESS"}
+    graph = [node("raw", built_in="kill0000", version="2", attempt="kill0000", steps=killed),
+             node("slv", ["raw"], attempt="kill0000", steps=killed), node("model", ["slv"], attempt="kill0000", steps=killed),
+             node("on_raw", ["raw"], attempt="kill0000", steps=killed)]
+    assert said(graph) == {"raw": "-", "slv": "[red]last build failure[/] (run kill0000)",
+                           "model": "[yellow]not built[/]: its run ended before it (run kill0000)",  # slv fails above it
+                           "on_raw": "[yellow]behind[/] raw (skipped by run kill0000, not built since)"}
+    graph[1] = node("slv", ["raw"], built_in="later", version="1")  # slv built again, to the rows it had
+    assert said(graph)["model"] == "-"
 
 
 def test_usage_errors_answer_before_the_definitions_load(broken):

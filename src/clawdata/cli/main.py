@@ -189,7 +189,7 @@ def logs(url, run, step):
 
 
 @dagster_group.command()
-@click.option("--runs", default=10, show_default=True, help="How many recent runs to list.")
+@click.option("--runs", default=10, show_default=True, help="How many recent runs to list (0: every run, as Dagster's limit).")
 @click.pass_obj
 def status(url, runs):
     """Each asset's last materialization, rows and checks; recent runs; schedules, sensors, daemon."""

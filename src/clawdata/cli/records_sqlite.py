@@ -8,17 +8,17 @@ in the same shape.
 
 It declines (None: records.py answers) wherever its reading could differ from Dagster's: storage
 other than that, a schema revision it was not checked against, a wiped asset, a run to release (its
-process gone, or a warehouse slot held by a run that ended: Dagster's path writes that), a run whose
-process only Dagster's events name, ticks from before Dagster's selector migration, a schedule's
-next tick near a change of its timezone's offset, no instance facts remembered, or anything read in
-a shape it does not expect. tests/status_readers.py holds both readers to the same answer on real
-histories (tests/test_cli_failures.py, test_sensor.py, test_dev_cursor.py), and
-tests/test_private_apis.py the revision to Dagster's own, so an upgrade that changes what is read
-here fails there.
+process gone, or a warehouse slot held by a run that ended: Dagster's path writes that), ticks from
+before Dagster's selector migration, a schedule's next tick near a change of its timezone's offset,
+no instance facts remembered, or anything read in a shape it does not expect. tests/status_readers.py
+holds both readers to the same answer on real histories (tests/test_cli_failures.py,
+test_local_pipeline.py, test_sensor.py, test_dev_cursor.py), and tests/test_private_apis.py the
+revision to Dagster's own, so an upgrade that changes what is read here fails there.
 """
 
 import json
 import re
+import socket
 import sqlite3
 import time
 from contextlib import ExitStack, closing
@@ -46,7 +46,7 @@ def status_data(home: Path, definitions: dict, daemons: list[str] | None, run_li
         with ExitStack() as stack:
             runs, index, schedules = (stack.enter_context(closing(_open(home / p))) for p in (
                 "history/runs.db", "history/runs/index.db", "schedules/schedules.db"))
-            if any(_revision(db) != SCHEMA_REVISION for db in (runs, index, schedules)) or _unusual(runs, index, schedules):
+            if any(_revision(db) != SCHEMA_REVISION for db in (runs, index, schedules)) or _unusual(home, runs, index, schedules):
                 return None
             return _Reader(home, runs, index, schedules).status(definitions, daemons, run_limit)
     except Exception:  # noqa: BLE001 (not there yet, unreadable, a shape not expected: Dagster's path answers, and says why)
@@ -58,7 +58,7 @@ def _default_storage(home: Path) -> bool:
         text = (home / "dagster.yaml").read_text()
     except OSError:
         return False
-    base_dir = re.search(r"(?m)^    base_dir: (\S+)", text)
+    base_dir = re.search(r"(?m)^    base_dir: ['\"]?(.+?)['\"]?(?:\s+#.*)?$", text)  # a home's path may hold spaces
     return (text.startswith(CREATED_BY) and "class: ClawdataSqliteEventLogStorage" in text
             and base_dir is not None and Path(base_dir[1]) == home / "history" / "runs"
             and not re.search(r"(?m)^(storage|run_storage|schedule_storage):", text))
@@ -75,7 +75,7 @@ def _revision(db: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
-def _unusual(runs, index, schedules) -> bool:
+def _unusual(home: Path, runs, index, schedules) -> bool:
     """What this reading leaves to Dagster's: wiped assets, instigators not yet migrated to their own
     table, and runs the local target releases first (cli/local.py release_dead_runs)."""
     if index.execute("SELECT 1 FROM asset_keys WHERE wipe_timestamp IS NOT NULL OR asset_details IS NOT NULL LIMIT 1").fetchone():
@@ -86,9 +86,11 @@ def _unusual(runs, index, schedules) -> bool:
     if schedules.execute("SELECT 1 FROM job_ticks WHERE selector_id IS NULL LIMIT 1").fetchone():  # found by origin id
         return True
     marks = ",".join("?" * len(UNFINISHED))
-    for body, created in runs.execute(f"SELECT run_body, create_timestamp FROM runs WHERE status IN ({marks})", UNFINISHED):
+    for run_id, body, created in runs.execute(f"SELECT run_id, run_body, create_timestamp FROM runs WHERE status IN ({marks})",
+                                              UNFINISHED):
         process = (json.loads(body).get("tags") or {}).get(PROCESS_TAG)
-        if process is None or process_gone(process, _utc(created)):  # no tag: its process is in Dagster's events
+        found = (process, _utc(created)) if process else _engine_process(home, run_id)
+        if found and process_gone(*found):
             return True
     holders = {r for (r,) in index.execute(
         "SELECT run_id FROM concurrency_slots WHERE concurrency_key = ?1 AND run_id IS NOT NULL "
@@ -98,6 +100,22 @@ def _unusual(runs, index, schedules) -> bool:
         if row is None or row[0] in FINISHED:
             return True
     return False
+
+
+def _engine_process(home: Path, run_id: str) -> tuple[str, float] | None:
+    """host:pid of a run without clawdata's tag (one `dagster dev` launched), as cli/local.py
+    _process_of finds it: the pid Dagster's engine logged among the run's first engine events."""
+    path = home / "history" / "runs" / f"{run_id}.db"
+    if not path.exists():
+        return None
+    with closing(_open(path)) as db:
+        for event, timestamp in db.execute("SELECT event, timestamp FROM event_logs WHERE dagster_event_type = 'ENGINE_EVENT' "
+                                           "ORDER BY id LIMIT 20"):
+            entry = json.loads(event)
+            pid = dict(_metadata(entry["dagster_event"]["event_specific_data"])).get("pid")
+            if pid is not None:
+                return f"{socket.gethostname()}:{pid.get('text', pid.get('value'))}", entry["timestamp"]
+    return None
 
 
 def _utc(naive: str) -> float:

@@ -83,8 +83,8 @@ def _rows(node: dict, last: dict | None) -> int | None:
 def _not_built(node: dict, last: dict | None) -> tuple[str, str, str] | None:
     """Why the asset's latest attempt, a failed or canceled run, left it unbuilt, as (kind, text, run):
     "upstream" when something it reads failed in that run, "own" for dbt's own reason (its unit test,
-    a test it sits behind), "failed" when its build failed (or its run was canceled). None when that
-    run built it, or none failed."""
+    a test it sits behind), "ended" when the run ended before its step started with no step failed,
+    "failed" when its build failed (or its run was canceled). None when that run built it, or none failed."""
     attempt = node.get("latestAttempt") or {}
     if attempt.get("status") not in ("FAILURE", "CANCELED") or attempt.get("runId") == (last or {}).get("runId"):
         return None
@@ -99,6 +99,10 @@ def _not_built(node: dict, last: dict | None) -> tuple[str, str, str] | None:
         # Another step failed and its own never ran: it kept its table. (A step whose process
         # died stays IN_PROGRESS: that is its own failure.)
         return "upstream", f"[yellow]not built[/]: {UPSTREAM_FAILED} (run {run})", run
+    if attempt["status"] == "FAILURE" and "FAILURE" not in steps.values() and all(status is None for status in own):
+        # No step failed and its own never started: the run ended before it (its process killed, or
+        # the run failed before any step). It kept its table; the run list says how the run ended.
+        return "ended", f"[yellow]not built[/]: its run ended before it (run {run})", run
     return "failed", f"[red]last build {attempt['status'].lower()}[/] (run {run})", run
 
 
@@ -123,7 +127,7 @@ def attempt_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], tuple[str, str,
     state = {key: _not_built(n, last[key]) for key, n in keyed.items()}
     # failing on its own: a failed build (a canceled run's says nothing of the code or the data)
     failing = {key for key, said in state.items()
-               if said and said[0] != "upstream" and keyed[key]["latestAttempt"]["status"] == "FAILURE"}
+               if said and said[0] in ("own", "failed") and keyed[key]["latestAttempt"]["status"] == "FAILURE"}
     ancestors: dict[tuple, set] = {}
 
     def above(key) -> set:
@@ -136,7 +140,7 @@ def attempt_verdicts(nodes: list[dict]) -> dict[tuple[str, ...], tuple[str, str,
         return {t["key"]: t["value"] for t in (last.get(key) or {}).get("tags") or []}
 
     for key, said in state.items():
-        if not said or said[0] != "upstream" or above(key) & failing:
+        if not said or said[0] not in ("upstream", "ended") or above(key) & failing:
             continue
         read = tags(key)
         # (a parent it has no record of reading is news too, as the inbox sensor counts it)
