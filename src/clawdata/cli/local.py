@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from clawdata import settings
-from clawdata.cli.progress import RunEvent, failure_text, rows_detail
+from clawdata.cli.progress import INTERRUPTED_TEXT, RunEvent, failure_text, rows_detail
 
 EVENT_LOG = """\
 # Dagster's SQLite event log (the same files), with its connections kept open: cli/local_storage.py.
@@ -308,7 +308,7 @@ def describe_event(event) -> RunEvent | None:
             error = error.cause
         description = data.user_failure_data.description if data.user_failure_data else None
         interrupted = data.error_source is not None and data.error_source.value == "INTERRUPT"
-        text = "interrupted (Ctrl-C)" if interrupted else failure_text(description, causes)
+        text = INTERRUPTED_TEXT if interrupted else failure_text(description, causes)
         failed = data.user_failure_data.metadata.get(settings.FAILED_METADATA) if data.user_failure_data else None
         return RunEvent("step_failure", event.step_key, text, ok=False, interrupted=interrupted,
                         failed=failed.value if failed else 1)

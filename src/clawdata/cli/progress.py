@@ -150,6 +150,9 @@ def report(items) -> tuple[str | None, "Summary"]:
     return status, summary
 
 
+INTERRUPTED_TEXT = "interrupted (Ctrl-C)"  # a step failure Ctrl-C caused, as the CLI says it (read back by `status`)
+
+
 def failure_text(description: str | None, causes: list[str]) -> str:
     """A step failure in one message: a dagster.Failure's description (our bad-input and audit
     errors), else the innermost cause (the user-code error inside Dagster's wrappers)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clawdata import settings
 from clawdata.cli.local import CREATED_BY, PROCESS_TAG, UNFINISHED, process_gone
-from clawdata.cli.progress import failure_text
+from clawdata.cli.progress import INTERRUPTED_TEXT, failure_text
 
 # The alembic revision of Dagster's SQLite schemas (1.13) this reader was checked against.
 SCHEMA_REVISION = "29b539ebc72a"
@@ -240,7 +240,7 @@ class _Reader:
                         error = error.get("cause")
                     user = data.get("user_failure_data") or {}
                     interrupted = _enum(data.get("error_source")) == "INTERRUPT"
-                    said[step] = "interrupted (Ctrl-C)" if interrupted else failure_text(user.get("description"), causes)
+                    said[step] = INTERRUPTED_TEXT if interrupted else failure_text(user.get("description"), causes)
         return said
 
     def _observation(self, key: str) -> list[dict]:
