@@ -331,16 +331,15 @@ def test_processes_finding_the_project_stale_parse_it_once_and_never_write_half_
 
     dbt = shutil.copytree(ROOT / "dbt", tmp_path / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
     loaded = gold_project.load(dbt)
-    original, parses, in_place = gold_project._dbt, [], []
+    original, parses, in_place = gold_project._parse, [], []
 
-    def dbt_seen(p, *args):  # (in a thread: what it sees is asserted below, in the test's own)
+    def parse_seen(p, target_path):  # (in a thread: what it sees is asserted below, in the test's own)
         before = loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None
-        original(p, *args)
-        if args[0] == "parse":
-            parses.append(args)
-            in_place.append((loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None) != before)
+        original(p, target_path)
+        parses.append(target_path)
+        in_place.append((loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None) != before)
 
-    monkeypatch.setattr(gold_project, "_dbt", dbt_seen)
+    monkeypatch.setattr(gold_project, "_parse", parse_seen)
     start, parsed = threading.Barrier(2), []
 
     def prepare():

@@ -257,13 +257,49 @@ def _dbt(project: "DbtProject", *args: str) -> None:
             continue
         if info.get("level") == "error" and info.get("msg", "").strip():
             errors.append(info["msg"].strip())
-    lines = without_tracebacks("\n".join(errors).splitlines()) or (done.stderr.strip().splitlines() or ["(no output)"])[-1:]
+    raise _failed(project, args[0], errors, (done.stderr.strip().splitlines() or ["(no output)"])[-1])
+
+
+def _failed(project: "DbtProject", command: str, errors: list[str], otherwise: str) -> "DbtProjectError":
+    """dbt's own error lines (without its tracebacks, at most MAX_ERROR_LINES), else `otherwise`."""
+    lines = without_tracebacks("\n".join(errors).splitlines()) or [otherwise]
     detail = "\n".join(lines[:MAX_ERROR_LINES] + [f"... ({len(lines) - MAX_ERROR_LINES} more lines)"] * (len(lines) > MAX_ERROR_LINES))
     # (only where a package could not be fetched: a version requirement or a bad packages.yml is said as dbt says it)
-    fetching = args[0] == "deps" and re.search(r"(?i)connect|resolv|timed? ?out|network|unreachable|\bgit\b|https?:", detail)
+    fetching = command == "deps" and re.search(r"(?i)connect|resolv|timed? ?out|network|unreachable|\bgit\b|https?:", detail)
     hint = ("\nWithout a network, vendor the packages: run `dbt deps` where there is one and keep the project's "
             "dbt_packages/ folder (clawdata runs `dbt deps` only when it is missing)") if fetching else ""
-    raise DbtProjectError(f"dbt {args[0]} failed for the dbt project at {project.project_dir}:\n{detail}{hint}")
+    return DbtProjectError(f"dbt {command} failed for the dbt project at {project.project_dir}:\n{detail}{hint}")
+
+
+def _parse(project: "DbtProject", target_path: Path) -> None:
+    """`dbt parse` in this process, by dbt's programmatic runner: a `dbt` process spent 3-4 s starting
+    and importing dbt (which this process has imported for dagster-dbt) before a parse of 1-2 s, at
+    every edit. dbt's config schemas are kept as a build keeps them (gold/dbt_schemas.py)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.cli.main import dbtRunner
+
+    from clawdata.gold import dbt_schemas
+    from clawdata.gold.runner import close_dbt_duckdb, dbt_args
+
+    errors: list[str] = []
+
+    def on_event(event) -> None:  # what `--log-format json` printed at level error
+        if event.info.level == "error" and event.info.msg.strip():
+            errors.append(event.info.msg.strip())
+
+    schemas = project.manifest_path.parent / dbt_schemas.FILE
+    dbt_schemas.use(schemas)
+    opened_before = DuckDBConnectionManager._ENV is not None
+    try:
+        result = dbtRunner(callbacks=[on_event]).invoke(
+            ["--no-use-colors", "--log-level", "none", "--log-level-file", "none", "--no-send-anonymous-usage-stats",
+             "parse", *dbt_args(project.project_dir, project.profiles_dir, project.target, target_path)])
+    finally:
+        if not opened_before:  # (a parse-time macro may open the warehouse: never left holding its lock)
+            close_dbt_duckdb()
+    dbt_schemas.save(schemas)
+    if not result.success:
+        raise _failed(project, "parse", errors, str(result.exception or "(no output)"))
 
 
 def load(project_dir: Path | None = None) -> "DbtProject":
@@ -462,7 +498,7 @@ def _parse_in_place(project: "DbtProject") -> None:
         state = target / "partial_parse.msgpack"
         if state.is_file():
             shutil.copy2(state, private / state.name)
-        _dbt(project, "parse", "--target-path", str(private))
+        _parse(project, private)
         for written in private.iterdir():
             if written.is_file():
                 os.replace(written, target / written.name)
