@@ -194,11 +194,12 @@ SCHEDULER_ITERATION_SECONDS = 30
 STOP_HOLDS_SECONDS = 90  # a minute boundary and a slow iteration's write-back after the stop
 
 
-def _set_schedule(graphql, name: str, want: str) -> str:
+def _set_schedule(graphql, name: str, want: str, held_since: float | None = None, hold: bool = True) -> str:
     """Start or stop a schedule as the UI's toggle does, until it holds; returns the status it had.
     A stop must hold for STOP_HOLDS_SECONDS: a schedule that comes back running (every minute in the
-    test stack) would queue runs faster than a loaded machine drains them."""
-    had, held_since = None, None
+    test stack) would queue runs faster than a loaded machine drains them. `hold=False` returns once
+    it reads stopped (confirm_stopped() waits out the rest later, while a test goes on)."""
+    had, confirming = None, held_since is not None
     while True:
         state = graphql(SCHEDULE, {"selector": _schedule_selector(name)})["scheduleOrError"]["scheduleState"]
         had = had or state["status"]
@@ -212,7 +213,7 @@ def _set_schedule(graphql, name: str, want: str) -> str:
         elif held_since is None:
             held_since = time.time()
         if want == "STOPPED":
-            if had == want or (held_since is not None and time.time() - held_since >= STOP_HOLDS_SECONDS):
+            if (had == want and not confirming) or (held_since is not None and (not hold or time.time() - held_since >= STOP_HOLDS_SECONDS)):
                 return had  # (stopped already: nothing a write-back could undo)
             time.sleep(5)
             continue
@@ -222,8 +223,14 @@ def _set_schedule(graphql, name: str, want: str) -> str:
         time.sleep(max(1.0, SCHEDULER_ITERATION_SECONDS - second))  # then check that it held
 
 
-def stop_schedule(graphql, name: str = "daily_refresh") -> str:
-    return _set_schedule(graphql, name, "STOPPED")
+def stop_schedule(graphql, name: str = "daily_refresh", hold: bool = True) -> str:
+    return _set_schedule(graphql, name, "STOPPED", hold=hold)
+
+
+def confirm_stopped(graphql, since: float, name: str = "daily_refresh") -> None:
+    """After stop_schedule(hold=False) at `since`: the stop held STOP_HOLDS_SECONDS from then (the
+    scheduler's write-back of a running state is undone again, the hold counted afresh)."""
+    _set_schedule(graphql, name, "STOPPED", held_since=since)
 
 
 def start_schedule(graphql, name: str = "daily_refresh") -> str:

@@ -44,8 +44,8 @@ DELIVERIES = {
     ),
 }
 # UI-style launches: what the Launchpad ("Materialize all") and "Materialize selected" send.
-UI_LAUNCHES = [("materialize_all", None), ("__ASSET_JOB", [["raw_products"], ["slv_products"]]),
-               ("__ASSET_JOB", [["raw_orders"], ["slv_orders"]]), ("__ASSET_JOB", [["raw_customers"], ["slv_customers"]])]
+# (one of each: more runs of the same route only lengthened the pool's queue, 13-20 s a run)
+UI_LAUNCHES = [("materialize_all", None), ("__ASSET_JOB", [["raw_orders"], ["slv_orders"]])]
 
 
 def make_materialize(stack) -> subprocess.CompletedProcess:
@@ -155,7 +155,7 @@ def run_overlap(stack):
           f"ours all finished {ours_done - started:.0f} s after the first submission, idle at {quiet - started:.0f} s")
 
     assert set(ours) <= set(statuses)
-    assert len(ours) >= 9 and submitted["schedule"], submitted  # every route took part
+    assert len(ours) >= 7 and submitted["schedule"], submitted  # every route took part
     assert all(s in FINISHED for s in statuses.values())
     assert succeeded == list(statuses), {i[:8]: s for i, s in statuses.items() if s != "SUCCESS"}
     assert not errors, errors

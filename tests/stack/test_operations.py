@@ -23,7 +23,7 @@ from tests.stack.conftest import CRM_PASSWORD, team_repository
 from tests.stack.harness import ComposeStack
 from tests.stack.inbox import INBOX, drop, remove
 from tests.stack.runs import (
-    runs, start_schedule, stop_schedule, wait_for_run, wait_for_runs, wait_for_step_start, wait_until_idle,
+    confirm_stopped, runs, start_schedule, stop_schedule, wait_for_run, wait_for_runs, wait_for_step_start, wait_until_idle,
 )
 
 HOLD = "/var/lib/clawdata/inbox/.hold-before-publish"  # tests/stack/conftest.py: CLAWDATA_HOLD_BEFORE_PUBLISH
@@ -63,19 +63,23 @@ def test_declared_sources_of_files_and_of_a_database_reach_gold_through_the_daem
         scheduled = wait_for_run(stack.graphql, lambda r: r["tags"].get("dagster/schedule_name") == "daily_refresh"
                                  and (r["startTime"] or 0) > since, timeout=600, what="a scheduled run")
     finally:
-        stop_schedule(stack.graphql)
-    assert scheduled["status"] == "SUCCESS", scheduled
-    plans = dict(stack.warehouse_rows("SELECT plan, accounts FROM accounts_per_plan"))
-    assert plans == {"pro": 13, "basic": 27, "enterprise": 1}, plans
-    bronze = [e for e in stack.graphql("""{ assetOrError(assetKey: {path: ["raw_accounts"]}) { ... on Asset {
-        assetMaterializations(limit: 1) { metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }""")
-              ["assetOrError"]["assetMaterializations"][0]["metadataEntries"] if e["label"] == "rows_read"]
-    assert bronze and bronze[0]["intValue"] <= 5, bronze  # the rows whose cursor moved, not the table
-    remove(stack, "visits_2026-11-02.jsonl")
-    # (its run taken out before the next test: a run left to start later would hold the warehouse slot
-    # through the next test's hold before publishing)
-    wait_for_run(stack.graphql, lambda r: "visits_2026-11-02.jsonl removed" in r["tags"].get("clawdata/trigger", ""),
-                 timeout=600, what="the sensor's run for the removal")
+        stop_schedule(stack.graphql, hold=False)  # (that it held is confirmed at the end, the test going on meanwhile)
+        stopped_at = time.time()
+    try:
+        assert scheduled["status"] == "SUCCESS", scheduled
+        plans = dict(stack.warehouse_rows("SELECT plan, accounts FROM accounts_per_plan"))
+        assert plans == {"pro": 13, "basic": 27, "enterprise": 1}, plans
+        bronze = [e for e in stack.graphql("""{ assetOrError(assetKey: {path: ["raw_accounts"]}) { ... on Asset {
+            assetMaterializations(limit: 1) { metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }""")
+                  ["assetOrError"]["assetMaterializations"][0]["metadataEntries"] if e["label"] == "rows_read"]
+        assert bronze and bronze[0]["intValue"] <= 5, bronze  # the rows whose cursor moved, not the table
+        remove(stack, "visits_2026-11-02.jsonl")
+        # (its run taken out before the next test: a run left to start later would hold the warehouse slot
+        # through the next test's hold before publishing)
+        wait_for_run(stack.graphql, lambda r: "visits_2026-11-02.jsonl removed" in r["tags"].get("clawdata/trigger", ""),
+                     timeout=600, what="the sensor's run for the removal")
+    finally:
+        confirm_stopped(stack.graphql, since=stopped_at)
 
 
 def test_a_backup_taken_mid_run_restores_to_a_state_the_next_run_completes(stack, tmp_path):
