@@ -43,17 +43,16 @@ def run_all(ctx: Context, reps: int = 3, status_reps: int = 5) -> dict:
         changed_customers(sample, ctx.inbox / f"customers_bench_{i:02d}.csv", offset=i)
         return ctx.materialize(sample, home, logs / f"delivery-{i}.log", fresh=False)
 
-    out = _pairs(ctx, reps, "delivery", delivery, bare)
-    out["delivery_profile"] = profile(home, [p["delivery"] for p in out.pop("ok")])
+    out, ok = _pairs(ctx, reps, "delivery", delivery, bare)
+    out["delivery_profile"] = profile(home, [p["delivery"] for p in ok])
     model = ctx.project / EDITED_MODEL
 
     def edit(i):  # (before both: each parses and builds the edited project its own way)
         with model.open("a") as sql:
             sql.write(f"-- reviewed, edit {i}\n")
 
-    out["edit"] = _pairs(ctx, reps, "edit", lambda i: ctx.materialize(sample, home, logs / f"edit-{i}.log", fresh=False),
-                         bare, before=edit)
-    out["edit"].pop("ok")
+    out["edit"], _ = _pairs(ctx, reps, "edit", lambda i: ctx.materialize(sample, home, logs / f"edit-{i}.log", fresh=False),
+                            bare, before=edit)
     ctx.log("targets: `clawdata dagster status` and `clawdata --version` ...")
     for name, args in (("status", ["dagster", "status"]), ("version", ["--version"])):
         runs = [run([ctx.clawdata, *args], ctx.env(sample, home=home), logs / f"{name}-{i}.log", cwd=ctx.runs) for i in range(status_reps)]
@@ -63,9 +62,9 @@ def run_all(ctx: Context, reps: int = 3, status_reps: int = 5) -> dict:
     return out
 
 
-def _pairs(ctx: Context, reps: int, name: str, ours, bare, before=None) -> dict:
+def _pairs(ctx: Context, reps: int, name: str, ours, bare, before=None) -> tuple[dict, list[dict]]:
     """`reps` pairs of clawdata's `ours(i)` and the bare `dbt build`, alternating which goes first,
-    each pair after `before(i)`."""
+    each pair after `before(i)`: their figures, and the pairs where both succeeded."""
     pairs = []
     for i in range(reps):
         if before:
@@ -82,7 +81,7 @@ def _pairs(ctx: Context, reps: int, name: str, ours, bare, before=None) -> dict:
            "dbt_build_wall_s": stats(p["dbt_build"]["wall_s"] for p in ok),
            "pair_ratio": stats(p[name]["wall_s"] / p["dbt_build"]["wall_s"] for p in ok)}
     out["ratio"] = out[f"{name}_wall_s"]["median"] / out["dbt_build_wall_s"]["median"] if ok else None
-    return {**out, "ok": ok}
+    return out, ok
 
 
 # Where a small delivery's seconds go, from each run's event log (core.read_back).

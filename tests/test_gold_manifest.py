@@ -47,8 +47,20 @@ def test_a_run_reads_the_load_time_parse_from_any_working_directory(tmp_path: Pa
     project = gold_project.load()
     gold_project.prepare_if_stale(project)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(runner, "parse", lambda *_: pytest.fail("the project was parsed again"))
-    assert "model.clawdata.dim_customers" in runner.load_manifest(project).nodes
+    with monkeypatch.context() as patched:
+        patched.setattr(gold_project, "parsed_privately", lambda *_: pytest.fail("the project was parsed again"))
+        assert "model.clawdata.dim_customers" in runner.load_manifest(project).nodes
+    # Without dbt's state (a project parsed elsewhere), the run parses it, privately: target/ unchanged.
+    target = project.manifest_path.parent
+    state = (target / "partial_parse.msgpack").read_bytes()  # (the worker's project: put back after)
+    (target / "partial_parse.msgpack").unlink()
+    try:
+        manifest_before = project.manifest_path.read_bytes()
+        assert "model.clawdata.dim_customers" in runner.load_manifest(project).nodes
+        assert project.manifest_path.read_bytes() == manifest_before and not (target / "partial_parse.msgpack").exists()
+        assert not list(target.glob(".clawdata-parse-*"))
+    finally:
+        (target / "partial_parse.msgpack").write_bytes(state)
 
 
 def test_nodes_that_read_the_clock_chance_or_a_file_are_volatile():

@@ -22,9 +22,9 @@ def tiny(tmp_path, monkeypatch):
     duckdb.connect(str(warehouse)).close()
     monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(warehouse))
     monkeypatch.delenv("CLAWDATA_DBT_PROFILES_DIR", raising=False)
-    profiles = gold_project.profiles_dir(project_dir, gold_project.project_config(project_dir))
-    manifest = runner.parse(project_dir, profiles, None, project_dir / "target")
-    return warehouse, lambda: runner.DbtBuild(manifest, project_dir, profiles, None, ["answer"])
+    project = gold_project.load(project_dir)
+    with gold_project.parsed_privately(project) as (_, manifest):
+        return warehouse, lambda: runner.DbtBuild(manifest, project_dir, project.profiles_dir, project.target, ["answer"])
 
 
 def test_dbt_waits_out_a_reader_holding_the_warehouse(tiny):
@@ -72,9 +72,10 @@ def test_a_failed_models_sql_is_in_the_output_and_where_dbt_says_it_is(tmp_path,
     (project_dir / "models" / "broken.sql").write_text("select no_such_column from (select 1 as answer)")
     monkeypatch.setenv("CLAWDATA_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.delenv("CLAWDATA_DBT_PROFILES_DIR", raising=False)
-    profiles = gold_project.profiles_dir(project_dir, gold_project.project_config(project_dir))
-    manifest = runner.parse(project_dir, profiles, None, project_dir / "target")
-    build = runner.DbtBuild(manifest, project_dir, profiles, None, ["broken"], keep_compiled_in=project_dir / "target")
+    project = gold_project.load(project_dir)
+    with gold_project.parsed_privately(project) as (_, manifest):
+        pass
+    build = runner.DbtBuild(manifest, project_dir, project.profiles_dir, project.target, ["broken"], keep_compiled_in=project_dir / "target")
     out = io.StringIO()
     with redirect_stdout(out):
         assert [e["data"]["status"] for e in build] == ["error"]

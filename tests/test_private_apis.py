@@ -264,6 +264,10 @@ def test_dbt_asks_for_its_config_schemas_where_the_kept_ones_answer(tmp_path):
     import subprocess
     import sys
 
+    from clawdata.gold import project as gold_project
+
+    # (parsed first, as at any load: a run reads that parse; without it, it parses, a dbt command of its own)
+    gold_project.prepare_if_stale(gold_project.load())
     env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
     runs = [json.loads(subprocess.run([sys.executable, "-c", _WARM, str(tmp_path / "schemas.json")], env=env, cwd=ROOT,
                                       capture_output=True, text=True, check=True).stdout.splitlines()[-1])

@@ -34,6 +34,7 @@ from clawdata import settings
 
 if TYPE_CHECKING:  # imported where used: the CLI reads this module without loading Dagster
     from dagster_dbt import DbtProject
+    from dbt.contracts.graph.manifest import Manifest
 
 # What dbt_project.yml names, and dbt's defaults when it does not.
 _PATH_KEYS = {
@@ -271,7 +272,7 @@ def _failed(project: "DbtProject", command: str, errors: list[str], otherwise: s
     return DbtProjectError(f"dbt {command} failed for the dbt project at {project.project_dir}:\n{detail}{hint}")
 
 
-def _parse(project: "DbtProject", target_path: Path) -> None:
+def _parse(project: "DbtProject", target_path: Path) -> "Manifest":
     """`dbt parse` in this process, by dbt's programmatic runner: a `dbt` process spent 3-4 s starting
     and importing dbt (which this process has imported for dagster-dbt) before a parse of 1-2 s, at
     every edit. dbt's config schemas are kept as a build keeps them (gold/dbt_schemas.py)."""
@@ -300,6 +301,7 @@ def _parse(project: "DbtProject", target_path: Path) -> None:
     dbt_schemas.save(schemas)
     if not result.success:
         raise _failed(project, "parse", errors, str(result.exception or "(no output)"))
+    return result.result
 
 
 def load(project_dir: Path | None = None) -> "DbtProject":
@@ -488,22 +490,30 @@ def _parsing(target: Path) -> Iterator[None]:
         yield
 
 
-def _parse_in_place(project: "DbtProject") -> None:
-    """dbt's parse into a private folder (partial parsing from the project's last state), then each
-    file it wrote moved into target/ whole (a rename): a process reading the manifest meanwhile reads
-    the old file or the new one, never half of one, and a failed parse leaves the last good one."""
+@contextlib.contextmanager
+def parsed_privately(project: "DbtProject") -> Iterator[tuple[Path, "Manifest"]]:
+    """dbt's parse into a private folder beside target/ (partial parsing from the project's last
+    state), removed after: the folder and the parsed manifest. Nothing target/ holds is touched."""
     target = project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
     private = Path(tempfile.mkdtemp(prefix=".clawdata-parse-", dir=target))
     try:
         state = target / "partial_parse.msgpack"
         if state.is_file():
             shutil.copy2(state, private / state.name)
-        _parse(project, private)
-        for written in private.iterdir():
-            if written.is_file():
-                os.replace(written, target / written.name)
+        yield private, _parse(project, private)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _parse_in_place(project: "DbtProject") -> None:
+    """dbt's parse (parsed_privately), then each file it wrote moved into target/ whole (a rename): a
+    process reading the manifest meanwhile reads the old file or the new one, never half of one, and
+    a failed parse leaves the last good one."""
+    with parsed_privately(project) as (private, _):
+        for written in private.iterdir():
+            if written.is_file():
+                os.replace(written, project.manifest_path.parent / written.name)
 
 
 def source_column_docs() -> dict:

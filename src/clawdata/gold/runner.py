@@ -59,7 +59,7 @@ def load_manifest(project: "DbtProject") -> "Manifest":
     """The parsed project as an object dbt can run. It is read from the state dbt's own parse left
     (`partial_parse.msgpack`, written by the load-time parse that gold/project.py keeps in step with
     the project's files): 0.1-0.3 s where dbt's parse takes 2-5 s. Without that file (a project
-    parsed elsewhere), dbt parses here, into a private target path. The target path is the project's
+    parsed elsewhere), dbt parses here, into a private folder (gold/project.py). The target path is the project's
     (relative to it, as dbt and DbtProject read it), whatever this process's working directory."""
     target_path = project.project_dir / project.target_path
     state = target_path / "partial_parse.msgpack"
@@ -73,26 +73,10 @@ def load_manifest(project: "DbtProject") -> "Manifest":
             return Manifest.from_msgpack(state.read_bytes(), decoder=extended_mashumuro_decoder)
         except Exception:  # written by another dbt version: parse instead
             pass
-    return parse(project.project_dir, project.profiles_dir, project.target, target_path)
+    from clawdata.gold.project import parsed_privately
 
-
-def parse(project_dir: Path, profiles_dir: Path, target: str | None, target_path: Path) -> "Manifest":
-    """The project parsed in this process: partial parsing from the project's own parse (the
-    load-time one) into a private target path, so that nothing the code location reads is touched."""
-    from dbt.cli.main import dbtRunner
-
-    private = Path(tempfile.mkdtemp(prefix="clawdata-parse-"))
-    try:
-        state = target_path / "partial_parse.msgpack"
-        if state.is_file():
-            shutil.copy2(state, private / state.name)
-        result = dbtRunner().invoke(["--quiet", "--no-use-colors", "--log-level-file", "none", "parse",
-                                     *dbt_args(project_dir, profiles_dir, target, private)])
-        if not result.success:
-            raise RuntimeError(f"dbt parse failed for {project_dir}: {result.exception}")
-        return result.result
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    with parsed_privately(project) as (_, manifest):
+        return manifest
 
 
 def warm_schemas(project: "DbtProject") -> Path:
