@@ -227,6 +227,13 @@ class Context:
             fresh_file(self.warehouse)
         return self.clawdata_run(["dagster", "materialize", "--all", *extra], sample, home, log)
 
+    def dbt_build(self, sample, warehouse: Path, target: Path, log: Path, *extra: str) -> dict:
+        """A bare `dbt build` (dbt's own command, no clawdata) of the project copy on `warehouse`, with
+        clawdata's generated profile and dbt's state in `target`, measured."""
+        cmd = [str(self.bin / "dbt"), "build", *extra, "--project-dir", str(self.project), "--profiles-dir", str(self.profiles),
+               "--target", "clawdata", "--target-path", str(target), "--log-path", str(target)]
+        return run(cmd, self.env(sample, warehouse), log, cwd=self.project)
+
     def compile_manifest(self, sample) -> Path:
         """`dbt compile` of the project copy against an empty warehouse of the same file name (the same
         catalog in the relation names), into a target folder of its own: the models' full SQL."""

@@ -30,14 +30,11 @@ def run_all(ctx: Context, reps: int = 3, status_reps: int = 5) -> dict:
         return {"error": f"materialize --all failed on the sample; see {full['log']}"}
     copy = copy_warehouse(ctx.warehouse, ctx.runs / "dbt-copy" / ctx.warehouse.name)
     target = ctx.runs / "dbt-target"
-    dbt = [str(ctx.bin / "dbt"), "build", "--project-dir", str(ctx.project), "--profiles-dir", str(ctx.profiles),
-           "--target", "clawdata", "--target-path", str(target), "--log-path", str(target)]
-    dbt_env = ctx.env(sample, copy)
-    if run(dbt, dbt_env, logs / "dbt-build-warmup.log", cwd=ctx.project)["returncode"] != 0:
+    if ctx.dbt_build(sample, copy, target, logs / "dbt-build-warmup.log")["returncode"] != 0:
         return {"error": f"dbt build failed on the copy; see {logs / 'dbt-build-warmup.log'}"}
 
     def bare(name, i):
-        return run(dbt, dbt_env, logs / f"dbt-build-{name}-{i}.log", cwd=ctx.project)
+        return ctx.dbt_build(sample, copy, target, logs / f"dbt-build-{name}-{i}.log")
 
     def delivery(i):
         changed_customers(sample, ctx.inbox / f"customers_bench_{i:02d}.csv", offset=i)
@@ -162,7 +159,8 @@ def rows(result: dict) -> list[dict]:
         s, _ = _at(sizes, n)
         value = ((s or {}).get("ratio_wall") or {}).get("median")
         add(f"{size_label(n)}: full run / floor", f"{size_label(n)}: full run / floor (wall)", f"<= {limit:g}x", limit, value,
-            f"{num(value, 2)}x (cpu {med((s or {}).get('ratio_cpu'), 2)}x)", s, n)
+            f"{num(value, 2)}x (cpu {med((s or {}).get('ratio_cpu'), 2)}x" + (
+                f"; dbt build alone {med(s['dbt_alone_ratio'], 2)}x)" if (s or {}).get("dbt_alone_ratio") else ")"), s, n)
     stack = result.get("stack") or {}
     sm = stack.get("summary") or {}
     for figure, key, limit in (("stack: trivial run, submit to success (median)", "launch_submit_to_success_s", 3.0),

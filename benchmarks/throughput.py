@@ -4,6 +4,8 @@ Per size, a fresh DAGSTER_HOME; per repetition a fresh warehouse, then
   platform  `clawdata dagster materialize --all` (the real CLI, a subprocess)
   second    the same again, inputs unchanged (INCREMENTAL, incremental.py)
   floor     the same SQL in one DuckDB process (core.py)
+  dbt alone (the tiny size only) a bare `dbt build --full-refresh` of the same project on a copy of the
+            warehouse the platform run just built: what dbt itself costs of the full run, beside the floor
 in alternating order (platform first on even repetitions, floor first on odd ones), so a drift in the
 machine's load hits both; the ratio platform / floor is taken within each repetition. Each platform run
 is read back from its event log: start-up, run creation, steps, the gold step around dbt's results,
@@ -14,12 +16,13 @@ shutdown (WHERE THE PLATFORM'S TIME GOES). After a size's repetitions its wareho
 import shutil
 
 from benchmarks import incremental, replica
-from benchmarks.core import Context, fresh_file, layer, loadavg, read_back, stats
+from benchmarks.core import Context, copy_warehouse, fresh_file, layer, loadavg, read_back, stats
 from benchmarks.datasets import dataset
 from benchmarks.fmt import add, f, med, size_label, table
 
 
-def bench_size(ctx: Context, customers: int, seed: int, reps: int, manifest, second: bool = True) -> dict:
+def bench_size(ctx: Context, customers: int, seed: int, reps: int, manifest, second: bool = True,
+               dbt_alone: bool = False) -> dict:
     data = dataset(ctx.work, customers, seed, log=ctx.log)
     sample, home, floor_wh = data["dir"], ctx.runs / f"home-{customers}", ctx.runs / "floor" / "warehouse.duckdb"
     shutil.rmtree(home, ignore_errors=True)
@@ -29,6 +32,8 @@ def bench_size(ctx: Context, customers: int, seed: int, reps: int, manifest, sec
 
         def platform():
             rep["platform"] = ctx.materialize(sample, home, logs / "platform.log", fresh=True)
+            if dbt_alone and rep["platform"]["returncode"] == 0:
+                rep["dbt_alone"] = _dbt_alone(ctx, sample, logs / "dbt-alone.log", warm=i == 0)
             if second and rep["platform"]["returncode"] == 0:
                 rep["second"] = incremental.second_run(ctx, sample, home, logs / "second.log")
 
@@ -43,6 +48,7 @@ def bench_size(ctx: Context, customers: int, seed: int, reps: int, manifest, sec
         rep["ratio_cpu"] = p["cpu_s"] / fl["cpu_s"] if ok and fl["cpu_s"] else None
         ctx.log(f"  {customers:>10,} rep {i + 1}/{reps}: platform {p['wall_s']:7.1f} s (cpu {p['cpu_s']:6.1f}), floor"
                 f" {fl['wall_s']:7.1f} s (cpu {fl['cpu_s']:6.1f})" + (f", ratio {rep['ratio_wall']:.2f}x" if ok else "")
+                + (f"; dbt alone {rep['dbt_alone']['wall_s']:.1f} s" if "dbt_alone" in rep else "")
                 + (f"; second run {rep['second']['wall_s']:.1f} s" if "second" in rep else "") + f"  [load {rep['load_at_start']:.1f}]")
         out.append(rep)
         fresh_file(floor_wh)
@@ -53,6 +59,18 @@ def bench_size(ctx: Context, customers: int, seed: int, reps: int, manifest, sec
     published = replica.measure_publish(ctx.warehouse, ctx.runs) if ctx.warehouse.exists() else None
     fresh_file(ctx.warehouse)
     return {**summarize(customers, data, out), **incremental.summarize(out), "replica": published}
+
+
+def _dbt_alone(ctx: Context, sample, log, warm: bool) -> dict:
+    """dbt's own command on the bronze and silver the platform run just built (a copy): every model
+    rebuilt, every test run, as the full run's gold step does, with dbt's partial parse warm (a first,
+    unmeasured build parses the project into this target path)."""
+    copy = copy_warehouse(ctx.warehouse, ctx.runs / "dbt-alone" / ctx.warehouse.name)  # one path: the parse stays valid
+    target = ctx.runs / "dbt-alone-target"
+    if warm:
+        ctx.dbt_build(sample, copy, target, log.with_name("dbt-alone-warmup.log"), "--full-refresh")
+        copy = copy_warehouse(ctx.warehouse, copy)
+    return ctx.dbt_build(sample, copy, target, log, "--full-refresh")
 
 
 def _floor_seconds(detail: dict | None, step: str):
@@ -91,6 +109,9 @@ def summarize(customers: int, data: dict, reps: list[dict]) -> dict:
         "dbt": {k: stats((p.get("dbt") or {}).get(k) for p in platform) for k in ("before_first_result_s", "results_s", "after_last_result_s")},
         "floor_includes": {"audits": d0.get("audits"), "dbt_tests": len(d0.get("gold_tests") or {}), "dbt_models": len(d0.get("gold_models") or {}),
                            "failing_tests": d0.get("failing_tests"), "dagster_imported": d0.get("dagster_imported"), "dbt_imported": d0.get("dbt_imported")},
+        "dbt_alone_wall_s": stats(r["dbt_alone"]["wall_s"] for r in ok if (r.get("dbt_alone") or {}).get("returncode") == 0),
+        "dbt_alone_ratio": stats(r["dbt_alone"]["wall_s"] / r["floor"]["wall_s"] for r in ok
+                                 if (r.get("dbt_alone") or {}).get("returncode") == 0),
         "load_avg": stats(r["load_at_start"] for r in reps),
         "runs": reps,
     }
@@ -110,7 +131,7 @@ def run_all(ctx: Context, sizes: list[int], tiny: int, seed: int, reps_for, seco
     result = {"manifest": str(manifest), "warm_sample": smallest, "sizes": []}
     for n in all_sizes:
         ctx.log(f"size {n:,} customers: {reps_for(n)} repetitions")
-        result["sizes"].append(bench_size(ctx, n, seed, reps_for(n), manifest, second=second))
+        result["sizes"].append(bench_size(ctx, n, seed, reps_for(n), manifest, second=second, dbt_alone=n == min(all_sizes)))
     return result
 
 
@@ -147,6 +168,11 @@ def render(section: dict) -> str:
     out.append("overhead/asset = (platform - floor) / assets materialized. Peak MB: RSS summed over the process tree, sampled every"
                " 0.1 s; the largest single process is in the JSON. Processes run with a warm bytecode cache (PYTHONPYCACHEPREFIX under"
                " benchmarks/.work), as in the images; the cost without one: START-UP.")
+    for s in sizes:
+        if s.get("dbt_alone_ratio"):
+            out.append(f"dbt alone at {size_label(s['customers'])}: a bare `dbt build --full-refresh` of the same project on the"
+                       f" platform's bronze and silver (a copy) takes {f(s['dbt_alone_wall_s'], 1, ' s')}, {f(s['dbt_alone_ratio'], 2, 'x')}"
+                       f" the floor: the part of the full run's ratio that is dbt's own")
     big = sizes[-1]
     out.append(f"peak memory at {size_label(big['customers'])}: platform {f(big['platform_peak_tree_rss_mb'], 0, ' MB')} (tree), "
                f"largest process {f(big['platform_peak_process_rss_mb'], 0, ' MB')}; floor {f(big['floor_peak_rss_mb'], 0, ' MB')}")
