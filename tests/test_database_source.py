@@ -300,3 +300,64 @@ def test_a_table_empty_at_its_first_load_gives_empty_tables_then_its_rows(tmp_pa
     with sqlite3.connect(app) as db:
         db.execute("DELETE FROM accounts")
     assert run(**{FULL_REFRESH_TAG: "true"}) == (False, rows)
+
+
+def test_a_wide_numeric_loads_as_its_exact_text(server, tmp_path, monkeypatch):
+    """A NUMERIC of more digits than DuckDB's DECIMAL (38) holds: declared VARCHAR, read as the
+    database's text of it, every digit kept (dlt's DECIMAL(50,5) was refused by every table)."""
+    from clawdata.sources.database import declare
+
+    host, port = server
+    postgres.psql(host, port, "app", """
+        CREATE TABLE crm.ledger (id integer PRIMARY KEY, amount numeric(50, 5), small numeric(10));
+        INSERT INTO crm.ledger VALUES (1, 123456789012345678901234567890123456789012345.12345, 42), (2, 1.5, NULL);""")
+    monkeypatch.setenv("CLAWDATA_SOURCE_LEDGER_PASSWORD", postgres.PASSWORD)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    text, _ = declare("ledger", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.ledger", ["id"], None)
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    assert declared.types == {"id": "INTEGER", "amount": "VARCHAR", "small": "DECIMAL(10,0)"}, declared.types
+    warehouse = tmp_path / "warehouse.duckdb"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
+                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    with read_only(warehouse) as conn:
+        assert conn.execute("SELECT amount, small FROM silver.slv_ledger ORDER BY id").fetchall() == [
+            ("123456789012345678901234567890123456789012345.12345", 42), ("1.50000", None)]
+
+
+def test_a_table_whose_key_repeats_within_a_load_is_refused_and_a_dlt_column_left_out(tmp_path):
+    """A table has no row order: two rows of one load with one key would leave silver's row to chance
+    (it changed between two loads of the same table). The load is refused, naming a key, and the last
+    good tables stay; a column named as dlt's own is left out by `source add`, not overwritten."""
+    import sqlite3
+
+    from clawdata.sources.database import declare
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER, label TEXT, _dlt_load_id TEXT)")
+        db.executemany("INSERT INTO accounts VALUES (?, ?, ?)", [(1, "first", "x"), (2, "first", "y")])
+    text, summary = declare("accounts", f"sqlite:///{app}", "accounts", ["id"], None)
+    assert "left out: _dlt_load_id" in summary, summary
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    assert list(declared.columns) == ["id", "label"]
+    assets = build_ingest_assets(declared, "defs.yaml")
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    def run():
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(assets, instance=instance, raise_on_error=False, tags={FULL_REFRESH_TAG: "true"},
+                                    resources={"duckdb": DuckDBResource(database=str(warehouse))})
+        with read_only(warehouse) as conn:
+            rows = conn.execute("SELECT id, label FROM silver.slv_accounts ORDER BY id").fetchall()
+        failures = [e.event_specific_data.user_failure_data.description for e in result.all_events
+                    if e.event_type_value == "STEP_FAILURE"]
+        return result.success, rows, failures
+
+    assert run() == (True, [(1, "first"), (2, "first")], [])
+    with sqlite3.connect(app) as db:
+        db.execute("INSERT INTO accounts VALUES (1, 'second', 'z')")
+    ok, rows, failures = run()
+    assert not ok and rows == [(1, "first"), (2, "first")]
+    assert "1 keys with more than one row in one load" in failures[0] and "(the first: id 1)" in failures[0], failures

@@ -709,3 +709,70 @@ def test_a_parquet_value_the_cast_to_its_declared_type_would_change_refuses_the_
             check_header(path, {"id": "BIGINT", column: declared}, "parquet")
     kept = check_header(path, {"id": "BIGINT", "amount": "DOUBLE", "whole": "BIGINT", "at": "TIMESTAMPTZ"}, "parquet")
     assert kept.absent == []
+
+
+def test_what_source_add_declares_from_a_file_its_deliveries_load_as_declared(defs_dir, tmp_path, monkeypatch):
+    """An outsider's files: a value far down that no longer fits the first rows' type (it refused the
+    file the source was declared from), columns named as bronze's own (`_row` decided which version
+    won; a second delivery failed), and an Excel `sep=` line above the header (declared, then every
+    load refused it, hinting `optional`)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(tmp_path / "no-sample"))
+    late = tmp_path / "late.csv"
+    late.write_text("id,code,_row,_Loaded_At\n" + "".join(f"{i},{i},{i % 7},x\n" for i in range(1, 30001)) + "30001,A12,1,y\n")
+    spec = declarations.read(add("late", late, ["id"])).spec
+    assert spec.types == {"id": "BIGINT", "code": "VARCHAR"}, spec.types
+    (inbox / "late_1.csv").write_bytes(late.read_bytes())
+    (inbox / "late_2.csv").write_text("id,code,_row,_Loaded_At\n1,B1,0,z\n1,B2,9,z\n")  # the later row wins, not _row 9
+    warehouse = tmp_path / "warehouse.duckdb"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(build_ingest_assets(spec, "defs.yaml"), instance=instance,
+                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    assert result.success
+    with read_only(warehouse) as conn:
+        assert conn.execute("SELECT count(*), max(code) FILTER (WHERE id = 1), max(code) FILTER (WHERE id = 30001) "
+                            "FROM silver.slv_late").fetchone() == (30001, "B2", "A12")
+    with pytest.raises(ValueError, match="_ROW: bronze keeps columns of these names"):
+        FileSourceSpec(name="late", columns={"id": "BIGINT", "_ROW": "BIGINT"}, key=["id"])
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(b"sep=;\r\nid;name\r\n1;a\r\n")
+    with pytest.raises(ClawdataError, match=r"the header is on line 2, below 'sep=;'"):
+        add("excel", excel, ["id"])
+    with pytest.raises(files.BadInputFile, match=r"Excel's 'sep=' line comes before the header"):
+        check_header(excel, {"id": "BIGINT", "name": "VARCHAR"}, "csv", ";")
+
+
+def test_a_utf8_delivery_to_a_latin1_source_is_refused_not_garbled(tmp_path):
+    """Latin-1 reads any byte: a UTF-8 file (or one that starts with UTF-8's byte order mark) loaded
+    into a Latin-1 source as GenÃ¨ve, and the run succeeded. Each is refused, naming the way out;
+    a Latin-1 or plain ASCII file is read as before."""
+    types = {"id": "BIGINT", "city": "VARCHAR"}
+    for name, content, refused in (("utf8", "id,city\n1,Genève\n".encode(), r"line 2: UTF-8 text \('1,Genève'\)"),
+                                   ("bom", b"\xef\xbb\xbfid,city\n1,Bern\n", "UTF-8's byte order mark"),
+                                   ("latin1", "id,city\n1,Zürich\n".encode("latin-1"), None),
+                                   ("ascii", b"id,city\n1,Bern\n", None)):
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(content)
+        if refused:
+            with pytest.raises(files.BadInputFile, match=refused + r".*iconv -f utf-8 -t latin1"):
+                check_header(path, types, "csv", ",", encoding="latin-1")
+        else:
+            assert check_header(path, types, "csv", ",", encoding="latin-1").columns == ["id", "city"]
+
+
+def test_a_time_without_its_zone_in_a_timestamptz_column_is_read_as_utc_whatever_the_session_zone(tmp_path):
+    """DuckDB reads such a time in its session's zone, the machine's: the same file gave other instants
+    on a laptop in New York than in the stack. Read as UTC; a time with its offset is unchanged, and
+    the session keeps its zone."""
+    from clawdata.sources.loads import _read_files
+
+    path = tmp_path / "tz.csv"
+    path.write_text("id,at\n1,2024-01-01T10:00:00+02:00\n2,2024-01-01 10:00:00\n")
+    spec = FileSourceSpec(name="tz", columns={"id": "BIGINT", "at": "TIMESTAMPTZ"}, key=["id"])
+    with duckdb.connect() as conn:
+        conn.execute("SET TimeZone = 'America/New_York'")
+        _read_files(conn, "t", [check_header(path, spec.types)], spec)
+        assert conn.execute('SELECT list(epoch("at") ORDER BY id) FROM t').fetchone()[0] == [1704096000, 1704103200]
+        assert conn.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "America/New_York"

@@ -82,7 +82,7 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
     # A file's bronze rows keep their file and row: the failure names the first of them.
     first = (" || ' (the first: ' || min_by(parse_filename(_source_file) || ' row ' || _row, _row) || ')'"
              if isinstance(source, FileSourceSpec) else "")
-    return [
+    audits = [
         _rows_present(),
         Audit(
             f"{_key_name(source)}_not_null",
@@ -91,6 +91,19 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
             per_row=True,
         ),
     ]
+    if not isinstance(source, FileSourceSpec):
+        # A file's rows have an order (the later version of a key wins); a table's have none: two rows
+        # of one load with one key would leave silver to chance. (Two loads: the later one wins.)
+        keys, shown = _braced(source.keys_sql()), " || ', ' || ".join(f"{_q(k)}::VARCHAR" for k in source.key)
+        audits.append(Audit(
+            f"{_key_name(source)}_unique_per_load",
+            f"One row per {key} in each load: the table's key is unique.",
+            f"SELECT count(*) = 0, count(*) || ' keys with more than one row in one load (the table is not unique on "
+            f"{_text(key)})' || coalesce(' (the first: {_text(key)} ' || min(shown) || ')', '') FROM "
+            f"(SELECT {shown} AS shown FROM {{table}} WHERE NOT ({_any_null(source.key)}) GROUP BY {keys}, _file_rank HAVING count(*) > 1)",
+            per_row=True,
+        ))
+    return audits
 
 
 def silver_audits(source: FileSourceSpec) -> list[Audit]:

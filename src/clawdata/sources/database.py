@@ -24,12 +24,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import duckdb
 from clawdata.sources import declarations
 from pydantic import Field, field_validator
 
-from clawdata.sources.spec import SourceSpec
+from clawdata.sources.spec import LINEAGE_COLUMNS, SourceSpec, reserved_among
 from clawdata.warehouse import ledger
 from clawdata.warehouse.files import BadInputFile
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
@@ -50,6 +51,9 @@ class DatabaseSourceSpec(SourceSpec):
     password_env: str | None = Field(None, description="The variable holding the password; default CLAWDATA_SOURCE_<NAME>_PASSWORD.")
     source_types: dict[str, str] = Field(default_factory=dict, description="The columns' types in the database when declared.")
     freshness_hours: float = Field(26, description="Late in the UI and `status` when not loaded within this many hours.")
+
+    # dlt adds these two to every row it extracts, over a column of the table of the same name.
+    reserved_columns: ClassVar[tuple[str, ...]] = (*LINEAGE_COLUMNS, "_dlt_load_id", "_dlt_id")
 
     @field_validator("url")
     @classmethod
@@ -184,13 +188,15 @@ def _comparable(database_type: str) -> str:
 _DUCKDB_TYPES = [  # database type (SQLAlchemy's rendering, upper case) -> DuckDB type
     (r"^INTERVAL", "INTERVAL"),  # before INT, which it starts with (dlt cannot load it: UNLOADABLE)
     (r"^(BIG)?SERIAL|^BIGINT|^INT8", "BIGINT"), (r"^(SMALL)?INT|^INTEGER|^INT4|^INT2|^SERIAL", "INTEGER"),
-    (r"^(NUMERIC|DECIMAL)\((\d+),\s*(\d+)\)", None), (r"^(NUMERIC|DECIMAL)", "DOUBLE"),
+    (r"^(NUMERIC|DECIMAL)\((\d+)(?:,\s*(\d+))?\)", None), (r"^(NUMERIC|DECIMAL)", "DOUBLE"),
     (r"^(DOUBLE|FLOAT|REAL)", "DOUBLE"), (r"^BOOL", "BOOLEAN"), (r"^DATE$", "DATE"),
     (r"^TIMESTAMP.*WITH TIME ZONE|^TIMESTAMPTZ", "TIMESTAMPTZ"), (r"^(TIMESTAMP|DATETIME)", "TIMESTAMP"),
     (r"^TIME", "TIME"), (r"^UUID", "UUID"), (r"^JSON", "JSON"),
     (r"^(BYTEA|BLOB|LONGBLOB|MEDIUMBLOB|TINYBLOB|(VAR)?BINARY|IMAGE|RAW)\b", "BLOB"),
 ]
 
+
+MAX_DECIMAL_DIGITS = 38  # DuckDB's DECIMAL width
 
 # Database types dlt's Arrow extraction refuses ("Arrow type duration ... is unsupported by dlt"):
 # `source add` leaves such columns out, and only declared columns are extracted.
@@ -202,7 +208,9 @@ def duckdb_type(database_type: str) -> str:
     for pattern, duck in _DUCKDB_TYPES:
         found = re.match(pattern, upper)
         if found:
-            return duck or f"DECIMAL({found.group(2)},{found.group(3)})"
+            if duck is None:  # a DECIMAL above DuckDB's 38 digits: its exact text (the database's own)
+                return f"DECIMAL({found.group(2)},{found.group(3) or 0})" if int(found.group(2)) <= MAX_DECIMAL_DIGITS else "VARCHAR"
+            return duck
     return "VARCHAR"
 
 
@@ -239,11 +247,13 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
     if missing:
         raise InspectionError(f"source {name}: table {table} has no column(s) {', '.join(missing)} (it has: {', '.join(found)})")
     left_out = {c: t for c, t in found.items() if UNLOADABLE.match(t)}
-    needed = [c for c in left_out if c in key or c == cursor]
+    taken = reserved_among(found, DatabaseSourceSpec.reserved_columns)
+    needed = [c for c in [*left_out, *taken] if c in key or c == cursor]
     if needed:
         raise InspectionError(f"source {name}: column(s) {', '.join(needed)} of table {table} cannot be loaded "
-                              f"({', '.join(left_out[c] for c in needed)}): choose another key or cursor")
-    found = {c: t for c, t in found.items() if c not in left_out}
+                              f"({', '.join(left_out.get(c, 'a name bronze or dlt keeps for itself') for c in needed)}): "
+                              "choose another key or cursor")
+    found = {c: t for c, t in found.items() if c not in left_out and c not in taken}
     _check_key(spec)
     spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
     attributes = spec.model_dump(exclude_defaults=True)
@@ -257,6 +267,7 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
         f"table {table}: {len(found)} columns (database type, DuckDB type):", columns,
         *([f"left out: {', '.join(f'{c} ({t})' for c, t in left_out.items())}: dlt cannot load these types"]
           if left_out else []),
+        *([f"left out: {', '.join(taken)}: bronze or dlt writes columns of these names for itself"] if taken else []),
         f"key: {', '.join(key)}; " + (f"each load takes the rows whose {cursor} moved" if cursor
                                       else "each load takes the whole table (no --cursor)"),
         *([f"password: from ${spec.password_variable} (set it in .env for the stack; it is never written to a file)"]
@@ -355,6 +366,16 @@ def _is_plain_numeric(sql_type) -> bool:
             and sql_type.precision is None and sql_type.asdecimal)
 
 
+def _is_wide_numeric(sql_type) -> bool:
+    """A NUMERIC of more digits than DuckDB's DECIMAL holds: declared VARCHAR, read as the database's
+    text of it (exact), where dlt would read a DECIMAL no table can take."""
+    from sqlalchemy import types
+
+    sql_type = _base(sql_type)
+    return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
+            and (sql_type.precision or 0) > MAX_DECIMAL_DIGITS)
+
+
 def _is_json(sql_type) -> bool:
     from sqlalchemy import types
 
@@ -373,7 +394,7 @@ def _as_loaded(sql_type):
 
     if _is_plain_numeric(sql_type):
         return types.Float(asdecimal=False)
-    return types.Text() if _is_json(sql_type) else _base(sql_type)
+    return types.Text() if _is_json(sql_type) or _is_wide_numeric(sql_type) else _base(sql_type)
 
 
 def _read_as_loaded(query, table):
@@ -383,7 +404,7 @@ def _read_as_loaded(query, table):
     import sqlalchemy as sa
 
     cast = {c.name: sa.Double() if _is_plain_numeric(c.type) else sa.Text() for c in table.columns
-            if _is_plain_numeric(c.type) or _is_json(c.type)}
+            if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type)}
     if not cast:
         return query
     return query.with_only_columns(*[sa.cast(c, cast[c.name]).label(c.name) if c.name in cast else c

@@ -12,7 +12,7 @@ import duckdb
 from clawdata.sources import declarations
 from clawdata.warehouse import files
 
-from clawdata.sources.spec import GZIP_FORMATS, FileSourceSpec
+from clawdata.sources.spec import GZIP_FORMATS, LINEAGE_COLUMNS, FileSourceSpec, reserved_among
 
 # Read as NULL unless told otherwise: a numeric column that says NA stays numeric.
 COMMON_NULL_MARKERS = ["", "NA", "N/A", "NULL", "null"]
@@ -68,6 +68,15 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
             if missing:
                 raise InferenceError(f"{path}: {what} names column(s) {', '.join(missing)} that the file lacks "
                                      f"(it has: {', '.join(names)})")
+            taken = reserved_among(wanted, LINEAGE_COLUMNS)
+            if taken:
+                raise InferenceError(f"{path}: {what} names column(s) {', '.join(taken)}, which bronze writes for itself "
+                                     f"({', '.join(LINEAGE_COLUMNS)}): rename the column in the files")
+        taken = reserved_among(names, LINEAGE_COLUMNS)
+        if taken:  # loaded, they would overwrite (or collide with) each row's lineage
+            notes.append(f"{', '.join(taken)}: not declared (bronze writes columns of these names for itself: "
+                         f"{', '.join(LINEAGE_COLUMNS)}); rename the column in the files to load it")
+            columns = [c for c in columns if c[0] not in taken]
         if rows == 0:
             notes.append("the file has a header and no rows: every column is declared VARCHAR; "
                          "give them their types in the declaration before the first delivery")
@@ -156,9 +165,15 @@ def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[
     and the field separator when it is not a comma."""
     literal = "'" + str(path).replace("'", "''") + "'"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
-    dates, stamps, delimiter = conn.execute(
-        f"SELECT DateFormat, TimestampFormat, Delimiter FROM sniff_csv({literal}, nullstr = [{nulls}], "
-        f"encoding = '{encoding}')").fetchone()
+    dates, stamps, delimiter, skipped = conn.execute(
+        f"SELECT DateFormat, TimestampFormat, Delimiter, SkipRows FROM sniff_csv({literal}, nullstr = [{nulls}], "
+        f"encoding = '{encoding}', sample_size = -1)").fetchone()
+    with files.open_delivery(path) as f:
+        first = f.readline().decode(files.CODECS[encoding], "replace").strip()
+    if skipped or first.lower().startswith("sep="):  # every load reads the header from line 1
+        skipped = skipped or 1
+        raise InferenceError(f"{path}: the header is on line {skipped + 1}, below {first[:60]!r}: the exports' first line "
+                             "must be their header (remove the line above it, such as Excel's `sep=` line or a title)")
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps),
                               ("delimiter", delimiter if delimiter != "," else None)) if v}
 
@@ -222,12 +237,14 @@ def _reader(path: Path, file_format: str, markers: list[str], decimal_separator:
     literal = "'" + str(path).replace("'", "''") + "'"
     if file_format == "parquet":
         return f"read_parquet({literal})"
+    # Types from every row (sample_size -1), not DuckDB's first 20k: a value further down that does not
+    # fit a type the first rows suggest would refuse the very file the source was declared from.
     if file_format == "jsonl":
-        return f"read_json({literal}, format = 'newline_delimited')"
+        return f"read_json({literal}, format = 'newline_delimited', sample_size = -1)"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     decimal = f", decimal_separator = '{decimal_separator}'" if decimal_separator != "." else ""
     text = ", all_varchar = true" if as_text else ""
-    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}')"
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}', sample_size = -1)"
 
 
 _NUMBERS = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT")

@@ -12,6 +12,7 @@ A full build (no ledger yet, a code change, a full build upstream, or the `clawd
 run tag) writes the same tables from every file, and starts the ledger anew.
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -129,22 +130,48 @@ def _read_files(conn: duckdb.DuckDBPyConnection, target: str, headers: list[File
     (a source before its first delivery) creates the table empty, with the columns files give it."""
     reads = [(header, select_file_sql(header, source.types, source.null_markers, date_format=source.date_format,
                                       timestamp_format=source.timestamp_format)) for header in headers]
-    for i, (header, read) in enumerate(reads or ([(None, no_file_sql(source.types))] if create else [])):
-        rank = file_rank(header.path).replace("'", "''") if header else ""
-        select = (f"SELECT * EXCLUDE (_row), '{rank}' AS _file_rank, _row, current_timestamp AS _loaded_at "
-                  f"FROM ({read})")
-        statement = f"CREATE TABLE {target} AS {select}" if create and i == 0 else f"INSERT INTO {target} BY NAME {select}"
-        try:
-            conn.execute(statement)
-        except DuckDBError as e:
-            if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
-                raise
-            said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding)
-            if header.format == "csv":
-                said = other_bad_lines(header, select_file_sql(
-                    header, source.types, source.null_markers, date_format=source.date_format,
-                    timestamp_format=source.timestamp_format, keep_going=True), said)
-            raise said from None
+    with _zone_utc(conn):
+        for i, (header, read) in enumerate(reads or ([(None, no_file_sql(source.types))] if create else [])):
+            _read_file(conn, target, source, header, read, create and i == 0)
+
+
+@contextmanager
+def _zone_utc(conn: duckdb.DuckDBPyConnection):
+    """A file's time without a zone, read into a TIMESTAMPTZ column, is taken as UTC. DuckDB takes it
+    in the session's zone, the machine's (TZ, /etc/localtime): the same file gave other instants on a
+    laptop than in the stack (UTC), and a reload elsewhere would rewrite them. A time with its offset
+    is the same instant either way."""
+    zone = conn.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    restore = f"SET TimeZone = '{zone.replace(chr(39), chr(39) * 2)}'"
+    conn.execute("SET TimeZone = 'UTC'")
+    try:
+        yield
+    except BaseException:
+        try:  # (a failed read aborted the transaction: no statement runs until it is rolled back)
+            conn.execute(restore)
+        except DuckDBError:
+            pass
+        raise
+    conn.execute(restore)
+
+
+def _read_file(conn: duckdb.DuckDBPyConnection, target: str, source: Source, header: FileHeader | None, read: str,
+               create: bool) -> None:
+    rank = file_rank(header.path).replace("'", "''") if header else ""
+    select = (f"SELECT * EXCLUDE (_row), '{rank}' AS _file_rank, _row, current_timestamp AS _loaded_at "
+              f"FROM ({read})")
+    statement = f"CREATE TABLE {target} AS {select}" if create else f"INSERT INTO {target} BY NAME {select}"
+    try:
+        conn.execute(statement)
+    except DuckDBError as e:
+        if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
+            raise
+        said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding)
+        if header.format == "csv":
+            said = other_bad_lines(header, select_file_sql(
+                header, source.types, source.null_markers, date_format=source.date_format,
+                timestamp_format=source.timestamp_format, keep_going=True), said)
+        raise said from None
 
 
 def _record(conn: duckdb.DuckDBPyConnection, table: str, rows_from: str, files: dict, batch: int,

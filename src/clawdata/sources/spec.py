@@ -11,7 +11,7 @@ import fnmatch
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,6 +26,12 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 BRONZE_ROWS = "{bronze}"
 # Bronze's own columns, beside the declared ones.
 LINEAGE_COLUMNS = ("_source_file", "_file_rank", "_row", "_loaded_at")
+
+
+def reserved_among(names, reserved: Sequence[str]) -> list[str]:
+    """The names among `names` that bronze keeps for itself (DuckDB's names ignore case: `_ROW` too)."""
+    taken = {r.lower() for r in reserved}
+    return [n for n in names if n.lower() in taken]
 
 
 class _Strict(BaseModel):
@@ -96,6 +102,9 @@ class SourceSpec(_Strict):
     select: str | None = Field(None, description="A silver SELECT over {bronze}, instead of the cleaning above.")
     checks: Checks = Field(default_factory=Checks)
 
+    # Names a declared column cannot take: bronze writes its own columns of these names.
+    reserved_columns: ClassVar[tuple[str, ...]] = LINEAGE_COLUMNS
+
     @field_validator("key", "required", mode="before")
     @classmethod
     def _listed(cls, value):
@@ -117,6 +126,11 @@ class SourceSpec(_Strict):
             if missing:
                 raise ValueError(f"{what} names column(s) {', '.join(missing)} that `columns` does not declare "
                                  f"(declared: {', '.join(self.columns)})")
+        clash = reserved_among(self.columns, self.reserved_columns)
+        if clash:  # loaded, they would overwrite (or collide with) the row's lineage
+            raise ValueError(f"column(s) {', '.join(clash)}: bronze keeps columns of these names for itself "
+                             f"({', '.join(self.reserved_columns)}); leave them out of `columns` (a column not "
+                             "declared is not loaded)")
         if not self.key:
             raise ValueError("a source needs a key: one or more columns")
         computed_keys = [k for k in self.key if self.column(k).computed]

@@ -8,6 +8,7 @@ then left out of bronze; listed in the materialization's `ignored_columns`), and
 empty (a trailing delimiter on every line): named `column<i>` (its position from 0), as DuckDB names it.
 """
 
+import codecs
 import csv
 import gzip
 import io
@@ -81,6 +82,9 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
         where = f"{path} line 1" if file_format == "csv" else str(path)
         other = next((d for d in ";,\t|" if d != delimiter and len(names) == 1 and d in names[0]), None)
         hint = f" (its header is one column holding {other!r}: set the source's `delimiter`)" if other else ""
+        if file_format == "csv" and names and names[0].lower().startswith("sep="):  # Excel's line, above the header
+            raise BadInputFile(f"{where}: Excel's {names[0]!r} line comes before the header; the first line must be "
+                               "the header: export without it (or remove that line)")
         extra = [n for n in names if n not in expected]
         raise BadInputFile(f"{where}: missing column(s) {few(missing)}; " + (
             f"expected {', '.join(expected)}; found {', '.join(names)}" if len(expected) + len(names) <= 40 else
@@ -157,6 +161,8 @@ def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -
 
 
 def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    if encoding == "latin-1":
+        _refuse_utf8_as_latin1(path)
     with open_delivery(path) as f:
         # Undecodable bytes replaced: one in a later line is DuckDB's to name, with its line.
         text = io.TextIOWrapper(f, encoding=CODECS[encoding], errors="replace", newline="")
@@ -175,6 +181,35 @@ def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
             f"set the source's `encoding` ({other}?) or save the file as {_NAMES[encoding]}"
         raise BadInputFile(f"{path} line 1: the header is not {_NAMES[encoding]} text ({', '.join(undecodable)}); {fix}")
     return [h.strip() or f"column{i}" for i, h in enumerate(header)]
+
+
+def _refuse_utf8_as_latin1(path: Path, most: int = 64 << 20) -> None:
+    """Latin-1 reads any byte: a UTF-8 delivery to a Latin-1 source would load garbled (Genève as
+    GenÃ¨ve), without an error. A file that starts with UTF-8's byte order mark, or whose bytes beyond
+    ASCII all read as UTF-8 (which Latin-1 text with such letters almost never does), is refused (its
+    first 64 MB read)."""
+    try:
+        with open_delivery(path) as f:
+            data = f.read(most)
+    except (OSError, EOFError):
+        return  # not a readable gzip file: the header's reading says so
+    fix = ("deliver it in Latin-1 like the others (iconv -f utf-8 -t latin1), or, if the exports are UTF-8 "
+           "from now on, remove `encoding: latin-1` from the source's declaration")
+    if data.startswith(codecs.BOM_UTF8):
+        raise BadInputFile(f"{path}: UTF-8 text (it starts with UTF-8's byte order mark) in a source declared "
+                           f"`encoding: latin-1`; {fix}")
+    beyond_ascii = re.search(rb"[\x80-\xff]", data)
+    if beyond_ascii is None:
+        return  # ASCII: the same text either way
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) < most)
+    except UnicodeDecodeError:
+        return  # Latin-1, as declared
+    start = data.rfind(b"\n", 0, beyond_ascii.start()) + 1
+    end = data.find(b"\n", beyond_ascii.start())
+    number, line = data.count(b"\n", 0, start) + 1, data[start:end if end >= 0 else None].decode("utf-8").strip()
+    raise BadInputFile(f"{path} line {number}: UTF-8 text ({line[:80]!r}) in a source declared `encoding: latin-1`, "
+                       f"whose letters beyond ASCII would load garbled; {fix}")
 
 
 def _described_columns(path: Path, file_format: str, whole_file: bool = False) -> list[tuple[str, str]]:
