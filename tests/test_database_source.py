@@ -361,3 +361,22 @@ def test_a_table_whose_key_repeats_within_a_load_is_refused_and_a_dlt_column_lef
     ok, rows, failures = run()
     assert not ok and rows == [(1, "first"), (2, "first")]
     assert "1 keys with more than one row in one load" in failures[0] and "(the first: id 1)" in failures[0], failures
+
+
+def test_a_url_whose_driver_is_not_installed_says_which_and_what_is(monkeypatch):
+    from clawdata.sources.database import InspectionError, declare
+
+    with pytest.raises(InspectionError, match=r"driver this URL needs is not installed \(no module 'MySQLdb'\).*"
+                                              r"PostgreSQL \(postgresql://\) and SQLite"):
+        declare("shop", "mysql://app@127.0.0.1:3306/shop", "orders", ["id"], None)
+
+
+def test_a_missing_password_names_the_variable_it_is_read_from(server, monkeypatch):
+    host, port = server
+    monkeypatch.delenv("CLAWDATA_SOURCE_ACCOUNTS_PASSWORD", raising=False)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    from clawdata.sources.database import InspectionError, inspect_table
+
+    with pytest.raises(InspectionError, match=r"no password in \$CLAWDATA_SOURCE_ACCOUNTS_PASSWORD"):
+        inspect_table(spec(host, port))

@@ -102,9 +102,14 @@ class DatabaseSourceSpec(SourceSpec):
         return url.set(password=self.password()) if self.password() else url
 
     def scrub(self, text: str) -> str:
-        """A message without the password (drivers and dlt may quote the URL)."""
+        """A message as the user sees it: without the password (drivers and dlt may quote the URL), and
+        naming where the password is read from when the driver says it was given none."""
         secret = self.password()
-        return text.replace(secret, "***") if secret else text
+        if secret:
+            return text.replace(secret, "***")
+        if "no password supplied" in text:  # (PostgreSQL's libpq)
+            return f"{text} (no password in ${self.password_variable}: set it, or the driver's own variable)"
+        return text
 
 
 def inspect_table(spec: DatabaseSourceSpec) -> dict[str, str]:
@@ -134,7 +139,14 @@ def _connection(spec: DatabaseSourceSpec) -> Iterator:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import NoSuchTableError, OperationalError, SQLAlchemyError
 
-    engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
+    try:
+        engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
+    except ModuleNotFoundError as e:  # SQLAlchemy imports the URL's driver here
+        raise InspectionError(
+            f"{_where(spec)}: the database driver this URL needs is not installed (no module {e.name!r}). "
+            "PostgreSQL (postgresql://) and SQLite (sqlite:///) are; for another database, install its "
+            "SQLAlchemy driver into the venv and the user-code image, and name it in the URL "
+            "(e.g. `pip install pymysql`, then mysql+pymysql://...)") from None
     try:
         with engine.connect() as connection:
             yield connection

@@ -263,10 +263,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 if state else code_key if stale else tests_key,
                 asset_selection=sorted(keys, key=lambda k: (layer.get(graph.get(k).group_name, 9), k.to_user_string())),
                 asset_check_keys=sorted(set(_checks_reading(graph, keys)) | set(tests), key=lambda k: k.to_user_string()),
-                # Why, shown by `sensor tick` and on the run in the UI (with what was left alone, said once).
+                # Why, shown by `sensor tick` and on the run in the UI, after what was left alone (said
+                # once: first, so that a long why cut at the tag's length never cuts it).
                 tags={"clawdata/trigger": textwrap.shorten("; ".join(
-                    [*(f"{source.name}: {why}" if source else why for source, _, why in changed),
-                     *([left_alone] if left_alone else [])]),
+                    [*([left_alone] if left_alone else []),
+                     *(f"{source.name}: {why}" if source else why for source, _, why in changed)]),
                     _TAG_LENGTH, placeholder=" ..."), **({TESTS_TAG: tests_key} if tests else {})},
             )
         )
