@@ -349,15 +349,21 @@ def test_a_table_whose_key_repeats_within_a_load_is_refused_and_a_dlt_column_lef
         with dg.instance_for_test() as instance:
             result = dg.materialize(assets, instance=instance, raise_on_error=False, tags={FULL_REFRESH_TAG: "true"},
                                     resources={"duckdb": DuckDBResource(database=str(warehouse))})
+            warned.extend(r.user_message for r in instance.all_logs(result.run_id) if "the declaration does not name" in r.user_message)
         with read_only(warehouse) as conn:
             rows = conn.execute("SELECT id, label FROM silver.slv_accounts ORDER BY id").fetchall()
         failures = [e.event_specific_data.user_failure_data.description for e in result.all_events
                     if e.event_type_value == "STEP_FAILURE"]
         return result.success, rows, failures
 
+    warned = []
+
     assert run() == (True, [(1, "first"), (2, "first")], [])
     with sqlite3.connect(app) as db:
-        db.execute("INSERT INTO accounts VALUES (1, 'second', 'z')")
+        db.execute("ALTER TABLE accounts ADD COLUMN region TEXT")  # a column added since: said, not loaded
+    assert run() == (True, [(1, "first"), (2, "first")], []) and "not loaded: region" in warned[0], warned
+    with sqlite3.connect(app) as db:
+        db.execute("INSERT INTO accounts VALUES (1, 'second', 'z', 'eu')")
     ok, rows, failures = run()
     assert not ok and rows == [(1, "first"), (2, "first")]
     assert "1 keys with more than one row in one load" in failures[0] and "(the first: id 1)" in failures[0], failures

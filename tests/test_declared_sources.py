@@ -776,3 +776,12 @@ def test_a_time_without_its_zone_in_a_timestamptz_column_is_read_as_utc_whatever
         _read_files(conn, "t", [check_header(path, spec.types)], spec)
         assert conn.execute('SELECT list(epoch("at") ORDER BY id) FROM t').fetchone()[0] == [1704096000, 1704103200]
         assert conn.execute("SELECT current_setting('TimeZone')").fetchone()[0] == "America/New_York"
+
+
+def test_a_json_array_is_named_as_such_where_json_lines_are_read(defs_dir, tmp_path):
+    path = tmp_path / "orders.jsonl"
+    path.write_text('[{"id": 1}, {"id": 2}]\n')
+    with pytest.raises(ClawdataError, match=r"a JSON array; clawdata reads JSON lines.*jq -c"):
+        add("orders_feed", path, ["id"])
+    with pytest.raises(files.BadInputFile, match="a JSON array"):
+        check_header(path, {"id": "BIGINT"}, "jsonl")

@@ -71,10 +71,14 @@ def _database_declaration(name, url, key, table, cursor) -> tuple[str, str]:
 
     if not table:
         raise ClawdataError("a database source needs --table SCHEMA.TABLE", exit_code=USAGE_ERROR)
+    from pydantic import ValidationError
+
     try:
         return declare(name, url, table, key, cursor)
     except InspectionError as e:
         raise ClawdataError(str(e)) from None
+    except ValidationError as e:  # (a password in the URL, a key that is not a column...)
+        raise ClawdataError(f"source {name}: {declarations.describe(e)}", exit_code=USAGE_ERROR) from None
 
 
 def show(url: str | None) -> None:

@@ -303,12 +303,16 @@ class Loaded:
     published: Published
     rows_read: int
     full: bool
+    new_columns: list[str]  # in the table, unknown to the declaration (added since): not loaded
 
 
 def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, code_version: str,
                               audits: list[Audit], full: bool) -> Loaded:
     """Extract with dlt into the warehouse, then publish into bronze (see the module's docstring)."""
-    check_columns(spec, inspect_table(spec))
+    found = inspect_table(spec)
+    check_columns(spec, found)
+    known = {c.lower() for c in [*spec.columns, *spec.source_types, *spec.reserved_columns]}
+    new_columns = [c for c, t in found.items() if c.lower() not in known and not UNLOADABLE.match(t)]
     ledger.ensure(conn)
     table, name = spec.bronze, spec.raw_table
     state = ledger.layer(conn, name)
@@ -329,7 +333,7 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     if _exists(conn, DLT_SCHEMA, f"{spec.name}__extract"):
         conn.execute(f"DELETE FROM {extract}")  # taken in: the extract is only a hand-over
     published, read = result
-    return Loaded(published, read, full)
+    return Loaded(published, read, full, new_columns)
 
 
 def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline_name: str, full: bool) -> list[str]:

@@ -43,6 +43,11 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
     if file_format is None or (extension.endswith(".gz") and file_format not in GZIP_FORMATS):
         readable = sorted({*FORMATS, *(f"{e}.gz" for e, f in FORMATS.items() if f in GZIP_FORMATS)})
         raise InferenceError(f"{path}: unknown format {extension!r}; clawdata reads {', '.join(readable)}")
+    if file_format == "jsonl":
+        try:
+            files.refuse_json_array(path)
+        except files.BadInputFile as e:
+            raise InferenceError(str(e)) from None
     markers = list(dict.fromkeys([*COMMON_NULL_MARKERS, *(null_markers or [])]))
     notes, decimal = [], {}
     encoding = _encoding(path, notes) if file_format == "csv" else "utf-8"

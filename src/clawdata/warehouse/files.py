@@ -69,6 +69,8 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
     if not os.access(path, os.R_OK):  # (`docker compose cp` of a mode-600 file: root's alone in the volume)
         raise BadInputFile(f"{path}: not readable by the user runs run as (uid {os.getuid()}): make it readable "
                            "(chmod a+r), then it is taken at the next tick")
+    if file_format == "jsonl":
+        refuse_json_array(path)
     described = [] if file_format == "csv" else _described_columns(path, file_format)
     names = _csv_header(path, delimiter, encoding) if file_format == "csv" else [n for n, _ in described]
     if file_format == "jsonl" and any(c not in names and c not in optional for c in expected):
@@ -181,6 +183,19 @@ def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
             f"set the source's `encoding` ({other}?) or save the file as {_NAMES[encoding]}"
         raise BadInputFile(f"{path} line 1: the header is not {_NAMES[encoding]} text ({', '.join(undecodable)}); {fix}")
     return [h.strip() or f"column{i}" for i, h in enumerate(header)]
+
+
+def refuse_json_array(path: Path) -> None:
+    """A JSON array (`[{...}, {...}]`) read as JSON lines is one row of one column `json`: said as
+    such, with the conversion, rather than as columns the file lacks."""
+    try:
+        with open_delivery(path) as f:
+            start = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except (OSError, EOFError):
+        return  # not a readable gzip file: the reading says so
+    if start.startswith(b"["):
+        raise BadInputFile(f"{path}: a JSON array; clawdata reads JSON lines, one object per line "
+                           f"(convert it into another file: jq -c '.[]' {path.name} > lines_{path.name.removesuffix('.gz')})")
 
 
 def _refuse_utf8_as_latin1(path: Path, most: int = 64 << 20) -> None:

@@ -81,8 +81,12 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
         version = previous if previous and nothing_new else fingerprint(code_version, context.run.run_id, loaded.rows_read)
         context.log.info(f"{source.name}: {loaded.rows_read:,} rows read from {source.table}"
                          f"{' (in full)' if loaded.full else ''}")
+        if loaded.new_columns:  # as a file's undeclared columns are said: the table goes on without them
+            context.log.warning(f"source {source.name}: columns of {source.table} the declaration does not name, not loaded: "
+                                f"{', '.join(loaded.new_columns)} (declare them in its YAML, with source_types, to load them)")
         return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
             "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full),
+            "ignored_columns": dg.MetadataValue.json(loaded.new_columns),
             **({"reused": dg.MetadataValue.bool(True)} if nothing_new else {})})
 
     return bronze
