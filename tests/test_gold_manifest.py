@@ -3,6 +3,7 @@ real projects', in-process: macros that call each other in a cycle (dbt-duckdb's
 and dbt's datediff dispatch to each other, reached by dbt_utils.date_spine and dbt_date) load, and an
 edit anywhere in the cycle changes the version of every model that reaches it."""
 
+import json
 from pathlib import Path
 
 from clawdata.gold.manifest import versions, volatile
@@ -372,3 +373,34 @@ def test_processes_finding_the_project_stale_parse_it_once_and_never_write_half_
     with pytest.raises(gold_project.DbtProjectError, match="broken"):
         gold_project.prepare_if_stale(loaded, [])
     assert loaded.manifest_path.read_bytes() == good
+
+
+def test_a_default_selector_added_edited_or_removed_is_what_the_next_parse_reads(tmp_path):
+    """dbt's partial parse keeps the selectors it started from (a selectors.yml added after the first
+    parse was ignored, one removed was kept): the default selector is what a bare `dbt build` builds,
+    and so what the assets are. A change of selectors.yml parses in full; other edits stay partial."""
+    import shutil
+
+    from clawdata.gold import project as gold_project
+    from tests.conftest import ROOT
+
+    dbt = shutil.copytree(ROOT / "dbt", tmp_path / "dbt", ignore=shutil.ignore_patterns("target", "logs"))
+    loaded = gold_project.load(dbt)
+
+    def selectors() -> dict:
+        gold_project.prepare_if_stale(loaded, [])
+        return json.loads(loaded.manifest_path.read_text())["selectors"]
+
+    assert selectors() == {}
+    selector = ("selectors:\n  - name: {name}\n    default: true\n    definition:\n      union:\n"
+                "        - method: fqn\n          value: '*'\n        - exclude:\n            - method: fqn\n"
+                "              value: fct_category_revenue\n")
+    (dbt / "selectors.yml").write_text(selector.format(name="no_category_revenue"))
+    assert list(selectors()) == ["no_category_revenue"]
+    (dbt / "selectors.yml").write_text(selector.format(name="renamed"))
+    assert list(selectors()) == ["renamed"]
+    (dbt / "models" / "marts" / "fct_category_revenue.sql").write_text(
+        (dbt / "models" / "marts" / "fct_category_revenue.sql").read_text() + "\n-- an edit\n")
+    assert list(selectors()) == ["renamed"]  # (a partial parse: the stamp says selectors.yml is as it was)
+    (dbt / "selectors.yml").unlink()
+    assert selectors() == {}

@@ -498,12 +498,27 @@ def parsed_privately(project: "DbtProject") -> Iterator[tuple[Path, "Manifest"]]
     target.mkdir(parents=True, exist_ok=True)
     private = Path(tempfile.mkdtemp(prefix=".clawdata-parse-", dir=target))
     try:
-        state = target / "partial_parse.msgpack"
-        if state.is_file():
+        state, selectors = target / "partial_parse.msgpack", _selectors_digest(project.project_dir)
+        # dbt's partial parse keeps the selectors of the parse it starts from (dbt 1.11 does not read
+        # selectors.yml again when it is added, edited or removed), so the default selector, what a
+        # bare `dbt build` builds and so what the assets are, went stale: that change parses in full.
+        stamp = target / SELECTORS_STAMP
+        if state.is_file() and (stamp.read_text() if stamp.is_file() else _NO_SELECTORS) == selectors:
             shutil.copy2(state, private / state.name)
-        yield private, _parse(project, private)
+        manifest = _parse(project, private)
+        (private / SELECTORS_STAMP).write_text(selectors)  # moved into target/ with the parse's files
+        yield private, manifest
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+SELECTORS_STAMP = "clawdata_selectors.sha256"  # selectors.yml as the parse in target/ read it
+_NO_SELECTORS = "none"
+
+
+def _selectors_digest(project_dir: Path) -> str:
+    path = Path(project_dir) / "selectors.yml"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else _NO_SELECTORS
 
 
 def _parse_in_place(project: "DbtProject") -> None:
