@@ -198,33 +198,40 @@ def refuse_json_array(path: Path) -> None:
                            f"(convert it into another file: jq -c '.[]' {path.name} > lines_{path.name.removesuffix('.gz')})")
 
 
-def _refuse_utf8_as_latin1(path: Path, most: int = 64 << 20) -> None:
+def _refuse_utf8_as_latin1(path: Path, most: int = 64 << 20, window: int = 1 << 20) -> None:
     """Latin-1 reads any byte: a UTF-8 delivery to a Latin-1 source would load garbled (Genève as
     GenÃ¨ve), without an error. A file that starts with UTF-8's byte order mark, or whose bytes beyond
-    ASCII all read as UTF-8 (which Latin-1 text with such letters almost never does), is refused (its
-    first 64 MB read)."""
-    try:
-        with open_delivery(path) as f:
-            data = f.read(most)
-    except (OSError, EOFError):
-        return  # not a readable gzip file: the header's reading says so
+    ASCII read as UTF-8 (which Latin-1 text with such letters almost never does), is refused. Judged
+    on 1 MB from the first byte beyond ASCII (searched for in the first 64 MB): every run checks every
+    file of the source, so a file is read no further than its first such letters."""
     fix = ("deliver it in Latin-1 like the others (iconv -f utf-8 -t latin1), or, if the exports are UTF-8 "
            "from now on, remove `encoding: latin-1` from the source's declaration")
-    if data.startswith(codecs.BOM_UTF8):
-        raise BadInputFile(f"{path}: UTF-8 text (it starts with UTF-8's byte order mark) in a source declared "
-                           f"`encoding: latin-1`; {fix}")
-    beyond_ascii = re.search(rb"[\x80-\xff]", data)
-    if beyond_ascii is None:
-        return  # ASCII: the same text either way
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) < most)
+        with open_delivery(path) as f:
+            chunk, offset = f.read(window), 0
+            if chunk.startswith(codecs.BOM_UTF8):
+                raise BadInputFile(f"{path}: UTF-8 text (it starts with UTF-8's byte order mark) in a source "
+                                   f"declared `encoding: latin-1`; {fix}")
+            while (first := _BEYOND_ASCII.search(chunk)) is None:
+                offset += len(chunk)
+                if not chunk or offset >= most:
+                    return  # ASCII: the same text either way
+                chunk = f.read(window)
+            text = chunk[first.start():] + f.read(first.start())  # a window's worth from that byte on
+    except (OSError, EOFError):
+        return  # not a readable gzip file: the header's reading says so
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(text)  # (a letter the window cut waits for more)
     except UnicodeDecodeError:
         return  # Latin-1, as declared
-    start = data.rfind(b"\n", 0, beyond_ascii.start()) + 1
-    end = data.find(b"\n", beyond_ascii.start())
-    number, line = data.count(b"\n", 0, start) + 1, data[start:end if end >= 0 else None].decode("utf-8").strip()
-    raise BadInputFile(f"{path} line {number}: UTF-8 text ({line[:80]!r}) in a source declared `encoding: latin-1`, "
-                       f"whose letters beyond ASCII would load garbled; {fix}")
+    line_start = chunk.rfind(b"\n", 0, first.start()) + 1
+    line = (chunk[line_start:first.start()] + text.split(b"\n", 1)[0]).decode("utf-8", "replace").strip()
+    number = chunk.count(b"\n", 0, line_start) + 1
+    raise BadInputFile(f"{path}{f' line {number}' if offset == 0 else ''}: UTF-8 text ({line[:80]!r}) in a source "
+                       f"declared `encoding: latin-1`, whose letters beyond ASCII would load garbled; {fix}")
+
+
+_BEYOND_ASCII = re.compile(rb"[\x80-\xff]")
 
 
 def _described_columns(path: Path, file_format: str, whole_file: bool = False) -> list[tuple[str, str]]:
