@@ -309,21 +309,24 @@ def test_a_wide_numeric_loads_as_its_exact_text(server, tmp_path, monkeypatch):
 
     host, port = server
     postgres.psql(host, port, "app", """
-        CREATE TABLE crm.ledger (id integer PRIMARY KEY, amount numeric(50, 5), small numeric(10));
-        INSERT INTO crm.ledger VALUES (1, 123456789012345678901234567890123456789012345.12345, 42), (2, 1.5, NULL);""")
+        CREATE TABLE crm.ledger (id integer PRIMARY KEY, amount numeric(50, 5), small numeric(10), ratio double precision);
+        INSERT INTO crm.ledger VALUES (1, 123456789012345678901234567890123456789012345.12345, 42, 0.1),
+                                      (2, 1.5, NULL, 10.5);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_LEDGER_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     text, _ = declare("ledger", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.ledger", ["id"], None)
     declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
-    assert declared.types == {"id": "INTEGER", "amount": "VARCHAR", "small": "DECIMAL(10,0)"}, declared.types
+    # (a double precision is 53 bits, not digits: a DOUBLE, read as one, not as text)
+    assert declared.types == {"id": "INTEGER", "amount": "VARCHAR", "small": "DECIMAL(10,0)", "ratio": "DOUBLE"}, declared.types
     warehouse = tmp_path / "warehouse.duckdb"
     with dg.instance_for_test() as instance:
         result = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
                                 resources={"duckdb": DuckDBResource(database=str(warehouse))})
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     with read_only(warehouse) as conn:
-        assert conn.execute("SELECT amount, small FROM silver.slv_ledger ORDER BY id").fetchall() == [
-            ("123456789012345678901234567890123456789012345.12345", 42), ("1.50000", None)]
+        assert conn.execute("SELECT amount, small, ratio FROM silver.slv_ledger ORDER BY id").fetchall() == [
+            ("123456789012345678901234567890123456789012345.12345", 42, 0.1), ("1.50000", None, 10.5)]
+        assert conn.execute("SELECT typeof(ratio) FROM bronze.raw_ledger LIMIT 1").fetchone()[0] == "DOUBLE"
 
 
 def test_a_table_whose_key_repeats_within_a_load_is_refused_and_a_dlt_column_left_out(tmp_path):
@@ -332,7 +335,7 @@ def test_a_table_whose_key_repeats_within_a_load_is_refused_and_a_dlt_column_lef
     good tables stay; a column named as dlt's own is left out by `source add`, not overwritten."""
     import sqlite3
 
-    from clawdata.sources.database import declare
+    from clawdata.sources.database import InspectionError, declare
 
     app = tmp_path / "app.db"
     with sqlite3.connect(app) as db:
@@ -340,6 +343,8 @@ def test_a_table_whose_key_repeats_within_a_load_is_refused_and_a_dlt_column_lef
         db.executemany("INSERT INTO accounts VALUES (?, ?, ?)", [(1, "first", "x"), (2, "first", "y")])
     text, summary = declare("accounts", f"sqlite:///{app}", "accounts", ["id"], None)
     assert "left out: _dlt_load_id" in summary, summary
+    with pytest.raises(InspectionError, match="_dlt_load_id of table accounts cannot be the key or cursor"):
+        declare("accounts", f"sqlite:///{app}", "accounts", ["_dlt_load_id"], None)
     declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
     assert list(declared.columns) == ["id", "label"]
     assets = build_ingest_assets(declared, "defs.yaml")

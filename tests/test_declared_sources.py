@@ -742,6 +742,14 @@ def test_what_source_add_declares_from_a_file_its_deliveries_load_as_declared(de
         add("excel", excel, ["id"])
     with pytest.raises(files.BadInputFile, match=r"Excel's 'sep=' line comes before the header"):
         check_header(excel, {"id": "BIGINT", "name": "VARCHAR"}, "csv", ";")
+    ragged = tmp_path / "ragged.csv"  # (DuckDB's sniffer then took the bad line for the header)
+    ragged.write_text("id,name\n" + "".join(f"{i},x\n" for i in range(1, 31)) + "31,x,extra\n")
+    with pytest.raises(ClawdataError, match=r"ragged.csv line 32: 3 fields where the header has 2"):
+        add("ragged", ragged, ["id"])
+    far = tmp_path / "far.csv"  # beyond DuckDB's sample: the line, not "no dialect fits"
+    far.write_text("id,name\n" + "".join(f"{i},x\n" for i in range(1, 30001)) + "30001,x,extra\n")
+    with pytest.raises(ClawdataError, match=r"far.csv line 30002: Expected Number of Columns: 2 Found: 3"):
+        add("far", far, ["id"])
 
 
 def test_a_utf8_delivery_to_a_latin1_source_is_refused_not_garbled(tmp_path):
@@ -752,6 +760,7 @@ def test_a_utf8_delivery_to_a_latin1_source_is_refused_not_garbled(tmp_path):
     for name, content, refused in (("utf8", "id,city\n1,Genève\n".encode(), r"line 2: UTF-8 text \('1,Genève'\)"),
                                    ("bom", b"\xef\xbb\xbfid,city\n1,Bern\n", "UTF-8's byte order mark"),
                                    ("latin1", "id,city\n1,Zürich\n".encode("latin-1"), None),
+                                   ("at_the_end", b"id,city\n1,Caf\xe9", None),  # a lone byte at the file's end
                                    ("ascii", b"id,city\n1,Bern\n", None)):
         path = tmp_path / f"{name}.csv"
         path.write_bytes(content)

@@ -720,7 +720,7 @@ def test_a_failed_contract_says_each_mismatch_and_its_reason(tmp_path, monkeypat
     [message] = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
     assert "| code | VARCHAR | INTEGER | data type mismatch |" in message, message
     assert "| amount | VARCHAR | DOUBLE | data type mismatch |" in message and "----" not in message, message
-    assert "called by" not in message and not message.endswith("..."), message  # (dbt's macro chain: cut it short)
+    assert "called by" not in message and not message.endswith("..."), message  # (dbt's callers: cut it short)
 
 
 def test_dbts_own_traceback_is_left_out_of_its_error_lines():

@@ -252,6 +252,11 @@ def _check_key(spec: DatabaseSourceSpec) -> None:
 
 def declare(name: str, url: str, table: str, key: list[str], cursor: str | None) -> tuple[str, str]:
     """The declaration's YAML and what to tell the user, from the table as it is."""
+    taken = reserved_among([*key, *([cursor] if cursor else [])], DatabaseSourceSpec.reserved_columns)
+    if taken:
+        raise InspectionError(f"source {name}: column(s) {', '.join(taken)} of table {table} cannot be the key or cursor: "
+                              f"bronze or dlt writes columns of these names for itself; choose another, or declare a "
+                              "view that renames it")
     spec = DatabaseSourceSpec(name=name, url=url, table=table, key=key, cursor=cursor, order_by=cursor,
                               columns={k: "VARCHAR" for k in key} | ({cursor: "VARCHAR"} if cursor else {}))
     found = inspect_table(spec)
@@ -260,11 +265,10 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
         raise InspectionError(f"source {name}: table {table} has no column(s) {', '.join(missing)} (it has: {', '.join(found)})")
     left_out = {c: t for c, t in found.items() if UNLOADABLE.match(t)}
     taken = reserved_among(found, DatabaseSourceSpec.reserved_columns)
-    needed = [c for c in [*left_out, *taken] if c in key or c == cursor]
+    needed = [c for c in left_out if c in key or c == cursor]
     if needed:
         raise InspectionError(f"source {name}: column(s) {', '.join(needed)} of table {table} cannot be loaded "
-                              f"({', '.join(left_out.get(c, 'a name bronze or dlt keeps for itself') for c in needed)}): "
-                              "choose another key or cursor")
+                              f"({', '.join(left_out[c] for c in needed)}): choose another key or cursor")
     found = {c: t for c, t in found.items() if c not in left_out and c not in taken}
     _check_key(spec)
     spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
@@ -387,8 +391,8 @@ def _is_wide_numeric(sql_type) -> bool:
     text of it (exact), where dlt would read a DECIMAL no table can take."""
     from sqlalchemy import types
 
-    sql_type = _base(sql_type)
-    return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
+    sql_type = _base(sql_type)  # (a float's precision is in bits: PostgreSQL's double precision is 53)
+    return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, (types.Integer, types.Float))
             and (sql_type.precision or 0) > MAX_DECIMAL_DIGITS)
 
 

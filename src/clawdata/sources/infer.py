@@ -3,6 +3,9 @@ and types as DuckDB reads them (its CSV sniffer, or the Parquet or JSON schema),
 markers recognised, and the key checked on the file. Dagster-free."""
 
 import codecs
+import csv
+import io
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +60,9 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
             columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
             rows = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
         except duckdb.Error as e:
-            raise InferenceError(f"{files.explain_duckdb_error(path, e, encoding=encoding)} (read as {file_format})") from None
+            # Sniffing every row, DuckDB says only that no dialect fits; its sample reads on to the bad line.
+            said = _read_error(conn, _reader(path, file_format, markers, encoding=encoding, whole=False)) or e
+            raise InferenceError(f"{files.explain_duckdb_error(path, said, encoding=encoding)} (read as {file_format})") from None
         formats = _sniffed_formats(conn, path, markers, encoding) if file_format == "csv" else {}
         if file_format == "csv":
             columns = _without_unnamed_empty_columns(conn, relation, path, formats.get("delimiter") or ",", encoding, columns, notes)
@@ -68,8 +73,12 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
                 relation, decimal = comma, {"decimal_separator": ","}
                 columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         names = [c[0] for c in columns]
+        if file_format == "csv":
+            _refuse_lines_above_the_header(path, key, formats.get("delimiter") or ",", encoding)
         for wanted, what in ((key, "--key"), ([order_by] if order_by else [], "--updated-at")):
             missing = [c for c in wanted if c not in names]
+            if missing and file_format == "csv":
+                _refuse_ragged_rows(path, wanted, formats.get("delimiter") or ",", encoding)
             if missing:
                 raise InferenceError(f"{path}: {what} names column(s) {', '.join(missing)} that the file lacks "
                                      f"(it has: {', '.join(names)})")
@@ -170,15 +179,9 @@ def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[
     and the field separator when it is not a comma."""
     literal = "'" + str(path).replace("'", "''") + "'"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
-    dates, stamps, delimiter, skipped = conn.execute(
-        f"SELECT DateFormat, TimestampFormat, Delimiter, SkipRows FROM sniff_csv({literal}, nullstr = [{nulls}], "
+    dates, stamps, delimiter = conn.execute(
+        f"SELECT DateFormat, TimestampFormat, Delimiter FROM sniff_csv({literal}, nullstr = [{nulls}], "
         f"encoding = '{encoding}', sample_size = -1)").fetchone()
-    with files.open_delivery(path) as f:
-        first = f.readline().decode(files.CODECS[encoding], "replace").strip()
-    if skipped or first.lower().startswith("sep="):  # every load reads the header from line 1
-        skipped = skipped or 1
-        raise InferenceError(f"{path}: the header is on line {skipped + 1}, below {first[:60]!r}: the exports' first line "
-                             "must be their header (remove the line above it, such as Excel's `sep=` line or a title)")
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps),
                               ("delimiter", delimiter if delimiter != "," else None)) if v}
 
@@ -236,20 +239,57 @@ def _text_dates(conn: duckdb.DuckDBPyConnection, relation: str, columns: list[st
     return dates, notes
 
 
+def _read_error(conn, relation: str) -> duckdb.Error | None:
+    try:
+        conn.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    except duckdb.Error as e:
+        return e
+    return None
+
+
+def _refuse_lines_above_the_header(path: Path, key: list[str], delimiter: str, encoding: str) -> None:
+    """Every load reads a delivery's header from its first line; DuckDB's sniffer skips lines above it
+    (Excel's `sep=;`, a title), so a file it declared was refused by every load."""
+    with files.open_delivery(path) as f:
+        text = io.TextIOWrapper(f, encoding=files.CODECS[encoding], errors="replace", newline="")
+        lines = [[field.strip() for field in line] for line in itertools.islice(csv.reader(text, delimiter=delimiter), 20)]
+    if not lines or (all(k in lines[0] for k in key) and not lines[0][0].lower().startswith("sep=")):
+        return
+    at = next((i for i, line in enumerate(lines) if all(k in line for k in key)), None)
+    if at:
+        raise InferenceError(f"{path}: the header is on line {at + 1}, below {delimiter.join(lines[0])[:60]!r}: the exports' "
+                             "first line must be their header (remove the line above it, such as Excel's `sep=` line or a title)")
+
+
+def _refuse_ragged_rows(path: Path, wanted: list[str], delimiter: str, encoding: str) -> None:
+    """The header on line 1 names the columns, and DuckDB still found others: a row of another number
+    of fields makes its sniffer take a later line for the header. That row is named."""
+    with files.open_delivery(path) as f:
+        rows = csv.reader(io.TextIOWrapper(f, encoding=files.CODECS[encoding], errors="replace", newline=""), delimiter=delimiter)
+        header = [field.strip() for field in next(rows, [])]
+        if not all(c in header for c in wanted):
+            return
+        for number, row in enumerate(rows, start=2):
+            if row and len(row) != len(header):
+                raise InferenceError(f"{path} line {number}: {len(row)} fields where the header has {len(header)} "
+                                     f"(line reads: {delimiter.join(row)[:80]!r})")
+
+
 def _reader(path: Path, file_format: str, markers: list[str], decimal_separator: str = ".", encoding: str = "utf-8",
-            as_text: bool = False) -> str:
-    """`as_text`: a CSV's every column as VARCHAR (its values as written)."""
+            as_text: bool = False, whole: bool = True) -> str:
+    """`as_text`: a CSV's every column as VARCHAR (its values as written). `whole`: types from every row."""
     literal = "'" + str(path).replace("'", "''") + "'"
     if file_format == "parquet":
         return f"read_parquet({literal})"
     # Types from every row (sample_size -1), not DuckDB's first 20k: a value further down that does not
     # fit a type the first rows suggest would refuse the very file the source was declared from.
+    sample = ", sample_size = -1" if whole else ""
     if file_format == "jsonl":
-        return f"read_json({literal}, format = 'newline_delimited', sample_size = -1)"
+        return f"read_json({literal}, format = 'newline_delimited'{sample})"
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     decimal = f", decimal_separator = '{decimal_separator}'" if decimal_separator != "." else ""
     text = ", all_varchar = true" if as_text else ""
-    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}', sample_size = -1)"
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}'{sample})"
 
 
 _NUMBERS = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT")

@@ -140,7 +140,9 @@ def _zone_utc(conn: duckdb.DuckDBPyConnection):
     """A file's time without a zone, read into a TIMESTAMPTZ column, is taken as UTC. DuckDB takes it
     in the session's zone, the machine's (TZ, /etc/localtime): the same file gave other instants on a
     laptop than in the stack (UTC), and a reload elsewhere would rewrite them. A time with its offset
-    is the same instant either way."""
+    is the same instant either way. The session's zone is set back after the reads; after a read that
+    failed, the transaction is aborted and no statement runs until its rollback: the connection (the
+    step's own, closed as the step fails) keeps UTC."""
     zone = conn.execute("SELECT current_setting('TimeZone')").fetchone()[0]
     restore = f"SET TimeZone = '{zone.replace(chr(39), chr(39) * 2)}'"
     conn.execute("SET TimeZone = 'UTC'")

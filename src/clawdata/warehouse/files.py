@@ -185,6 +185,12 @@ def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
     return [h.strip() or f"column{i}" for i, h in enumerate(header)]
 
 
+def _shell(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
+
+
 def refuse_json_array(path: Path) -> None:
     """A JSON array (`[{...}, {...}]`) read as JSON lines is one row of one column `json`: said as
     such, with the conversion, rather than as columns the file lacks."""
@@ -195,15 +201,16 @@ def refuse_json_array(path: Path) -> None:
         return  # not a readable gzip file: the reading says so
     if start.startswith(b"["):
         raise BadInputFile(f"{path}: a JSON array; clawdata reads JSON lines, one object per line "
-                           f"(convert it into another file: jq -c '.[]' {path.name} > lines_{path.name.removesuffix('.gz')})")
+                           f"(convert it into another file: jq -c '.[]' {_shell(path.name)} > {_shell('lines_' + path.name.removesuffix('.gz'))})")
 
 
-def _refuse_utf8_as_latin1(path: Path, most: int = 64 << 20, window: int = 1 << 20) -> None:
+def _refuse_utf8_as_latin1(path: Path, most: int = 4 << 20, window: int = 1 << 20) -> None:
     """Latin-1 reads any byte: a UTF-8 delivery to a Latin-1 source would load garbled (Genève as
     GenÃ¨ve), without an error. A file that starts with UTF-8's byte order mark, or whose bytes beyond
     ASCII read as UTF-8 (which Latin-1 text with such letters almost never does), is refused. Judged
-    on 1 MB from the first byte beyond ASCII (searched for in the first 64 MB): every run checks every
-    file of the source, so a file is read no further than its first such letters."""
+    on 1 MB from the first byte beyond ASCII, searched for in the first 4 MB: every run checks every
+    file of the source, so a file is read no further than its first such letters (a file ASCII that
+    far is taken: a guard against the likely mistake, not a proof)."""
     fix = ("deliver it in Latin-1 like the others (iconv -f utf-8 -t latin1), or, if the exports are UTF-8 "
            "from now on, remove `encoding: latin-1` from the source's declaration")
     try:
@@ -220,8 +227,8 @@ def _refuse_utf8_as_latin1(path: Path, most: int = 64 << 20, window: int = 1 << 
             text = chunk[first.start():] + f.read(first.start())  # a window's worth from that byte on
     except (OSError, EOFError):
         return  # not a readable gzip file: the header's reading says so
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(text)  # (a letter the window cut waits for more)
+    try:  # (a letter the window cut waits for more; at the file's end, a lone byte is Latin-1's)
+        codecs.getincrementaldecoder("utf-8")().decode(text, final=len(text) < window)
     except UnicodeDecodeError:
         return  # Latin-1, as declared
     line_start = chunk.rfind(b"\n", 0, first.start()) + 1

@@ -398,9 +398,10 @@ def _error_text(message: str) -> str:
     # every option there is: the error is what comes before them.
     cut = next((i for i, line in enumerate(lines) if line.startswith(("The search space used was", "Possible fixes"))), None)
     lines = lines[:cut] if cut else lines
-    # dbt's macro call chain ("> in macro ...", "> called by macro ..."): where in dbt's own macros the
-    # error was raised, four or five lines that pushed the reason past the line's length.
-    lines = [line for line in lines if not line.startswith(("> in macro ", "> called by "))]
+    # dbt's macro call chain: the macro the error is in ("> in macro ...", a project's own macro as
+    # often as dbt's) stays; its callers ("> called by ...", four or five lines) pushed the reason past
+    # the line's length.
+    lines = [line for line in lines if not line.startswith("> called by ")]
     # A table dbt draws (a contract's mismatches) keeps its rows, not its rule lines and padding: the
     # reason, in its last column, then fits.
     text = " ".join(re.sub(r"\s{2,}", " ", line) for line in lines if not _TABLE_RULE.match(line))

@@ -15,7 +15,7 @@ from clawdata.sources import declarations
 from clawdata.sources.audits import before_first_rows, raw_audits, silver_audits
 from clawdata.sources.database import DatabaseSourceSpec, InspectionError, load_bronze_from_database
 from clawdata.sources.loads import load_bronze, merge_silver
-from clawdata.sources.spec import FileSourceSpec as Source, shown
+from clawdata.sources.spec import FileSourceSpec as Source, reserved_among, shown
 from clawdata.warehouse import ledger
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.files import BadInputFile, check_header
@@ -28,8 +28,9 @@ CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, d
 # Database tables only (each bump: one full load, with dlt's stored types dropped): 2, NUMERIC without
 # precision read as DOUBLE; 3, JSON read as the database's text.
 DATABASE_REVISION = 3
-# Files only: 2, deliveries ranked with the numbers in their names compared as numbers (one rebuild of the files).
-FILES_REVISION = 2
+# Files only (each bump: one rebuild of the files): 2, deliveries ranked with the numbers in their names
+# compared as numbers; 3, a time without zone in a TIMESTAMPTZ column read as UTC (it was the machine's zone).
+FILES_REVISION = 3
 
 
 def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[dg.AssetsDefinition]:
@@ -83,7 +84,8 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
                          f"{' (in full)' if loaded.full else ''}")
         if loaded.new_columns:  # as a file's undeclared columns are said: the table goes on without them
             context.log.warning(f"source {source.name}: columns of {source.table} the declaration does not name, not loaded: "
-                                f"{', '.join(loaded.new_columns)} (declare them in its YAML, with source_types, to load them)")
+                                f"{', '.join(loaded.new_columns)} (declare them in its YAML to load them; listed in its "
+                                "source_types alone, they are known and not said again)")
         return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
             "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full),
             "ignored_columns": dg.MetadataValue.json(loaded.new_columns),
@@ -136,6 +138,11 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
             context.log.warning(f"source {source.name}: no row in {', '.join(empty)} (a header alone)")
         ignored = sorted({f"{h.path.name}: {c}" for h in headers for c in h.ignored})
         new_columns = sorted({c for h in headers if h.path.name in loaded for c in h.ignored})
+        own = reserved_among(new_columns, source.reserved_columns)
+        if own:  # (a declaration cannot name them)
+            context.log.warning(f"source {source.name}: columns named as bronze's own, left out: {', '.join(own)} "
+                                "(rename them in the files to load them)")
+        new_columns = [c for c in new_columns if c not in own]
         if new_columns:  # said once, by the run that takes the file in: the table goes on without them
             context.log.warning(f"source {source.name}: columns the declaration does not name, left out: "
                                 f"{', '.join(new_columns)} (declare them in its YAML to keep them)")
