@@ -7,6 +7,8 @@ import csv
 import io
 import itertools
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,12 +249,19 @@ def _read_error(conn, relation: str) -> duckdb.Error | None:
     return None
 
 
+@contextmanager
+def _raw_rows(path: Path, delimiter: str, encoding: str) -> Iterator[Iterator[list[str]]]:
+    """A CSV's rows as Python's csv module splits them, fields stripped: what a load takes for line 1."""
+    with files.open_delivery(path) as f:
+        text = io.TextIOWrapper(f, encoding=files.CODECS[encoding], errors="replace", newline="")
+        yield ([field.strip() for field in row] for row in csv.reader(text, delimiter=delimiter))
+
+
 def _refuse_lines_above_the_header(path: Path, key: list[str], delimiter: str, encoding: str) -> None:
     """Every load reads a delivery's header from its first line; DuckDB's sniffer skips lines above it
     (Excel's `sep=;`, a title), so a file it declared was refused by every load."""
-    with files.open_delivery(path) as f:
-        text = io.TextIOWrapper(f, encoding=files.CODECS[encoding], errors="replace", newline="")
-        lines = [[field.strip() for field in line] for line in itertools.islice(csv.reader(text, delimiter=delimiter), 20)]
+    with _raw_rows(path, delimiter, encoding) as rows:
+        lines = list(itertools.islice(rows, 20))
     if not lines or (all(k in lines[0] for k in key) and not lines[0][0].lower().startswith("sep=")):
         return
     at = next((i for i, line in enumerate(lines) if all(k in line for k in key)), None)
@@ -264,9 +273,8 @@ def _refuse_lines_above_the_header(path: Path, key: list[str], delimiter: str, e
 def _refuse_ragged_rows(path: Path, wanted: list[str], delimiter: str, encoding: str) -> None:
     """The header on line 1 names the columns, and DuckDB still found others: a row of another number
     of fields makes its sniffer take a later line for the header. That row is named."""
-    with files.open_delivery(path) as f:
-        rows = csv.reader(io.TextIOWrapper(f, encoding=files.CODECS[encoding], errors="replace", newline=""), delimiter=delimiter)
-        header = [field.strip() for field in next(rows, [])]
+    with _raw_rows(path, delimiter, encoding) as rows:
+        header = next(rows, [])
         if not all(c in header for c in wanted):
             return
         for number, row in enumerate(rows, start=2):

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,12 +186,6 @@ def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> li
     return [h.strip() or f"column{i}" for i, h in enumerate(header)]
 
 
-def _shell(word: str) -> str:
-    import shlex
-
-    return shlex.quote(word)
-
-
 def refuse_json_array(path: Path) -> None:
     """A JSON array (`[{...}, {...}]`) read as JSON lines is one row of one column `json`: said as
     such, with the conversion, rather than as columns the file lacks."""
@@ -201,7 +196,7 @@ def refuse_json_array(path: Path) -> None:
         return  # not a readable gzip file: the reading says so
     if start.startswith(b"["):
         raise BadInputFile(f"{path}: a JSON array; clawdata reads JSON lines, one object per line "
-                           f"(convert it into another file: jq -c '.[]' {_shell(path.name)} > {_shell('lines_' + path.name.removesuffix('.gz'))})")
+                           f"(convert it into another file: jq -c '.[]' {shlex.quote(path.name)} > {shlex.quote('lines_' + path.name.removesuffix('.gz'))})")
 
 
 def _refuse_utf8_as_latin1(path: Path, most: int = 4 << 20, window: int = 1 << 20) -> None:
