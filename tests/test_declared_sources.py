@@ -333,9 +333,9 @@ def test_columns_named_as_exports_name_them_give_valid_checks_that_run():
                                                      "3 rows out of range (the first: Numéro Client 3, Solde 1000.0)"], failed
 
 
-def test_a_bad_value_in_parquet_or_json_lines_is_named_not_a_hint_or_a_caret(tmp_path):
+def test_a_bad_value_in_parquet_or_json_lines_is_named_with_its_column_not_a_hint_or_a_caret(tmp_path):
     """DuckDB ends these errors with the query and a caret line (Parquet), or a hint (JSON): the
-    one-line error keeps the cause."""
+    one-line error keeps the cause, and names the column (DuckDB's JSON error names the value alone)."""
     parquet, jsonl = tmp_path / "items.parquet", tmp_path / "orders.jsonl"
     with duckdb.connect() as conn:
         conn.execute(f"COPY (SELECT 1 AS id, 'not a number' AS price) TO '{parquet}' (FORMAT parquet)")
@@ -345,9 +345,14 @@ def test_a_bad_value_in_parquet_or_json_lines_is_named_not_a_hint_or_a_caret(tmp
         header = check_header(path, types, fmt)
         with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
             conn.execute(select_file_sql(header, types)).fetchall()
-        message = str(files.explain_duckdb_error(path, raised.value))
+        said = files.explain_duckdb_error(path, raised.value)
+        message = str(files.name_the_json_column(header, types, said))
         assert message.startswith(str(path)) and ("not a number" in message or '"two"' in message), message
         assert "^^^" not in message and "Try setting" not in message, message
+        # the column: DuckDB names it for Parquet; for JSON lines, that line's keys are cast one at a time
+        column = "price" if fmt == "parquet" else "line_no"
+        assert column in message, message
+    assert "line 2: column line_no (declared INTEGER): " in message, message
 
 
 def test_a_json_key_that_first_comes_late_is_a_column_and_a_latin1_byte_is_named_where_it_is(tmp_path):

@@ -72,6 +72,13 @@ def test_sensor_tick_ingests_new_files(project):
     said = tick(project)
     assert "skipped: no new or changed files; named by no declared source, left alone: cusotmers_2026-11-25.csv" in said, said
     assert "named by no declared source" not in tick(project)
+    # So is a folder no source's patterns name (a day's deliveries put in a folder), once, as a folder.
+    (project["inbox"] / "2026-11-26").mkdir()
+    (project["inbox"] / "2026-11-26" / "customers_2026-11-26.csv").write_text(f"{HEADER}\n")
+    said = " ".join(tick(project).split())
+    assert ("named by no declared source, left alone: 2026-11-26/ (a folder is read where a source's `files: inbox:` "
+            "patterns name it)") in said and "customers_2026-11-26" not in said, said
+    assert "named by no declared source" not in tick(project)
 
 
 def test_the_first_tick_ingests_a_delivery_made_since_the_last_run_and_nothing_else(project):

@@ -21,7 +21,8 @@ from duckdb import Error as DuckDBError
 from clawdata.sources.spec import FileSourceSpec as Source, file_rank
 from clawdata.warehouse import ledger
 from clawdata.warehouse.ledger import file_fingerprint
-from clawdata.warehouse.files import FileHeader, explain_duckdb_error, no_file_sql, other_bad_lines, select_file_sql
+from clawdata.warehouse.files import (FileHeader, explain_duckdb_error, name_the_json_column, no_file_sql, other_bad_lines,
+                                       select_file_sql)
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
 from clawdata.warehouse.tables import Table, ident
 
@@ -169,6 +170,8 @@ def _read_file(conn: duckdb.DuckDBPyConnection, target: str, source: Source, hea
         if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
             raise
         said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding)
+        if header.format == "jsonl":
+            said = name_the_json_column(header, source.types, said)
         if header.format == "csv":
             said = other_bad_lines(header, select_file_sql(
                 header, source.types, source.null_markers, date_format=source.date_format,

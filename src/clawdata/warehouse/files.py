@@ -365,6 +365,27 @@ def other_bad_lines(header: FileHeader, read_keeping_going: str, said: BadInputF
     return BadInputFile(f"{said}; {len(others)} more bad line(s): {listed}" + (" ..." if len(others) > most else ""))
 
 
+def name_the_json_column(header: FileHeader, expected: dict[str, str], said: BadInputFile) -> BadInputFile:
+    """`said` (a JSON line's cast error: DuckDB names the value, not its key) with the key whose value
+    fails: that line's keys cast one at a time by `json_transform_strict`, the transform read_json
+    applies with declared columns. Where DuckDB's line number is approximate, `said` as it is."""
+    found = re.match(rf"({re.escape(str(header.path))} line (\d+)): (.*)", str(said), re.DOTALL)
+    if header.format != "jsonl" or not found:
+        return said
+    with open_delivery(header.path, "rt", encoding="utf-8", errors="replace") as lines:
+        line = next((text for number, text in enumerate(lines, 1) if number == int(found.group(2))), None)
+    if not line or not line.strip():
+        return said
+    with duckdb.connect() as scratch:
+        for name in (n for n in header.columns if n not in header.absent):
+            type_ = expected.get(name, "VARCHAR")
+            try:
+                scratch.execute("SELECT json_transform_strict(?, ?)", [line, json.dumps({name: type_})]).fetchall()
+            except duckdb.Error:
+                return BadInputFile(f"{found.group(1)}: column {name} (declared {type_}): {found.group(3)}")
+    return said
+
+
 def _physical_line(path: Path, record: int, delimiter: str, encoding: str = "utf-8") -> int:
     return _physical_lines(path, {record}, delimiter, encoding)[record]
 

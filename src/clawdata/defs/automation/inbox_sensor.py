@@ -193,6 +193,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     new_unclaimed = sorted(set(unclaimed) - set(said))
     named = few(new_unclaimed, _SHOWN)
     left_alone = f"named by no declared source, left alone: {named}" if new_unclaimed else ""
+    if any(name.endswith("/") for name in new_unclaimed):
+        left_alone += " (a folder is read where a source's `files: inbox:` patterns name it)"
     run_requests = []
     backup, rebuilt = _restored_from(latest), ""
     if backup and (earlier := _requested(context, f"restored:{backup}")):
@@ -384,12 +386,16 @@ _TAG_LENGTH = 300  # the trigger tag, cut at a word
 
 
 def _unclaimed(claimed: dict[str, str]) -> list[str]:
-    """The files at the inbox's top (where deliveries land; its folders may be archives) that no
-    declared source takes in."""
+    """The files at the inbox's top (where deliveries land) that no declared source takes in, and its
+    folders (`2026-12-01/`) of which no source takes a file: a source reads a folder only where its
+    `files: inbox:` patterns name it. A folder is named, not its files: it may be an archive."""
     inbox = settings.inbox_dir()
     if not inbox.is_dir():
         return []
-    return sorted(p.name for p in inbox.iterdir() if p.is_file() and str(p) not in claimed and not p.name.startswith("."))[:_KEPT]
+    found = [p for p in inbox.iterdir() if not p.name.startswith(".")]
+    taken = {Path(c).relative_to(inbox).parts[0] for c in claimed if Path(c).parent != inbox and Path(c).is_relative_to(inbox)}
+    return sorted([p.name for p in found if p.is_file() and str(p) not in claimed]
+                  + [f"{p.name}/" for p in found if p.is_dir() and p.name not in taken])[:_KEPT]
 
 
 def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str], set[str] | None]:
