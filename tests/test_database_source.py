@@ -391,3 +391,52 @@ def test_a_missing_password_names_the_variable_it_is_read_from(server, monkeypat
 
     with pytest.raises(InspectionError, match=r"no password in \$CLAWDATA_SOURCE_ACCOUNTS_PASSWORD"):
         inspect_table(spec(host, port))
+
+
+def test_infinite_times_stay_infinite_and_a_date_before_year_1_is_refused(server, tmp_path, monkeypatch):
+    """PostgreSQL's 'infinity' and '-infinity' (an open-ended validity) load as DuckDB's, where the
+    driver had made them 9999-12-31 23:59:59.999999 and 0001-01-01 without a word; a time with its
+    zone is the same instant whatever the server's TimeZone; the cursor, a timestamp too, still
+    follows what moved. A BC date fails the load naming its column, and the tables stay."""
+    from clawdata.sources.database import declare
+
+    host, port = server
+    postgres.psql(host, port, "app", """
+        CREATE TABLE crm.contracts (id integer PRIMARY KEY, valid_from timestamptz, valid_to timestamp, ends date,
+                                    updated_at timestamp NOT NULL);
+        ALTER DATABASE app SET timezone TO 'Asia/Tokyo';
+        INSERT INTO crm.contracts VALUES (1, '-infinity', 'infinity', 'infinity', '2026-12-01'),
+                                         (2, '2024-01-01 10:00+02', '2024-06-01 08:30:00.25', '2024-06-01', '2026-12-01');""")
+    monkeypatch.setenv("CLAWDATA_SOURCE_CONTRACTS_PASSWORD", postgres.PASSWORD)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    text, _ = declare("contracts", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.contracts", ["id"], "updated_at")
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    warehouse = tmp_path / "warehouse.duckdb"
+    query = "SELECT id, valid_from::VARCHAR, valid_to::VARCHAR, ends::VARCHAR FROM silver.slv_contracts ORDER BY id"
+    with dg.instance_for_test() as instance:
+        def run():
+            return dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
+                                  resources={"duckdb": DuckDBResource(database=str(warehouse))})
+
+        first = run()
+        assert first.success, [e.message for e in first.all_events if e.is_failure]
+        with read_only(warehouse) as conn:
+            assert conn.execute(query).fetchall() == [
+                (1, "-infinity", "infinity", "infinity"),
+                (2, "2024-01-01 08:00:00+00", "2024-06-01 08:30:00.25", "2024-06-01")]
+        postgres.psql(host, port, "app", """
+            UPDATE crm.contracts SET valid_to = '2026-12-31', ends = '2026-12-31', updated_at = '2026-12-02' WHERE id = 1;""")
+        assert run().success
+        with read_only(warehouse) as conn:
+            assert conn.execute(query).fetchall()[0] == (1, "-infinity", "2026-12-31 00:00:00", "2026-12-31")
+        postgres.psql(host, port, "app", """
+            INSERT INTO crm.contracts VALUES (3, '2024-01-01', '0044-03-15 10:00:00 BC', '2024-01-01', '2026-12-03');""")
+        failed = run()
+    postgres.psql(host, port, "app", "ALTER DATABASE app RESET timezone;")
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
+    said = failure.event_specific_data.user_failure_data.description
+    assert said.startswith("source contracts (table crm.contracts): ") and "before year 1: 0044-03-15 10:00:00 BC" in said \
+        and "valid_to" in said and len(said.splitlines()) == 1, said
+    with read_only(warehouse) as conn:
+        assert [row[0] for row in conn.execute(query).fetchall()] == [1, 2]

@@ -331,8 +331,10 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if extracted else None
     try:
         result = _publish(conn, spec, table, rows, load_ids, code_version, audits, full)
-    except BaseException:
+    except BaseException as e:
         _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=False)
+        if isinstance(e, duckdb.ConversionException):  # a value the declared type does not take: the column's name is in it
+            raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_first_line(e))}") from None
         raise
     if _exists(conn, DLT_SCHEMA, f"{spec.name}__extract"):
         conn.execute(f"DELETE FROM {extract}")  # taken in: the extract is only a hand-over
@@ -362,8 +364,9 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
                          incremental=incremental if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
+                         table_adapter_callback=lambda reflected: _times_as_text(spec, reflected),
                          type_adapter_callback=_as_loaded, query_adapter_callback=_read_as_loaded,
-                         included_columns=columns)
+                         included_columns=columns, engine_kwargs={"connect_args": _session(spec)})
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dlt.destinations.duckdb(conn),
@@ -376,6 +379,36 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
         except Exception as e:
             raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_innermost(e))}") from None
     return list(info.loads_ids)
+
+
+def _session(spec: DatabaseSourceSpec) -> dict:
+    """PostgreSQL: the connect timeout `source add` uses, and the text of dates and times in ISO, in
+    UTC, whatever the server's DateStyle and TimeZone (_times_as_text)."""
+    from sqlalchemy.engine import make_url
+
+    if not spec.url.startswith("postgresql"):
+        return {}
+    own = make_url(spec.url).query.get("options")  # (the URL's own `options`, kept: these replace them)
+    return {**_connect_timeout(spec), "options": " ".join([*([own] if isinstance(own, str) else own or []),
+                                                           "-c DateStyle=ISO -c TimeZone=UTC"])}
+
+
+def _times_as_text(spec: DatabaseSourceSpec, reflected):
+    """PostgreSQL's dates and timestamps, the cursor's aside, are read as its text of them and cast to
+    the declared type in bronze: 'infinity' and '-infinity' stay infinite (DuckDB has both), where
+    the driver made them Python's largest and smallest times (9999-12-31 23:59:59.999999 and
+    0001-01-01) without a word. A date before year 1 ('0044-03-15 BC') is refused at that cast, where
+    DuckDB would drop its era. The cursor keeps its type: dlt compares its values."""
+    from sqlalchemy import types
+
+    if spec.url.startswith("postgresql"):
+        for column in reflected.columns:
+            if column.name != spec.cursor and isinstance(_base(column.type), (types.Date, types.DateTime)):
+                column.type, column.info[_TIME_AS_TEXT] = types.Text(), True  # (dlt's type: text)
+    return reflected
+
+
+_TIME_AS_TEXT = "clawdata_time_as_text"
 
 
 def _is_plain_numeric(sql_type) -> bool:
@@ -424,11 +457,20 @@ def _read_as_loaded(query, table):
     import sqlalchemy as sa
 
     cast = {c.name: sa.Double() if _is_plain_numeric(c.type) else sa.Text() for c in table.columns
-            if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type)}
+            if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type) or c.info.get(_TIME_AS_TEXT)}
     if not cast:
         return query
-    return query.with_only_columns(*[sa.cast(c, cast[c.name]).label(c.name) if c.name in cast else c
+    before_year_1 = {c.name for c in table.columns if c.info.get(_TIME_AS_TEXT)}
+    return query.with_only_columns(*[_before_year_1_refused(sa.cast(c, cast[c.name])).label(c.name) if c.name in before_year_1
+                                     else sa.cast(c, cast[c.name]).label(c.name) if c.name in cast else c
                                      for c in query.selected_columns])
+
+
+def _before_year_1_refused(text):
+    """A BC date's text with a mark no cast reads, so bronze's cast names it rather than load 44 AD."""
+    import sqlalchemy as sa
+
+    return sa.case((text.like("% BC"), sa.literal("before year 1: ") + text), else_=text)
 
 
 def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:
