@@ -397,7 +397,8 @@ def test_infinite_times_stay_infinite_and_a_date_before_year_1_is_refused(server
     """PostgreSQL's 'infinity' and '-infinity' (an open-ended validity) load as DuckDB's, where the
     driver had made them 9999-12-31 23:59:59.999999 and 0001-01-01 without a word; a time with its
     zone is the same instant whatever the server's TimeZone; the cursor, a timestamp too, still
-    follows what moved. A BC date fails the load naming its column, and the tables stay."""
+    follows what moved, and a run says when it is ahead of the clock. A BC date fails the load naming
+    its column, and the tables stay."""
     from clawdata.sources.database import declare
 
     host, port = server
@@ -429,8 +430,16 @@ def test_infinite_times_stay_infinite_and_a_date_before_year_1_is_refused(server
         assert run().success
         with read_only(warehouse) as conn:
             assert conn.execute(query).fetchall()[0] == (1, "-infinity", "2026-12-31 00:00:00", "2026-12-31")
+        # A cursor at 'infinity' (or any time ahead of the clock): loads read only rows at or past it from
+        # now on, which a run says.
+        postgres.psql(host, port, "app", "UPDATE crm.contracts SET updated_at = 'infinity' WHERE id = 2;")
+        ahead = run()
+        assert ahead.success
+        said = [entry.user_message for entry in instance.all_logs(ahead.run_id) if "ahead of the clock" in entry.user_message]
+        assert said and "cursor updated_at reached 9999-12-31 23:59:59.999999" in said[0] \
+            and "materialize raw_contracts --full-refresh" in said[0], said
         postgres.psql(host, port, "app", """
-            INSERT INTO crm.contracts VALUES (3, '2024-01-01', '0044-03-15 10:00:00 BC', '2024-01-01', '2026-12-03');""")
+            INSERT INTO crm.contracts VALUES (3, '2024-01-01', '0044-03-15 10:00:00 BC', '2024-01-01', 'infinity');""")
         failed = run()
     postgres.psql(host, port, "app", "ALTER DATABASE app RESET timezone;")
     assert not failed.success

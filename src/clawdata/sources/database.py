@@ -308,6 +308,7 @@ class Loaded:
     rows_read: int
     full: bool
     new_columns: list[str]  # in the table, unknown to the declaration (added since): not loaded
+    cursor_ahead: str | None = None  # the cursor's value when it is ahead of the clock (_cursor_ahead)
 
 
 def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, code_version: str,
@@ -339,7 +340,19 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     if _exists(conn, DLT_SCHEMA, f"{spec.name}__extract"):
         conn.execute(f"DELETE FROM {extract}")  # taken in: the extract is only a hand-over
     published, read = result
-    return Loaded(published, read, full, new_columns)
+    return Loaded(published, read, full, new_columns, _cursor_ahead(conn, spec, table) if read else None)
+
+
+def _cursor_ahead(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, table: Table) -> str | None:
+    """The cursor's highest value when it is a time more than a day ahead of the clock (an 'infinity',
+    a 9999-12-31 placeholder, a clock set wrong): dlt reads the rows whose cursor is at least the
+    highest it took, so a row changed later with an earlier cursor is not read until a full load."""
+    declared = spec.types.get(spec.cursor or "", "").upper()
+    if not declared.startswith(("DATE", "TIMESTAMP")):
+        return None
+    column = ident(spec.cursor)
+    ahead = conn.execute(f"SELECT max({column})::VARCHAR FROM {table} WHERE {column}::TIMESTAMP > now()::TIMESTAMP + INTERVAL 1 DAY").fetchone()
+    return ahead[0] if ahead else None
 
 
 def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline_name: str, full: bool) -> list[str]:

@@ -87,6 +87,11 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
             context.log.warning(f"source {source.name}: columns of {source.table} the declaration does not name, not loaded: "
                                 f"{', '.join(loaded.new_columns)} (declare them in its YAML to load them; listed in its "
                                 "source_types alone, they are known and not said again)")
+        if loaded.cursor_ahead:
+            context.log.warning(f"source {source.name}: cursor {source.cursor} reached {loaded.cursor_ahead}, ahead of the clock: "
+                                f"each load reads the rows whose {source.cursor} is at least that, so a row changed later with an "
+                                f"earlier {source.cursor} is not read until a full load (`clawdata dagster materialize "
+                                f"{source.raw_table} --full-refresh`)")
         return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
             "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full),
             "ignored_columns": dg.MetadataValue.json(loaded.new_columns),
