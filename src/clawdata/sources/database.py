@@ -395,14 +395,17 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
 
 
 def _session(spec: DatabaseSourceSpec) -> dict:
-    """PostgreSQL: the connect timeout `source add` uses, and the text of dates and times in ISO, in
-    UTC, whatever the server's DateStyle and TimeZone (_times_as_text)."""
+    """PostgreSQL: the connect timeout `source add` uses; TCP keepalives, so a server gone in the
+    middle of a load (its host down, the network cut) fails it in about a minute rather than holding
+    the warehouse slot for the system's hours; the text of dates and times in ISO, in UTC, whatever
+    the server's DateStyle and TimeZone (_times_as_text)."""
     from sqlalchemy.engine import make_url
 
     if not spec.url.startswith("postgresql"):
         return {}
     own = make_url(spec.url).query.get("options")  # (the URL's own `options`, kept: these replace them)
-    return {**_connect_timeout(spec), "options": " ".join([*([own] if isinstance(own, str) else own or []),
+    return {**_connect_timeout(spec), "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+            "options": " ".join([*([own] if isinstance(own, str) else own or []),
                                                            "-c DateStyle=ISO -c TimeZone=UTC"])}
 
 
