@@ -73,8 +73,9 @@ LEDGER = [
     # the model is built with it; failing, it fails the run and dbt skips the model, as dbt build does.
     Step("a unit test edited to fail", [("models/marts/marts.yml", "balance_cents: 70,", "balance_cents: 71,")],
          set(), succeeds=False, checks="1 warned, 1 failed",
-         # the file to open, and dbt's diff of the rows (it was "unit test x: failed" alone)
-         says="(models/marts/marts.yml): actual differs from expected:",
+         # the file to open, and dbt's diff of the rows a row a line, lined up as dbt prints it (it was
+         # "unit test x: failed" alone, then the diff flattened into one line)
+         says="(models/marts/marts.yml): actual differs from expected:\n    @@,account_id,balance_cents,active_months\n    → ,1 ",
          status={"mart/account_balances": "not built: its unit test failed"}),
     Step("the unit test mended", [("models/marts/marts.yml", "balance_cents: 71,", "balance_cents: 70,")],
          {"mart/account_balances"}, checks="1 warned, 0 failed"),

@@ -144,8 +144,9 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
             if ran_hooks is not None:  # what this build left replaces what the last one did
                 failed_hooks.write(conn, {uid: (graph.versions.get(uid, ""), error) for uid, error in ran_hooks.items()})
-        if failures:
-            raise dg.Failure(description="dbt build: " + "; ".join(failures), allow_retries=False,
+        if failures:  # (one a line where one is a unit test's diff, which has lines of its own)
+            raise dg.Failure(description="dbt build: " + ("\n" if any("\n" in f for f in failures) else "; ").join(failures),
+                             allow_retries=False,
                              metadata={FAILED_METADATA: len(failures)})
 
     @dbt_assets(manifest=manifest, project=project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL,
@@ -240,7 +241,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
                 test = gold_manifest.unit_test_node_id(uid)
                 if test in graph.check_of and test in wanted:
                     unit_results.setdefault(nodes[test]["attached_node"], []).append(
-                        _unit_result(graph, test, raw, plan))
+                        _unit_result(graph, test, raw, plan, build.node_errors.get(uid)))
                 if status in FAILED:
                     failed_nodes.append((len(failures), uid))  # an error (not a failed expectation): its words
                     where = manifest.get("unit_tests", {}).get(uid, {}).get("original_file_path")
@@ -293,7 +294,8 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             batches = build.failed_batches.get(uid, [])
             failed = (f"{', '.join(batches)} failed{' (its other batches were written)' if uid in partial else ''}: "
                       if batches else "")
-            failures[index] = f"{named}: {failed}{_error_text(build.node_errors[uid])}"
+            said = build.node_errors[uid]
+            failures[index] = f"{named}: {failed}{_diff_text(said) if uid.startswith('unit_test.') else None or _error_text(said)}"
     failures.extend(f"hook {error}" for error in build.hook_errors.values())  # `dbt build` fails on them too
     ran_hooks.update(build.hook_errors)
     if build.error is not None and not failures:  # dbt's heading ("Compilation Error") with what it says under it
@@ -355,12 +357,16 @@ def _output(context, graph: Graph, uid: str, plan: Plan, table: dict | None, met
                      metadata={**metadata, **extra}, data_version=plan.versions[uid])
 
 
-def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan) -> dg.AssetCheckResult:
+def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan, said: str | None) -> dg.AssetCheckResult:
+    """`said`: dbt's message of a failed unit test (its diff), the check's description in the UI."""
     check, status = graph.check_of[test], _status(raw)
+    diff = _diff_text(said) if said and status != "pass" else None
     return dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=status == "pass",
                                severity=dg.AssetCheckSeverity.ERROR,
+                               description=(diff or _error_text(said)) if said and status != "pass" else None,
                                metadata={"status": status, "unit_test": True, BASIS: plan.bases.get(test, ""),
-                                         TEST_VERSION: graph.versions.get(test, "")})
+                                         TEST_VERSION: graph.versions.get(test, ""),
+                                         **({"diff": dg.MetadataValue.md(f"```\n{diff}\n```")} if diff else {})})
 
 
 def _status(raw: dict) -> str:
@@ -406,6 +412,19 @@ def _error_text(message: str) -> str:
     # reason, in its last column, then fits.
     text = " ".join(re.sub(r"\s{2,}", " ", line) for line in lines if not _TABLE_RULE.match(line))
     return text if len(text) <= 600 else text[:597] + "..."
+
+
+def _diff_text(message: str, most: int = 20) -> str | None:
+    """A unit test's failed expectation as dbt prints it: its heading, then the diff of actual and
+    expected rows a row a line (`→ ,1 ,71→70`), indented; on one line its columns no longer lined up.
+    None for any other error of a unit test (one that did not compile, say)."""
+    lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
+    heading = next((i for i, line in enumerate(lines) if line.strip().startswith("actual differs from expected")), None)
+    if heading is None:
+        return None
+    rows = lines[heading + 1:]
+    shown = rows[:most] + ([f"... {len(rows) - most} more lines of the diff: clawdata dagster logs RUN"] if len(rows) > most else [])
+    return "\n".join([lines[heading].strip(), *(f"    {row}" for row in shown)])
 
 
 _TABLE_RULE = re.compile(r"^\|?[\s|:-]*-{3,}[\s|:-]*\|?$")
