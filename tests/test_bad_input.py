@@ -25,6 +25,12 @@ REJECTED = {
         "customers_n.csv", f'{HEADER}\n9004,"Ann\nMarie\nJo",Lee,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n'
                            f"{ROW}\nnot-a-number,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n",
         ["customers_n.csv line 6", 'Could not convert string "not-a-number"']),
+    # DuckDB rounds a fraction read into a whole number (9006.5 would be customer 9007): refused, by
+    # the file's line (a quoted field over three lines before it).
+    "a fraction in a whole-number key": (
+        "customers_f.csv", f'{HEADER}\n9004,"Ann\nMarie\nJo",Lee,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n'
+                           f"{ROW}\n9006.5,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n",
+        ["customers_f.csv line 6: column customer_id (declared BIGINT): 9006.5 would load as 9007"]),
     "bad date": ("customers_d.csv", f"{HEADER}\n9003,Bob,Smith,b@x.org,,Paris,FR,2025-13-45,2026-11-01 10:00:00\n",
                  ["customers_d.csv line 2", "2025-13-45"]),
     "empty file": ("customers_e.csv", "", ["customers_e.csv: file is empty"]),
@@ -37,9 +43,10 @@ REJECTED = {
     "several bad lines after a multi-line field": (
         "customers_ns.csv", f'{HEADER}\n9004,"Ann\nMarie\nJo",Lee,a@x.org,,Oslo,NO,2025-01-02,2026-11-01 10:00:00\n'
                             f"{ROW}\nnot-a-number,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n{ROW}\n{ROW},extra\n",
-        ["customers_ns.csv line 6: ", 'Could not convert string "not-a-number"',
-         "; 1 more bad line(s): line 8: Expected Number of Columns: 9 Found: 10"]),
-    "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "customer_id"']),
+        # (a whole number's text is checked after the reader: the reader's error comes first)
+        ["customers_ns.csv line 8: Expected Number of Columns: 9 Found: 10",
+         '; 1 more bad line(s): line 6: column customer_id (declared BIGINT): Could not convert string "not-a-number"']),
+    "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "']),
     "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
                        ["customers_m.csv line 1", "missing column(s) email"]),
     "duplicated column": ("customers_u.csv", HEADER + ",city\n" + ROW + ",Paris\n", ["customers_u.csv line 1", "duplicated column(s) city"]),
@@ -172,7 +179,7 @@ def test_a_json_value_of_the_wrong_type_is_named_with_its_line(tmp_path):
     that hint was the whole message. The cause is kept, with DuckDB's line, said approximate if it is."""
     import duckdb
 
-    from clawdata.warehouse.files import check_header, explain_duckdb_error, select_file_sql
+    from clawdata.warehouse.files import check_header, explain_duckdb_error, name_the_json_column, select_file_sql
 
     types = {"id": "BIGINT", "at": "TIMESTAMP"}
     good = '{"id": 1, "at": "2025-05-01T10:00:00"}\n'
@@ -182,8 +189,9 @@ def test_a_json_value_of_the_wrong_type_is_named_with_its_line(tmp_path):
         path.write_text(good + bad)
         with pytest.raises(duckdb.Error) as raised:
             duckdb.sql(select_file_sql(check_header(path, types, "jsonl"), types)).fetchall()
-        said[name] = str(explain_duckdb_error(path, raised.value))
-    assert said["number"] == f'{tmp_path}/events_number.jsonl line 2: Failed to cast value to numerical: "x90003"', said
+        header = check_header(path, types, "jsonl")
+        said[name] = str(name_the_json_column(header, types, explain_duckdb_error(path, raised.value, file_format="jsonl")))
+    assert said["number"] == f'{tmp_path}/events_number.jsonl line 2: column id (declared BIGINT): Could not convert string "x90003" to BIGINT', said
     assert said["time"].startswith(f'{tmp_path}/events_time.jsonl line 1 (DuckDB\'s number, approximate): '
                                    'invalid timestamp field format: "yesterday"'), said
 

@@ -10,6 +10,7 @@ import io
 import json
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -714,6 +715,36 @@ def test_a_parquet_value_the_cast_to_its_declared_type_would_change_refuses_the_
             check_header(path, {"id": "BIGINT", column: declared}, "parquet")
     kept = check_header(path, {"id": "BIGINT", "amount": "DOUBLE", "whole": "BIGINT", "at": "TIMESTAMPTZ"}, "parquet")
     assert kept.absent == []
+
+
+@pytest.mark.parametrize("file_format", ["csv", "jsonl"])
+def test_a_csv_or_json_value_its_declared_number_type_would_round_refuses_the_file(file_format, tmp_path):
+    """DuckDB rounds text read into a number (2.5 into an INTEGER is 3, 19.005 into DECIMAL(12,2)
+    19.01), a key included, and the file loaded without a word: it is refused by its line, naming the
+    column, the value and what it would have become; the types' own extremes load as they are."""
+    types = {"id": "BIGINT", "qty": "INTEGER", "price": "DECIMAL(12,2)"}
+    cases = {"a fraction in a whole number": ([[1, 2, "1.50"], [2, "2.5", "3.00"]], "line {line}: column qty (declared INTEGER): 2.5 would load as 3"),
+             "a fraction in the key": ([[1, 2, "1.50"], ["6.7", 1, "1.00"]], "line {line}: column id (declared BIGINT): 6.7 would load as 7"),
+             "more decimals than declared": ([[1, 2, "19.005"]], "line {line}: column price (declared DECIMAL(12,2)): 19.005 would load as 19.01"),
+             "too large": ([[1, 3000000000, "1"]], "line {line}: column qty (declared INTEGER): 3000000000 does not fit it")}
+    def write_numbers(name: str, rows: list[list]) -> Path:  # JSON: numbers as numbers
+        path = tmp_path / f"{name.replace(' ', '_')}.{file_format}"
+        path.write_text("id,qty,price\n" + "".join(",".join("" if v is None else str(v) for v in r) + "\n" for r in rows)
+                        if file_format == "csv" else
+                        "".join(json.dumps(dict(zip(types, [v if v is None else json.loads(str(v)) for v in r]))) + "\n" for r in rows))
+        return path
+
+    for case, (rows, said) in cases.items():
+        path = write_numbers(case, rows)
+        header = check_header(path, types, file_format)
+        with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
+            conn.execute(select_file_sql(header, types)).fetchall()
+        line = len(rows) + (1 if file_format == "csv" else 0)
+        assert str(files.explain_duckdb_error(path, raised.value, file_format=file_format)) == f"{path} " + said.format(line=line), case
+    extremes = write_numbers("extremes", [[9223372036854775807, -2147483648, "-9999999999.99"], [2, None, None]])
+    with duckdb.connect() as conn:
+        read = conn.execute(select_file_sql(check_header(extremes, types, file_format), types)).fetchall()
+    assert [row[:3] for row in read] == [(9223372036854775807, -2147483648, Decimal("-9999999999.99")), (2, None, None)]
 
 
 def test_what_source_add_declares_from_a_file_its_deliveries_load_as_declared(defs_dir, tmp_path, monkeypatch):

@@ -169,7 +169,7 @@ def _read_file(conn: duckdb.DuckDBPyConnection, target: str, source: Source, hea
     except DuckDBError as e:
         if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
             raise
-        said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding)
+        said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding, header.format, source.types)
         if header.format == "jsonl":
             said = name_the_json_column(header, source.types, said)
         if header.format == "csv":

@@ -263,11 +263,12 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
     `_source_file` and `_row` (its rows' order in the file: the later of two versions of a key wins
     where the declared order says nothing, with or without an `order_by`). `keep_going`: a CSV's bad
     lines are skipped and kept in DuckDB's `reject_errors` (other_bad_lines)."""
-    wanted = ", ".join(f"CAST(NULL AS {expected[c]}) AS {_ident(c)}" if c in header.absent else _cast(c, expected[c], header.format)
+    wide = {c: w for c in expected if c not in header.absent and header.format != "parquet" and (w := _wide_read(expected[c]))}
+    wanted = ", ".join(f"CAST(NULL AS {expected[c]}) AS {_ident(c)}" if c in header.absent else
+                       _exact(c, expected[c], wide[c], keep_going) if c in wide else _cast(c, expected[c], header.format)
                        for c in expected)
-    row = "row_number() OVER ()"
     if header.format == "csv":
-        types = {name: expected.get(name, "VARCHAR") for name in header.columns}
+        types = {name: wide.get(name) or expected.get(name, "VARCHAR") for name in header.columns}
         columns = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in types.items())
         nulls = ", ".join(_literal(m) for m in (null_markers if null_markers is not None else [""]))
         source = (f"read_csv({_literal(str(header.path))}, header = true, auto_detect = false, "
@@ -277,9 +278,67 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
                   f"{_format('encoding', header.encoding if header.encoding != 'utf-8' else None)}"
                   f"{', ignore_errors = true, store_rejects = true' if keep_going else ''})")
     else:
-        source = _reader(header.path, header.format, {n: expected.get(n, "VARCHAR") for n in header.columns}
+        source = _reader(header.path, header.format, {n: wide.get(n) or expected.get(n, "VARCHAR") for n in header.columns}
                          if header.format == "jsonl" else None)
-    return f"SELECT {wanted}, {_literal(str(header.path))} AS _source_file, {row} AS _row FROM {source}"
+    # (the row's number under a name no file's column has, as _exact's error reads it)
+    return (f"SELECT {wanted}, {_literal(str(header.path))} AS _source_file, {_ROW} AS _row "
+            f"FROM (SELECT *, row_number() OVER () AS {_ROW} FROM {source})")
+
+
+_ROW = "__clawdata_row"
+_INTEGERS = {"TINYINT": 3, "INT1": 3, "UTINYINT": 3, "SMALLINT": 5, "INT2": 5, "SHORT": 5, "USMALLINT": 5,
+             "INTEGER": 10, "INT": 10, "INT4": 10, "SIGNED": 10, "UINTEGER": 10,
+             "BIGINT": 20, "INT8": 20, "LONG": 20, "UBIGINT": 20}  # digits of the largest value
+
+
+def _wide_read(declared: str) -> str | None:
+    """The type a whole-number or DECIMAL column of a CSV or JSON-lines file is read as, so that
+    `_exact` sees a value the declared type would round: DuckDB rounds text it reads into a number
+    (`2.5` into an INTEGER is 3, `19.005` into DECIMAL(12,2) 19.01), a key included, and the file
+    loaded without a word (Parquet's casts: `_refuse_lossy_casts`). A DECIMAL with room for more
+    decimals, of 18 digits where it fits (a wider one is DuckDB's 128-bit arithmetic: 4x the read of
+    a million rows); a BIGINT as its text (no 18-digit DECIMAL holds it). None: read as declared (a
+    HUGEINT, a DECIMAL of 38 digits: no wider DECIMAL holds them)."""
+    bare = declared.strip().upper()
+    if bare in _INTEGERS:
+        return "DECIMAL(18,8)" if _INTEGERS[bare] <= 10 else "VARCHAR"
+    found = re.fullmatch(r"(?:DECIMAL|NUMERIC)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?", bare)
+    if not found:
+        return None
+    precision, scale = int(found.group(1) or 18), int(found.group(2) or (3 if not found.group(1) else 0))
+    more = 18 - precision if precision < 18 else min(9, 38 - precision)
+    return f"DECIMAL({precision + more},{scale + more})" if more > 0 else None
+
+
+def _exact(name: str, declared: str, read_as: str, keep_going: bool = False) -> str:
+    """The column, read as `_wide_read` says, as its declared type; a value that type would change (a
+    fraction in a whole number, more decimals than declared, too large) stops the read with its row's
+    number, which `explain_duckdb_error` turns into the file's line; so does a BIGINT's text that is
+    no number (the reader refuses the others). `keep_going` (other_bad_lines' pass): no stop, the
+    message in a column of its own (`_BAD`) instead."""
+    column, cast = _ident(name), f"TRY_CAST({_ident(name)} AS {declared})"
+    becomes = f"CASE WHEN {cast} IS NULL THEN 'does not fit it' ELSE 'would load as ' || {cast}::VARCHAR END"
+
+    def said(what: str, *values: str) -> str:
+        return f"printf('{_LOSSY} %d, column %s (declared %s): {what}', {_ROW}, {_literal(name)}, {_literal(declared)}, {', '.join(values)})"
+
+    if read_as == "VARCHAR":  # a whole number's text: only one with a point may be rounded
+        blank = f"{column} IS NULL OR trim({column}) = ''"
+        rounded = f"contains({column}, '.') AND TRY_CAST({column} AS DECIMAL(38,9)) IS DISTINCT FROM {cast}"
+        no_number = said('Could not convert string "%s" to %s', column, _literal(declared))
+        why = (f"CASE WHEN {cast} IS NULL THEN {no_number} "
+               f"ELSE {said('%s %s', column, becomes)} END")
+        bad, value = f"NOT ({blank}) AND ({cast} IS NULL OR {rounded})", f"CASE WHEN {blank} THEN NULL ELSE {cast} END"
+    else:  # the wide read's trailing zeros off: the file's value
+        bad, value = f"{column} IS NOT NULL AND {cast} IS DISTINCT FROM {column}", cast
+        why = said("%s %s", f"rtrim(rtrim({column}::VARCHAR, '0'), '.')", becomes)
+    if keep_going:
+        return f"{value} AS {column}, CASE WHEN {bad} THEN {why} END AS {_ident(_BAD + name)}"
+    return f"CASE WHEN {bad} THEN error({why}) ELSE {value} END AS {column}"
+
+
+_BAD = "__clawdata_bad_"
+_LOSSY = "clawdata: record"  # _exact's error, as explain_duckdb_error finds it
 
 
 def no_file_sql(expected: dict[str, str]) -> str:
@@ -313,9 +372,19 @@ def _windows_1252(path: Path, most: int = 64 << 20) -> bool:
     return re.search("[\udc80-\udc9f]", undecodable) is not None
 
 
-def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", encoding: str = "utf-8") -> BadInputFile:
-    """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line."""
+def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", encoding: str = "utf-8",
+                         file_format: str = "csv", declared: dict[str, str] | None = None) -> BadInputFile:
+    """Turn DuckDB's long error into one line: file, line, what is wrong, the offending line.
+    `declared`: the columns' types, named where DuckDB names the type a column is read as."""
     text = str(error)
+    converting = re.search(r'Error when converting column "(.+?)"\. Could not convert string .*? to \'(DECIMAL[^\']*)\'', text)
+    if converting and declared and _wide_read(declared.get(converting.group(1), "")):  # read wide: say the declared type
+        text = text.replace(f"'{converting.group(2)}'", f"'{declared[converting.group(1)]}'", 1)
+    lossy = re.search(rf"{_LOSSY} (\d+), (column .*)", text)
+    if lossy:  # _exact's: its row's number, the header's line and a CSV's quoted line breaks counted
+        row = int(lossy.group(1))
+        line = _physical_line(path, row + 1, delimiter, encoding) if file_format == "csv" else row
+        return BadInputFile(f"{path} line {line}: {lossy.group(2).strip()}")
     if "Malformed JSON" in text and (found := _malformed_json_lines(path)):  # DuckDB's line number is one too far
         (number, content), others = found[0], [n for n, _ in found[1:]]
         reason = re.search(r"in line \d+: ([^\n]*)", text)
@@ -354,6 +423,7 @@ def other_bad_lines(header: FileHeader, read_keeping_going: str, said: BadInputF
         with duckdb.connect() as scratch:
             scratch.execute(f"SELECT count(hash(t)) FROM ({read_keeping_going}) AS t").fetchall()  # every column: casts too
             rows = scratch.execute("SELECT line, error_message FROM reject_errors ORDER BY line, error_message").fetchall()
+            rows += _numbers_rounded(scratch, read_keeping_going)
     except duckdb.Error:  # nothing more to say than the first
         return said
     lines = _physical_lines(header.path, {line for line, _ in rows}, header.delimiter, header.encoding)
@@ -365,12 +435,21 @@ def other_bad_lines(header: FileHeader, read_keeping_going: str, said: BadInputF
     return BadInputFile(f"{said}; {len(others)} more bad line(s): {listed}" + (" ..." if len(others) > most else ""))
 
 
+def _numbers_rounded(scratch: duckdb.DuckDBPyConnection, read_keeping_going: str, most: int = 50) -> list[tuple[int, str]]:
+    """(record, message) of the rows whose numbers `_exact` refuses, as reject_errors has the reader's."""
+    if _BAD not in read_keeping_going:
+        return []
+    found = scratch.execute(f"SELECT coalesce(*COLUMNS('^{_BAD}')) AS said FROM ({read_keeping_going}) "
+                            f"WHERE said IS NOT NULL LIMIT {most}").fetchall()
+    return [(int(m.group(1)) + 1, m.group(2)) for (text,) in found if (m := re.match(rf"{_LOSSY} (\d+), (.*)", text))]
+
+
 def name_the_json_column(header: FileHeader, expected: dict[str, str], said: BadInputFile) -> BadInputFile:
     """`said` (a JSON line's cast error: DuckDB names the value, not its key) with the key whose value
     fails: that line's keys cast one at a time by `json_transform_strict`, the transform read_json
     applies with declared columns. Where DuckDB's line number is approximate, `said` as it is."""
     found = re.match(rf"({re.escape(str(header.path))} line (\d+)): (.*)", str(said), re.DOTALL)
-    if header.format != "jsonl" or not found:
+    if header.format != "jsonl" or not found or found.group(3).startswith("column "):  # (_exact's names it)
         return said
     with open_delivery(header.path, "rt", encoding="utf-8", errors="replace") as lines:
         line = next((text for number, text in enumerate(lines, 1) if number == int(found.group(2))), None)
@@ -382,7 +461,10 @@ def name_the_json_column(header: FileHeader, expected: dict[str, str], said: Bad
             try:
                 scratch.execute("SELECT json_transform_strict(?, ?)", [line, json.dumps({name: type_})]).fetchall()
             except duckdb.Error:
-                return BadInputFile(f"{found.group(1)}: column {name} (declared {type_}): {found.group(3)}")
+                reason = found.group(3)
+                if _wide_read(type_):  # read as a DECIMAL (_wide_read): DuckDB's "to decimal" would name that
+                    reason = re.sub(r"^Failed to cast value to (?:decimal|numerical): ", "not a number: ", reason)
+                return BadInputFile(f"{found.group(1)}: column {name} (declared {type_}): {reason}")
     return said
 
 
