@@ -449,3 +449,80 @@ def test_infinite_times_stay_infinite_and_a_date_before_year_1_is_refused(server
         and "valid_to" in said and len(said.splitlines()) == 1, said
     with read_only(warehouse) as conn:
         assert [row[0] for row in conn.execute(query).fetchall()] == [1, 2]
+
+
+def failure_of(result) -> str:
+    return next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.user_failure_data.description
+
+
+def test_a_sqlite_row_updated_at_the_last_cursor_value_is_taken(tmp_path):
+    """SQLite compares times as text: dlt's last cursor value was written '2026-02-06 09:00:00.000000',
+    after the stored '2026-02-06 09:00:00', so the rows at it were not read again and an update that
+    left the cursor alone was lost."""
+    import sqlite3
+
+    from clawdata.sources.database import declare
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT, modified DATETIME)")
+        db.executemany("INSERT INTO orders VALUES (?, ?, ?)", [(1, "new", "2026-02-05 09:00:00"), (2, "new", "2026-02-06 09:00:00")])
+    text, _ = declare("orders", f"sqlite:///{app}", "orders", ["id"], "modified")
+    assets = build_ingest_assets(DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"]), "defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
+    with dg.instance_for_test() as instance:
+        first = dg.materialize(assets, instance=instance, resources=resources)
+        with sqlite3.connect(app) as db:
+            db.execute("UPDATE orders SET status = 'shipped' WHERE id = 2")
+        tie = dg.materialize(assets, instance=instance, resources=resources)
+    assert metadata(first, "raw_orders")["rows_read"] == 2
+    assert metadata(tie, "raw_orders")["rows_read"] == 1, metadata(tie, "raw_orders")
+    with read_only(tmp_path / "warehouse.duckdb") as conn:
+        assert conn.execute("SELECT id, status FROM silver.slv_orders ORDER BY id").fetchall() == [(1, "new"), (2, "shipped")]
+
+
+def test_a_sqlite_url_naming_no_file_is_refused_and_creates_none(tmp_path):
+    """SQLite creates a missing file at the first connection: a mistyped path was 'the table does not
+    exist', and left an empty file there, at `source add` and at a load alike."""
+    from clawdata.sources.database import InspectionError, declare
+
+    typo = tmp_path / "typo.db"
+    with pytest.raises(InspectionError, match=f"no such database file {typo}$"):
+        declare("accounts", f"sqlite:///{typo}", "accounts", ["id"], None)
+    declared = DatabaseSourceSpec.model_validate({"name": "accounts", "url": f"sqlite:///{typo}", "table": "accounts",
+                                                  "key": ["id"], "columns": {"id": "INTEGER"}})
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
+                                resources={"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))})
+    assert not result.success and f"no such database file {typo}" in failure_of(result), failure_of(result)
+    assert not typo.exists()
+
+
+def test_columns_one_to_dlt_are_told_at_source_add_and_before_the_extract(tmp_path):
+    """"CustomerID" and "customer_id" are one column after dlt's snake_case naming: `source add` leaves
+    one out (the key kept) and says so; a declaration naming both fails its load naming them, before
+    dlt extracts (its own message came after, truncated)."""
+    import sqlite3
+
+    from clawdata.sources.database import InspectionError, declare
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute('CREATE TABLE customers ("CustomerID" INTEGER, customer_id INTEGER PRIMARY KEY, name TEXT)')
+        db.execute("INSERT INTO customers VALUES (10, 1, 'Ann')")
+    text, summary = declare("customers", f"sqlite:///{app}", "customers", ["customer_id"], None)
+    assert "left out: CustomerID: one column to dlt with customer_id" in summary, summary
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    assert list(declared.columns) == ["customer_id", "name"]
+    with pytest.raises(InspectionError, match="customer_id and CustomerID of table customers are one column to dlt"):
+        declare("customers", f"sqlite:///{app}", "customers", ["customer_id", "CustomerID"], None)
+
+    both = declared.model_copy(update={"columns": {"CustomerID": "INTEGER", **declared.columns}})
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb"))}
+    with dg.instance_for_test() as instance:
+        loaded = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, resources=resources)
+        refused = dg.materialize(build_ingest_assets(both, "defs.yaml"), instance=instance, resources=resources,
+                                 raise_on_error=False, tags={FULL_REFRESH_TAG: "true"})
+    assert metadata(loaded, "raw_customers")["rows_read"] == 1
+    said = failure_of(refused)
+    assert "columns CustomerID, customer_id are one column to dlt (customer_id)" in said and "Arrow" not in said, said

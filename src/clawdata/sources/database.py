@@ -139,6 +139,9 @@ def _connection(spec: DatabaseSourceSpec) -> Iterator:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import NoSuchTableError, OperationalError, SQLAlchemyError
 
+    missing = _missing_sqlite_file(spec)
+    if missing:
+        raise InspectionError(f"{_where(spec)}: no such database file {missing}")
     try:
         engine = create_engine(spec.connection_url(), connect_args=_connect_timeout(spec))
     except ModuleNotFoundError as e:  # SQLAlchemy imports the URL's driver here
@@ -158,6 +161,18 @@ def _connection(spec: DatabaseSourceSpec) -> Iterator:
         raise InspectionError(f"{_where(spec)}: {spec.scrub(_first_line(e))}") from None
     finally:
         engine.dispose()
+
+
+def _missing_sqlite_file(spec: DatabaseSourceSpec) -> str | None:
+    """The file a SQLite URL names when it does not exist: SQLite would create it, empty, at the first
+    connection, and a mistyped path read as a missing table, leaving a 0-byte file behind."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(spec.url)
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or url.query.get("uri"):
+        return None  # in memory, or a `file:` URI (its own mode decides)
+    return None if os.path.exists(path) else os.path.abspath(path)
 
 
 def _where(spec: DatabaseSourceSpec) -> str:
@@ -250,6 +265,26 @@ def _check_key(spec: DatabaseSourceSpec) -> None:
                               "silver keeps only rows with a key")
 
 
+def _one_to_dlt(name: str, table: str, columns: list[str], needed: list[str]) -> dict[str, tuple[str, str]]:
+    """Columns dlt's naming makes one ("CustomerID", "customer_id"): each left out for the one kept,
+    {left out: (kept, dlt's name)}. Left out, as a column of a type dlt cannot load is, rather than
+    the table refused: the rest of it loads, and the summary says how to have both. The key and the
+    cursor are kept before the table's first; two of them as one are refused."""
+    kept: dict[str, str] = {}
+    merged = {}
+    for column, dlt_name in _dlt_names(sorted(columns, key=lambda c: c not in needed)).items():
+        if dlt_name in kept:
+            merged[column] = (kept[dlt_name], dlt_name)
+        else:
+            kept[dlt_name] = column
+    clash = [c for c in merged if c in needed]
+    if clash:
+        raise InspectionError(f"source {name}: column(s) {', '.join(f'{c} and {merged[c][0]}' for c in clash)} of table "
+                              f"{table} are one column to dlt ({', '.join(merged[c][1] for c in clash)}): the key and "
+                              "cursor must be told apart; declare a view that renames one")
+    return merged
+
+
 def declare(name: str, url: str, table: str, key: list[str], cursor: str | None) -> tuple[str, str]:
     """The declaration's YAML and what to tell the user, from the table as it is."""
     taken = reserved_among([*key, *([cursor] if cursor else [])], DatabaseSourceSpec.reserved_columns)
@@ -270,6 +305,8 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
         raise InspectionError(f"source {name}: column(s) {', '.join(needed)} of table {table} cannot be loaded "
                               f"({', '.join(left_out[c] for c in needed)}): choose another key or cursor")
     found = {c: t for c, t in found.items() if c not in left_out and c not in taken}
+    merged = _one_to_dlt(name, table, list(found), [*key, *([cursor] if cursor else [])])
+    found = {c: t for c, t in found.items() if c not in merged}
     _check_key(spec)
     spec = spec.model_copy(update={"columns": {c: duckdb_type(t) for c, t in found.items()}, "source_types": found})
     attributes = spec.model_dump(exclude_defaults=True)
@@ -284,6 +321,8 @@ def declare(name: str, url: str, table: str, key: list[str], cursor: str | None)
         *([f"left out: {', '.join(f'{c} ({t})' for c, t in left_out.items())}: dlt cannot load these types"]
           if left_out else []),
         *([f"left out: {', '.join(taken)}: bronze or dlt writes columns of these names for itself"] if taken else []),
+        *[f"left out: {c}: one column to dlt with {kept} (its naming makes both {n}); to load both, declare a view "
+          "that renames one" for c, (kept, n) in merged.items()],
         f"key: {', '.join(key)}; " + (f"each load takes the rows whose {cursor} moved" if cursor
                                       else "each load takes the whole table (no --cursor)"),
         *([f"password: from ${spec.password_variable} (set it in .env for the stack; it is never written to a file)"]
@@ -316,6 +355,7 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     """Extract with dlt into the warehouse, then publish into bronze (see the module's docstring)."""
     found = inspect_table(spec)
     check_columns(spec, found)
+    names = _extract_names(spec)  # before dlt extracts: two columns one to it fail there, unclearly
     known = {c.lower() for c in [*spec.columns, *spec.source_types, *spec.reserved_columns]}
     new_columns = [c for c, t in found.items() if c.lower() not in known and not UNLOADABLE.match(t)]
     ledger.ensure(conn)
@@ -331,7 +371,7 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     extracted = load_ids and _exists(conn, DLT_SCHEMA, f"{spec.name}__extract")
     rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if extracted else None
     try:
-        result = _publish(conn, spec, table, rows, load_ids, code_version, audits, full)
+        result = _publish(conn, spec, names, table, rows, load_ids, code_version, audits, full)
     except BaseException as e:
         _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=False)
         if isinstance(e, duckdb.ConversionException):  # a value the declared type does not take: the column's name is in it
@@ -377,7 +417,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
                          incremental=incremental if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
-                         table_adapter_callback=lambda reflected: _times_as_text(spec, reflected),
+                         table_adapter_callback=lambda reflected: _sqlite_cursor_to_the_second(spec, _times_as_text(spec, reflected)),
                          type_adapter_callback=_as_loaded, query_adapter_callback=_read_as_loaded,
                          included_columns=columns, engine_kwargs={"connect_args": _session(spec)})
     resource.apply_hints(table_name=f"{spec.name}__extract")
@@ -425,6 +465,20 @@ def _times_as_text(spec: DatabaseSourceSpec, reflected):
 
 
 _TIME_AS_TEXT = "clawdata_time_as_text"
+
+
+def _sqlite_cursor_to_the_second(spec: DatabaseSourceSpec, reflected):
+    """SQLite compares a time as its text, and SQLAlchemy wrote dlt's last cursor value with
+    microseconds ('2026-02-06 09:00:00.000000' sorts after '2026-02-06 09:00:00'): the rows at the last
+    value were not read again, and an update that left the cursor alone was lost. Written to the
+    second, the bound sorts at or before any text of that time; dlt drops the rows it already took."""
+    from sqlalchemy import types
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    cursor = reflected.columns.get(spec.cursor) if spec.cursor and spec.url.startswith("sqlite") else None
+    if cursor is not None and isinstance(cursor.type, types.DateTime):  # (a DATE is written as its stored text already)
+        cursor.type = DATETIME(storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d")
+    return reflected
 
 
 def _is_plain_numeric(sql_type) -> bool:
@@ -489,13 +543,19 @@ def _before_year_1_refused(text):
     return sa.case((text.like("% BC"), sa.literal("before year 1: ") + text), else_=text)
 
 
-def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:
-    """Each declared column's name in dlt's extract: dlt writes a table's columns under its
-    snake_case naming convention ("CustomerID" -> customer_id); bronze keeps the database's names."""
+def _dlt_names(columns) -> dict[str, str]:
+    """Each column's name in dlt's extract: dlt writes a table's columns under its snake_case naming
+    convention ("CustomerID" -> customer_id); bronze keeps the database's names."""
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
     naming = NamingConvention()
-    names = {column: naming.normalize_path(column) for column in spec.types}  # what dlt's Arrow path applies
+    return {column: naming.normalize_path(column) for column in columns}  # what dlt's Arrow path applies
+
+
+def _extract_names(spec: DatabaseSourceSpec) -> dict[str, str]:
+    """_dlt_names of the declared columns; two that are one to dlt refused before it extracts (its own
+    message, "Arrow column name collision...", came truncated after the extract)."""
+    names = _dlt_names(spec.types)
     clashes = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
     if clashes:
         raise InspectionError(f"source {spec.name} (table {spec.table}): columns "
@@ -523,10 +583,10 @@ def _forget_unpublished_loads(conn, pipeline_name: str, published: set[str], eve
                      [pipeline_name, sorted(published)])
 
 
-def _publish(conn, spec: DatabaseSourceSpec, table: Table, rows: str | None, load_ids: list[str], code_version: str,
-             audits: list[Audit], full: bool) -> tuple[Published, int]:
+def _publish(conn, spec: DatabaseSourceSpec, extracted: dict[str, str], table: Table, rows: str | None, load_ids: list[str],
+             code_version: str, audits: list[Audit], full: bool) -> tuple[Published, int]:
+    """`extracted`: each declared column's name in dlt's extract (_extract_names)."""
     name, changes, keys = spec.raw_table, ledger.changes_table(spec.raw_table), spec.keys_sql()
-    extracted = _extract_names(spec)
     select = ", ".join(f"CAST({ident(extracted[c])} AS {t}) AS {ident(c)}" for c, t in spec.types.items())
     lineage = (f"'{spec.table}' AS _source_file, _dlt_load_id AS _file_rank, NULL::BIGINT AS _row, "
                "current_timestamp AS _loaded_at")
