@@ -320,6 +320,37 @@ def test_packages_deleted_alone_or_repointed_are_installed_again(tmp_path):
     assert "lower" in load()
 
 
+def test_packages_yml_edited_offline_uses_the_packages_installed(tmp_path):
+    """Offline, with its packages vendored in dbt_packages/: an edit to packages.yml ran `dbt deps`,
+    which could not fetch, and every command failed until the stamp was deleted by hand (`dbt build`
+    never runs deps by itself). The installed packages are used, with a line saying so, and deps run
+    again at the next load (the stamp is left as it was)."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "vendor" / "helpers" / "macros").mkdir(parents=True)
+    (proj / "vendor" / "helpers" / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
+    (proj / "vendor" / "helpers" / "macros" / "shout.sql").write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
+    (proj / "packages.yml").write_text("packages:\n  - local: vendor/helpers\n")
+    (proj / "transform" / "marts" / "loud.sql").write_text("select {{ helpers.shout(\"'a'\") }} as a\n")
+    env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"), "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
+
+    def load() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "clawdata.gold.project"], env=env, capture_output=True, text=True, timeout=300)
+
+    assert load().returncode == 0
+    stamp = proj / "target" / "clawdata_deps.sha256"
+    installed = stamp.read_text()
+    # A package that cannot be fetched here, vendored by hand beside the other (as `dbt deps` elsewhere left it).
+    (proj / "packages.yml").write_text(f"packages:\n  - local: vendor/helpers\n  - git: 'file://{tmp_path}/no-such-repo.git'\n"
+                                       "    revision: main\n")
+    shutil.copytree(proj / "vendor" / "helpers", proj / "dbt_packages" / "fetched")
+    (proj / "dbt_packages" / "fetched" / "dbt_project.yml").write_text("name: fetched\nversion: '1.0'\nconfig-version: 2\n")
+    done = load()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "`dbt deps` could not fetch" in done.stderr and "are used as they are" in done.stderr, done.stderr
+    assert stamp.read_text() == installed
+
+
 def test_a_failed_dbt_deps_at_the_image_build_is_dbts_words_and_what_to_do(tmp_path):
     """`python -m clawdata.gold.project` (the user-code image's build step) on a project whose package
     cannot be fetched (here a git URL that does not exist; without a network, the dbt hub's): a short

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -218,6 +219,7 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
     return digest.hexdigest()
 
 
+FETCH_FAILED = "Without a network, vendor the packages"  # _failed's hint where `dbt deps` could not fetch
 MAX_ERROR_LINES = 20  # of dbt's error text (a failed `dbt deps` writes the whole HTTP traceback)
 
 
@@ -267,8 +269,9 @@ def _failed(project: "DbtProject", command: str, errors: list[str], otherwise: s
     detail = "\n".join(lines[:MAX_ERROR_LINES] + [f"... ({len(lines) - MAX_ERROR_LINES} more lines)"] * (len(lines) > MAX_ERROR_LINES))
     # (only where a package could not be fetched: a version requirement or a bad packages.yml is said as dbt says it)
     fetching = command == "deps" and re.search(r"(?i)connect|resolv|timed? ?out|network|unreachable|\bgit\b|https?:", detail)
-    hint = ("\nWithout a network, vendor the packages: run `dbt deps` where there is one and keep the project's "
-            "dbt_packages/ folder (clawdata runs `dbt deps` only when it is missing)") if fetching else ""
+    hint = (f"\n{FETCH_FAILED}: run `dbt deps` where there is one and keep the project's dbt_packages/ folder "
+            "(clawdata runs `dbt deps` only when it is missing or packages.yml changed, and uses the folder as it is "
+            "when it cannot fetch)") if fetching else ""
     return DbtProjectError(f"dbt {command} failed for the dbt project at {project.project_dir}:\n{detail}{hint}")
 
 
@@ -448,10 +451,22 @@ def prepare_if_stale(project: "DbtProject", sources=None) -> bool:
         wanted = content_hash(project.project_dir, config, project.profiles_dir)
         if parsed_from(wanted):  # another process (the code server, another command) parsed it while this one waited
             return False
+        offline = False
         if needs_deps:
-            _dbt(project, "deps")
+            try:
+                _dbt(project, "deps")
+            except DbtProjectError as e:
+                # Offline, with packages installed already (vendored, or from the last `dbt deps`): an edit
+                # to packages.yml (a comment, say) had stopped every command, where `dbt build` never runs
+                # deps by itself. The installed packages are parsed as they are (a package still missing
+                # is dbt's parse error, naming it); deps run again at the next load that has a network.
+                if not (FETCH_FAILED in str(e) and installed.is_dir() and any(installed.iterdir()) and not dangling):
+                    raise
+                offline = True
+                print(f"clawdata: packages.yml changed and `dbt deps` could not fetch (no network?): the packages in "
+                      f"{installed} are used as they are", file=sys.stderr)
             wanted = content_hash(project.project_dir, config, project.profiles_dir)  # dbt_packages/ is hashed
-        if declared and (needs_deps or not deps_stamp.is_file()):  # (installed before this stamp: taken as they are)
+        if declared and not offline and (needs_deps or not deps_stamp.is_file()):  # (installed before this stamp: taken as they are)
             deps_stamp.write_text(deps_wanted)
         _parse_in_place(project)
         stamp.write_text(wanted)
