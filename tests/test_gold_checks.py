@@ -95,6 +95,21 @@ def test_an_error_of_the_dbt_invocation_says_what_dbt_says_under_its_heading():
     assert _invocation_error(RuntimeError("one line")) == "one line"
 
 
+def test_a_python_models_error_is_its_exception_not_its_traceback():
+    """A Python model's error is dbt-duckdb's traceback: its frames came first, and the exception (what
+    to fix) was cut off at the line's length. The frames go; the exception stays whole."""
+    from clawdata.defs.gold.assets import _error_text
+
+    frames = "".join(f'  File "/venv/lib/python3.11/site-packages/dbt/adapters/duckdb/m{i}.py", line {i}, in run\n    x = f{i}()\n'
+                     for i in range(12))
+    message = ("Runtime Error in model py_fail (models/marts/py_fail.py)\n  Python model failed:\n"
+               f"  Traceback (most recent call last):\n{frames}"
+               '  _duckdb.BinderException: Binder Error: Referenced column "account_idd" not found in FROM clause!\n'
+               '  Candidate bindings: "account_id", "account_name"\n')
+    assert _error_text(message) == ('Python model failed: _duckdb.BinderException: Binder Error: Referenced column '
+                                    '"account_idd" not found in FROM clause! Candidate bindings: "account_id", "account_name"')
+
+
 def test_a_run_of_the_models_a_failing_source_test_holds_back_does_not_build_them(tmp_path):
     """An order of a product silver lacks fails the relationships test (error) on slv_orders, and the
     gold models behind it are not built. The inbox sensor's next run asked for those models alone,

@@ -331,6 +331,11 @@ def test_a_planned_check_is_named_as_its_result_is():
     result = remote._from_graphql_event({"__typename": "AssetCheckEvaluationEvent", "evaluation": {
         "checkName": "not_null_x", "success": True, "severity": "ERROR", "assetKey": {"path": ["slv_orders"]}}})
     assert planned.kind == "check_planned" and planned.name == result.name == "slv_orders:not_null_x"
+    # A dbt test's warning says its failing rows, as the local CLI's does (the query asks for them).
+    warned = remote._from_graphql_event({"__typename": "AssetCheckEvaluationEvent", "evaluation": {
+        "checkName": "not_null_x", "success": False, "severity": "WARN", "assetKey": {"path": ["slv_orders"]},
+        "description": None, "metadataEntries": [{"label": "dagster_dbt/failed_row_count", "intValue": 6}]}})
+    assert warned.detail == "6 failing rows" and warned.severity == "WARN"
 
 
 def test_a_sensor_tick_waits_for_a_code_server_the_webserver_still_lists(monkeypatch):

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from clawdata import settings
-from clawdata.cli.progress import INTERRUPTED_TEXT, RunEvent, failure_text, rows_detail
+from clawdata.cli.progress import FAILED_ROWS, INTERRUPTED_TEXT, RunEvent, check_detail, failure_text, rows_detail
 
 EVENT_LOG = """\
 # Dagster's SQLite event log (the same files), with its connections kept open: cli/local_storage.py.
@@ -320,8 +320,10 @@ def describe_event(event) -> RunEvent | None:
         return RunEvent("materialized", event.asset_key.to_user_string(), detail, reused=reused)
     if kind == "ASSET_CHECK_EVALUATION":
         evaluation = event.event_specific_data
+        failed = evaluation.metadata.get(FAILED_ROWS)
         return RunEvent("check", f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
-                        evaluation.description or "", ok=evaluation.passed, severity=evaluation.severity.value)
+                        check_detail(evaluation.description, failed.value if failed else None, evaluation.passed),
+                        ok=evaluation.passed, severity=evaluation.severity.value)
     if kind == "RUN_FAILURE":
         return RunEvent("run_failure", "run", event.message or "run failed", ok=False)
     if kind == "ASSET_OBSERVATION":  # a dbt node the gold step did not build, and why (defs/gold/assets.py)

@@ -162,6 +162,18 @@ def failure_text(description: str | None, causes: list[str]) -> str:
     return text.split("\n\nStack Trace:")[0]
 
 
+FAILED_ROWS = "dagster_dbt/failed_row_count"  # a dbt test's failing rows, on its check result
+
+
+def check_detail(description: str | None, failed_rows: int | None, passed: bool) -> str:
+    """What a check result says: its description, and a dbt test's failing rows where it did not pass
+    (`dbt build` says "Got 6 results, configured to warn if != 0"; a failed test's line said it, a
+    warning's did not)."""
+    rows = f"{failed_rows:,} failing row{'s' if failed_rows != 1 else ''}" if failed_rows and not passed else ""
+    first = (description or "").strip().splitlines()[:1]  # (a unit test's diff: under the step's failure)
+    return "; ".join(part for part in (*first, rows) if part)
+
+
 def rows_detail(rows: int | None, reused: bool = False, read: int | None = None) -> str:
     """`read`: the rows a database source's load read (those whose cursor moved), beside the table's."""
     text = f"{rows:,} rows" if rows is not None else ""

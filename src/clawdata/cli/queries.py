@@ -200,7 +200,8 @@ query RunEvents($runId: ID!, $after: String) {
         ... on RunFailureEvent { error { message } }
         ... on EngineEvent { error { message } }
         ... on ObservationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } }
-        ... on AssetCheckEvaluationEvent { evaluation { checkName success severity assetKey { path } } }
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success severity description assetKey { path }
+                                                         metadataEntries { label ... on IntMetadataEntry { intValue } } } }
         ... on AssetMaterializationPlannedEvent { assetKey { path } }
         ... on AssetCheckEvaluationPlannedEvent { checkedKey: assetKey { path } checkName }
       }

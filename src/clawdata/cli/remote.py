@@ -8,7 +8,7 @@ from typing import TypeVar
 from clawdata.cli import queries
 from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
-from clawdata.cli.progress import RunEvent, errors, failure_text, rows_detail
+from clawdata.cli.progress import FAILED_ROWS, RunEvent, check_detail, errors, failure_text, rows_detail
 from clawdata.settings import FAILED_METADATA, NOT_BUILT_METADATA
 
 T = TypeVar("T")
@@ -183,7 +183,9 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"
-        return RunEvent("check", name, ok=evaluation["success"], severity=evaluation.get("severity") or "ERROR")
+        failed = {e["label"]: e.get("intValue") for e in evaluation.get("metadataEntries") or []}.get(FAILED_ROWS)
+        return RunEvent("check", name, check_detail(evaluation.get("description"), failed, evaluation["success"]),
+                        ok=evaluation["success"], severity=evaluation.get("severity") or "ERROR")
     if kind == "RunFailureEvent":
         return RunEvent("run_failure", "run", (event.get("error") or {}).get("message") or event["message"], ok=False)
     if kind == "EngineEvent" and event.get("level") == "ERROR" and event.get("error"):

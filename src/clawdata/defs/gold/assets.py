@@ -408,6 +408,11 @@ def _error_text(message: str) -> str:
     # often as dbt's) stays; its callers ("> called by ...", four or five lines) pushed the reason past
     # the line's length.
     lines = [line for line in lines if not line.startswith("> called by ")]
+    # A Python model's traceback: its frames pushed the exception (what to fix) past the line's length.
+    traceback = next((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")), None)
+    if traceback is not None:
+        raised = [i for i, line in enumerate(lines) if i > traceback and _RAISED.match(line)]
+        lines = lines[:traceback] + (lines[raised[-1]:] if raised else lines[-1:])
     # A table dbt draws (a contract's mismatches) keeps its rows, not its rule lines and padding: the
     # reason, in its last column, then fits.
     text = " ".join(re.sub(r"\s{2,}", " ", line) for line in lines if not _TABLE_RULE.match(line))
@@ -427,6 +432,7 @@ def _diff_text(message: str, most: int = 20) -> str | None:
     return "\n".join([lines[heading].strip(), *(f"    {row}" for row in shown)])
 
 
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b")  # a traceback's last words
 _TABLE_RULE = re.compile(r"^\|?[\s|:-]*-{3,}[\s|:-]*\|?$")
 
 

@@ -91,7 +91,8 @@ def _database_bronze_asset(source: DatabaseSourceSpec, where: dict, freshness) -
             context.log.warning(f"source {source.name}: cursor {source.cursor} reached {loaded.cursor_ahead}, ahead of the clock: "
                                 f"each load reads the rows whose {source.cursor} is at least that, so a row changed later with an "
                                 f"earlier {source.cursor} is not read until a full load (`clawdata dagster materialize "
-                                f"{source.raw_table} --full-refresh`)")
+                                f"{source.raw_table} --full-refresh`, once); for good, declare a cursor that follows the "
+                                f"changes, or read a view that leaves such values out of {source.cursor}")
         return _materialize_result(context, source.raw_table, loaded.published, dg.DataVersion(version), {
             "rows_read": dg.MetadataValue.int(loaded.rows_read), "full_load": dg.MetadataValue.bool(loaded.full),
             "ignored_columns": dg.MetadataValue.json(loaded.new_columns),
