@@ -236,6 +236,12 @@ def test_a_half_finished_warehouse_is_not_published_until_gold_catches_up(pipeli
     assert not half.asset_materializations_for_node("warehouse_replica")
     warnings = [r.user_message for r in pipeline["instance"].all_logs(half.run_id) if "not published" in r.user_message]
     assert warnings and "dim_customers is older than slv_customers" in warnings[0]
+    # Said on the asset too, where the CLI's "not built" line and `status` read it: a run that
+    # published nothing looked like one that did, and readers' older generation went unsaid.
+    observed = [e.event_specific_data.asset_observation.metadata for e in half.all_events
+                if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key == dg.AssetKey("warehouse_replica")]
+    assert observed and observed[0]["clawdata/not_built"].value.startswith("not published, the warehouse is half-way") \
+        and f"readers get generation {generation} of " in observed[0]["clawdata/not_built"].value, observed
     assert replica_state(pipeline["replica"]) == (generation, True, customers)
     # The run that completes the work publishes, consistently.
     assert pipeline["run"]().success
@@ -257,6 +263,11 @@ def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
     assert csv.stdout == 'id,s\n0,"a,b"\n1,"a,b"\n2,"a,b"\n'
     bad = run_cli(env, "sql", "SELEC 1", timeout=60)
     assert bad.returncode == 1 and "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
+    # A table the last publish did not serve (built since, or by a run that did not publish): which
+    # generation is served, and how one is published.
+    unserved = " ".join(run_cli(env, "sql", "SELECT * FROM built_since", timeout=60).stderr.split())
+    assert "Table with name built_since does not exist" in unserved and "replica generation 1, published " in unserved \
+        and "served after the next publish" in unserved and "materialize warehouse_replica" in unserved, unserved
     missing = run_cli(dict(env, CLAWDATA_REPLICA_PATH=str(tmp_path / "none.duckdb")), "sql", "SELECT 1", timeout=60)
     assert missing.returncode == 1 and "no replica at" in missing.stderr and "materialize --all" in missing.stderr
     # with a deployment named, the replica is the stack's: said where to read it

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from clawdata import settings
 from clawdata.cli.errors import ClawdataError
 from clawdata.warehouse import replica
 
@@ -53,6 +54,11 @@ def run_query(session: Session, query: str, fmt: str, out=sys.stdout) -> None:
             raise ClawdataError(f"{e}. CLAWDATA_DAGSTER_URL names a deployment: its replica is in the stack's volume; "
                                 "read it with `make sql` (QUERY=\"...\"), or `clawdata sql --replica PATH` on a copy") from None
         raise ClawdataError(str(e)) from None
+    except duckdb.CatalogException as e:  # a table built since the last publish is not served yet
+        said = f"{type(e).__name__}: {e}".rstrip()
+        raise ClawdataError(f"{said}\n{snapshot_line(session).removeprefix('-- ')}: a table built since is served after "
+                            f"the next publish (a run that builds everything, or `clawdata dagster materialize "
+                            f"{settings.REPLICA_ASSET}`; `clawdata dagster status` says why one did not publish)") from None
     except duckdb.Error as e:
         raise ClawdataError(f"{type(e).__name__}: {e}") from None
     if relation is None:  # a statement without a result (SET, CREATE TEMP TABLE ...)

@@ -86,15 +86,17 @@ def _not_built(node: dict, last: dict | None) -> tuple[str, str, str] | None:
     a test it sits behind), "ended" when the run ended before its step started with no step failed,
     "failed" when its build failed (or its run was canceled). None when that run built it, or none failed."""
     attempt = node.get("latestAttempt") or {}
-    if attempt.get("status") not in ("FAILURE", "CANCELED") or attempt.get("runId") == (last or {}).get("runId"):
+    if not attempt.get("runId") or attempt.get("runId") == (last or {}).get("runId"):
         return None
     run = attempt["runId"][:8]
     steps = attempt.get("steps") or {}
     own = [steps.get(op) for op in node.get("opNames") or []]
     observed = (node.get("assetObservations") or [None])[0] or {}
     why = next((m.get("text") for m in observed.get("metadataEntries", []) if m["label"] == NOT_BUILT_METADATA), None)
-    if why and observed.get("runId") == attempt["runId"]:  # its step ran, and dbt skipped it
+    if why and observed.get("runId") == attempt["runId"]:  # its step ran, and dbt skipped it (or the replica did not publish)
         return ("upstream" if why == UPSTREAM_FAILED else "own"), f"[yellow]not built[/]: {why} (run {run})", run
+    if attempt.get("status") not in ("FAILURE", "CANCELED"):
+        return None
     if attempt["status"] == "FAILURE" and "FAILURE" in steps.values() and all(status in (None, "SKIPPED") for status in own):
         # Another step failed and its own never ran: it kept its table. (A step whose process
         # died stays IN_PROGRESS: that is its own failure.)
