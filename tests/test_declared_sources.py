@@ -398,6 +398,13 @@ def test_a_field_a_declared_struct_lacks_is_listed_as_ignored(tmp_path):
         conn.execute(f"COPY (SELECT 1 AS id, {{'street': 'a', 'geo': {{'lat': 1.5, 'Alt': 9}}}} AS addr) TO '{deep}'")
     declared = {"id": "BIGINT", "addr": "STRUCT(street VARCHAR, GEO STRUCT(lat DOUBLE))"}
     assert check_header(deep, declared, "parquet").ignored == ["addr.geo.Alt"]
+    # A list of structs: its structs' new field, where a garbled `props.items.unnest(...)` was said of
+    # every file (the one declared from too) and the new field went unnamed.
+    listed = tmp_path / "listed.jsonl"
+    listed.write_text('{"id": 1, "props": {"items": [{"sku": "A", "qty": 2}]}}\n')
+    declared = {"id": "BIGINT", "props": "STRUCT(items STRUCT(sku VARCHAR)[])"}
+    assert check_header(listed, declared, "jsonl").ignored == ["props.items[].qty"]
+    assert check_header(listed, {**declared, "props": "STRUCT(items STRUCT(sku VARCHAR, qty BIGINT)[])"}, "jsonl").ignored == []
 
 
 def test_a_file_goes_to_the_source_whose_pattern_names_it_most_closely(tmp_path, monkeypatch):

@@ -261,6 +261,12 @@ def test_sql_prints_a_table_csv_and_clear_errors(tmp_path):
     assert table.returncode == 0 and "│  id   │ double │" in table.stdout and "│     2 │      4 │" in table.stdout, table.stdout
     csv = run_cli(env, "sql", "--format", "csv", "SELECT id, 'a,b' AS s FROM t ORDER BY id", timeout=60)
     assert csv.stdout == 'id,s\n0,"a,b"\n1,"a,b"\n2,"a,b"\n'
+    # Times and bytes as DuckDB writes them (Python's 9999-12-31 for 'infinity', its repr of bytes)
+    values = "SELECT 'infinity'::TIMESTAMP AS ts, '\\xDE\\xAD'::BLOB AS b, 2 AS n"
+    as_csv = run_cli(env, "sql", "--format", "csv", values, timeout=60)
+    assert as_csv.stdout == "ts,b,n\ninfinity,\\xDE\\xAD,2\n", as_csv.stdout + as_csv.stderr
+    as_json = json.loads(run_cli(env, "sql", "--format", "json", values, timeout=60).stdout)
+    assert as_json == [{"ts": "infinity", "b": "\\xDE\\xAD", "n": 2}], as_json
     bad = run_cli(env, "sql", "SELEC 1", timeout=60)
     assert bad.returncode == 1 and "Parser Error" in bad.stderr and "Traceback" not in bad.stderr
     # A table the last publish did not serve (built since, or by a run that did not publish): which

@@ -66,7 +66,7 @@ def run_query(session: Session, query: str, fmt: str, out=sys.stdout) -> None:
     if fmt == "table":
         out.write(str(relation) if relation.shape[0] else _empty(relation))
         return
-    columns, rows = relation.columns, relation.fetchall()
+    columns, rows = relation.columns, _as_text(relation, everything=fmt == "csv").fetchall()
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
@@ -74,6 +74,23 @@ def run_query(session: Session, query: str, fmt: str, out=sys.stdout) -> None:
     else:
         json.dump([dict(zip(columns, row)) for row in rows], out, default=str, indent=1)
         out.write("\n")
+
+
+def _as_text(relation, everything: bool):
+    """The values as DuckDB writes them, where Python's would differ: a time's 'infinity' (Python has
+    none: it came out as 9999-12-31 23:59:59.999999) and its zone's offset, a BLOB (a Python repr),
+    an INTERVAL. CSV: every column (its text is DuckDB's, as DuckDB's own COPY writes it); JSON: those
+    types only, numbers and booleans stay JSON's."""
+    textual = ("TIMESTAMP", "DATE", "TIME", "BLOB", "INTERVAL", "BIT")
+    cast = [everything or str(t).upper().startswith(textual) for t in relation.dtypes]
+    if not any(cast):
+        return relation
+    return relation.project(", ".join(f"CAST({_quoted(c)} AS VARCHAR) AS {_quoted(c)}" if to_text else _quoted(c)
+                                      for c, to_text in zip(relation.columns, cast)))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _empty(relation) -> str:

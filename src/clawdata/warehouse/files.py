@@ -132,7 +132,7 @@ def _refuse_lossy_casts(path: Path, declared: dict[str, str], found: dict[str, s
 def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -> list[str]:
     """Fields of a declared STRUCT column that the file has and the declaration lacks, at any depth
     (`addr.country`, `meta.geo.alt`): the cast to the declared type leaves them out, so they are
-    listed as ignored, as columns are. (A struct inside a list is not looked into.)"""
+    listed as ignored, as columns are; in a list of structs too (`items[].qty`)."""
     structs = [c for c, t in expected.items() if t.strip().upper().startswith("STRUCT")]
     if file_format == "csv" or not structs:
         return []
@@ -150,17 +150,28 @@ def _undeclared_fields(path: Path, file_format: str, expected: dict[str, str]) -
             for key, (name, type_) in fields(found_at, reader).items():
                 if key not in declared:
                     extra.append(f"{label}.{name}")
-                elif type_.startswith("STRUCT") and declared[key][1].startswith("STRUCT"):
-                    # parenthesized: `"meta"."geo"` would read as table meta's column geo
-                    walk(f"({found_at}).{_ident(name)}", f"({declared_at}).{_ident(declared[key][0])}", f"{label}.{name}")
+                else:  # parenthesized: `"meta"."geo"` would read as table meta's column geo
+                    into(type_, declared[key][1], f"({found_at}).{_ident(name)}", f"({declared_at}).{_ident(declared[key][0])}",
+                         f"{label}.{name}")
+
+        def into(found_type: str, declared_type: str, found_at: str, declared_at: str, label: str) -> None:
+            """A struct's fields, or those of a list's structs (`items[].qty`: its first element's type)."""
+            kind = _nested(found_type)
+            if kind and kind == _nested(declared_type):
+                walk(*((found_at, declared_at, label) if kind == "struct" else (f"{found_at}[1]", f"{declared_at}[1]", f"{label}[]")))
 
         in_file = dict(conn.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {reader})").fetchall())
-        for column in structs:
-            if not in_file.get(column, "").startswith("STRUCT"):  # not a struct in the file: the load says so, naming it
-                continue
+        for column in structs:  # (not a struct in the file: the load says so, naming it)
             conn.execute(f"CREATE OR REPLACE TEMP TABLE declared AS SELECT NULL::{expected[column]} AS s")
-            walk(_ident(column), "s", column)
+            into(in_file.get(column, ""), expected[column].strip().upper(), _ident(column), "s", column)
     return extra
+
+
+def _nested(type_: str) -> str | None:
+    """"struct" for a STRUCT, "list" for a list of them (`STRUCT(sku VARCHAR)[]`, which starts alike)."""
+    if not type_.startswith("STRUCT"):
+        return None
+    return "list" if type_.endswith("[]") and not type_.endswith("[][]") else "struct" if type_.endswith(")") else None
 
 
 def _csv_header(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
