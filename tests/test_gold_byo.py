@@ -338,6 +338,7 @@ def test_packages_yml_edited_offline_uses_the_packages_installed(tmp_path):
         return subprocess.run([sys.executable, "-m", "clawdata.gold.project"], env=env, capture_output=True, text=True, timeout=300)
 
     assert load().returncode == 0
+    assert not list(proj.glob("logs/*"))  # `dbt deps` logs beside the manifest, not into the user's checkout
     stamp = proj / "target" / "clawdata_deps.sha256"
     installed = stamp.read_text()
     # A package that cannot be fetched here, vendored by hand beside the other (as `dbt deps` elsewhere left it).

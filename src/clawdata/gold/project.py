@@ -245,6 +245,8 @@ def _dbt(project: "DbtProject", *args: str) -> None:
     cli_vars = settings.dbt_vars()
     command = ["dbt", "--no-use-colors", "--log-format", "json", *args,
                "--project-dir", str(project.project_dir), "--profiles-dir", str(project.profiles_dir),
+               # (its log file beside the manifest: `logs/dbt.log` in the project dirtied a user's checkout)
+               "--log-path", str(project.manifest_path.parent),
                *(["--vars", cli_vars] if cli_vars else [])]
     if project.target:
         command += ["--target", project.target]
