@@ -526,3 +526,34 @@ def test_columns_one_to_dlt_are_told_at_source_add_and_before_the_extract(tmp_pa
     assert metadata(loaded, "raw_customers")["rows_read"] == 1
     said = failure_of(refused)
     assert "columns CustomerID, customer_id are one column to dlt (customer_id)" in said and "Arrow" not in said, said
+
+
+def test_a_numeric_nan_fails_saying_how_to_load_it_and_loads_declared_double(server, tmp_path, monkeypatch):
+    """PostgreSQL's NUMERIC holds 'NaN', which no DECIMAL does: the load failed with Arrow's words
+    naming no column, and declaring the column DOUBLE did not help (dlt was told the database's type)."""
+    from clawdata.sources.database import declare
+
+    host, port = server
+    postgres.psql(host, port, "app", """
+        CREATE TABLE crm.readings (id integer PRIMARY KEY, amount numeric(10, 2));
+        INSERT INTO crm.readings VALUES (1, 12.5), (2, 'NaN');""")
+    monkeypatch.setenv("CLAWDATA_SOURCE_READINGS_PASSWORD", postgres.PASSWORD)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    text, _ = declare("readings", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.readings", ["id"], None)
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    assert declared.types["amount"] == "DECIMAL(10,2)"
+    warehouse = tmp_path / "warehouse.duckdb"
+    with dg.instance_for_test() as instance:
+        def run(spec):
+            return dg.materialize(build_ingest_assets(spec, "defs.yaml"), instance=instance, raise_on_error=False,
+                                  resources={"duckdb": DuckDBResource(database=str(warehouse))})
+
+        failed = run(declared)
+        assert not failed.success
+        failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
+        said = failure.event_specific_data.user_failure_data.description
+        assert "such as 'NaN': declare amount DOUBLE to load it" in said, said
+        as_double = declared.model_copy(update={"columns": {**declared.columns, "amount": "DOUBLE"}})
+        assert run(as_double).success
+    with read_only(warehouse) as conn:
+        assert conn.execute("SELECT id, amount::VARCHAR FROM silver.slv_readings ORDER BY id").fetchall() == [(1, "12.5"), (2, "nan")]

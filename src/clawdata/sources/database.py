@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import duckdb
-from clawdata.sources import declarations
 from pydantic import Field, field_validator
 
+from clawdata.listing import few
+from clawdata.sources import declarations
 from clawdata.sources.spec import LINEAGE_COLUMNS, SourceSpec, reserved_among
 from clawdata.warehouse import ledger
 from clawdata.warehouse.files import BadInputFile
@@ -417,7 +418,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
     resource = sql_table(credentials=spec.connection_url().render_as_string(hide_password=False), schema=schema, table=table,
                          incremental=incremental if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
-                         table_adapter_callback=lambda reflected: _sqlite_cursor_to_the_second(spec, _times_as_text(spec, reflected)),
+                         table_adapter_callback=lambda reflected: _as_declared(spec, reflected),
                          type_adapter_callback=_as_loaded, query_adapter_callback=_read_as_loaded,
                          included_columns=columns, engine_kwargs={"connect_args": _session(spec)})
     resource.apply_hints(table_name=f"{spec.name}__extract")
@@ -430,7 +431,11 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
             # stored for it (a type read another way now, as NUMERIC, would keep its old one).
             info = pipeline.run(resource, refresh="drop_resources" if full else None)
         except Exception as e:
-            raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_innermost(e))}") from None
+            said = spec.scrub(_innermost(e))
+            if "is not a valid decimal" in said:  # ('NaN' in a NUMERIC, which no DECIMAL holds)
+                numeric = [c for c, t in spec.types.items() if t.strip().upper().startswith(("DECIMAL", "NUMERIC"))]
+                said += f" (a value a DECIMAL cannot hold, such as 'NaN': declare {few(numeric, 4) or 'the column'} DOUBLE to load it)"
+            raise BadInputFile(f"source {spec.name} (table {spec.table}): {said}") from None
     return list(info.loads_ids)
 
 
@@ -447,6 +452,29 @@ def _session(spec: DatabaseSourceSpec) -> dict:
     return {**_connect_timeout(spec), "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
             "options": " ".join([*([own] if isinstance(own, str) else own or []),
                                                            "-c DateStyle=ISO -c TimeZone=UTC"])}
+
+
+def _as_declared(spec: DatabaseSourceSpec, reflected):
+    """The reflected table, its columns' types set as they are read (dlt's extract takes them)."""
+    return _declared_doubles(spec, _sqlite_cursor_to_the_second(spec, _times_as_text(spec, reflected)))
+
+
+def _declared_doubles(spec: DatabaseSourceSpec, reflected):
+    """A NUMERIC(p,s) declared DOUBLE is read as one, as the database converts it: a value no DECIMAL
+    holds ('NaN', infinity) failed its load whatever it was declared ("The string 'NaN' is not a
+    valid decimal128 number"), dlt being told the database's type."""
+    from sqlalchemy import types
+
+    for column in reflected.columns:
+        declared = spec.types.get(column.name, "").strip().upper()
+        sql_type = _base(column.type)
+        if declared in ("DOUBLE", "FLOAT", "REAL") and isinstance(sql_type, types.Numeric) \
+                and not isinstance(sql_type, (types.Integer, types.Float)):
+            column.type, column.info[_AS_DOUBLE] = types.Float(asdecimal=False), True
+    return reflected
+
+
+_AS_DOUBLE = "clawdata_as_double"
 
 
 def _times_as_text(spec: DatabaseSourceSpec, reflected):
@@ -526,8 +554,9 @@ def _read_as_loaded(query, table):
     2.1234567890123452); its text of a JSON value is the value as it stores it."""
     import sqlalchemy as sa
 
-    cast = {c.name: sa.Double() if _is_plain_numeric(c.type) else sa.Text() for c in table.columns
-            if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type) or c.info.get(_TIME_AS_TEXT)}
+    cast = {c.name: sa.Double() if _is_plain_numeric(c.type) or c.info.get(_AS_DOUBLE) else sa.Text() for c in table.columns
+            if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type) or c.info.get(_TIME_AS_TEXT)
+            or c.info.get(_AS_DOUBLE)}
     if not cast:
         return query
     before_year_1 = {c.name for c in table.columns if c.info.get(_TIME_AS_TEXT)}
