@@ -271,17 +271,22 @@ def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     assert len(done.stderr.strip().splitlines()) <= 6, done.stderr
 
 
+def with_a_local_package(proj: Path) -> Path:
+    """The other project at `proj`, with a `local:` package (vendor/helpers) a model of it calls."""
+    shutil.copytree(OTHER, proj)
+    (proj / "vendor" / "helpers" / "macros").mkdir(parents=True)
+    (proj / "vendor" / "helpers" / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
+    (proj / "vendor" / "helpers" / "macros" / "shout.sql").write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
+    (proj / "packages.yml").write_text("packages:\n  - local: vendor/helpers\n")
+    (proj / "transform" / "marts" / "loud.sql").write_text("select {{ helpers.shout(\"'a'\") }} as a\n")
+    return proj
+
+
 def test_a_project_copied_with_its_local_package_linked_installs_it_again(tmp_path):
     """`dbt deps` links a `local:` package by its absolute path; a local run left that link in
     dbt_packages/, the image build copied it leading nowhere, and dbt refused the project ("only 0
     package(s) installed"). The build step (`python -m clawdata.gold.project`) installs it again."""
-    checkout = tmp_path / "checkout"
-    shutil.copytree(OTHER, checkout)
-    (checkout / "vendor" / "helpers" / "macros").mkdir(parents=True)
-    (checkout / "vendor" / "helpers" / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
-    (checkout / "vendor" / "helpers" / "macros" / "shout.sql").write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
-    (checkout / "packages.yml").write_text("packages:\n  - local: vendor/helpers\n")
-    (checkout / "transform" / "marts" / "loud.sql").write_text("select {{ helpers.shout(\"'a'\") }} as a\n")
+    checkout = with_a_local_package(tmp_path / "checkout")
     env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}
     for proj in (checkout, tmp_path / "image"):
         if proj != checkout:  # copied as the image build copies it: links as they are
@@ -325,13 +330,7 @@ def test_packages_yml_edited_offline_uses_the_packages_installed(tmp_path):
     which could not fetch, and every command failed until the stamp was deleted by hand (`dbt build`
     never runs deps by itself). The installed packages are used, with a line saying so, and deps run
     again at the next load (the stamp is left as it was)."""
-    proj = tmp_path / "proj"
-    shutil.copytree(OTHER, proj)
-    (proj / "vendor" / "helpers" / "macros").mkdir(parents=True)
-    (proj / "vendor" / "helpers" / "dbt_project.yml").write_text("name: helpers\nversion: '1.0'\nconfig-version: 2\n")
-    (proj / "vendor" / "helpers" / "macros" / "shout.sql").write_text("{% macro shout(x) %}upper({{ x }}){% endmacro %}\n")
-    (proj / "packages.yml").write_text("packages:\n  - local: vendor/helpers\n")
-    (proj / "transform" / "marts" / "loud.sql").write_text("select {{ helpers.shout(\"'a'\") }} as a\n")
+    proj = with_a_local_package(tmp_path / "proj")
     env = {**os.environ, "CLAWDATA_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"), "CLAWDATA_DBT_PROJECT_DIR": str(proj)}
 
     def load() -> subprocess.CompletedProcess:
