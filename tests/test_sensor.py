@@ -366,6 +366,12 @@ def test_a_test_added_or_edited_is_run_alone_by_the_next_tick(project, tmp_path)
     shown = run_cli(env, "dagster", "status").stdout
     assets = shown.split("Recent runs")[0]
     assert "stg_customers" in assets and " not run" not in assets, shown  # every check has its result
+    # A test added, then run by a `materialize` between two ticks: the tick has nothing to ask (it had
+    # asked for it again, naming it added).
+    (proj / "checks" / "assert_no_null_customer.sql").write_text("select * from {{ ref('stg_customers') }} where customer_id is null\n")
+    assert run_cli(env, "dagster", "materialize", "--all").returncode == 0
+    after_cli = " ".join(run_cli(env, "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
+    assert "skipped: no new or changed files" in after_cli and "tests added" not in after_cli, after_cli
 
 
 def test_a_unit_test_edited_runs_with_its_model_and_a_test_renamed_back_runs_again(project, tmp_path):

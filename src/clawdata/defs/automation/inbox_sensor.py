@@ -164,7 +164,7 @@ def _why_first(last, files: dict[str, str]) -> str | None:
 def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if project.changed_since_loaded():  # the cursor stays: what is delivered meanwhile is taken in after the reload
         return dg.SensorResult(skip_reason=CODE_LOCATION_STALE, cursor=context.cursor)
-    previous, requested, said, known_tests = _read_cursor(context.cursor)
+    previous, requested, said, known_tests, checks_seen = _read_cursor(context.cursor)
     current, changed = {}, []
     declared = specs()
     graph = context.repository_def.asset_graph
@@ -212,7 +212,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     held = dg.AssetSelection.assets(*failing).downstream().resolve(graph) if failing else set()
     behind_failing = {k: why for k, why in stale.items() if k in held and k not in failing}
     stale = {k: why for k, why in stale.items() if k not in held}
-    tests = _tests_out_of_date(context.instance, graph, known_tests) if not backup else {}
+    tests, checks_seen = _tests_out_of_date(context.instance, graph, known_tests, checks_seen) if not backup else ({}, checks_seen)
     if stale or tests:  # (the runs are read only then: most ticks find nothing out of date)
         coming = _in_flight(context.instance, graph)
         stale = {k: why for k, why in stale.items() if k not in coming}
@@ -294,7 +294,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed,
-              "tests": "".join(sorted(_digest(k) for k in graph.asset_check_keys))}
+              "tests": "".join(sorted(_digest(k) for k in graph.asset_check_keys)),
+              **({"checks_seen": checks_seen} if checks_seen is not None else {})}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
 
 
@@ -305,10 +306,11 @@ def _checks_reading(graph, keys: set[dg.AssetKey]) -> list[dg.AssetCheckKey]:
     return sorted((k for k in graph.asset_check_keys if graph.get(k).parent_entity_keys & keys), key=lambda k: k.to_user_string())
 
 
-def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | None) -> dict[dg.AssetCheckKey, tuple]:
+def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | None,
+                       seen_up_to: int | None) -> tuple[dict[dg.AssetCheckKey, tuple], int]:
     """The dbt tests added since the previous tick (not in `known`, the digests it saw: new, or back), or last run at
     another version than they have now (their SQL, arguments or config edited), each with its version
-    and the one it last ran at:
+    and the one it last ran at; and the newest check result's id, the previous tick's `seen_up_to`:
     `dbt build` would run them, and the edit builds no table, so nothing else asks. A test seen before
     and never run (a restore's, one whose model failed, whose run is still going) waits for its model's
     build, as a result from before versions were recorded waits for the test's next edit."""
@@ -322,10 +324,13 @@ def _tests_out_of_date(instance: dg.DagsterInstance, graph, known: set[str] | No
         ran = evaluation.metadata.get(settings.TEST_VERSION) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
         # added: new, or back (an argument edited back renames it to a check whose result is older
         # than its table)
-        added = known is not None and _digest(key) not in known
+        # (one that ran at its version since the previous tick, by a run between two ticks, is not: a
+        # `materialize` ran it, and the tick asked for it again, naming it added)
+        ran_since = seen_up_to is not None and record is not None and record.id > seen_up_to
+        added = known is not None and _digest(key) not in known and not (ran_since and ran is not None and str(ran.value) == version)
         if added or (ran is not None and str(ran.value) != version):
             found[key] = (version, str(ran.value) if ran is not None else None)
-    return found
+    return found, max([seen_up_to or 0, *(record.id for record in latest.values() if record is not None)])
 
 
 def _digest(key: dg.AssetCheckKey) -> str:
@@ -398,13 +403,14 @@ def _unclaimed(claimed: dict[str, str]) -> list[str]:
                   + [f"{p.name}/" for p in found if p.is_dir() and p.name not in taken])[:_KEPT]
 
 
-def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str], set[str] | None]:
-    """(file -> state, runs requested so far, unclaimed files said, digests of the checks seen); a
-    cursor of an older clawdata is the files alone, or has no checks (none is taken for added)."""
+def _read_cursor(cursor: str | None) -> tuple[dict | None, int, list[str], set[str] | None, int | None]:
+    """(file -> state, runs requested so far, unclaimed files said, digests of the checks seen, the
+    newest check result's id then); a cursor of an older clawdata is the files alone, or has no
+    checks (none is taken for added)."""
     if not cursor:
-        return None, 0, [], None
+        return None, 0, [], None, None
     value = json.loads(cursor)
     if "files" not in value:
-        return value, 0, [], None
+        return value, 0, [], None, None
     tests = {value["tests"][i:i + _DIGEST] for i in range(0, len(value["tests"]), _DIGEST)} if "tests" in value else None
-    return value["files"], int(value.get("requested", 0)), value.get("unclaimed", []), tests
+    return value["files"], int(value.get("requested", 0)), value.get("unclaimed", []), tests, value.get("checks_seen")
