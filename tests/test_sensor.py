@@ -67,6 +67,12 @@ def test_sensor_tick_ingests_new_files(project):
     with read_only(project["warehouse"]) as conn:
         assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900001").fetchone()[0] == 1
 
+    # A delivery a `materialize` took in between two ticks: the next tick has nothing new (it asked for
+    # the source again, saying the file new).
+    (project["inbox"] / "customers_2026-11-27.csv").write_text(f"{HEADER}\n900003,Cli,Loaded,c@example.com,,Oslo,NO,2026-11-27,2026-11-27 08:00:00\n")
+    assert run_cli(project["env"], "dagster", "materialize", "--all").returncode == 0
+    assert "skipped: no new or changed files" in tick(project)
+
     # A delivery no declared source names (a misspelt name) is left alone, and said so once.
     (project["inbox"] / "cusotmers_2026-11-25.csv").write_text(f"{HEADER}\n")
     said = tick(project)

@@ -144,6 +144,16 @@ def _put_in_place(path: str) -> float:
     return max(stat.st_mtime, stat.st_ctime)
 
 
+def _taken_in_by(instance: dg.DagsterInstance, last, paths: list[str]) -> set[str]:
+    """The files put in place before the run of the source's latest materialization started: it took
+    them in (a `materialize` between two ticks), and a tick that asked for them again said them new."""
+    if last is None or not paths:
+        return set()
+    run = instance.get_run_record_by_id(last.run_id)
+    started = run.start_time if run is not None and run.start_time else None
+    return {p for p in paths if started is not None and _put_in_place(p) < started}
+
+
 def _why_first(last, files: dict[str, str]) -> str | None:
     """Why the first tick ingests a file source (`last`: its latest materialization): never
     materialized, or files put in place since (written, copied or moved in: a rename sets the inode's
@@ -182,6 +192,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 changed.append((source, files, why))
             continue
         diff = sorted(p for p in files if previous.get(p) != files[p])
+        diff = [p for p in diff if p not in _taken_in_by(context.instance, last, diff)]
         # A file taken out takes its rows with it: that is a change too.
         gone = sorted(p for p in previous if p not in files and not os.path.exists(p) and source.claims(Path(p), declared))
         if diff or gone:
