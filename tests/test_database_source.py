@@ -140,6 +140,10 @@ def test_a_full_refresh_reloads_the_table_in_full(loaded):
 @pytest.mark.parametrize("case, change, expected", [
     ("wrong password", {"env": "not-the-password"}, "password authentication failed"),
     ("missing table", {"table": "crm.no_such_table"}, "the table does not exist"),
+    ("table named without its schema", {"table": "accounts"}, "no schema named: if it is in another, name it SCHEMA.TABLE"),
+    ("column renamed", {"columns": {"account_id": "INTEGER", "name": "VARCHAR", "plan": "VARCHAR", "mrr": "DECIMAL(12,2)",
+                                    "updated_at": "TIMESTAMP", "tier": "VARCHAR"}},
+     "column(s) tier are gone from the table (renamed or dropped: update the declaration's columns and source_types"),
     ("type change", {"source_types": {"mrr": "TEXT"}}, "column type changed in the database: mrr from TEXT to NUMERIC(12, 2)"),
 ])
 def test_a_bad_load_fails_in_one_line_and_keeps_the_tables(loaded, case, change, expected, monkeypatch):

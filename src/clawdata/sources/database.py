@@ -121,7 +121,7 @@ def inspect_table(spec: DatabaseSourceSpec) -> dict[str, str]:
     with _connection(spec) as connection:
         columns = inspect(connection).get_columns(table, schema=schema)
     if not columns:
-        raise InspectionError(f"{_where(spec)}: the table does not exist (or shows no columns to this user)")
+        raise InspectionError(f"{_where(spec)}: the table does not exist (or shows no columns to this user){_unqualified(spec)}")
     # (SQLAlchemy renders a PostgreSQL timestamptz as TIMESTAMP: its zone is said here, so it is
     # declared TIMESTAMPTZ, an instant, rather than a naive time shifted to UTC)
     types = {c["name"]: _base(c["type"]) for c in columns}
@@ -155,7 +155,7 @@ def _connection(spec: DatabaseSourceSpec) -> Iterator:
         with engine.connect() as connection:
             yield connection
     except NoSuchTableError:
-        raise InspectionError(f"{_where(spec)}: the table does not exist") from None
+        raise InspectionError(f"{_where(spec)}: the table does not exist{_unqualified(spec)}") from None
     except OperationalError as e:
         raise InspectionError(f"{_where(spec)}: {spec.scrub(_first_line(e.orig or e))}") from None
     except SQLAlchemyError as e:
@@ -176,6 +176,11 @@ def _missing_sqlite_file(spec: DatabaseSourceSpec) -> str | None:
     return None if os.path.exists(path) else os.path.abspath(path)
 
 
+def _unqualified(spec: DatabaseSourceSpec) -> str:
+    """A table named without its schema is looked for in the connection's default one only."""
+    return "; no schema named: if it is in another, name it SCHEMA.TABLE" if spec.schema_and_table[0] is None else ""
+
+
 def _where(spec: DatabaseSourceSpec) -> str:
     return f"source {spec.name} ({spec.redacted_url}, table {spec.table})"
 
@@ -193,7 +198,8 @@ def check_columns(spec: DatabaseSourceSpec, found: dict[str, str]) -> None:
     where = f"source {spec.name} (table {spec.table})"
     missing = [c for c in spec.types if c not in found]
     if missing:
-        raise InspectionError(f"{where}: column(s) {', '.join(missing)} are gone from the table")
+        raise InspectionError(f"{where}: column(s) {', '.join(missing)} are gone from the table (renamed or dropped: "
+                              "update the declaration's columns and source_types; the last good tables are kept)")
     changed = [f"{c} from {t} to {found[c]}" for c, t in spec.source_types.items()
                if c in found and _comparable(found[c]) != _comparable(t)
                and t.upper() != "DOMAIN"]  # declared before a domain's own type was read: loads unchanged
