@@ -561,3 +561,26 @@ def test_a_numeric_nan_fails_saying_how_to_load_it_and_loads_declared_double(ser
         assert run(as_double).success
     with read_only(warehouse) as conn:
         assert conn.execute("SELECT id, amount::VARCHAR FROM silver.slv_readings ORDER BY id").fetchall() == [(1, "12.5"), (2, "nan")]
+
+
+def test_a_sqlite_column_of_no_type_loads_as_its_text(tmp_path):
+    """SQLite's column with no type holds any value: dlt let Arrow guess its type from the first rows,
+    and a later text value failed the load naming no column. It is read as its text, as declared."""
+    import sqlite3
+
+    from clawdata.sources.database import declare
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE loose (id INTEGER PRIMARY KEY, v)")
+        db.executemany("INSERT INTO loose VALUES (?, ?)", [(1, 1), (2, "two"), (3, 3.5), (4, None)])
+    text, _ = declare("loose", f"sqlite:///{app}", "loose", ["id"], None)
+    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    assert declared.types["v"] == "VARCHAR"
+    warehouse = tmp_path / "warehouse.duckdb"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
+                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    with read_only(warehouse) as conn:
+        assert conn.execute("SELECT id, v FROM silver.slv_loose ORDER BY id").fetchall() == [(1, "1"), (2, "two"), (3, "3.5"), (4, None)]

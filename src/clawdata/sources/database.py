@@ -462,7 +462,22 @@ def _session(spec: DatabaseSourceSpec) -> dict:
 
 def _as_declared(spec: DatabaseSourceSpec, reflected):
     """The reflected table, its columns' types set as they are read (dlt's extract takes them)."""
-    return _declared_doubles(spec, _sqlite_cursor_to_the_second(spec, _times_as_text(spec, reflected)))
+    return _untyped_as_text(_declared_doubles(spec, _sqlite_cursor_to_the_second(spec, _times_as_text(spec, reflected))))
+
+
+def _untyped_as_text(reflected):
+    """A column the database gives no type (SQLite's `v` with none, which holds any value): read as
+    its text. dlt let Arrow guess from the first rows, and a later text value failed the load
+    naming no column ("Could not convert 'two' with type str: tried to convert to int64")."""
+    from sqlalchemy import types
+
+    for column in reflected.columns:
+        if isinstance(_base(column.type), types.NullType):
+            column.type, column.info[_AS_TEXT] = types.Text(), True
+    return reflected
+
+
+_AS_TEXT = "clawdata_as_text"
 
 
 def _declared_doubles(spec: DatabaseSourceSpec, reflected):
@@ -562,7 +577,7 @@ def _read_as_loaded(query, table):
 
     cast = {c.name: sa.Double() if _is_plain_numeric(c.type) or c.info.get(_AS_DOUBLE) else sa.Text() for c in table.columns
             if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type) or c.info.get(_TIME_AS_TEXT)
-            or c.info.get(_AS_DOUBLE)}
+            or c.info.get(_AS_DOUBLE) or c.info.get(_AS_TEXT)}
     if not cast:
         return query
     before_year_1 = {c.name for c in table.columns if c.info.get(_TIME_AS_TEXT)}
