@@ -88,6 +88,20 @@ def data_version(result, key: str) -> str:
     return event.materialization.tags["dagster/data_version"]
 
 
+def declared_from(name: str, url: str, table: str, key: list[str], cursor: str | None = None) -> DatabaseSourceSpec:
+    """What `clawdata source add` declares from the table."""
+    from clawdata.sources.database import declare
+
+    return DatabaseSourceSpec.model_validate(yaml.safe_load(declare(name, url, table, key, cursor)[0])["attributes"])
+
+
+def load_once(declared: DatabaseSourceSpec, warehouse: Path):
+    """One run of the source's bronze and silver on a fresh instance."""
+    with dg.instance_for_test() as instance:
+        return dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
+                              resources={"duckdb": DuckDBResource(database=str(warehouse))})
+
+
 def silver(warehouse):
     with read_only(warehouse) as conn:
         return conn.execute("SELECT count(*), count(*) FILTER (WHERE plan = 'enterprise'), "
@@ -309,8 +323,6 @@ def test_a_table_empty_at_its_first_load_gives_empty_tables_then_its_rows(tmp_pa
 def test_a_wide_numeric_loads_as_its_exact_text(server, tmp_path, monkeypatch):
     """A NUMERIC of more digits than DuckDB's DECIMAL (38) holds: declared VARCHAR, read as the
     database's text of it, every digit kept (dlt's DECIMAL(50,5) was refused by every table)."""
-    from clawdata.sources.database import declare
-
     host, port = server
     postgres.psql(host, port, "app", """
         CREATE TABLE crm.ledger (id integer PRIMARY KEY, amount numeric(50, 5), small numeric(10), ratio double precision);
@@ -318,14 +330,11 @@ def test_a_wide_numeric_loads_as_its_exact_text(server, tmp_path, monkeypatch):
                                       (2, 1.5, NULL, 10.5);""")
     monkeypatch.setenv("CLAWDATA_SOURCE_LEDGER_PASSWORD", postgres.PASSWORD)
     monkeypatch.delenv("PGPASSWORD", raising=False)
-    text, _ = declare("ledger", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.ledger", ["id"], None)
-    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    declared = declared_from("ledger", f"postgresql://{postgres.USER}@{host}:{port}/app", "crm.ledger", ["id"])
     # (a double precision is 53 bits, not digits: a DOUBLE, read as one, not as text)
     assert declared.types == {"id": "INTEGER", "amount": "VARCHAR", "small": "DECIMAL(10,0)", "ratio": "DOUBLE"}, declared.types
     warehouse = tmp_path / "warehouse.duckdb"
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
-                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    result = load_once(declared, warehouse)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     with read_only(warehouse) as conn:
         assert conn.execute("SELECT amount, small, ratio FROM silver.slv_ledger ORDER BY id").fetchall() == [
@@ -568,19 +577,14 @@ def test_a_sqlite_column_of_no_type_loads_as_its_text(tmp_path):
     and a later text value failed the load naming no column. It is read as its text, as declared."""
     import sqlite3
 
-    from clawdata.sources.database import declare
-
     app = tmp_path / "app.db"
     with sqlite3.connect(app) as db:
         db.execute("CREATE TABLE loose (id INTEGER PRIMARY KEY, v)")
         db.executemany("INSERT INTO loose VALUES (?, ?)", [(1, 1), (2, "two"), (3, 3.5), (4, None)])
-    text, _ = declare("loose", f"sqlite:///{app}", "loose", ["id"], None)
-    declared = DatabaseSourceSpec.model_validate(yaml.safe_load(text)["attributes"])
+    declared = declared_from("loose", f"sqlite:///{app}", "loose", ["id"])
     assert declared.types["v"] == "VARCHAR"
     warehouse = tmp_path / "warehouse.duckdb"
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(build_ingest_assets(declared, "defs.yaml"), instance=instance, raise_on_error=False,
-                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+    result = load_once(declared, warehouse)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     with read_only(warehouse) as conn:
         assert conn.execute("SELECT id, v FROM silver.slv_loose ORDER BY id").fetchall() == [(1, "1"), (2, "two"), (3, "3.5"), (4, None)]
