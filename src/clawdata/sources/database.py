@@ -425,7 +425,7 @@ def _extract(conn: duckdb.DuckDBPyConnection, spec: DatabaseSourceSpec, pipeline
                          incremental=incremental if spec.cursor else None,
                          reflection_level="full_with_precision", write_disposition="append", backend="pyarrow",
                          table_adapter_callback=lambda reflected: _as_declared(spec, reflected),
-                         type_adapter_callback=_as_loaded, query_adapter_callback=_read_as_loaded,
+                         query_adapter_callback=_read_as_loaded,
                          included_columns=columns, engine_kwargs={"connect_args": _session(spec)})
     resource.apply_hints(table_name=f"{spec.name}__extract")
     with tempfile.TemporaryDirectory(prefix="clawdata-dlt-") as workdir:
@@ -449,71 +449,63 @@ def _session(spec: DatabaseSourceSpec) -> dict:
     """PostgreSQL: the connect timeout `source add` uses; TCP keepalives, so a server gone in the
     middle of a load (its host down, the network cut) fails it in about a minute rather than holding
     the warehouse slot for the system's hours; the text of dates and times in ISO, in UTC, whatever
-    the server's DateStyle and TimeZone (_times_as_text)."""
+    the server's DateStyle and TimeZone (`_reading`'s "time")."""
     from sqlalchemy.engine import make_url
 
     if not spec.url.startswith("postgresql"):
         return {}
-    own = make_url(spec.url).query.get("options")  # (the URL's own `options`, kept: these replace them)
+    own = make_url(spec.url).query.get("options")  # (the URL's own `options` are kept, these after them)
+    own = [own] if isinstance(own, str) else list(own or [])
     return {**_connect_timeout(spec), "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
-            "options": " ".join([*([own] if isinstance(own, str) else own or []),
-                                                           "-c DateStyle=ISO -c TimeZone=UTC"])}
+            "options": " ".join([*own, "-c DateStyle=ISO -c TimeZone=UTC"])}
 
 
 def _as_declared(spec: DatabaseSourceSpec, reflected):
-    """The reflected table, its columns' types set as they are read (dlt's extract takes them)."""
-    return _untyped_as_text(_declared_doubles(spec, _sqlite_cursor_to_the_second(spec, _times_as_text(spec, reflected))))
-
-
-def _untyped_as_text(reflected):
-    """A column the database gives no type (SQLite's `v` with none, which holds any value): read as
-    its text. dlt let Arrow guess from the first rows, and a later text value failed the load
-    naming no column ("Could not convert 'two' with type str: tried to convert to int64")."""
+    """The reflected table with each column's type as it is read (`_reading`): dlt's extract takes its
+    types from it, and `_read_as_loaded` has the database convert to them."""
     from sqlalchemy import types
 
     for column in reflected.columns:
-        if isinstance(_base(column.type), types.NullType):
-            column.type, column.info[_AS_TEXT] = types.Text(), True
-    return reflected
+        reading = _reading(spec, column)
+        column.type = (types.Float(asdecimal=False) if reading == "double" else types.Text() if reading
+                       else _base(column.type))  # (a DOMAIN: its own type)
+        if reading:
+            column.info[_READ_AS] = reading
+    return _sqlite_cursor_to_the_second(spec, reflected)
 
 
-_AS_TEXT = "clawdata_as_text"
+_READ_AS = "clawdata_read_as"  # on a reflected column: how _read_as_loaded reads it
 
 
-def _declared_doubles(spec: DatabaseSourceSpec, reflected):
-    """A NUMERIC(p,s) declared DOUBLE is read as one, as the database converts it: a value no DECIMAL
-    holds ('NaN', infinity) failed its load whatever it was declared ("The string 'NaN' is not a
-    valid decimal128 number"), dlt being told the database's type."""
+def _reading(spec: DatabaseSourceSpec, column) -> str | None:
+    """How a column is read where the driver's value, through Arrow, would not do (None: as it comes):
+    - "double", converted by the database: a NUMERIC without precision, as `source add` declares it
+      (dlt would read DECIMAL(38,9) and fail on a value with more decimals: "Rescaling Decimal value
+      would cause data loss"), or a NUMERIC declared DOUBLE (a value no DECIMAL holds, 'NaN', failed
+      whatever was declared: "The string 'NaN' is not a valid decimal128 number");
+    - "text", the database's text of it: JSON (dlt let Arrow infer a struct from a batch, so a value
+      gained the other rows' keys as nulls and a whole number became a float), a NUMERIC of more
+      digits than DuckDB's DECIMAL (exact), a column of no type (SQLite's, holding any value: Arrow
+      guessed from the first rows, and a later text value failed naming no column);
+    - "time": PostgreSQL's dates and timestamps, the cursor's aside, as text in ISO and UTC
+      (`_session`), cast to the declared type in bronze: 'infinity' and '-infinity' stay infinite,
+      where the driver made them 9999-12-31 23:59:59.999999 and 0001-01-01 without a word; a date
+      before year 1 is refused at that cast, where DuckDB would drop its era. The cursor keeps its
+      type: dlt compares its values."""
     from sqlalchemy import types
 
-    for column in reflected.columns:
-        declared = spec.types.get(column.name, "").strip().upper()
-        sql_type = _base(column.type)
-        if declared in ("DOUBLE", "FLOAT", "REAL") and isinstance(sql_type, types.Numeric) \
-                and not isinstance(sql_type, (types.Integer, types.Float)):
-            column.type, column.info[_AS_DOUBLE] = types.Float(asdecimal=False), True
-    return reflected
-
-
-_AS_DOUBLE = "clawdata_as_double"
-
-
-def _times_as_text(spec: DatabaseSourceSpec, reflected):
-    """PostgreSQL's dates and timestamps, the cursor's aside, are read as its text of them and cast to
-    the declared type in bronze: 'infinity' and '-infinity' stay infinite (DuckDB has both), where
-    the driver made them Python's largest and smallest times (9999-12-31 23:59:59.999999 and
-    0001-01-01) without a word. A date before year 1 ('0044-03-15 BC') is refused at that cast, where
-    DuckDB would drop its era. The cursor keeps its type: dlt compares its values."""
-    from sqlalchemy import types
-
-    if spec.url.startswith("postgresql"):
-        for column in reflected.columns:
-            if column.name != spec.cursor and isinstance(_base(column.type), (types.Date, types.DateTime)):
-                column.type, column.info[_TIME_AS_TEXT] = types.Text(), True  # (dlt's type: text)
-    return reflected
-
-
-_TIME_AS_TEXT = "clawdata_time_as_text"
+    sql_type = _base(column.type)
+    numeric = isinstance(sql_type, types.Numeric) and not isinstance(sql_type, (types.Integer, types.Float))
+    if numeric and (sql_type.precision is None and sql_type.asdecimal
+                    or spec.types.get(column.name, "").strip().upper() in ("DOUBLE", "FLOAT", "REAL")):
+        return "double"
+    # (a float's precision is in bits: PostgreSQL's double precision, 53, is no wide NUMERIC)
+    if isinstance(sql_type, (types.JSON, types.NullType)) or numeric and (sql_type.precision or 0) > MAX_DECIMAL_DIGITS:
+        return "text"
+    if (spec.url.startswith("postgresql") and column.name != spec.cursor
+            and isinstance(sql_type, (types.Date, types.DateTime))):
+        return "time"
+    return None
 
 
 def _sqlite_cursor_to_the_second(spec: DatabaseSourceSpec, reflected):
@@ -530,60 +522,23 @@ def _sqlite_cursor_to_the_second(spec: DatabaseSourceSpec, reflected):
     return reflected
 
 
-def _is_plain_numeric(sql_type) -> bool:
-    from sqlalchemy import types
-
-    sql_type = _base(sql_type)
-    return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, types.Integer)
-            and sql_type.precision is None and sql_type.asdecimal)
-
-
-def _is_wide_numeric(sql_type) -> bool:
-    """A NUMERIC of more digits than DuckDB's DECIMAL holds: declared VARCHAR, read as the database's
-    text of it (exact), where dlt would read a DECIMAL no table can take."""
-    from sqlalchemy import types
-
-    sql_type = _base(sql_type)  # (a float's precision is in bits: PostgreSQL's double precision is 53)
-    return (isinstance(sql_type, types.Numeric) and not isinstance(sql_type, (types.Integer, types.Float))
-            and (sql_type.precision or 0) > MAX_DECIMAL_DIGITS)
-
-
-def _is_json(sql_type) -> bool:
-    from sqlalchemy import types
-
-    return isinstance(_base(sql_type), types.JSON)  # PostgreSQL's JSON and JSONB, MySQL's JSON
-
-
-def _as_loaded(sql_type):
-    """The type dlt is told a column has:
-    - a NUMERIC without precision, as `source add` declares it: DOUBLE. dlt would read it as
-      DECIMAL(38,9) and fail the load on a value with more decimals ("Rescaling Decimal value would
-      cause data loss");
-    - JSON: text. dlt let Arrow infer a struct from a batch whose values were all objects, so each
-      value gained every other row's keys as nulls (`{}` became `{"tier": null}`), and a whole
-      number became a float: a value depended on the rows it was loaded with."""
-    from sqlalchemy import types
-
-    if _is_plain_numeric(sql_type):
-        return types.Float(asdecimal=False)
-    return types.Text() if _is_json(sql_type) or _is_wide_numeric(sql_type) else _base(sql_type)
-
-
 def _read_as_loaded(query, table):
-    """...and the database converts: its own conversion of a NUMERIC is exact to the last digit, where
-    dlt would convert the Decimals it receives through Arrow's cast (2.123456789012345 came out as
-    2.1234567890123452); its text of a JSON value is the value as it stores it."""
+    """The SELECT with each column `_as_declared` marked converted by the database: its conversion of
+    a NUMERIC is exact to the last digit, where dlt's of the Decimals it receives, through Arrow, was
+    not (2.123456789012345 came out as 2.1234567890123452); its text of a JSON value is the value as
+    it stores it."""
     import sqlalchemy as sa
 
-    cast = {c.name: sa.Double() if _is_plain_numeric(c.type) or c.info.get(_AS_DOUBLE) else sa.Text() for c in table.columns
-            if _is_plain_numeric(c.type) or _is_json(c.type) or _is_wide_numeric(c.type) or c.info.get(_TIME_AS_TEXT)
-            or c.info.get(_AS_DOUBLE) or c.info.get(_AS_TEXT)}
-    if not cast:
-        return query
-    before_year_1 = {c.name for c in table.columns if c.info.get(_TIME_AS_TEXT)}
-    return query.with_only_columns(*[_before_year_1_refused(sa.cast(c, cast[c.name])).label(c.name) if c.name in before_year_1
-                                     else sa.cast(c, cast[c.name]).label(c.name) if c.name in cast else c
-                                     for c in query.selected_columns])
+    reading = {c.name: c.info[_READ_AS] for c in table.columns if c.info.get(_READ_AS)}
+
+    def read(column):
+        how = reading.get(column.name)
+        if how is None:
+            return column
+        value = sa.cast(column, sa.Double() if how == "double" else sa.Text())
+        return (_before_year_1_refused(value) if how == "time" else value).label(column.name)
+
+    return query.with_only_columns(*[read(c) for c in query.selected_columns]) if reading else query
 
 
 def _before_year_1_refused(text):
