@@ -110,6 +110,18 @@ def test_a_python_models_error_is_its_exception_not_its_traceback():
                                     '"account_idd" not found in FROM clause! Candidate bindings: "account_id", "account_name"')
 
 
+def test_a_unit_tests_error_is_its_diff_a_row_a_line_or_its_words():
+    """A failed expectation keeps dbt's diff a row a line; a unit test that did not run (its fixture
+    names a column that does not exist) is its error on one line, not the word None."""
+    from clawdata.defs.gold.assets import _node_error
+
+    diff = "actual differs from expected:\n\n@@ ,id,total\n→  ,1 ,72→70\n"
+    assert _node_error("unit_test.shop.orders.sums", diff) == "actual differs from expected:\n    @@ ,id,total\n    →  ,1 ,72→70"
+    error = "Compilation Error in unit_test sums (models/schema.yml)\n  Invalid column name: 'totl' in unit test fixture"
+    assert _node_error("unit_test.shop.orders.sums", error) == "Invalid column name: 'totl' in unit test fixture"
+    assert _node_error("model.shop.orders", diff) == "actual differs from expected: @@ ,id,total → ,1 ,72→70"
+
+
 def test_a_run_of_the_models_a_failing_source_test_holds_back_does_not_build_them(tmp_path):
     """An order of a product silver lacks fails the relationships test (error) on slv_orders, and the
     gold models behind it are not built. The inbox sensor's next run asked for those models alone,

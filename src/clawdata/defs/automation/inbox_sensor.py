@@ -192,7 +192,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                 changed.append((source, files, why))
             continue
         diff = sorted(p for p in files if previous.get(p) != files[p])
-        diff = [p for p in diff if p not in _taken_in_by(context.instance, last, diff)]
+        taken = _taken_in_by(context.instance, last, diff)
+        diff = [p for p in diff if p not in taken]
         # A file taken out takes its rows with it: that is a change too.
         gone = sorted(p for p in previous if p not in files and not os.path.exists(p) and source.claims(Path(p), declared))
         if diff or gone:

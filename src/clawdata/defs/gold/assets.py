@@ -294,8 +294,7 @@ def _build(context, project: DbtProject, graph: Graph, plan: Plan, full: bool, t
             batches = build.failed_batches.get(uid, [])
             failed = (f"{', '.join(batches)} failed{' (its other batches were written)' if uid in partial else ''}: "
                       if batches else "")
-            said = build.node_errors[uid]
-            failures[index] = f"{named}: {failed}{_diff_text(said) if uid.startswith('unit_test.') else None or _error_text(said)}"
+            failures[index] = f"{named}: {failed}{_node_error(uid, build.node_errors[uid])}"
     failures.extend(f"hook {error}" for error in build.hook_errors.values())  # `dbt build` fails on them too
     ran_hooks.update(build.hook_errors)
     if build.error is not None and not failures:  # dbt's heading ("Compilation Error") with what it says under it
@@ -360,10 +359,11 @@ def _output(context, graph: Graph, uid: str, plan: Plan, table: dict | None, met
 def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan, said: str | None) -> dg.AssetCheckResult:
     """`said`: dbt's message of a failed unit test (its diff), the check's description in the UI."""
     check, status = graph.check_of[test], _status(raw)
-    diff = _diff_text(said) if said and status != "pass" else None
+    said = said if status != "pass" else None
+    diff = _diff_text(said) if said else None
     return dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=status == "pass",
                                severity=dg.AssetCheckSeverity.ERROR,
-                               description=(diff or _error_text(said)) if said and status != "pass" else None,
+                               description=(diff or _error_text(said)) if said else None,
                                metadata={"status": status, "unit_test": True, BASIS: plan.bases.get(test, ""),
                                          TEST_VERSION: graph.versions.get(test, ""),
                                          **({"diff": dg.MetadataValue.md(f"```\n{diff}\n```")} if diff else {})})
@@ -417,6 +417,12 @@ def _error_text(message: str) -> str:
     # reason, in its last column, then fits.
     text = " ".join(re.sub(r"\s{2,}", " ", line) for line in lines if not _TABLE_RULE.match(line))
     return text if len(text) <= 600 else text[:597] + "..."
+
+
+def _node_error(uid: str, message: str) -> str:
+    """A failed node's words: a unit test's diff of rows, a row a line; any other error on one line
+    (a unit test that did not compile too)."""
+    return (_diff_text(message) if uid.startswith("unit_test.") else None) or _error_text(message)
 
 
 def _diff_text(message: str, most: int = 20) -> str | None:

@@ -137,17 +137,17 @@ def replica_asset(graph) -> dg.AssetsDefinition:
 
         resolver = CachingStaleStatusResolver(context.instance, graph, LoadingContextForTest(context.instance))
         behind = half_finished(context.instance, graph, resolver, keys)
+        path = settings.replica_path()
         if behind:
             context.log.warning("replica not published, the warehouse is half-way through a run "
                                 f"(the run that completes it publishes): {'; '.join(behind)}")
             # Said on the asset too (the CLI's "not built" line, `status`): readers are served an older
             # generation, and a run that published nothing had looked like one that did.
-            served = replica.read_snapshot(settings.replica_path()) if settings.replica_path().is_file() else None
+            served = replica.read_snapshot(path) if path.is_file() else None
             yield dg.AssetObservation(asset_key=context.asset_key, metadata={settings.NOT_BUILT_METADATA: (
                 f"not published, the warehouse is half-way through a run ({few(behind, 2)}); readers get "
                 + (f"generation {served.generation} of {served.published_at:%Y-%m-%d %H:%M} UTC" if served else "nothing yet"))})
             return
-        path = settings.replica_path()
         # Partitioned assets have a version per partition: with any, always publish.
         versions = None if any(graph.get(k).is_partitioned for k in keys) else \
             {k.to_user_string(): resolver.get_current_data_version(k).value for k in keys}
