@@ -837,3 +837,24 @@ def test_a_json_array_is_named_as_such_where_json_lines_are_read(defs_dir, tmp_p
         add("orders_feed", path, ["id"])
     with pytest.raises(files.BadInputFile, match="a JSON array"):
         check_header(path, {"id": "BIGINT"}, "jsonl")
+
+
+def test_a_text_field_longer_than_the_readers_defaults_is_declared_and_loaded(defs_dir, tmp_path, monkeypatch):
+    """An export with one long text field (an HTML description, a JSON blob): DuckDB refuses a CSV
+    line over 2 MB by default, naming an option of its own the user cannot set, and Python's csv
+    module a field over 128 KB."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(tmp_path / "no-sample"))
+    notes = tmp_path / "notes.csv"
+    notes.write_text(f'id,body\n1,"{"x" * 3_000_000}"\n2,short\n')
+    spec = declarations.read(add("notes", notes, ["id"])).spec
+    assert spec.types == {"id": "BIGINT", "body": "VARCHAR"}
+    (inbox / "notes_1.csv").write_bytes(notes.read_bytes())
+    warehouse = tmp_path / "warehouse.duckdb"
+    with dg.instance_for_test() as instance:
+        assert dg.materialize(build_ingest_assets(spec, "defs.yaml"), instance=instance,
+                              resources={"duckdb": DuckDBResource(database=str(warehouse))}).success
+    with read_only(warehouse) as conn:
+        assert conn.execute("SELECT list(length(body) ORDER BY id) FROM silver.slv_notes").fetchone()[0] == [3_000_000, 5]

@@ -183,7 +183,7 @@ def _sniffed_formats(conn: duckdb.DuckDBPyConnection, path: Path, markers: list[
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     dates, stamps, delimiter = conn.execute(
         f"SELECT DateFormat, TimestampFormat, Delimiter FROM sniff_csv({literal}, nullstr = [{nulls}], "
-        f"encoding = '{encoding}', sample_size = -1)").fetchone()
+        f"encoding = '{encoding}', sample_size = -1{files.CSV_LINE_LIMIT})").fetchone()
     return {k: v for k, v in (("date_format", dates), ("timestamp_format", stamps),
                               ("delimiter", delimiter if delimiter != "," else None)) if v}
 
@@ -297,7 +297,7 @@ def _reader(path: Path, file_format: str, markers: list[str], decimal_separator:
     nulls = ", ".join("'" + m.replace("'", "''") + "'" for m in markers)
     decimal = f", decimal_separator = '{decimal_separator}'" if decimal_separator != "." else ""
     text = ", all_varchar = true" if as_text else ""
-    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}'{sample})"
+    return f"read_csv({literal}, header = true, nullstr = [{nulls}]{decimal}{text}, encoding = '{encoding}'{sample}{files.CSV_LINE_LIMIT})"
 
 
 _NUMBERS = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT")
