@@ -11,6 +11,7 @@ import duckdb
 import dagster as dg
 import pytest
 
+from clawdata.cli import sql
 from clawdata.defs.serving.replica import half_finished
 from clawdata.warehouse import ledger, replica
 from tests.conftest import CLAWDATA, in_process_project, run_cli
@@ -140,19 +141,25 @@ def test_a_view_over_a_file_is_served_as_a_table_of_its_rows(tmp_path, reads):
 def test_a_bare_name_reads_the_models_table_not_one_it_left_behind(tmp_path):
     """A model moved to another schema (`+schema:`) leaves its old table where dbt built it: a bare name
     found the old copy first (schemas are searched in order) and `clawdata sql` served stale rows.
-    It reads the table a served asset owns; the old one stays readable by its schema."""
+    It reads the table a served asset owns; the old one stays readable by its schema, `main` included
+    (a temporary view had answered `main.mrr` with the moved model), and is listed once."""
     warehouse, path = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb"
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("CREATE SCHEMA analytics; CREATE SCHEMA other_schema")
         conn.execute("CREATE TABLE analytics.data_text AS SELECT 'old' AS v")  # where the model was
         conn.execute("CREATE TABLE other_schema.data_text AS SELECT 'new' AS v")  # where it is built now
         conn.execute("CREATE TABLE analytics.kept AS SELECT 1 AS v")
-    replica.publish(warehouse, path, "run-1", owned=["other_schema.data_text", "analytics.kept"])
+        conn.execute("CREATE TABLE main.mrr AS SELECT 'old' AS v; CREATE TABLE other_schema.mrr AS SELECT 'new' AS v")
+    replica.publish(warehouse, path, "run-1", owned=["other_schema.data_text", "analytics.kept", "other_schema.mrr"])
     with replica.connect(path) as conn:
         assert conn.execute("SELECT v FROM data_text").fetchone() == ("new",)
         assert conn.execute("SELECT v FROM analytics.data_text").fetchone() == ("old",)
         assert conn.execute("SELECT v FROM kept").fetchone() == (1,)
-    assert replica.read_snapshot(path).owned == ("analytics.kept", "other_schema.data_text")
+        assert conn.execute("SELECT (SELECT v FROM mrr), (SELECT v FROM main.mrr), (SELECT v FROM other_schema.mrr)").fetchone() \
+            == ("new", "old", "new")
+        listed = conn.execute(sql.DOT[".tables"]).fetchall()
+        assert listed.count(("main", "mrr", "BASE TABLE")) == 1 and len(listed) == 5, listed
+    assert replica.read_snapshot(path).owned == ("analytics.kept", "other_schema.data_text", "other_schema.mrr")
 
 
 def test_replica_is_readable_while_a_writer_holds_the_warehouse(tmp_path):

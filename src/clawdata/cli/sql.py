@@ -122,9 +122,10 @@ def sql(query: str | None, fmt: str, path: Path) -> None:
 
 DOT = {
     ".tables": "SELECT table_schema AS schema, table_name AS name, table_type AS type FROM information_schema.tables "
-               f"WHERE table_schema <> '{replica.SNAPSHOT_SCHEMA}' ORDER BY 1, 2",
+               f"WHERE table_catalog = 'warehouse' AND table_schema <> '{replica.SNAPSHOT_SCHEMA}' ORDER BY 1, 2",
     ".schema": "SELECT table_name AS table, column_name AS column, data_type AS type FROM information_schema.columns "
-               f"WHERE table_schema <> '{replica.SNAPSHOT_SCHEMA}' {{where}} ORDER BY table_name, ordinal_position",
+               f"WHERE table_catalog = 'warehouse' AND table_schema <> '{replica.SNAPSHOT_SCHEMA}' {{where}} "
+               "ORDER BY table_name, ordinal_position",
 }
 
 

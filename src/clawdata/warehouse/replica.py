@@ -228,6 +228,10 @@ def _copy_tables(warehouse: Path | str, temporary: Path, unserved: Sequence[str]
     return counts, [f"{s}.{n}" for s, n in unreadable]
 
 
+# Where a reader's connection keeps the views of bare names (_bare_names_read_the_assets).
+BARE_NAMES = "clawdata_bare_names"
+
+
 def connect(replica: Path | str) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the current version; it keeps reading that version until closed."""
     replica = Path(replica)
@@ -262,7 +266,9 @@ def use_every_schema(conn: duckdb.DuckDBPyConnection, catalog: str) -> None:
 def _bare_names_read_the_assets(conn: duckdb.DuckDBPyConnection, catalog: str) -> None:
     """A name in several schemas, one of them a served asset's table (a model moved by `+schema:`
     leaves its old table behind, as dbt does): the bare name reads the asset's, whatever the search
-    path's order (a temporary view of this connection, which DuckDB resolves first)."""
+    path's order, through a view first in the search path. The view is in a catalog of its own, not
+    DuckDB's `temp`: a temporary view is in schema `main` of `temp`, which DuckDB searches first for
+    `main.NAME` too, so `main.mrr` read the moved model instead of the table left in main."""
     try:
         owned = set(json.loads(conn.execute(f"SELECT owned_tables FROM {catalog}.{SNAPSHOT_TABLE}").fetchone()[0] or "[]"))
     except duckdb.Error:  # a replica published by an earlier clawdata: no list
@@ -273,10 +279,17 @@ def _bare_names_read_the_assets(conn: duckdb.DuckDBPyConnection, catalog: str) -
             "SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
             [catalog, catalog]).fetchall():
         places.setdefault(name, []).append(schema)
-    for name, schemas in places.items():
-        mine = [s for s in schemas if f"{s}.{name}" in owned]
-        if len(schemas) > 1 and len(mine) == 1:
-            conn.execute(f"CREATE TEMP VIEW {_ident(name)} AS SELECT * FROM {catalog}.{_ident(mine[0])}.{_ident(name)}")
+    chosen = {name: mine[0] for name, schemas in places.items()
+              if len(schemas) > 1 and len(mine := [s for s in schemas if f"{s}.{name}" in owned]) == 1}
+    if not chosen:
+        return
+    conn.execute(f"ATTACH ':memory:' AS {BARE_NAMES}")
+    conn.execute(f"CREATE SCHEMA {BARE_NAMES}.{BARE_NAMES}")
+    for name, schema in chosen.items():
+        conn.execute(f"CREATE VIEW {BARE_NAMES}.{BARE_NAMES}.{_ident(name)} AS "
+                     f"SELECT * FROM {catalog}.{_ident(schema)}.{_ident(name)}")
+    path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    conn.execute(f"SET search_path = '{BARE_NAMES}.{BARE_NAMES},{path}'")
 
 
 def snapshot_of(conn: duckdb.DuckDBPyConnection) -> Snapshot:
