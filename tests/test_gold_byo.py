@@ -254,6 +254,21 @@ def test_a_parse_error_is_one_message_with_dbts_line(tmp_path):
     assert "\x1b[" not in message
 
 
+def test_a_model_disabled_while_another_refs_it_is_dbts_error_after_a_partial_parse(tmp_path):
+    """dbt's partial parse takes the edit (a bare `dbt build` then fails in its graph): the manifest
+    named a model it lacks, and the code location failed with dagster-dbt's CheckError, naming no
+    file, at every load until another edit. Now dbt's own error of a full parse."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    project = gold_project.load(proj)
+    assert gold_project.prepare_if_stale(project)
+    (proj / "transform" / "staging" / "stg_orders.sql").write_text(
+        "{{ config(enabled=false) }}\n" + (OTHER / "transform" / "staging" / "stg_orders.sql").read_text())
+    for _ in range(2):  # (and again: nothing was kept as parsed)
+        with pytest.raises(DbtProjectError, match=r"order_totals.* depends on a node named 'stg_orders' which is disabled"):
+            gold_project.prepare_if_stale(project)
+
+
 def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     """`status` on a project whose seed would overwrite bronze (`materialize` and the UI load the same
     way): a few lines with the cause, not Dagster's wrappers around it (`dg check defs`, in `make

@@ -198,7 +198,7 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
     in), so a changed value is a changed project, as a changed file is."""
     from dbt.version import __version__ as dbt_version
 
-    digest = hashlib.sha256(f"dbt {dbt_version}\n".encode())
+    digest = hashlib.sha256(f"dbt {dbt_version}\nclawdata's parse {PARSE_REVISION}\n".encode())
     read = set(_PARSE_ENV)
     for path in parsed_files(project_dir, config, profiles):
         name = path.relative_to(profiles) if path.is_relative_to(profiles) else \
@@ -219,6 +219,9 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
     return digest.hexdigest()
 
 
+# Raised when how clawdata parses changes what a manifest may hold: every project parses once again
+# (2: a manifest naming a node the project disabled, which dbt's partial parse let through, is refused).
+PARSE_REVISION = 2
 FETCH_FAILED = "Without a network, vendor the packages"  # _failed's hint where `dbt deps` could not fetch
 MAX_ERROR_LINES = 20  # of dbt's error text (a failed `dbt deps` writes the whole HTTP traceback)
 
@@ -520,13 +523,32 @@ def parsed_privately(project: "DbtProject") -> Iterator[tuple[Path, "Manifest"]]
         # selectors.yml again when it is added, edited or removed), so the default selector, what a
         # bare `dbt build` builds and so what the assets are, went stale: that change parses in full.
         stamp = target / SELECTORS_STAMP
-        if state.is_file() and (stamp.read_text() if stamp.is_file() else _NO_SELECTORS) == selectors:
+        partial = state.is_file() and (stamp.read_text() if stamp.is_file() else _NO_SELECTORS) == selectors
+        if partial:
             shutil.copy2(state, private / state.name)
         manifest = _parse(project, private)
+        if partial and _dangling(manifest):
+            # dbt's partial parse takes a model disabled while others ref() it (a bare `dbt build` then
+            # fails in its graph, and dagster-dbt's load with a CheckError naming no file): parsed in
+            # full, the same edit is dbt's own error, "depends on a node named 'x' which is disabled".
+            (private / state.name).unlink(missing_ok=True)
+            manifest = _parse(project, private)
+        if dangling := _dangling(manifest):
+            raise DbtProjectError(f"dbt parse failed for the dbt project at {project.project_dir}:\n" + "\n".join(
+                f"{node} depends on {needed}, which is not in the project (disabled or removed)" for node, needed in dangling))
         (private / SELECTORS_STAMP).write_text(selectors)  # moved into target/ with the parse's files
         yield private, manifest
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _dangling(manifest: "Manifest") -> list[tuple[str, str]]:
+    """(model or snapshot, a node it depends on) where that node is in no part of the manifest, at
+    most MAX_ERROR_LINES. (The tests of a disabled model version stay among the enabled nodes, dbt's
+    full parse included: the assets leave those out, gold/manifest.py.)"""
+    known = set().union(*(getattr(manifest, part) for part in ("nodes", "sources", "macros", "functions")))
+    return [(unique_id, needed) for unique_id, node in manifest.nodes.items() if node.resource_type in ("model", "snapshot")
+            for needed in node.depends_on.nodes if needed not in known][:MAX_ERROR_LINES]
 
 
 SELECTORS_STAMP = "clawdata_selectors.sha256"  # selectors.yml as the parse in target/ read it
