@@ -540,13 +540,16 @@ def test_dbts_graph_is_there_for_models_and_hooks_and_its_readers_follow_the_pro
     assert reused[1]["model_count"] is False and reused[1]["country_names"] is True, reused
 
 
-def test_a_test_on_a_silver_table_the_project_declares_itself_runs_on_that_asset(tmp_path, monkeypatch):
+@pytest.mark.parametrize("read_by_a_model", [True, False])
+def test_a_test_on_a_silver_table_the_project_declares_itself_runs_on_that_asset(read_by_a_model, tmp_path, monkeypatch):
     """A project declaring `source('silver', 'slv_products')` in its own YAML, without clawdata's
     `meta.dagster.asset_key`: its test is a check of the asset slv_products, and it runs (it was
     planned under another key, `silver/slv_products`, so never run: `1 skipped` at every run, a
     failing test unseen). The project's other source of slv_customers keeps its key (dagster-dbt
-    takes one source per key)."""
-    proj, warehouse = other_project(tmp_path, monkeypatch, {"product_count.sql": "select count(*) as n from {{ source('silver', 'slv_products') }}\n"})
+    takes one source per key). A source no model reads is tested too, as `dbt build` tests it
+    (dagster-dbt left its tests out)."""
+    reader = {"product_count.sql": "select count(*) as n from {{ source('silver', 'slv_products') }}\n"}
+    proj, warehouse = other_project(tmp_path, monkeypatch, reader if read_by_a_model else {})
     (proj / "transform" / "marts" / "own_sources.yml").write_text(
         "sources:\n  - name: silver\n    schema: silver\n    tables:\n      - name: slv_products\n"
         "        columns:\n          - name: product_id\n            data_tests:\n"
