@@ -139,13 +139,15 @@ def replica_asset(graph) -> dg.AssetsDefinition:
         behind = half_finished(context.instance, graph, resolver, keys)
         path = settings.replica_path()
         if behind:
-            context.log.warning("replica not published, the warehouse is half-way through a run "
-                                f"(the run that completes it publishes): {'; '.join(behind)}")
+            # (Behind: another run has written silver and not yet its gold, or a model failed on new data
+            # and holds its readers; "half-way through a run" sent a user looking for a run after the latter.)
+            context.log.warning("replica not published: served tables are older than what they are built from, "
+                                f"until a run builds them again: {'; '.join(behind)}")
             # Said on the asset too (the CLI's "not built" line, `status`): readers are served an older
             # generation, and a run that published nothing had looked like one that did.
             served = replica.read_snapshot(path) if path.is_file() else None
             yield dg.AssetObservation(asset_key=context.asset_key, metadata={settings.NOT_BUILT_METADATA: (
-                f"not published, the warehouse is half-way through a run ({few(behind, 2)}); readers get "
+                f"not published until a run builds them again: {few(behind, 2)}; readers get "
                 + (f"generation {served.generation} of {served.published_at:%Y-%m-%d %H:%M} UTC" if served else "nothing yet"))})
             return
         # Partitioned assets have a version per partition: with any, always publish.
