@@ -110,6 +110,15 @@ def test_a_python_models_error_is_its_exception_not_its_traceback():
                                     '"account_idd" not found in FROM clause! Candidate bindings: "account_id", "account_name"')
 
 
+def test_a_sql_errors_line_is_said_to_be_the_compiled_sqls():
+    """DuckDB's `LINE 68` counts the lines of the SQL dbt sent, not of the model's file."""
+    from clawdata.defs.gold.assets import _error_text
+
+    message = ('Runtime Error in model mrr (models/mrr.sql)\n  Parser Error: syntax error at or near "selec"\n  \n'
+               '  LINE 68: selec * from final\n          ^\n')
+    assert _error_text(message) == 'Parser Error: syntax error at or near "selec" LINE 68 of the compiled SQL: selec * from final ^'
+
+
 def test_a_unit_tests_error_is_its_diff_a_row_a_line_or_its_words():
     """A failed expectation keeps dbt's diff a row a line; a unit test that did not run (its fixture
     names a column that does not exist) is its error on one line, not the word None."""

@@ -416,6 +416,9 @@ def _error_text(message: str) -> str:
     # A table dbt draws (a contract's mismatches) keeps its rows, not its rule lines and padding: the
     # reason, in its last column, then fits.
     text = " ".join(re.sub(r"\s{2,}", " ", line) for line in lines if not _TABLE_RULE.match(line))
+    # DuckDB numbers the lines of the SQL dbt sent (Jinja rendered, wrapped in dbt's DDL), not of the
+    # model's file: a user looked at line 68 of a file whose error was on line 59.
+    text = re.sub(r"\bLINE (\d+):", r"LINE \1 of the compiled SQL:", text)
     return text if len(text) <= 600 else text[:597] + "..."
 
 
