@@ -291,10 +291,11 @@ def _parse(project: "DbtProject", target_path: Path) -> "Manifest":
     from clawdata.gold.runner import close_dbt_duckdb, dbt_args
 
     errors: list[str] = []
+    warnings: list[str] = []
 
-    def on_event(event) -> None:  # what `--log-format json` printed at level error
-        if event.info.level == "error" and event.info.msg.strip():
-            errors.append(event.info.msg.strip())
+    def on_event(event) -> None:  # what `--log-format json` printed at level error (and warn)
+        if event.info.level in ("error", "warn") and event.info.msg.strip():
+            (errors if event.info.level == "error" else warnings).append(event.info.msg.strip())
 
     schemas = project.manifest_path.parent / dbt_schemas.FILE
     dbt_schemas.use(schemas)
@@ -309,6 +310,11 @@ def _parse(project: "DbtProject", target_path: Path) -> "Manifest":
     dbt_schemas.save(schemas)
     if not result.success:
         raise _failed(project, "parse", errors, str(result.exception or "(no output)"))
+    # dbt's warnings, as a bare `dbt parse` prints them (a config under the wrong section does nothing,
+    # a deprecation): said once, at the parse of the edit that brought them, where they had gone unseen.
+    for warning in warnings:
+        text = " ".join(line.strip() for line in warning.splitlines() if line.strip())
+        print(f"dbt parse: {text if len(text) <= 400 else text[:397] + '...'}", file=sys.stderr)
     return result.result
 
 
