@@ -82,7 +82,9 @@ LEDGER = [
     Step("a model that reads the clock", [("models/marts/account_age.sql", "",
                                            "select account_id, current_date - date '2024-01-01' as days_open\n"
                                            "from {{ ref('stg_accounts') }}\n")],
-         {"mart/account_age"}, checks="1 warned, 0 failed"),
+         # the warning is the last run's, not the test run again (it read as if it had been)
+         {"mart/account_age"}, checks="1 warned, 0 failed",
+         says="assert_months_add_up: 1 failing row (kept: not run again, its inputs unchanged)"),
     Step("a rerun reads the clock again, as dbt build does", [], {"mart/account_age"}, checks="1 warned, 0 failed"),
 ]
 

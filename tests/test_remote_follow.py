@@ -336,6 +336,11 @@ def test_a_planned_check_is_named_as_its_result_is():
         "checkName": "not_null_x", "success": False, "severity": "WARN", "assetKey": {"path": ["slv_orders"]},
         "description": None, "metadataEntries": [{"label": "dagster_dbt/failed_row_count", "intValue": 6}]}})
     assert warned.detail == "6 failing rows" and warned.severity == "WARN"
+    kept = remote._from_graphql_event({"__typename": "AssetCheckEvaluationEvent", "evaluation": {
+        "checkName": "not_null_x", "success": False, "severity": "WARN", "assetKey": {"path": ["slv_orders"]},
+        "description": None, "metadataEntries": [{"label": "dagster_dbt/failed_row_count", "intValue": 6},
+                                                 {"label": "reused", "boolValue": True}]}})
+    assert kept.detail == "6 failing rows (kept: not run again, its inputs unchanged)"
 
 
 def test_a_sensor_tick_waits_for_a_code_server_the_webserver_still_lists(monkeypatch):

@@ -320,9 +320,10 @@ def describe_event(event) -> RunEvent | None:
         return RunEvent("materialized", event.asset_key.to_user_string(), detail, reused=reused)
     if kind == "ASSET_CHECK_EVALUATION":
         evaluation = event.event_specific_data
-        failed = evaluation.metadata.get(FAILED_ROWS)
+        failed, kept = evaluation.metadata.get(FAILED_ROWS), evaluation.metadata.get("reused")
         return RunEvent("check", f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
-                        check_detail(evaluation.description, failed.value if failed else None, evaluation.passed),
+                        check_detail(evaluation.description, failed.value if failed else None, evaluation.passed,
+                                     bool(kept and kept.value)),
                         ok=evaluation.passed, severity=evaluation.severity.value)
     if kind == "RUN_FAILURE":
         return RunEvent("run_failure", "run", event.message or "run failed", ok=False)

@@ -165,13 +165,15 @@ def failure_text(description: str | None, causes: list[str]) -> str:
 FAILED_ROWS = "dagster_dbt/failed_row_count"  # a dbt test's failing rows, on its check result
 
 
-def check_detail(description: str | None, failed_rows: int | None, passed: bool) -> str:
+def check_detail(description: str | None, failed_rows: int | None, passed: bool, kept: bool = False) -> str:
     """What a check result says: its description, and a dbt test's failing rows where it did not pass
     (`dbt build` says "Got 6 results, configured to warn if != 0"; a failed test's line said it, a
-    warning's did not)."""
+    warning's did not). `kept`: the result of the last run that ran it, its inputs unchanged since (a
+    warning repeated at every run read as if the test had run again)."""
     rows = f"{failed_rows:,} failing row{'s' if failed_rows != 1 else ''}" if failed_rows and not passed else ""
     first = (description or "").strip().splitlines()[:1]  # (a unit test's diff: under the step's failure)
-    return "; ".join(part for part in (*first, rows) if part)
+    text = "; ".join(part for part in (*first, rows) if part)
+    return f"{text} (kept: not run again, its inputs unchanged)" if kept and not passed else text
 
 
 def rows_detail(rows: int | None, reused: bool = False, read: int | None = None) -> str:

@@ -201,7 +201,8 @@ query RunEvents($runId: ID!, $after: String) {
         ... on EngineEvent { error { message } }
         ... on ObservationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } }
         ... on AssetCheckEvaluationEvent { evaluation { checkName success severity description assetKey { path }
-                                                         metadataEntries { label ... on IntMetadataEntry { intValue } } } }
+                                                         metadataEntries { label ... on IntMetadataEntry { intValue }
+                                                                           ... on BoolMetadataEntry { boolValue } } } }
         ... on AssetMaterializationPlannedEvent { assetKey { path } }
         ... on AssetCheckEvaluationPlannedEvent { checkedKey: assetKey { path } checkName }
       }

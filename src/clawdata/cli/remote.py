@@ -183,8 +183,9 @@ def _from_graphql_event(event: dict) -> RunEvent | None:
     if kind == "AssetCheckEvaluationEvent":
         evaluation = event["evaluation"]
         name = f"{'/'.join(evaluation['assetKey']['path'])}:{evaluation['checkName']}"
-        failed = {e["label"]: e.get("intValue") for e in evaluation.get("metadataEntries") or []}.get(FAILED_ROWS)
-        return RunEvent("check", name, check_detail(evaluation.get("description"), failed, evaluation["success"]),
+        entries = {e["label"]: e for e in evaluation.get("metadataEntries") or []}
+        failed, kept = entries.get(FAILED_ROWS, {}).get("intValue"), entries.get("reused", {}).get("boolValue", False)
+        return RunEvent("check", name, check_detail(evaluation.get("description"), failed, evaluation["success"], kept),
                         ok=evaluation["success"], severity=evaluation.get("severity") or "ERROR")
     if kind == "RunFailureEvent":
         return RunEvent("run_failure", "run", (event.get("error") or {}).get("message") or event["message"], ok=False)
