@@ -269,6 +269,20 @@ def test_a_model_disabled_while_another_refs_it_is_dbts_error_after_a_partial_pa
             gold_project.prepare_if_stale(project)
 
 
+def test_dbts_parse_warnings_are_said_once_at_the_parse_of_the_edit(tmp_path, capsys):
+    """A model's config put under the seeds section does nothing: dbt's parse warns of it, and clawdata
+    had printed nothing. Said at the parse of the edit, not again while nothing changes."""
+    proj = tmp_path / "proj"
+    shutil.copytree(OTHER, proj)
+    (proj / "transform" / "marts" / "misplaced.yml").write_text(
+        "version: 2\nseeds:\n  - name: order_totals\n    description: meant for the model\n")
+    project = gold_project.load(proj)
+    assert gold_project.prepare_if_stale(project)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dbt parse: ")]
+    assert len(said) == 1 and "'order_totals' is a model node, but it is specified in the seeds section" in said[0], said
+    assert not gold_project.prepare_if_stale(project) and "dbt parse" not in capsys.readouterr().err
+
+
 def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     """`status` on a project whose seed would overwrite bronze (`materialize` and the UI load the same
     way): a few lines with the cause, not Dagster's wrappers around it (`dg check defs`, in `make
