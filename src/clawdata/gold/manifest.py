@@ -150,8 +150,9 @@ def _reach_tests_of_sources_no_model_reads(manifest: dict) -> None:
         return
     for uid, node in nodes.items():
         source = node.get("attached_node") or ""
+        # (read by an exposure or an analysis alone: no model reads it either)
         if node.get("resource_type") == "test" and source in manifest.get("sources", {}) and \
-                all(nodes.get(child, {}).get("resource_type") == "test" for child in child_map.get(source, [])):
+                not any(nodes.get(child, {}).get("resource_type") in REFABLE for child in child_map.get(source, [])):
             node[ORPHAN_SOURCE_TEST] = source
             child_map.setdefault(first, []).append(uid)
 
