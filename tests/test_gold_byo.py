@@ -286,7 +286,8 @@ def test_dbts_parse_warnings_are_said_once_at_the_parse_of_the_edit(tmp_path, ca
 def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     """`status` on a project whose seed would overwrite bronze (`materialize` and the UI load the same
     way): a few lines with the cause, not Dagster's wrappers around it (`dg check defs`, in `make
-    check`, validates the good project)."""
+    check`, validates the good project). The runs and the daemon, which are the instance's records,
+    are shown above it (only the error was)."""
     from tests.conftest import make_project, run_cli
 
     paths = make_project(tmp_path)
@@ -298,6 +299,8 @@ def test_a_load_failure_reads_as_its_cause_in_the_cli(tmp_path):
     assert "dbt seed 'raw_orders'" in done.stderr and "bronze asset 'raw_orders'" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "DagsterUserCodeLoadError" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) <= 6, done.stderr
+    assert "the code location does not load (below)" in done.stdout and "Recent runs" in done.stdout \
+        and "daemon: " in done.stdout, done.stdout
 
 
 def with_a_local_package(proj: Path) -> Path:

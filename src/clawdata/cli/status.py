@@ -284,3 +284,5 @@ def status(target: Target, run_limit: int = 10) -> None:
             f"daemon: [yellow]not running[/] ({', '.join(unhealthy)}): schedules and sensors only run under "
             "`clawdata dagster dev` or the Compose stack's daemon"
         )
+    if data.get("loadError"):  # said last, and the exit status says it: the runs above are the records'
+        raise data["loadError"]

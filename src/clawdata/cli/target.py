@@ -167,10 +167,15 @@ class LocalTarget(Target):
         released = [event.detail for event in local.release_dead_runs(self.instance)]
         if stored is None:  # the code changed since it was last loaded: load it (and remember it)
             self._load_code = True
-            data = super().status_data(run_limit)
+            try:
+                data = super().status_data(run_limit)
+            except ClawdataError as e:  # (a parse error): the runs and the daemon are the instance's, shown beside it
+                data = {**status_data(self.instance, {"assetNodes": []}, run_limit),
+                        "unavailable": "the code location does not load (below)", "loadError": e}
         else:
             data = status_data(self.instance, stored["definitions"], run_limit)
-        return {**data, "builtElsewhere": built_elsewhere(self.instance, data["assetNodes"], run_limit), "released": released}
+        elsewhere = None if data.get("loadError") else built_elsewhere(self.instance, data["assetNodes"], run_limit)
+        return {**data, "builtElsewhere": elsewhere, "released": released}
 
     def run(self, job_name, asset_paths, tags, checks=None):
         from dagster import AssetCheckKey, AssetKey
