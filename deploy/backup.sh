@@ -10,7 +10,7 @@
 # next run rebuilds bronze (and its ledger) from the restored inbox and everything above it.
 # Inbox files newer than the backup are moved aside (listed), never deleted.
 # COMPOSE may name another compose invocation (e.g. with --env-file); the default uses ./.env.
-set -euo pipefail
+set -Eeuo pipefail  # (-E: the restore's ERR trap fires in functions too)
 cd "$(dirname "$0")/.."
 compose=${COMPOSE:-docker compose}
 umask 077
@@ -47,13 +47,28 @@ case "${1:-}" in
     ;;
   restore)
     dir=${2:?usage: deploy/backup.sh restore backups/<timestamp>}
+    [ -d "$dir" ] || { echo "error: no backup folder at $dir (make backup writes backups/<timestamp>/)" >&2; exit 1; }
     dir=$(realpath "$dir")
     for f in dagster.dump warehouse.duckdb inbox.tar.gz; do
       [ -s "$dir/$f" ] || { echo "error: $dir has no $f: not a complete backup" >&2; exit 1; }
     done
     was_up=0; running webserver && was_up=1
-    trap 'echo "error: the restore stopped half-way; the stack is left stopped. Fix the cause and run it again." >&2' ERR
     need_postgres
+    # The backup is readable by its owner only: handed to the container through a copy it may read.
+    stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
+    cp "$dir"/warehouse.duckdb "$dir"/inbox.tar.gz "$stage"/ && { cp "$dir"/generation.txt "$stage"/ 2>/dev/null || true; }
+    chmod 755 "$stage" && chmod 644 "$stage"/*
+    # Every file read whole before anything is stopped or replaced: a damaged copy (truncated, say)
+    # had replaced the warehouse, or emptied the records (pg_restore --clean drops them first).
+    if ! $compose exec -T postgres pg_restore -f /dev/null <"$dir/dagster.dump" 2>"$stage/dump-check"; then
+      echo "error: $dir/dagster.dump is damaged ($(head -c 300 "$stage/dump-check")): restore another backup; nothing was changed" >&2
+      done_with_postgres; exit 1
+    fi
+    if ! in_user_code 0 "$stage:/backup:ro" python -m clawdata.warehouse.backup verify /backup 2>"$stage/verify-check"; then
+      echo "$(sed "s#/backup/#$dir/#g" "$stage/verify-check"); nothing was changed" >&2  # (the backup's own path)
+      done_with_postgres; exit 1
+    fi
+    trap 'echo "error: the restore stopped half-way; the stack is left stopped. Fix the cause and run it again." >&2' ERR
     # Nothing may write while the state is replaced: no service, and no run container (each run's own,
     # started by the daemon's run launcher, labelled with the stack's name); the restored records say
     # what became of their runs.
@@ -64,10 +79,6 @@ case "${1:-}" in
       echo "stopping $(echo "$runs" | wc -l) run container(s) of stack $stack"
       docker stop $runs >/dev/null
     fi
-    # The backup is readable by its owner only: handed to the container through a copy it may read.
-    stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
-    cp "$dir"/warehouse.duckdb "$dir"/inbox.tar.gz "$stage"/ && { cp "$dir"/generation.txt "$stage"/ 2>/dev/null || true; }
-    chmod 755 "$stage" && chmod 644 "$stage"/*
     in_user_code 0 "$stage:/backup:ro" sh -c \
       "python -m clawdata.warehouse.backup restore /backup && chown -R clawdata:clawdata /var/lib/clawdata"
     $compose exec -T postgres pg_restore -U dagster -d dagster --clean --if-exists --no-owner <"$dir/dagster.dump"

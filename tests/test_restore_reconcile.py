@@ -107,3 +107,34 @@ def test_after_a_failed_rebuild_the_inbox_sensor_goes_on(project):
     (project["inbox"] / "products_2026-12-06.csv").write_text(good)
     after = " ".join(run_cli(project["env"], "dagster", "sensor", "tick", "inbox_sensor").stdout.split())
     assert "requested raw_products" in after and "SUCCESS" in after, after
+
+
+def test_a_damaged_backup_is_named_before_a_restore_changes_anything(tmp_path, monkeypatch):
+    """A truncated copy of a backup's warehouse or inbox archive was found out half-way through a
+    restore, after the live warehouse had been replaced with it (deploy/backup.sh runs `verify`
+    first, and reads the Dagster dump whole with pg_restore)."""
+    import shutil
+
+    import pytest
+
+    from clawdata.warehouse import backup, replica
+
+    warehouse, served, inbox = tmp_path / "w.duckdb", tmp_path / "replica" / "w.duckdb", tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "orders_1.csv").write_bytes(b"id,amount\n" + b"".join(b"%d,%d\n" % (i, i * 7 % 1000) for i in range(200_000)))
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE SCHEMA silver; CREATE TABLE silver.slv_orders AS "
+                     "SELECT range AS id, md5(range::varchar) AS note FROM range(300000)")
+    replica.publish(warehouse, served, "run-1")
+    monkeypatch.setenv("CLAWDATA_REPLICA_PATH", str(served))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    good = tmp_path / "backup"
+    backup.backup(good)
+    assert "1 inbox file(s)" in backup.verify(good)
+    for name, keep in (("warehouse.duckdb", 0.5), ("inbox.tar.gz", 0.5)):
+        damaged = tmp_path / f"damaged-{name}"
+        shutil.copytree(good, damaged)
+        with (damaged / name).open("r+b") as f:
+            f.truncate(int((damaged / name).stat().st_size * keep))
+        with pytest.raises(backup.DamagedBackup, match=rf"{damaged / name} is damaged .*: restore another backup"):
+            backup.verify(damaged)

@@ -5,7 +5,7 @@
 - a backup taken while a run is held between silver and the replica publish restores to a state the
   inbox sensor's rebuild completes by itself, with gold equal to a full refresh over the restored
   inbox; newer deliveries are kept aside, generations never repeat;
-- a restore with the stack down;
+- a restore with the stack down; a damaged backup refused before anything is stopped or replaced;
 - `make down` with the proxy profile on leaves no container; a short proxy password is refused
   without a restart loop;
 - two stacks built one after the other each keep running their own images, and no build leaves an
@@ -151,6 +151,7 @@ def test_restore_with_the_stack_down(stack, tmp_path):
     wait_until_idle(stack.graphql, timeout=900)
     backup = tmp_path / "quiet"
     assert backup_sh(stack, "backup", str(backup)).returncode == 0
+    _damaged_copies_are_refused_leaving_the_stack_as_it_was(stack, backup, tmp_path)
     stack.compose("--profile", "*", "down")
     restored = backup_sh(stack, "restore", str(backup))
     assert restored.returncode == 0, restored.stdout + restored.stderr
@@ -159,6 +160,30 @@ def test_restore_with_the_stack_down(stack, tmp_path):
     stack.up()
     done = stack.cli("materialize", "--all", timeout=1500)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _damaged_copies_are_refused_leaving_the_stack_as_it_was(stack, backup: Path, tmp_path: Path) -> None:
+    """A truncated copy of a backup's file was found out half-way through the restore: a damaged dump
+    after pg_restore --clean had dropped every record, a damaged warehouse after it had replaced the
+    live one (then a traceback, the stack left stopped). Each file is read whole first."""
+    import shutil
+
+    def records() -> str:
+        return stack.compose("exec", "-T", "postgres", "psql", "-U", "dagster", "-d", "dagster", "-tAc",
+                             "SELECT count(*) FROM runs").stdout.strip()
+
+    before = records()
+    for name in ("dagster.dump", "warehouse.duckdb"):
+        damaged = tmp_path / f"damaged-{name}"
+        shutil.copytree(backup, damaged)
+        with (damaged / name).open("r+b") as f:
+            f.truncate((damaged / name).stat().st_size // 2)
+        refused = backup_sh(stack, "restore", str(damaged))
+        assert refused.returncode != 0 and f"{damaged / name} is damaged" in refused.stderr \
+            and "nothing was changed" in refused.stderr and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+    assert records() == before and stack.compose("ps", "--status", "running", "-q", "webserver").stdout.strip()
+    missing = backup_sh(stack, "restore", str(tmp_path / "no-such-backup"))
+    assert missing.returncode != 0 and "no backup folder at" in missing.stderr, missing.stderr
 
 
 def test_make_down_with_the_proxy_on_leaves_no_container(stack):

@@ -2,6 +2,7 @@
 of the stack's user-code image, with the volumes mounted). Dagster-free.
 
     python -m clawdata.warehouse.backup backup TARGET_DIR
+    python -m clawdata.warehouse.backup verify BACKUP_DIR   (before a restore changes anything)
     python -m clawdata.warehouse.backup restore BACKUP_DIR
 
 A backup holds the published replica (silver and gold, as one run published them; copied from the
@@ -23,6 +24,8 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+
+import duckdb
 
 from clawdata import settings
 from clawdata.warehouse import replica
@@ -53,6 +56,37 @@ def backup(target: Path) -> str:
     summary = (f"{snapshot.describe()}: " + ", ".join(f"{t} {n:,} rows" for t, n in snapshot.tables.items()))
     (target / "snapshot.txt").write_text(summary + "\n")
     return summary
+
+
+class DamagedBackup(Exception):
+    """A backup file that cannot be read whole: named before a restore stops or replaces anything."""
+
+
+def verify(source: Path) -> str:
+    """Read the backup's warehouse and inbox archive whole: a truncated or corrupt copy had been found
+    out half-way through a restore, after the live warehouse was replaced with it. (deploy/backup.sh
+    reads the Dagster dump whole with pg_restore the same way.) Returns what the backup holds."""
+    archive_path, warehouse = source / "inbox.tar.gz", source / "warehouse.duckdb"
+    try:
+        with tarfile.open(archive_path) as archive:
+            files = 0
+            for member in archive:  # every member's bytes, through the end of the compressed stream
+                if member.isfile():
+                    with archive.extractfile(member) as data:
+                        while data.read(16 << 20):
+                            pass
+                    files += 1
+    except (OSError, EOFError, tarfile.TarError) as e:
+        raise DamagedBackup(f"{archive_path} is damaged ({type(e).__name__}: {e}): restore another backup") from None
+    try:
+        with replica.connect(warehouse) as conn:
+            snapshot = replica.snapshot_of(conn)
+            for schema, table in conn.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                                              "WHERE database_name = 'warehouse'").fetchall():
+                conn.execute(f'SELECT count(*), bit_xor(hash(t)) FROM warehouse."{schema}"."{table}" AS t').fetchall()
+    except duckdb.Error as e:
+        raise DamagedBackup(f"{warehouse} is damaged ({str(e).splitlines()[0]}): restore another backup") from None
+    return f"{snapshot.describe()}; {files} inbox file(s)"
 
 
 def restore(source: Path) -> list[str]:
@@ -104,16 +138,18 @@ def _replace(source: Path, target: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("backup", "restore"):
-        sys.exit("usage: python -m clawdata.warehouse.backup backup TARGET_DIR | restore BACKUP_DIR")
+    if len(sys.argv) != 3 or sys.argv[1] not in ("backup", "verify", "restore"):
+        sys.exit("usage: python -m clawdata.warehouse.backup backup TARGET_DIR | verify BACKUP_DIR | restore BACKUP_DIR")
     try:
         if sys.argv[1] == "backup":
             print(backup(Path(sys.argv[2])))
+        elif sys.argv[1] == "verify":
+            print(f"backup read whole: {verify(Path(sys.argv[2]))}")
         else:
             kept = restore(Path(sys.argv[2]))
             for line in kept:
                 print(f"kept aside (not in the backup): {line}")
             print(f"restored warehouse, replica and inbox from {sys.argv[2]}"
                   + (f"; {len(kept)} newer inbox file(s) kept aside, deliver them again to take them in" if kept else ""))
-    except (FileExistsError, replica.ReplicaMissing) as e:
+    except (FileExistsError, replica.ReplicaMissing, DamagedBackup) as e:
         sys.exit(f"error: {e}")
