@@ -424,12 +424,30 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     if json_line:  # DuckDB's own word (line, object) and number, approximate when it says so
         approximate = " (DuckDB's number, approximate)" if _JSON_APPROXIMATE in text else ""
         where = f"{path} {json_line.group(1)} {json_line.group(2)}{approximate}"
+    if line and original and file_format == "csv" and reason.startswith("Error when converting column"):
+        # DuckDB converts a line's fields before it counts them: a line cut short (4 fields of 8) was
+        # said as its third field's value not being a date.
+        fields, width = _width(original.group(1), delimiter), _header_width(path, delimiter, encoding)
+        if fields and width and fields != width and '"' not in original.group(1):
+            reason = f"{fields} fields where the header has {width}"
     shown = f" (line reads: {original.group(1)[:120]!r})" if original and original.group(1).strip() else ""
     if "not latin-1 encoded" in reason or ("not utf-8 encoded" in reason and _windows_1252(path)):
         shown += f"; {_SAVE_FROM_1252}"  # latin-1 would refuse it too: the hint that works, at once
     elif "not utf-8 encoded" in reason:
         shown += "; set the source's `encoding` (latin-1 or utf-16), or save the file as UTF-8"
     return BadInputFile(f"{where}: {reason}{shown}")
+
+
+def _width(line: str, delimiter: str) -> int:
+    return len(next(csv.reader([line], delimiter=delimiter), []))
+
+
+def _header_width(path: Path, delimiter: str, encoding: str) -> int | None:
+    try:
+        with open_delivery(path, "rt", newline="", errors="replace", encoding=CODECS.get(encoding, "utf-8")) as f:
+            return len(next(csv.reader(f, delimiter=delimiter), []))
+    except (OSError, EOFError, csv.Error):
+        return None
 
 
 def other_bad_lines(header: FileHeader, read_keeping_going: str, said: BadInputFile, most: int = 5) -> BadInputFile:
