@@ -348,9 +348,10 @@ def test_processes_finding_the_project_stale_parse_it_once_and_never_write_half_
 
     def parse_seen(p, target_path):  # (in a thread: what it sees is asserted below, in the test's own)
         before = loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None
-        original(p, target_path)
+        manifest = original(p, target_path)
         parses.append(target_path)
         in_place.append((loaded.manifest_path.read_bytes() if loaded.manifest_path.is_file() else None) != before)
+        return manifest
 
     monkeypatch.setattr(gold_project, "_parse", parse_seen)
     start, parsed = threading.Barrier(2), []
