@@ -38,9 +38,6 @@ from clawdata.warehouse.connection import connect
 from clawdata.warehouse.tables import row_count
 
 FAILED = {"error", "fail", "runtime error", "partial success"}  # the last: a microbatch model with failed batches
-# Each node's data version is given on its Output (the plan computed it, as Dagster would): Dagster
-# calls that parameter beta and said so in every run's stderr (the UI's stderr tab, `logs`).
-warnings.filterwarnings("ignore", message=r"Parameter `?data_version`? of initializer `?Output", category=dg.BetaWarning)
 
 
 def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] | None = None,
@@ -352,8 +349,18 @@ def _output(context, graph: Graph, uid: str, plan: Plan, table: dict | None, met
     spec = context.assets_def.specs_by_key[key]
     extra = {**({"dagster/row_count": table["rows"]} if table["rows"] is not None else {}),
              "dagster/column_schema": _schema(spec, table["columns"])} if table else {}
-    return dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
-                     metadata={**metadata, **extra}, data_version=plan.versions[uid])
+    return versioned_output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
+                            metadata={**metadata, **extra}, data_version=plan.versions[uid])
+
+
+def versioned_output(value, **kwargs) -> dg.Output:
+    """Each node's data version is given on its Output (the plan computed it, as Dagster would): Dagster
+    calls that parameter beta and said so in every gold step's stderr (the UI's stderr tab, `logs`).
+    Silenced at the call: a filter set when this module was imported was dropped, as Dagster imports
+    the defs folder inside a `warnings.catch_warnings()` (every load through clawdata.definitions)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Parameter `?data_version`? of initializer `?Output", category=dg.BetaWarning)
+        return dg.Output(value, **kwargs)
 
 
 def _unit_result(graph: Graph, test: str, raw: dict, plan: Plan, said: str | None) -> dg.AssetCheckResult:
