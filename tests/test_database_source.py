@@ -5,6 +5,7 @@ logged, and a wrong password, a missing table and a column type change failing i
 nothing changed. And a SQLite file, which needs no server and has no password."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -154,7 +155,7 @@ def test_a_full_refresh_reloads_the_table_in_full(loaded):
 @pytest.mark.parametrize("case, change, expected", [
     ("wrong password", {"env": "not-the-password"}, "password authentication failed"),
     ("missing table", {"table": "crm.no_such_table"}, "the table does not exist"),
-    ("table named without its schema", {"table": "accounts"}, "no schema named: if it is in another, name it SCHEMA.TABLE"),
+    ("table named without its schema", {"table": "accounts"}, "does not exist in the connection's default schema (it was named without one): if it is in another, name it SCHEMA.TABLE"),
     ("column renamed", {"columns": {"account_id": "INTEGER", "name": "VARCHAR", "plan": "VARCHAR", "mrr": "DECIMAL(12,2)",
                                     "updated_at": "TIMESTAMP", "tier": "VARCHAR"}},
      "column(s) tier are gone from the table (renamed or dropped: update the declaration's columns and source_types"),
@@ -492,6 +493,39 @@ def test_a_sqlite_row_updated_at_the_last_cursor_value_is_taken(tmp_path):
     assert metadata(tie, "raw_orders")["rows_read"] == 1, metadata(tie, "raw_orders")
     with read_only(tmp_path / "warehouse.duckdb") as conn:
         assert conn.execute("SELECT id, status FROM silver.slv_orders ORDER BY id").fetchall() == [(1, "new"), (2, "shipped")]
+
+
+def test_a_sqlite_number_its_declared_decimal_would_round_is_refused_and_one_declared_double_is_not_rounded(tmp_path):
+    """SQLite keeps 123.456 in a NUMERIC(10,2) column: it loaded as 123.46 without a word. Declared
+    DOUBLE after a first load, it still did: the full load kept dlt's extract table, DECIMAL(10,2)."""
+    import sqlite3
+
+    from clawdata.sources.database import declare
+
+    app, warehouse = tmp_path / "crm.db", tmp_path / "warehouse.duckdb"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, credit NUMERIC(10,2), updated_at TIMESTAMP)")
+        db.executemany("INSERT INTO customers VALUES (?, ?, ?)", [(1, 10.5, "2026-01-01 00:00:00"), (2, 7.89, "2026-01-01 00:00:00")])
+    attributes = yaml.safe_load(declare("crm", f"sqlite:///{app}", "customers", ["id"], "updated_at")[0])["attributes"]
+    assert attributes["columns"]["credit"] == "DECIMAL(10,2)"
+
+    def load(columns: dict) -> tuple[bool, list, list]:
+        declared = DatabaseSourceSpec.model_validate({**attributes, "columns": {**attributes["columns"], **columns}})
+        result = load_once(declared, warehouse)
+        with read_only(warehouse) as conn:
+            rows = conn.execute("SELECT id, credit FROM bronze.raw_crm ORDER BY id").fetchall()
+        return result.success, rows, [failure_of(result)] if not result.success else []
+
+    assert load({}) == (True, [(1, Decimal("10.50")), (2, Decimal("7.89"))], [])
+    with sqlite3.connect(app) as db:
+        db.execute("UPDATE customers SET credit = 7.891, updated_at = '2026-02-01 00:00:00' WHERE id = 2")
+    ok, rows, said = load({})
+    assert not ok and rows == [(1, Decimal("10.50")), (2, Decimal("7.89"))], rows  # the last good table
+    assert "column credit (declared DECIMAL(10,2)): 7.891 would load as 7.89" in said[0], said
+    assert load({"credit": "DOUBLE"})[:2] == (True, [(1, 10.5), (2, 7.891)])
+    with sqlite3.connect(app) as db:
+        db.execute("UPDATE customers SET credit = 123.456, updated_at = '2026-03-01 00:00:00' WHERE id = 1")
+    assert load({"credit": "DOUBLE"})[:2] == (True, [(1, 123.456), (2, 7.891)])
 
 
 def test_a_sqlite_url_naming_no_file_is_refused_and_creates_none(tmp_path):

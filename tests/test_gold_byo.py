@@ -581,6 +581,22 @@ def test_a_test_on_a_silver_table_the_project_declares_itself_runs_on_that_asset
     assert evaluations.get(("slv_products", "source_accepted_values_silver_slv_products_product_id__0")) is False, evaluations
 
 
+def test_a_silver_source_no_declared_source_loads_is_warned_of_at_every_build(tmp_path, monkeypatch):
+    """A source's declaration removed while the project still reads its silver table: gold went on
+    reading the table as last loaded, and each run said SUCCESS with nothing said."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {"gone_count.sql": "select count(*) as n from {{ source('silver', 'slv_web_events') }}\n"})
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("CREATE TABLE silver.slv_web_events AS SELECT 1 AS id")  # what the removed source last loaded
+    (proj / "transform" / "marts" / "own_sources.yml").write_text(
+        "sources:\n  - name: silver\n    schema: silver\n    tables:\n      - name: slv_web_events\n")
+    defs = gold.build_defs(gold_project.load(proj), sources=all_sources())
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(defs.assets, instance=instance, raise_on_error=False,
+                                resources={"duckdb": DuckDBResource(database=str(warehouse))})
+        warned = [r.user_message for r in instance.all_logs(result.run_id) if "no declared source loads" in r.user_message]
+    assert len(warned) == 1 and warned[0].startswith("silver.slv_web_events: a source of the dbt project"), warned
+
+
 def test_a_model_named_as_the_replica_asset_is_an_asset_beside_it(tmp_path, monkeypatch):
     """A dbt model `warehouse_replica`: the code location failed to load ("depends on itself"), naming
     neither the model nor its file. Its key is `main/warehouse_replica`, as for a name a source takes."""

@@ -178,7 +178,9 @@ def _missing_sqlite_file(spec: DatabaseSourceSpec) -> str | None:
 
 def _unqualified(spec: DatabaseSourceSpec) -> str:
     """A table named without its schema is looked for in the connection's default one only."""
-    return "; no schema named: if it is in another, name it SCHEMA.TABLE" if spec.schema_and_table[0] is None else ""
+    if spec.schema_and_table[0] is not None or spec.url.startswith("sqlite"):  # (SQLite: one file, one namespace)
+        return ""
+    return " in the connection's default schema (it was named without one): if it is in another, name it SCHEMA.TABLE"
 
 
 def _where(spec: DatabaseSourceSpec) -> str:
@@ -372,8 +374,16 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
     pipeline_name = f"clawdata_{spec.name}"
     published_loads = {f.removeprefix("load:") for f in ledger.loaded_files(conn, name)}
     _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=full)
-    load_ids = _extract(conn, spec, pipeline_name, full)
     extract = f'{DLT_SCHEMA}."{spec.name}__extract"'
+    if full:
+        # dlt's refresh wipes the types it stored, not the extract table: a column declared DOUBLE went on
+        # into its first DECIMAL(10,2), rounded. The table goes, and with it dlt's record of the schema it
+        # last stored, so that dlt looks at the warehouse and creates the table anew (with the record, it
+        # takes the table to be there).
+        conn.execute(f"DROP TABLE IF EXISTS {extract}")
+        if _exists(conn, DLT_SCHEMA, "_dlt_version"):
+            conn.execute(f"DELETE FROM {DLT_SCHEMA}._dlt_version WHERE schema_name = ?", [pipeline_name])
+    load_ids = _extract(conn, spec, pipeline_name, full)
     # No row read at all (an empty table's first load): dlt made no extract table.
     extracted = load_ids and _exists(conn, DLT_SCHEMA, f"{spec.name}__extract")
     rows = f"(SELECT * FROM {extract} WHERE _dlt_load_id IN (SELECT unnest(?::VARCHAR[])))" if extracted else None
@@ -381,7 +391,8 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
         result = _publish(conn, spec, names, table, rows, load_ids, code_version, audits, full)
     except BaseException as e:
         _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=False)
-        if isinstance(e, duckdb.ConversionException):  # a value the declared type does not take: the column's name is in it
+        # a value the declared type does not take (or, `_exactly`, would round): the column's name is in it
+        if isinstance(e, duckdb.ConversionException) or isinstance(e, duckdb.InvalidInputException) and " would load as " in str(e):
             raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_first_line(e))}") from None
         raise
     if _exists(conn, DLT_SCHEMA, f"{spec.name}__extract"):
@@ -505,7 +516,19 @@ def _reading(spec: DatabaseSourceSpec, column) -> str | None:
     if (spec.url.startswith("postgresql") and column.name != spec.cursor
             and isinstance(sql_type, (types.Date, types.DateTime))):
         return "time"
+    if numeric and column.name in _sqlite_decimals(spec):
+        return "text"
     return None
+
+
+def _sqlite_decimals(spec: DatabaseSourceSpec) -> set[str]:
+    """SQLite keeps any number in a NUMERIC(10,2) column (123.456), and the driver rounded it to the
+    column's scale without a word: such a column declared DECIMAL is read as SQLite's text of it, and
+    a value its declared type would round is refused in bronze (`_publish`), as a file's is."""
+    if not spec.url.startswith("sqlite"):
+        return set()
+    return {c for c, t in spec.types.items() if t.strip().upper().startswith(("DECIMAL", "NUMERIC"))
+            and spec.source_types.get(c, "").strip().upper().startswith(("DECIMAL", "NUMERIC"))}
 
 
 def _sqlite_cursor_to_the_second(spec: DatabaseSourceSpec, reflected):
@@ -592,7 +615,9 @@ def _publish(conn, spec: DatabaseSourceSpec, extracted: dict[str, str], table: T
              code_version: str, audits: list[Audit], full: bool) -> tuple[Published, int]:
     """`extracted`: each declared column's name in dlt's extract (_extract_names)."""
     name, changes, keys = spec.raw_table, ledger.changes_table(spec.raw_table), spec.keys_sql()
-    select = ", ".join(f"CAST({ident(extracted[c])} AS {t}) AS {ident(c)}" for c, t in spec.types.items())
+    exact = _sqlite_decimals(spec)
+    select = ", ".join(f"{_exactly(c, extracted[c], t) if c in exact else f'CAST({ident(extracted[c])} AS {t})'} AS {ident(c)}"
+                       for c, t in spec.types.items())
     lineage = (f"'{spec.table}' AS _source_file, _dlt_load_id AS _file_rank, NULL::BIGINT AS _row, "
                "current_timestamp AS _loaded_at")
     count = conn.execute(f"SELECT count(*) FROM {rows}", [load_ids]).fetchone()[0] if rows else 0
@@ -629,6 +654,14 @@ def _publish(conn, spec: DatabaseSourceSpec, extracted: dict[str, str], table: T
         return delta, None
 
     return publish_changes(conn, table, apply, audits), count
+
+
+def _exactly(column: str, extracted: str, declared: str) -> str:
+    """The text of a number cast to its declared DECIMAL, refused where the cast would round it."""
+    value, cast = ident(extracted), f"CAST({ident(extracted)} AS {declared})"
+    said = f"column {column} (declared {declared}): ".replace("'", "''")
+    return (f"CASE WHEN TRY_CAST({value} AS DOUBLE) IS DISTINCT FROM {cast}::DOUBLE "
+            f"THEN error('{said}' || {value} || ' would load as ' || {cast}) ELSE {cast} END")
 
 
 def _exists(conn, schema: str, table: str) -> bool:

@@ -31,11 +31,12 @@ from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
+from clawdata.listing import few
 from clawdata.settings import (
     FAILED_CODE_TAG, FAILED_METADATA, NOT_BUILT_METADATA, REPLICA_ASSET, TEST_VERSION, UPSTREAM_FAILED, WAREHOUSE_POOL,
 )
 from clawdata.warehouse.connection import connect
-from clawdata.warehouse.tables import row_count
+from clawdata.warehouse.tables import SILVER, row_count
 
 FAILED = {"error", "fail", "runtime error", "partial success"}  # the last: a microbatch model with failed batches
 
@@ -57,9 +58,15 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
 
     # A default selector (selectors.yml, `default: true`) is what a bare `dbt build` builds: the assets.
     default = next((name for name, selector in (manifest.get("selectors") or {}).items() if selector.get("default")), None)
+    undeclared = _undeclared_silver(manifest, declared)
 
     def step(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
         full, nodes = full_refresh(context), manifest["nodes"]
+        if undeclared:
+            context.log.warning(
+                f"{few(undeclared, 3)}: a source of the dbt project in schema silver that no declared source loads "
+                "(its declaration removed or renamed?): what reads it reads the table as it was last loaded, never "
+                "refreshed; declare it again (`clawdata source add`), or take it out of the dbt project")
         with connect(duckdb) as conn:
             existing = _tables(conn, [nodes[uid] for uid in graph.key_of if uid in nodes])
             logs = increments.read(conn, context.assets_def.asset_deps)
@@ -152,6 +159,17 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         yield from _each_once(step(context, duckdb))
 
     return gold_models
+
+
+def _undeclared_silver(manifest: Mapping[str, Any], declared: Mapping[str, dg.AssetKey]) -> list[str]:
+    """The tables of schema silver the project's sources name that no declared source loads (only
+    declared sources write silver: README). None said when no source was given at all (a test's
+    gold alone)."""
+    if not declared:
+        return []
+    named = {f"{s.get('schema')}.{s.get('identifier') or s['name']}" for s in manifest.get("sources", {}).values()
+             if s.get("schema") == SILVER}
+    return sorted(named - set(declared))
 
 
 def _each_once(events: Iterator) -> Iterator:

@@ -27,8 +27,9 @@ from clawdata.warehouse.publish import Audit, AuditFailed, AuditResult, Publishe
 CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, delivery order by `_row`)
 # Database tables only (each bump: one full load, with dlt's stored types dropped): 2, NUMERIC without
 # precision read as DOUBLE; 3, JSON read as the database's text; 4, PostgreSQL dates and times read as its
-# text (infinity kept), in UTC; 5, a NUMERIC declared DOUBLE read as one, a column of no type as its text.
-DATABASE_REVISION = 5
+# text (infinity kept), in UTC; 5, a NUMERIC declared DOUBLE read as one, a column of no type as its text;
+# 6, dlt's extract table made anew at a full load (it had kept its first types: a DOUBLE went on rounded).
+DATABASE_REVISION = 6
 # Files only (each bump: one rebuild of the files): 2, deliveries ranked with the numbers in their names
 # compared as numbers; 3, a time without zone in a TIMESTAMPTZ column read as UTC (it was the machine's zone).
 FILES_REVISION = 3
