@@ -49,6 +49,14 @@ REJECTED = {
         # (a whole number's text is checked after the reader: the reader's error comes first)
         ["customers_ns.csv line 8: Expected Number of Columns: 9 Found: 10",
          '; 1 more bad line(s): line 6: column customer_id (declared BIGINT): Could not convert string "not-a-number"']),
+    # A short line listed once (DuckDB rejects it once for each field it lacks: it was listed four
+    # times, and counted so), and a rounded number by its own line with rejected lines above it.
+    "several kinds of bad lines": (
+        "customers_k.csv", f"{HEADER}\n{ROW}\n{ROW},extra\n9003,Bob,Smith,b@x.org,,Paris,FR,2025-13-45,2026-11-01 10:00:00\n"
+                           f"9006.5,Bob,Smith,b@x.org,,Paris,FR,2025-01-02,2026-11-01 10:00:00\n9007,Al\n{ROW}\n",
+        ["customers_k.csv line 3: Expected Number of Columns: 9 Found: 10", "; 3 more bad line(s): line 4: ",
+         'Could not convert string "2025-13-45"', "; line 5: column customer_id (declared BIGINT): 9006.5 would load as 9007; "
+         "line 6: Expected Number of Columns: 9 Found: 2"]),
     "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "']),
     "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
                        ["customers_m.csv line 1", "missing column(s) email"]),

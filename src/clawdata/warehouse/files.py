@@ -461,25 +461,46 @@ def other_bad_lines(header: FileHeader, read_keeping_going: str, said: BadInputF
         with duckdb.connect() as scratch:
             scratch.execute(f"SELECT count(hash(t)) FROM ({read_keeping_going}) AS t").fetchall()  # every column: casts too
             rows = scratch.execute("SELECT line, error_message FROM reject_errors ORDER BY line, error_message").fetchall()
-            rows += _numbers_rounded(scratch, read_keeping_going)
+            rows += _numbers_rounded(scratch, read_keeping_going, [line for line, _ in rows])
     except duckdb.Error:  # nothing more to say than the first
         return said
     lines = _physical_lines(header.path, {line for line, _ in rows}, header.delimiter, header.encoding)
-    others = list(dict.fromkeys((lines[line], message.strip().splitlines()[0]) for line, message in rows
-                                if not first or lines[line] != int(first.group(1))))
+    # One message a line, the first (DuckDB rejects a short line once for each field it lacks: line 17
+    # was listed four times, and the count said 7 more for 3), in the file's order.
+    firsts: dict[int, str] = {}
+    for line, message in rows:
+        if not first or lines[line] != int(first.group(1)):
+            firsts.setdefault(lines[line], message.strip().splitlines()[0])
+    others = sorted(firsts.items())
     if not others:
         return said
     listed = "; ".join(f"line {line}: {message}" for line, message in others[:most])
     return BadInputFile(f"{said}; {len(others)} more bad line(s): {listed}" + (" ..." if len(others) > most else ""))
 
 
-def _numbers_rounded(scratch: duckdb.DuckDBPyConnection, read_keeping_going: str, most: int = 50) -> list[tuple[int, str]]:
-    """(record, message) of the rows whose numbers `_exact` refuses, as reject_errors has the reader's."""
+def _numbers_rounded(scratch: duckdb.DuckDBPyConnection, read_keeping_going: str, rejected: list[int],
+                     most: int = 50) -> list[tuple[int, str]]:
+    """(record, message) of the rows whose numbers `_exact` refuses, as reject_errors has the reader's.
+    `_exact` numbers the rows read: the records the reader `rejected` before one are not among them
+    (a line with a bad date above put a rounded number one line too early)."""
     if _BAD not in read_keeping_going:
         return []
-    found = scratch.execute(f"SELECT coalesce(*COLUMNS('^{_BAD}')) AS said FROM ({read_keeping_going}) "
-                            f"WHERE said IS NOT NULL LIMIT {most}").fetchall()
-    return [(int(m.group(1)) + 1, m.group(2)) for (text,) in found if (m := re.match(rf"{_LOSSY} (\d+), (.*)", text))]
+    # Every column read (hash of the row), as the pass that filled reject_errors read them: a line the
+    # reader rejects for a column this query would not read otherwise is skipped here too.
+    found = scratch.execute(f"SELECT said FROM (SELECT coalesce(*COLUMNS('^{_BAD}')) AS said, hash(t) AS whole "
+                            f"FROM ({read_keeping_going}) AS t) WHERE said IS NOT NULL AND whole IS NOT NULL "
+                            f"LIMIT {most}").fetchall()
+    skipped = sorted(set(rejected))
+
+    def record(row: int) -> int:  # the header is record 1
+        found = row + 1
+        for other in skipped:
+            if other > found:
+                break
+            found += 1
+        return found
+
+    return [(record(int(m.group(1))), m.group(2)) for (text,) in found if (m := re.match(rf"{_LOSSY} (\d+), (.*)", text))]
 
 
 def name_the_json_column(header: FileHeader, expected: dict[str, str], said: BadInputFile) -> BadInputFile:
