@@ -521,7 +521,7 @@ def test_a_sqlite_number_its_declared_decimal_would_round_is_refused_and_one_dec
         db.execute("UPDATE customers SET credit = 7.891, updated_at = '2026-02-01 00:00:00' WHERE id = 2")
     ok, rows, said = load({})
     assert not ok and rows == [(1, Decimal("10.50")), (2, Decimal("7.89"))], rows  # the last good table
-    assert "column credit (declared DECIMAL(10,2)): 7.891 would load as 7.89" in said[0], said
+    assert "(table customers): column credit (declared DECIMAL(10,2)): 7.891 would load as 7.89" in said[0], said
     assert load({"credit": "DOUBLE"})[:2] == (True, [(1, 10.5), (2, 7.891)])
     with sqlite3.connect(app) as db:
         db.execute("UPDATE customers SET credit = 123.456, updated_at = '2026-03-01 00:00:00' WHERE id = 1")

@@ -393,7 +393,8 @@ def load_bronze_from_database(conn: duckdb.DuckDBPyConnection, spec: DatabaseSou
         _forget_unpublished_loads(conn, pipeline_name, published_loads, everything=False)
         # a value the declared type does not take (or, `_exactly`, would round): the column's name is in it
         if isinstance(e, duckdb.ConversionException) or isinstance(e, duckdb.InvalidInputException) and " would load as " in str(e):
-            raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(_first_line(e))}") from None
+            said = _first_line(e).removeprefix("Invalid Input Error: ")  # (`_exactly`'s own words follow)
+            raise BadInputFile(f"source {spec.name} (table {spec.table}): {spec.scrub(said)}") from None
         raise
     if _exists(conn, DLT_SCHEMA, f"{spec.name}__extract"):
         conn.execute(f"DELETE FROM {extract}")  # taken in: the extract is only a hand-over

@@ -290,6 +290,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if new_unclaimed:
         context.log.warning(f"in the inbox, {left_alone}")
     skip = None if run_requests else ("first tick: recorded the files present" if previous is None else "no new or changed files")
+    databases = [source.name for source in declared if not isinstance(source, Source)]
+    if skip and databases:  # (a change in a database's table went unsaid: this sensor looks at files)
+        skip += (f" (database source{'s' if len(databases) > 1 else ''} {few(databases, 3)} "
+                 f"{'are' if len(databases) > 1 else 'is'} read by the daily_refresh schedule and by `materialize`)")
     if skip and asked:
         skip += (f"; out of date, asked for once at this code and data ({_said_of(stale)}): "
                  "its run did not build it; an edit, a delivery, or `materialize`, does")
