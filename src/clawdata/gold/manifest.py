@@ -144,8 +144,8 @@ def _reach_tests_of_sources_no_model_reads(manifest: dict) -> None:
     each asset node's children: such a test is listed there under the first asset node, marked with
     its source, and the translator (defs/gold/translator.py) puts it on the source's asset."""
     nodes, child_map = manifest.get("nodes", {}), manifest.setdefault("child_map", {})
-    first = next((uid for uid, node in sorted(nodes.items()) if node.get("resource_type") in REFABLE
-                  and not is_ephemeral(node)), None)
+    first = min((uid for uid, node in nodes.items() if node.get("resource_type") in REFABLE and not is_ephemeral(node)),
+                default=None)
     if first is None:
         return
     for uid, node in nodes.items():

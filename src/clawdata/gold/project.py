@@ -533,13 +533,15 @@ def parsed_privately(project: "DbtProject") -> Iterator[tuple[Path, "Manifest"]]
         if partial:
             shutil.copy2(state, private / state.name)
         manifest = _parse(project, private)
-        if partial and _dangling(manifest):
+        dangling = _dangling(manifest)
+        if partial and dangling:
             # dbt's partial parse takes a model disabled while others ref() it (a bare `dbt build` then
             # fails in its graph, and dagster-dbt's load with a CheckError naming no file): parsed in
             # full, the same edit is dbt's own error, "depends on a node named 'x' which is disabled".
             (private / state.name).unlink(missing_ok=True)
             manifest = _parse(project, private)
-        if dangling := _dangling(manifest):
+            dangling = _dangling(manifest)
+        if dangling:
             raise DbtProjectError(f"dbt parse failed for the dbt project at {project.project_dir}:\n" + "\n".join(
                 f"{node} depends on {needed}, which is not in the project (disabled or removed)" for node, needed in dangling))
         (private / SELECTORS_STAMP).write_text(selectors)  # moved into target/ with the parse's files

@@ -444,9 +444,8 @@ def _width(line: str, delimiter: str) -> int:
 
 def _header_width(path: Path, delimiter: str, encoding: str) -> int | None:
     try:
-        with open_delivery(path, "rt", newline="", errors="replace", encoding=CODECS.get(encoding, "utf-8")) as f:
-            return len(next(csv.reader(f, delimiter=delimiter), []))
-    except (OSError, EOFError, csv.Error):
+        return len(_csv_header(path, delimiter, encoding))
+    except BadInputFile:  # (the load read it already: here only on an error's path)
         return None
 
 
