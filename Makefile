@@ -52,7 +52,10 @@ env:  ## write .env: a random Postgres password (once) and the Docker socket's g
 	@deploy/write-env.sh .env
 
 up: env  ## build, start, wait until every service is healthy
-	$(COMPOSE) up -d --build --wait
+	@$(COMPOSE) up -d --build --wait || { status=$$?; \
+	  grep -q '^CLAWDATA_CA_BUNDLE=.' .env || echo "make up failed. If the image build failed on a certificate" \
+	    "(CERTIFICATE_VERIFY_FAILED, invalid peer certificate), a TLS-intercepting proxy is in the way:" \
+	    "set CLAWDATA_CA_BUNDLE in .env to its CA bundle (README, Quick start for a team)." >&2; exit $$status; }
 	@echo "clawdata is up: http://$${CLAWDATA_UI_BIND:-127.0.0.1}:$$(grep -oP '^CLAWDATA_UI_PORT=\K.*' .env || echo 3000)"
 
 # Every profile's services (the proxy's too), whether or not .env enables the profile now.
