@@ -72,6 +72,18 @@ def test_sensor_tick_ingests_new_files(project):
     (project["inbox"] / "customers_2026-11-27.csv").write_text(f"{HEADER}\n900003,Cli,Loaded,c@example.com,,Oslo,NO,2026-11-27,2026-11-27 08:00:00\n")
     assert run_cli(project["env"], "dagster", "materialize", "--all").returncode == 0
     assert "skipped: no new or changed files" in tick(project)
+    # Taken out again, this time before any tick saw it (a `materialize` took it in, then the file
+    # went): its rows leave too, and it is said once.
+    late = project["inbox"] / "customers_2026-11-28.csv"
+    late.write_text(f"{HEADER}\n900004,Cli,Only,d@example.com,,Oslo,NO,2026-11-28,2026-11-28 08:00:00\n")
+    assert run_cli(project["env"], "dagster", "materialize", "raw_customers", "slv_customers").returncode == 0
+    late.unlink()
+    gone = tick(project)
+    assert "(customers: customers_2026-11-28.csv removed)" in gone and "SUCCESS" in gone, gone
+    with read_only(project["warehouse"]) as conn:
+        assert conn.execute("SELECT count(*) FROM slv_customers WHERE customer_id = 900004").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM dim_customers WHERE customer_id = 900004").fetchone()[0] == 0
+    assert "skipped: no new or changed files" in tick(project)
 
     # A delivery no declared source names (a misspelt name) is left alone, and said so once.
     (project["inbox"] / "cusotmers_2026-11-25.csv").write_text(f"{HEADER}\n")

@@ -136,6 +136,19 @@ def _read_changed(graph, key: dg.AssetKey, tags: dict, latest: dict) -> bool:
                and tags.get(get_input_data_version_tag(parent)) != now for parent in graph.get(key).parent_keys)
 
 
+def _files_read(event) -> list[str]:
+    """The files a file source's bronze build read (its `source_files`); none for a restore's record."""
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    files = metadata.get("source_files")
+    return [str(p) for p in files.value] if files is not None and isinstance(files.value, list) else []
+
+
+def _gone_said(cursor: str | None) -> set[str]:
+    """The files bronze holds that were said taken out by an earlier tick (`_files_read`, not listed)."""
+    value = json.loads(cursor) if cursor else {}
+    return set(value.get("gone", [])) if isinstance(value, dict) else set()
+
+
 def _put_in_place(path: str) -> float:
     try:
         stat = os.stat(path)
@@ -175,6 +188,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if project.changed_since_loaded():  # the cursor stays: what is delivered meanwhile is taken in after the reload
         return dg.SensorResult(skip_reason=CODE_LOCATION_STALE, cursor=context.cursor)
     previous, requested, said, known_tests, checks_seen = _read_cursor(context.cursor)
+    gone_said, gone_held = _gone_said(context.cursor), []
     current, changed = {}, []
     declared = specs()
     graph = context.repository_def.asset_graph
@@ -194,8 +208,13 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         diff = sorted(p for p in files if previous.get(p) != files[p])
         taken = _taken_in_by(context.instance, last, diff)
         diff = [p for p in diff if p not in taken]
-        # A file taken out takes its rows with it: that is a change too.
+        # A file taken out takes its rows with it: that is a change too. So is one bronze holds that this
+        # sensor never listed (a `materialize` took it in between two ticks): its latest build says
+        # which files it read. Said once (a run that fails on it is not asked for at every tick).
         gone = sorted(p for p in previous if p not in files and not os.path.exists(p) and source.claims(Path(p), declared))
+        held = [p for p in _files_read(last) if p not in previous and not os.path.exists(p)]
+        gone_held += held
+        gone = sorted({*gone, *(p for p in held if p not in gone_said)})
         if diff or gone:
             changed.append((source, files | dict.fromkeys(gone, "removed"), ", ".join([*(os.path.basename(p) for p in diff),
                                                        *(f"{os.path.basename(p)} removed" for p in gone)])))
@@ -310,6 +329,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     if skip and new_unclaimed:
         skip += f"; {left_alone}"
     cursor = {"files": current, "requested": requested + len(run_requests), "unclaimed": unclaimed,
+              **({"gone": sorted(gone_held)} if gone_held else {}),
               "tests": "".join(sorted(_digest(k) for k in graph.asset_check_keys)),
               **({"checks_seen": checks_seen} if checks_seen is not None else {})}
     return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
