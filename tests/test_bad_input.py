@@ -57,10 +57,14 @@ REJECTED = {
         ["customers_k.csv line 3: Expected Number of Columns: 9 Found: 10", "; 3 more bad line(s): line 4: ",
          'Could not convert string "2025-13-45"', "; line 5: column customer_id (declared BIGINT): 9006.5 would load as 9007; "
          "line 6: Expected Number of Columns: 9 Found: 2"]),
-    "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n", ["customers_h.csv line 3", 'Could not convert string "']),
+    "duplicated header line": ("customers_h.csv", f"{HEADER}\n{ROW}\n{HEADER}\n",
+                               ["customers_h.csv line 3: the header line again (files joined together with their headers?)"]),
     "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
                        ["customers_m.csv line 1", "missing column(s) email"]),
     "duplicated column": ("customers_u.csv", HEADER + ",city\n" + ROW + ",Paris\n", ["customers_u.csv line 1", "duplicated column(s) city"]),
+    # DuckDB's names ignore case: the two were one column (a load failed inside DuckDB's struct_pack)
+    "a column named twice in two cases": ("customers_uc.csv", HEADER + ",City\n" + ROW + ",Paris\n",
+                                          ["customers_uc.csv line 1: duplicated column(s) City, city (names that differ only in case"]),
 }
 
 
@@ -205,6 +209,39 @@ def test_a_json_value_of_the_wrong_type_is_named_with_its_line(tmp_path):
     assert said["number"] == f'{tmp_path}/events_number.jsonl line 2: column id (declared BIGINT): Could not convert string "x90003" to BIGINT', said
     assert said["time"].startswith(f'{tmp_path}/events_time.jsonl line 1 (DuckDB\'s number, approximate): '
                                    'invalid timestamp field format: "yesterday"'), said
+
+
+def test_a_header_line_again_is_refused_where_every_column_is_text(tmp_path):
+    """Every column declared VARCHAR (what `source add` declares from a header alone): no cast refuses
+    a header line repeated below (files joined with their headers), and it loaded as a row."""
+    import duckdb
+
+    from clawdata.warehouse.files import check_header, explain_duckdb_error, select_file_sql
+
+    types = {"id": "VARCHAR", "name": "VARCHAR", "amount": "VARCHAR"}
+    path = tmp_path / "hdr_2026-12-03.csv"
+    path.write_text("id,name,amount\n20,a,1\nid,name,amount\n21,b,2\n")
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.sql(select_file_sql(check_header(path, types), types)).fetchall()
+    assert str(explain_duckdb_error(path, raised.value)) == (
+        f"{path} line 3: the header line again (files joined together with their headers?): remove it")
+    path.write_text("id,name,amount\n20,a,1\nid,other,amount\n")  # (a row like it is a row)
+    assert len(duckdb.sql(select_file_sql(check_header(path, types), types)).fetchall()) == 2
+
+
+def test_a_json_cast_error_names_the_key_whose_value_fails_not_one_the_line_lacks(tmp_path):
+    import duckdb
+
+    from clawdata.warehouse.files import check_header, explain_duckdb_error, name_the_json_column, select_file_sql
+
+    types = {"id": "BIGINT", "user": 'STRUCT("name" VARCHAR)', "amount": "DOUBLE"}
+    path = tmp_path / "ev_2026-12-02.jsonl"
+    path.write_text('{"id": 1, "user": {"name": "a"}, "amount": 2.5}\n{"id": 2, "amount": "oops"}\n')
+    header = check_header(path, types, "jsonl")
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.sql(select_file_sql(header, types)).fetchall()
+    said = str(name_the_json_column(header, types, explain_duckdb_error(path, raised.value, file_format="jsonl")))
+    assert said.startswith(f"{path} line 2: column amount (declared DOUBLE): "), said
 
 
 def test_a_delivery_the_runs_user_cannot_read_says_how_to_make_it_readable(tmp_path, monkeypatch):

@@ -86,9 +86,13 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
     if file_format == "jsonl" and any(c not in names and c not in optional for c in expected):
         # DuckDB infers JSON keys from the first objects: one that first comes later is still a column.
         names = [n for n, _ in _described_columns(path, file_format, whole_file=True)]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    folded = [n.casefold() for n in names]  # DuckDB's names ignore case: `val` and `Val` are one column
+    duplicated = sorted({n for n in names if folded.count(n.casefold()) > 1})
     if duplicated:
-        raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}")
+        differ = len(set(duplicated)) > len({n.casefold() for n in duplicated})
+        raise BadInputFile(f"{path} line 1: duplicated column(s) {', '.join(duplicated)}"
+                           + (" (names that differ only in case are one column in DuckDB: rename one in the files)"
+                              if differ else ""))
     missing = [c for c in expected if c not in names and c not in optional]
     if missing:
         where = f"{path} line 1" if file_format == "csv" else str(path)
@@ -302,7 +306,20 @@ def select_file_sql(header: FileHeader, expected: dict[str, str], null_markers: 
                          if header.format == "jsonl" else None)
     # (the row's number under a name no file's column has, as _exact's error reads it)
     return (f"SELECT {wanted}, {_literal(str(header.path))} AS _source_file, {_ROW} AS _row "
-            f"FROM (SELECT *, row_number() OVER () AS {_ROW} FROM {source})")
+            f"FROM (SELECT *, row_number() OVER () AS {_ROW} FROM {source}){_no_header_again(header, types if header.format == 'csv' else {}, keep_going)}")
+
+
+def _no_header_again(header: FileHeader, read_as: dict[str, str], keep_going: bool) -> str:
+    """A WHERE that stops the read at a line repeating the header (files joined with their headers),
+    where every column is read as text: a typed column's reader refuses that line by itself
+    (explain_duckdb_error says which it is)."""
+    if header.format != "csv" or keep_going or any(t.upper() not in ("VARCHAR", "TEXT", "STRING") for t in read_as.values()):
+        return ""
+    same = " AND ".join(f"{_ident(n)} IS NOT DISTINCT FROM {_literal(n)}" for n in header.columns)
+    return f" WHERE CASE WHEN {same} THEN error(printf('{_LOSSY} %d, {_HEADER_AGAIN}', {_ROW})) ELSE true END"
+
+
+_HEADER_AGAIN = "the header line again (files joined together with their headers?): remove it"
 
 
 _ROW = "__clawdata_row"
@@ -400,7 +417,7 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     converting = re.search(r'Error when converting column "(.+?)"\. Could not convert string .*? to \'(DECIMAL[^\']*)\'', text)
     if converting and declared and _wide_read(declared.get(converting.group(1), "")):  # read wide: say the declared type
         text = text.replace(f"'{converting.group(2)}'", f"'{declared[converting.group(1)]}'", 1)
-    lossy = re.search(rf"{_LOSSY} (\d+), (column .*)", text)
+    lossy = re.search(rf"{_LOSSY} (\d+), ((?:column|{_HEADER_AGAIN[:15]}).*)", text)
     if lossy:  # _exact's: its row's number, the header's line and a CSV's quoted line breaks counted
         row = int(lossy.group(1))
         line = _physical_line(path, row + 1, delimiter, encoding) if file_format == "csv" else row
@@ -430,6 +447,8 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
         fields, width = _width(original.group(1), delimiter), _header_width(path, delimiter, encoding)
         if fields and width and fields != width and '"' not in original.group(1):
             reason = f"{fields} fields where the header has {width}"
+        elif _is_header(original.group(1), path, delimiter, encoding):
+            reason = _HEADER_AGAIN
     shown = f" (line reads: {original.group(1)[:120]!r})" if original and original.group(1).strip() else ""
     if "not latin-1 encoded" in reason or ("not utf-8 encoded" in reason and _windows_1252(path)):
         shown += f"; {_SAVE_FROM_1252}"  # latin-1 would refuse it too: the hint that works, at once
@@ -440,6 +459,13 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
 
 def _width(line: str, delimiter: str) -> int:
     return len(next(csv.reader([line], delimiter=delimiter), []))
+
+
+def _is_header(line: str, path: Path, delimiter: str, encoding: str) -> bool:
+    try:
+        return next(csv.reader([line], delimiter=delimiter), []) == _csv_header(path, delimiter, encoding)
+    except BadInputFile:
+        return False
 
 
 def _header_width(path: Path, delimiter: str, encoding: str) -> int | None:
@@ -511,10 +537,15 @@ def name_the_json_column(header: FileHeader, expected: dict[str, str], said: Bad
         return said
     with open_delivery(header.path, "rt", encoding="utf-8", errors="replace") as lines:
         line = next((text for number, text in enumerate(lines, 1) if number == int(found.group(2))), None)
-    if not line or not line.strip():
+    try:
+        keys = json.loads(line) if line and line.strip() else None
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict):
         return said
     with duckdb.connect() as scratch:
-        for name in (n for n in header.columns if n not in header.absent):
+        # (a key the line lacks fails the strict transform too: it is NULL in the row, not the cause)
+        for name in (n for n in header.columns if n not in header.absent and n in keys):
             type_ = expected.get(name, "VARCHAR")
             try:
                 scratch.execute("SELECT json_transform_strict(?, ?)", [line, json.dumps({name: type_})]).fetchall()
