@@ -448,6 +448,32 @@ def test_a_seed_edit_leaves_the_history_an_incremental_model_kept_of_it(tmp_path
     assert names == [("Deutschland",), ("Germany",)], names
 
 
+def test_an_incremental_python_model_leaves_no_table_of_dbt_duckdbs_behind(tmp_path, monkeypatch):
+    """dbt-duckdb writes an incremental Python model's new rows to `<model>__dbt_tmp<time>`, a table
+    of the model's schema, and leaves it: one more at each build, all of them served by the replica.
+    They are dropped after the build; the model's rows are as dbt builds them."""
+    proj, warehouse = other_project(tmp_path, monkeypatch, {
+        "py_log.py": "def model(dbt, session):\n"
+                     "    dbt.config(materialized='incremental', unique_key='country')\n"
+                     "    return dbt.ref('customers_by_country').project('country, customers')\n"})
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+    seed = proj / "seeds" / "country_names.csv"
+    with dg.instance_for_test() as instance:
+        for edit in (None, ("DE,Germany", "DE,Deutschland"), ("DE,Deutschland", "DE,Allemagne")):
+            if edit:  # (what the model reads changes: it is built again, incrementally)
+                seed.write_text(seed.read_text().replace(*edit))
+            defs = gold.build_defs(gold_project.load(proj))
+            result = dg.materialize(defs.assets, instance=instance, raise_on_error=False, resources=resources)
+            built = {e.asset_key.to_user_string(): e.materialization.metadata["reused"].value
+                     for e in result.get_asset_materialization_events()}
+            assert built.get("py_log") is False, built
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        left = conn.execute("SELECT table_name FROM duckdb_tables() WHERE contains(table_name, '__dbt_tmp')").fetchall()
+        rows = conn.execute("SELECT count(*) FROM main.py_log").fetchone()[0]
+        expected = conn.execute("SELECT count(*) FROM main.customers_by_country").fetchone()[0]
+    assert not left and rows == expected, (left, rows, expected)
+
+
 def test_an_external_model_whose_file_is_gone_is_built_again(tmp_path, monkeypatch):
     """dbt-duckdb's `external` materialization: a view over a file the model writes. The file deleted,
     the view binds to nothing: the next run builds the model again (it was kept, and every publish

@@ -27,7 +27,7 @@ from clawdata.defs.gold import increments
 from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
 from clawdata.defs.gold.translator import GoldTranslator, declared_source_keys
 from clawdata.defs.reuse import full_refresh
-from clawdata.gold import dbt_schemas, failed_hooks, kept_seeds
+from clawdata.gold import dbt_leftovers, dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
@@ -146,6 +146,8 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
         yield from reused_read_by(None)
         with connect(duckdb) as conn:
             increments.taken_in(conn, logs, built, context.assets_def.asset_deps)
+            if ran_hooks is not None:
+                dbt_leftovers.drop(conn, nodes.values())
             if ran_hooks is not None:  # what this build left replaces what the last one did
                 failed_hooks.write(conn, {uid: (graph.versions.get(uid, ""), error) for uid, error in ran_hooks.items()})
         if failures:  # (one a line where one is a unit test's diff, which has lines of its own)
