@@ -326,7 +326,7 @@ def test_columns_named_as_exports_name_them_give_valid_checks_that_run():
         conn.execute("INSERT INTO staged VALUES (NULL, 'perdu', -1, 1000, 'c', '/in/clients_2.csv', 7), "
                      "(4, 'perdu', -1, 1000, 'c', '/in/clients_2.csv', 8), (3, 'perdu', -2, 1000, 'd', '/in/clients_2.csv', 9)")
         failed = {a.name: a.run(conn, "staged").observed for a in audits if not a.run(conn, "staged").passed}
-        assert failed["Numero_Client_not_null"] == "1 rows without Numéro Client (the first: clients_2.csv row 7)", failed
+        assert failed["Numero_Client_not_null"] == "1 row without Numéro Client (the first: clients_2.csv row 7)", failed
         # (a failing row is named by its key, the smallest, and its value)
         assert failed["Statut_d_envoi_accepted_values"] == "3 rows with another Statut d'envoi (the first: Numéro Client 3, Statut d'envoi perdu)", failed
         assert failed["Prix_HT_accepted_values"] == "3 rows with another Prix {HT} (the first: Numéro Client 3, Prix {HT} d)", failed

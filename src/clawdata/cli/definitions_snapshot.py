@@ -48,11 +48,14 @@ query Definitions {
 
 
 def fingerprint() -> str:
+    from clawdata.gold.project import GENERATED_SOURCES
+
     digest = hashlib.sha256()
     project = settings.dbt_project_dir()
     for root in (Path(__file__).resolve().parents[1], project, *(project / p for p in _local_packages(project))):
         for path in sorted(root.rglob("*")):
-            if path.is_file() and not _SKIP_DIRS.intersection(path.relative_to(root).parts):
+            # (the generated sources file: written from the declarations, which count themselves)
+            if path.is_file() and not _SKIP_DIRS.intersection(path.relative_to(root).parts) and path.name != GENERATED_SOURCES:
                 stat = path.stat()
                 digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     for key in sorted(k for k in os.environ if k.startswith("CLAWDATA_")):

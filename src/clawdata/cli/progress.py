@@ -178,7 +178,7 @@ def check_detail(description: str | None, failed_rows: int | None, passed: bool,
 
 def rows_detail(rows: int | None, reused: bool = False, read: int | None = None) -> str:
     """`read`: the rows a database source's load read (those whose cursor moved), beside the table's."""
-    text = f"{rows:,} rows" if rows is not None else ""
+    text = f"{rows:,} row{'s' if rows != 1 else ''}" if rows is not None else ""
     if read is not None:
         text += f" ({read:,} read from the database)"
     return f"{text}, inputs unchanged: reused" if reused else text

@@ -11,6 +11,8 @@ from clawdata.sources.spec import FileSourceSpec
 from clawdata.warehouse.publish import Audit
 from clawdata.warehouse.tables import ident
 
+_ROWS = "count(*) || CASE WHEN count(*) = 1 THEN ' row' ELSE ' rows' END"  # '1 row', '2 rows'
+
 
 def check_name(*parts: str) -> str:
     """A check's name from column names: Dagster allows only letters, digits and `_`, so accents
@@ -50,7 +52,7 @@ def _rows_present(empty_ok: bool | str = False) -> Audit:
     return Audit(
         ROWS_PRESENT,
         "The table has at least one row once its source has given one.",
-        f"SELECT count(*) > 0{f' OR {when}' if when else ''}, count(*) || ' rows' FROM {{table}}",
+        f"SELECT count(*) > 0{f' OR {when}' if when else ''}, {_ROWS} FROM {{table}}",
     )
 
 
@@ -71,7 +73,7 @@ def _any_null(columns: list[str]) -> str:
 
 def _first_row(source: FileSourceSpec, column: str) -> str:
     """SQL appended to a per-row audit's message: the smallest failing key, and its value of `column`
-    (`1 rows out of range (the first: return_id 50, refund_eur 9999.0)`); nothing when none fails."""
+    (`1 row out of range (the first: return_id 50, refund_eur 9999.0)`); nothing when none fails."""
     key = " || ', ' || ".join(f"{_q(k)}::VARCHAR" for k in source.key)
     value = f" || ', {_text(column)} ' || coalesce(arg_min({_q(column)}::VARCHAR, {key}), 'NULL')"
     return f" || coalesce(' (the first: {_text(', '.join(source.key))} ' || min({key}){value} || ')', '')"
@@ -87,7 +89,7 @@ def raw_audits(source: FileSourceSpec) -> list[Audit]:
         Audit(
             f"{_key_name(source)}_not_null",
             f"Every delivered row has a {key}.",
-            f"SELECT count(*) = 0, count(*) || ' rows without {_text(key)}'{first} FROM {{table}} WHERE {_any_null(source.key)}",
+            f"SELECT count(*) = 0, {_ROWS} || ' without {_text(key)}'{first} FROM {{table}} WHERE {_any_null(source.key)}",
             per_row=True,
         ),
     ]
@@ -152,14 +154,14 @@ def silver_audits(source: FileSourceSpec) -> list[Audit]:
         listed = ", ".join(_value(v) for v in values)
         audits.append(Audit(
             check_name(column, "accepted_values"), f"{column} is one of: {', '.join(map(str, values))}.",
-            f"SELECT count(*) = 0, count(*) || ' rows with another {_text(column)}'{_first_row(source, column)} FROM {{table}} "
+            f"SELECT count(*) = 0, {_ROWS} || ' with another {_text(column)}'{_first_row(source, column)} FROM {{table}} "
             f"WHERE {_q(column)} IS NOT NULL AND {_q(column)} NOT IN ({listed})", per_row=True))
     for column, bounds in source.checks.ranges.items():
         outside = " OR ".join([*([f"{_q(column)} < {bounds.min}"] if bounds.min is not None else []),
                                *([f"{_q(column)} > {bounds.max}"] if bounds.max is not None else [])]) or "false"
         audits.append(Audit(
             check_name(column, "in_range"), f"{column} lies within [{bounds.min}, {bounds.max}].",
-            f"SELECT count(*) = 0, count(*) || ' rows out of range'{_first_row(source, column)} FROM {{table}} WHERE {outside}",
+            f"SELECT count(*) = 0, {_ROWS} || ' out of range'{_first_row(source, column)} FROM {{table}} WHERE {outside}",
             per_row=True))
     return _distinct_names(audits)
 

@@ -406,7 +406,7 @@ def _failure(node: Mapping[str, Any], raw: dict) -> str:
     kind = node["resource_type"]
     if kind == "test":
         failures = raw["data"].get("num_failures")
-        return f"test {node['name']}: failed" + (f" ({failures} failing rows)" if failures else "")
+        return f"test {node['name']}: failed" + (f" ({failures} failing row{'s' if failures != 1 else ''})" if failures else "")
     message = raw["info"].get("msg", "")
     return f"{_named(node)}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
 
