@@ -576,7 +576,9 @@ def test_exports_in_latin1_utf16_or_with_a_trailing_delimiter_are_declared_and_l
     header = check_header(bad, spec.types, "csv", ";", encoding="latin-1")
     with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:
         conn.execute(select_file_sql(header, spec.types)).fetchall()
-    assert "iconv -f cp1252" in str(files.explain_duckdb_error(bad, raised.value, ";", "latin-1"))
+    said = str(files.explain_duckdb_error(bad, raised.value, ";", "latin-1"))
+    # (both steps: converted alone, the file was refused next as UTF-8 text in a latin-1 source)
+    assert "iconv -f cp1252" in said and "and remove the source's `encoding: latin-1`" in said, said
     # A UTF-8 source's: latin-1 would be refused as well, so the hint is the one that works
     # (it said "set the source's encoding (latin-1 ...)", and the next run named Windows-1252).
     with duckdb.connect() as conn, pytest.raises(duckdb.Error) as raised:

@@ -19,7 +19,8 @@ _LEFTOVER = re.compile(r"(.+)__dbt_tmp\d*")
 
 def drop(conn: duckdb.DuckDBPyConnection, nodes: Iterable[Mapping[str, Any]]) -> list[str]:
     """Drop the leftover temporary tables of `nodes` (manifest nodes); returns those dropped."""
-    owners = {(node["schema"], node.get("alias") or node["name"]) for node in nodes}
+    owners = {(node.get("schema"), node.get("alias") or node.get("name")) for node in nodes
+              if node.get("resource_type") in ("model", "seed", "snapshot")}
     found = conn.execute("SELECT schema_name, table_name FROM duckdb_tables() "
                          "WHERE database_name = current_database() AND NOT temporary AND contains(table_name, '__dbt_tmp')").fetchall()
     dropped = []

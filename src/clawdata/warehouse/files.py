@@ -452,6 +452,8 @@ def explain_duckdb_error(path: Path, error: duckdb.Error, delimiter: str = ",", 
     shown = f" (line reads: {original.group(1)[:120]!r})" if original and original.group(1).strip() else ""
     if "not latin-1 encoded" in reason or ("not utf-8 encoded" in reason and _windows_1252(path)):
         shown += f"; {_SAVE_FROM_1252}"  # latin-1 would refuse it too: the hint that works, at once
+        if encoding != "utf-8":  # (converted, it is refused as UTF-8 text in a latin-1 source)
+            shown += ", and remove the source's `encoding: latin-1`"
     elif "not utf-8 encoded" in reason:
         shown += "; set the source's `encoding` (latin-1 or utf-16), or save the file as UTF-8"
     return BadInputFile(f"{where}: {reason}{shown}")
