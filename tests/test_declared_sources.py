@@ -380,6 +380,23 @@ def test_a_json_key_that_first_comes_late_is_a_column_and_a_latin1_byte_is_named
         check_header(latin1, {"id": "BIGINT"})
 
 
+def test_a_json_key_some_lines_of_the_sample_lack_is_declared_optional(tmp_path):
+    """`source add` from JSON lines where a key is in some objects only: declared required, the next
+    delivery whose objects all lacked it was refused as missing it. It is declared optional, and such
+    a delivery loads (NULL there)."""
+    from clawdata.sources.infer import infer
+
+    sample = tmp_path / "ev_2026-12-01.jsonl"
+    sample.write_text('{"id": 1, "a": "x", "extra": 5}\n{"id": 2, "a": "y"}\n')
+    inferred = infer("ev", sample, ["id"])
+    assert inferred.spec.optional == {"extra"} and any("extra: absent from some lines" in n for n in inferred.notes)
+    later = tmp_path / "ev_2026-12-02.jsonl"
+    later.write_text('{"id": 3, "a": "z"}\n')
+    header = check_header(later, inferred.spec.types, "jsonl", optional=inferred.spec.optional)
+    with duckdb.connect() as conn:
+        assert conn.execute(f"SELECT id, extra FROM ({select_file_sql(header, inferred.spec.types)})").fetchall() == [(3, None)]
+
+
 def test_a_field_a_declared_struct_lacks_is_listed_as_ignored(tmp_path):
     """A Parquet struct or a JSON object with a field its declared STRUCT type lacks: the cast leaves it
     out, as an undeclared column is, and it is listed with them (`addr.country`), where it went unsaid."""

@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import duckdb
 from clawdata.sources import declarations
 from clawdata.warehouse import files
 
-from clawdata.sources.spec import GZIP_FORMATS, LINEAGE_COLUMNS, FileSourceSpec, reserved_among
+from clawdata.sources.spec import GZIP_FORMATS, LINEAGE_COLUMNS, Column, FileSourceSpec, reserved_among
 
 # Read as NULL unless told otherwise: a numeric column that says NA stays numeric.
 COMMON_NULL_MARKERS = ["", "NA", "N/A", "NULL", "null"]
@@ -113,11 +114,31 @@ def infer(name: str, path: Path, key: list[str], order_by: str | None = None,
             elif dates:
                 notes.append("dates in several formats (" + "; ".join(f"{c}: {f}" for c, f in dates.items())
                              + "): declared VARCHAR; a source has one date_format, convert the others with `expression`")
+    sometimes = _keys_some_lines_lack(path, set(types) - set(key)) if file_format == "jsonl" else set()
+    if sometimes:  # a later delivery whose lines all lack one would be refused as missing it
+        notes.append(f"{', '.join(sorted(sometimes))}: absent from some lines of the file: declared `optional: true`")
     spec = FileSourceSpec(name=name, format=file_format, key=key, order_by=order_by,
                           null_markers=markers if file_format == "csv" else [""], **formats, **decimal,
                           **({"encoding": encoding} if encoding != "utf-8" else {}),
-                          columns=types, files={"inbox": _inbox_patterns(name, extension, file_format), "sample": []})
+                          columns={c: Column(type=t, optional=True) if c in sometimes else t for c, t in types.items()},
+                          files={"inbox": _inbox_patterns(name, extension, file_format), "sample": []})
     return Inferred(spec, rows, notes)
+
+
+def _keys_some_lines_lack(path: Path, keys: set[str], most: int = 100_000) -> set[str]:
+    """The keys of `keys` that some of the file's first `most` JSON lines lack (NULL in those rows)."""
+    lacking = set()
+    with files.open_delivery(path, "rt", encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines):
+            if number >= most or lacking == keys:
+                break
+            try:
+                value = json.loads(line) if line.strip() else None
+            except ValueError:
+                continue  # (the reader refused such a line before this is asked)
+            if isinstance(value, dict):
+                lacking |= keys - value.keys()
+    return lacking
 
 
 def _inbox_patterns(name: str, extension: str, file_format: str) -> list[str]:
