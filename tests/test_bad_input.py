@@ -61,6 +61,8 @@ REJECTED = {
                                ["customers_h.csv line 3: the header line again (files joined together with their headers?)"]),
     "missing column": ("customers_m.csv", HEADER.replace(",email", "") + "\n" + ROW.replace(",ADA@Example.com", "") + "\n",
                        ["customers_m.csv line 1", "missing column(s) email"]),
+    "a column whose name changed case": ("customers_cc.csv", HEADER.replace(",city,", ",City,") + "\n" + ROW + "\n",
+                                         ["customers_cc.csv line 1: missing column(s) city;", "(in another case: city is City in the file"]),
     "duplicated column": ("customers_u.csv", HEADER + ",city\n" + ROW + ",Paris\n", ["customers_u.csv line 1", "duplicated column(s) city"]),
     # DuckDB's names ignore case: the two were one column (a load failed inside DuckDB's struct_pack)
     "a column named twice in two cases": ("customers_uc.csv", HEADER + ",City\n" + ROW + ",Paris\n",

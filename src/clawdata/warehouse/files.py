@@ -102,10 +102,14 @@ def check_header(path: Path, expected: dict[str, str], file_format: str = "csv",
             raise BadInputFile(f"{where}: Excel's {names[0]!r} line comes before the header; the first line must be "
                                "the header: export without it (or remove that line)")
         extra = [n for n in names if n not in expected]
+        cased = {m: n for m in missing for n in extra if n.casefold() == m.casefold()}
+        if cased:  # (the export's header changed case: said as such, not as columns lost)
+            hint += (f" (in another case: {', '.join(f'{m} is {n} in the file' for m, n in cased.items())}; "
+                     "rename it in the files or in the declaration)")
         raise BadInputFile(f"{where}: missing column(s) {few(missing)}; " + (
             f"expected {', '.join(expected)}; found {', '.join(names)}" if len(expected) + len(names) <= 40 else
             f"{len(names)} found of {len(expected)} declared" + (f", and not declared: {few(extra)}" if extra else ""))
-            + f"{hint} (a column some files lack is declared `optional: true`)")
+            + hint + ("" if other or len(cased) == len(missing) else " (a column some files lack is declared `optional: true`)"))
     if file_format == "parquet":
         _refuse_lossy_casts(path, {c: t for c, t in expected.items() if c in names}, dict(described))
     ignored = [n for n in names if n not in expected] + _undeclared_fields(path, file_format, expected)
