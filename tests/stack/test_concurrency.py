@@ -92,6 +92,14 @@ def run_overlap(stack):
     submitted: dict[str, list[str]] = {"ui": [], "cli": [], "make": [], "sensor": [], "schedule": []}
     outputs: list[str] = []
 
+    # The sensor first: two deliveries, the second once the first has its run, so two sensor runs join.
+    # (Dropped after the other routes' runs had started, a delivery could be taken in by one of
+    # them before a tick saw it, and the sensor rightly asked for nothing: the test failed by timing.)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in DELIVERIES.items():
+            drop(stack, name, content, Path(tmp))
+            submitted["sensor"].append(wait_for_sensor_run(stack, name, since=started))
+
     # The CLI and `make materialize` block until their run ends: a thread each, all started at once.
     def blocking(route, command):
         result = command()
@@ -107,12 +115,6 @@ def run_overlap(stack):
     tags = {"clawdata/test": f"concurrency-{uuid.uuid4().hex[:8]}"}
     for job, selection in UI_LAUNCHES:
         submitted["ui"].append(launch(stack.graphql, job, selection, tags))
-
-    # The sensor: two deliveries, the second once the first has its run, so two sensor runs join.
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, content in DELIVERIES.items():
-            drop(stack, name, content, Path(tmp))
-            submitted["sensor"].append(wait_for_sensor_run(stack, name, since=started))
 
     # Once one scheduled run has joined the overlap, the schedule is paused: a backlog of one run a
     # minute would only lengthen the test (and the warehouse must go quiet for an exact count).
