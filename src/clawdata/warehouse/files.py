@@ -468,15 +468,17 @@ def _width(line: str, delimiter: str) -> int:
 
 
 def _is_header(line: str, path: Path, delimiter: str, encoding: str) -> bool:
-    try:
-        return next(csv.reader([line], delimiter=delimiter), []) == _csv_header(path, delimiter, encoding)
-    except BadInputFile:
-        return False
+    return next(csv.reader([line], delimiter=delimiter), []) == _header_or_none(path, delimiter, encoding)
 
 
 def _header_width(path: Path, delimiter: str, encoding: str) -> int | None:
+    header = _header_or_none(path, delimiter, encoding)
+    return len(header) if header is not None else None
+
+
+def _header_or_none(path: Path, delimiter: str, encoding: str) -> list[str] | None:
     try:
-        return len(_csv_header(path, delimiter, encoding))
+        return _csv_header(path, delimiter, encoding)
     except BadInputFile:  # (the load read it already: here only on an error's path)
         return None
 
