@@ -6,11 +6,13 @@ UV_VERSION := 0.13.9
 COMPOSE ?= docker compose
 # Commands against the running stack run in a one-off container of its user-code image: nothing to
 # install locally, and a restart of the code server (`up -d --build user_code`) does not end them.
-EXEC := $(COMPOSE) run --rm --no-deps $(shell [ -t 0 ] || echo -T) user_code
+# CLAWDATA_VIA_MAKE: the commands' hints name make targets (`make run-logs RUN=...`), not a URL
+# that works only inside the stack's network.
+EXEC := $(COMPOSE) run --rm --no-deps $(shell [ -t 0 ] || echo -T) -e CLAWDATA_VIA_MAKE=1 user_code
 STACK_URL := http://webserver:3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install check dev test lock env up down destroy materialize status logs sql ps backup restore images-offline bench clean helm-check
+.PHONY: help install check dev test lock env up down destroy materialize status run-logs logs sql ps backup restore images-offline bench clean helm-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -81,6 +83,10 @@ status:  ## assets, checks, runs, schedules, sensors and daemon of the running s
 
 sql:  ## SQL shell on the stack's read path (the replica); QUERY="SELECT ..." runs one query
 	$(EXEC) clawdata sql $(if $(QUERY),"$$QUERY")
+
+run-logs:  ## a run's events and step output: make run-logs RUN=<id> [STEP=<step>] (RUN: its first 8 characters)
+	@test -n "$(RUN)" || { echo "usage: make run-logs RUN=<run id> [STEP=<step>]   (make status lists the runs)" >&2; exit 2; }
+	$(EXEC) clawdata dagster --url $(STACK_URL) logs $(RUN) $(STEP)
 
 logs:  ## follow the services' logs
 	$(COMPOSE) logs -f --tail=100

@@ -372,3 +372,20 @@ def test_a_sensor_tick_waits_for_a_code_server_the_webserver_still_lists(monkeyp
     monkeypatch.setattr(sensor.console, "file", printed)
     sensor.tick(target, "inbox_sensor")
     assert "skipped: no new or changed files" in printed.getvalue(), printed.getvalue()
+
+
+def test_a_failures_hint_names_what_works_where_the_user_is(monkeypatch):
+    """`make materialize` runs the CLI in a one-off container whose --url names the webserver inside
+    the stack's network: its hints name the make target, and the run's page the UI's own address."""
+    from clawdata.cli.target import VIA_MAKE_ENV, RemoteTarget
+
+    monkeypatch.delenv(VIA_MAKE_ENV, raising=False)
+    monkeypatch.delenv("CLAWDATA_UI_URL", raising=False)
+    target = RemoteTarget("http://webserver:3000")
+    assert target.logs_command("0123456789abcdef", "gold_models") == "clawdata dagster --url http://webserver:3000 logs 01234567 gold_models"
+    assert target.run_page("0123-run") == "http://webserver:3000/runs/0123-run"
+    monkeypatch.setenv(VIA_MAKE_ENV, "1")
+    monkeypatch.setenv("CLAWDATA_UI_URL", "http://127.0.0.1:3111/")
+    assert target.logs_command("0123456789abcdef") == "make run-logs RUN=01234567"
+    assert target.logs_command("0123456789abcdef", "gold_models") == "make run-logs RUN=01234567 STEP=gold_models"
+    assert target.run_page("0123-run") == "http://127.0.0.1:3111/runs/0123-run"

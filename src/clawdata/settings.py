@@ -23,6 +23,7 @@ DBT_PROFILES_DIR_ENV = "CLAWDATA_DBT_PROFILES_DIR"
 DBT_VARS_ENV = "CLAWDATA_DBT_VARS"  # dbt's `--vars`, a YAML dict: given to every parse and build
 DBT_TARGET_ENV = "CLAWDATA_DBT_TARGET"  # the generated profile's target name: the models' `target.name`
 REPLICA_ENV = "CLAWDATA_REPLICA_PATH"  # the read path (warehouse/replica.py)
+UI_URL_ENV = "CLAWDATA_UI_URL"  # the address people open a deployment's UI at: the links in alerts and the CLI
 
 # The run tag that makes every step build in full instead of by delivery (`materialize --full-refresh`).
 FULL_REFRESH_TAG = "clawdata/full_refresh"
@@ -90,6 +91,10 @@ def dbt_vars() -> str | None:
 def dbt_target() -> str:
     """The name of the generated profile's one target (`{% if target.name == 'prod' %}` reads it)."""
     return os.environ.get(DBT_TARGET_ENV, "").strip() or "clawdata"
+
+
+def ui_url(default: str = "http://127.0.0.1:3000") -> str:
+    return (os.environ.get(UI_URL_ENV, "").strip() or default).rstrip("/")
 
 
 def replica_path() -> Path:

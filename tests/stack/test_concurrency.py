@@ -127,6 +127,8 @@ def run_overlap(stack):
         t.join(timeout=1800)
     assert not any(t.is_alive() for t in threads), "a CLI / make materialize did not return"
     assert len(submitted["cli"]) == 2 and len(submitted["make"]) == 1, "\n".join(outputs)
+    # `make materialize` links the run's page at the UI's address (not the stack's inside name).
+    assert f"(in the UI: {stack.url}/runs/{submitted['make'][0]})" in "\n".join(outputs), "\n".join(outputs)
     ours = [i for route in ("ui", "cli", "make", "sensor") for i in submitted[route]]
     wait_for_runs(stack.graphql, ours, timeout=1800)
     ours_done = time.time()

@@ -2,7 +2,10 @@
 the webserver's GraphQL API (`capturedLogs`, as the UI's stdout/stderr tabs read it) and through
 `clawdata dagster --url ... logs`."""
 
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +29,7 @@ query Ticks($selector: SensorSelector!) {
 
 
 DELIVERY = "customers_logs.csv"
+ROOT = Path(__file__).resolve().parents[2]  # the Makefile's
 
 
 def _captured(stack, log_key) -> str:
@@ -67,6 +71,13 @@ def test_step_output_is_read_back_through_the_webserver(stack, delivery_run):
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "Running with dbt=" in cli.stdout and "stdout (" in cli.stdout
     print("\n".join(l for l in cli.stdout.splitlines() if "dbt" in l.lower() or "stdout (" in l)[:3000])
+
+    # What a failed `make materialize` tells a user to run: the same, from the user-code image.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWDATA_", "DAGSTER_"))}
+    made = subprocess.run(["make", "--no-print-directory", "run-logs", f"RUN={run['runId'][:8]}", "STEP=gold_models",
+                           f"COMPOSE={stack.compose_command()}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "Running with dbt=" in made.stdout and "stdout (" in made.stdout, made.stdout[-2000:]
 
 
 def test_a_sensor_ticks_log_is_read_back(stack, delivery_run):

@@ -1,12 +1,17 @@
 """What the commands drive: the local instance (default) or a deployment's webserver (--url)."""
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 
+from clawdata import settings
 from clawdata.cli import definitions_snapshot, local, queries, remote
 from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, GraphQL, HttpGraphQL, expect, in_process_graphql
 from clawdata.cli.progress import RunEvent
+
+
+VIA_MAKE_ENV = "CLAWDATA_VIA_MAKE"
 
 
 class Target:
@@ -59,9 +64,17 @@ class Target:
         raise NotImplementedError
 
     def logs_command(self, run_id: str, step: str | None = None) -> str:
-        """The command that shows a run's events and output (its step's alone), for this instance."""
+        """The command that shows a run's events and output (its step's alone), for this instance;
+        under `make` (the Makefile sets VIA_MAKE_ENV) the make target, since the URL this command was
+        given names the webserver inside the stack's network, which the user's shell cannot reach."""
+        if os.environ.get(VIA_MAKE_ENV):
+            return f"make run-logs RUN={run_id[:8]}" + (f" STEP={step}" if step else "")
         url = f" --url {self.where}" if self.where.startswith("http") else ""
         return f"clawdata dagster{url} logs {run_id[:8]}" + (f" {step}" if step else "")
+
+    def run_page(self, run_id: str) -> str | None:
+        """The run's page in the deployment's UI (None locally: no UI is sure to be running)."""
+        return None
 
     def status_data(self, run_limit: int) -> dict:
         """What `status` shows, in the shape of the STATUS query; each asset with its latest attempt."""
@@ -193,6 +206,10 @@ class RemoteTarget(Target):
     def __init__(self, url: str):
         self.graphql = HttpGraphQL(url)
         self.where = self.graphql.where
+
+    def run_page(self, run_id: str) -> str | None:
+        # CLAWDATA_UI_URL where the URL given is the stack's inside name (`make`'s one-off container)
+        return f"{settings.ui_url(self.where)}/runs/{run_id}"
 
     def check_location(self) -> None:
         remote.when_code_server_answers(super().check_location)

@@ -9,13 +9,14 @@ import os
 import dagster as dg
 import requests
 
+from clawdata import settings
+
 WEBHOOK_ENV = "CLAWDATA_ALERT_WEBHOOK_URL"
-UI_URL_ENV = "CLAWDATA_UI_URL"
 
 
 def failure_message(run_id: str, job_name: str, step_failures: list[tuple[str, str]], run_error: str | None) -> dict:
     """The payload: a run, its job, each failed step with the first line of its cause, a link."""
-    ui = os.environ.get(UI_URL_ENV, "http://127.0.0.1:3000").rstrip("/")
+    ui = settings.ui_url()
     lines = [f"clawdata run {run_id[:8]} ({job_name}) failed"]
     lines += [f"• {step}: {cause}" for step, cause in step_failures] or [f"• {run_error or 'run failed'}"]
     lines.append(f"{ui}/runs/{run_id}")
