@@ -65,6 +65,7 @@ def test_bad_csv_reads_in_a_few_lines(broken):
     assert failure_lines == [l for l in failure_lines if l.lstrip().startswith("✗ raw_customers")], failure_lines
     assert len(out.splitlines()) < 25
     assert "clawdata dagster logs" in out  # where the whole trace is
+    assert "the read path (`clawdata sql`) stays on its last publish; `clawdata dagster materialize warehouse_replica`" in out
     # what Dagster did not run behind it (silver, the whole gold step, the read path) is said and counted
     behind = next(l for l in out.splitlines() if "not built, upstream failed (raw_customers):" in l)
     assert all(a in behind for a in ("slv_customers", "dim_customers", "warehouse_replica")), behind

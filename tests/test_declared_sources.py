@@ -8,7 +8,10 @@ wins), two deliveries, a redelivery, then --full-refresh, which must give the sa
 import gzip
 import io
 import json
+import logging
+import os
 import re
+import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -123,6 +126,57 @@ def test_a_declared_source_in_each_format_merges_deliveries_like_a_full_refresh(
             types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                                       "WHERE table_schema = 'silver' AND table_name = 'slv_visits'").fetchall())
         assert types["pages"] == "BIGINT" and types["day"] == "DATE"  # NA did not make the column text
+
+
+def test_deliveries_in_dated_folders_and_a_correction_copied_with_its_old_time_are_taken_in(tmp_path, monkeypatch):
+    """A folder per day (`2026-12-02/visits.csv`): the later folder wins, though the file names are the
+    same. A correction of the same size copied over a delivery with its old modification time (`cp -p`,
+    `rsync -t`, an archive) is a change, not a reuse. Both as a full refresh builds them."""
+    sample, inbox, warehouse = tmp_path / "sample", tmp_path / "inbox", tmp_path / "warehouse.duckdb"
+    sample.mkdir(), inbox.mkdir()
+    monkeypatch.setenv("CLAWDATA_SAMPLE_DIR", str(sample))
+    monkeypatch.setenv("CLAWDATA_INBOX_DIR", str(inbox))
+    spec = FileSourceSpec.model_validate({**VISITS, "format": "csv", "files": {"inbox": ["2026-*/visits*.csv"]}})
+    assets = build_ingest_assets(spec, "defs/sources/visits/defs.yaml")
+    resources = {"duckdb": DuckDBResource(database=str(warehouse))}
+
+    def pages() -> dict[int, int]:
+        with read_only(warehouse) as conn:
+            return dict(conn.execute("SELECT visitor, pages FROM silver.slv_visits WHERE site = 'eu'").fetchall())
+
+    with dg.instance_for_test() as instance:
+        def run(full: bool = False) -> list[str]:  # its warnings
+            result = dg.materialize(assets, instance=instance, resources=resources,
+                                    tags={FULL_REFRESH_TAG: "true"} if full else None)
+            assert result.success
+            return [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+
+        for day in ("2026-12-01", "2026-12-02"):
+            (inbox / day).mkdir()
+        # The 12-02 folder's row for visitor 1 is its file's first: the older file's last row must not win.
+        write(inbox / "2026-12-01" / "visits", [["eu", "2026-11-01", 2, 5, None], ["eu", "2026-11-01", 1, 3, None]], "csv")
+        run()
+        write(inbox / "2026-12-02" / "visits", [["eu", "2026-11-01", 1, 4, None]], "csv")
+        run()
+        assert pages() == {1: 4, 2: 5}
+
+        delivered = inbox / "2026-12-02" / "visits.csv"
+        correction = tmp_path / "corrected.csv"
+        correction.write_text(delivered.read_text().replace(",4,", ",8,"))
+        os.utime(correction, ns=(delivered.stat().st_atime_ns, delivered.stat().st_mtime_ns))
+        shutil.copy2(correction, delivered)  # same size, same modification time: only its inode changed
+        assert not run()  # (a re-delivery keeps its place: no warning)
+        assert pages() == {1: 8, 2: 5}
+        run(full=True)
+        assert pages() == {1: 8, 2: 5}
+
+        # A delivery whose path ranks before an earlier one's loses to it: said by the run that takes it in.
+        (inbox / "2026-11-30").mkdir()
+        write(inbox / "2026-11-30" / "visits", [["eu", "2026-11-01", 1, 9, None]], "csv")
+        warned = [w for w in run() if "delivered now, ranks before" in w]
+        assert pages() == {1: 8, 2: 5}
+        assert len(warned) == 1 and "2026-11-30/visits.csv, delivered now, ranks before 2026-12-02/visits.csv, delivered earlier" in warned[0], warned
+        assert not [w for w in run() if "ranks before" in w]  # once
 
 
 @pytest.fixture
@@ -273,6 +327,18 @@ def test_a_bad_declaration_is_refused_naming_its_file(tmp_path):
     bad.write_text(yaml.safe_dump({"type": declarations.FILE_SOURCE, "attributes": VISITS}))
     with pytest.raises(declarations.DeclarationError, match="declared twice"):
         declarations.all_sources(tmp_path / "defs")
+    # A misspelt type, at load: not at the first file's read, where DuckDB's "did you mean" blamed the file
+    twice.unlink()
+    bad.write_text(yaml.safe_dump({"type": declarations.FILE_SOURCE,
+                                   "attributes": {**VISITS, "columns": {**VISITS["columns"], "visitor": "INTEGR"}}}))
+    with pytest.raises(declarations.DeclarationError) as refused:
+        declarations.all_sources(tmp_path / "defs")
+    assert str(bad) in str(refused.value) and "column visitor: type 'INTEGR' is not a DuckDB type" in str(refused.value)
+    assert "did you mean INTEGER" in str(refused.value), refused.value
+    bad.write_text(yaml.safe_dump({"type": "clawdata.components.FileSrc", "attributes": VISITS}))
+    with pytest.raises(declarations.DeclarationError) as refused:
+        declarations.all_sources(tmp_path / "defs")
+    assert str(refused.value) == f"{bad}: type clawdata.components.FileSrc is not a clawdata component; did you mean {declarations.FILE_SOURCE}?"
 
 
 def test_the_merge_row_count_audit_counts_the_merged_keys_of_bronze_alone():

@@ -389,3 +389,9 @@ def test_a_failures_hint_names_what_works_where_the_user_is(monkeypatch):
     assert target.logs_command("0123456789abcdef") == "make run-logs RUN=01234567"
     assert target.logs_command("0123456789abcdef", "gold_models") == "make run-logs RUN=01234567 STEP=gold_models"
     assert target.run_page("0123-run") == "http://127.0.0.1:3111/runs/0123-run"
+
+
+def test_a_url_typed_without_its_scheme_is_http():
+    """`CLAWDATA_DAGSTER_URL=localhost:3000` failed as `InvalidSchema`, read as "is the stack up?"."""
+    assert HttpGraphQL("localhost:3000/").where == "http://localhost:3000"
+    assert HttpGraphQL("https://dagster.example.org").where == "https://dagster.example.org"

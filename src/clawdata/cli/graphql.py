@@ -26,7 +26,8 @@ class GraphQL(Protocol):
 
 class HttpGraphQL:
     def __init__(self, url: str, timeout: float = 30):
-        self.where = url.rstrip("/")
+        # `localhost:3000`, as `dagster dev` prints the address and people type it: http, as a browser takes it
+        self.where = (url if "://" in url else f"http://{url}").rstrip("/")
         self._timeout = timeout
 
     def __call__(self, query: str, variables: Mapping[str, Any] | None = None) -> dict:

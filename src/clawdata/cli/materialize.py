@@ -52,6 +52,9 @@ def _run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, 
     colour = {"SUCCESS": "green", "CANCELED": "yellow"}.get(status, "red")
     console.print(f"[{colour}]{status}[/]: {summary.line(time.monotonic() - started)}")
     if status != "SUCCESS":
+        if REPLICA_ASSET in summary.behind:  # readers would otherwise not know they see an older warehouse
+            console.print(f"[dim]the read path (`clawdata sql`) stays on its last publish; `clawdata dagster materialize "
+                          f"{REPLICA_ASSET}` publishes what did build[/]")
         console.print(f"[dim]all events and output: {target.logs_command(run_id)}[/]")
     return status, summary, run_id
 

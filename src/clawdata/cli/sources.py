@@ -56,7 +56,7 @@ def _file_declaration(name: str, path: Path, key: list[str], order_by: str | Non
     lines = [f"{spec.format}, {inferred.rows:,} rows, {len(spec.types)} columns (the types read from the file):", columns,
              *([f"formats: {'; '.join(formats)}"] if formats else []),
              *([f"null markers: {', '.join(repr(m) for m in spec.null_markers)}"] if spec.format == "csv" else []),
-             f"key: {', '.join(spec.key)}; " + (f"latest {spec.order_by} wins" if spec.order_by else "the latest delivery wins (no --updated-at)"),
+             f"key: {', '.join(spec.key)}; " + (f"latest {spec.order_by} wins" if spec.order_by else "the latest delivery wins: the file last in name order, numbers compared as numbers (no --updated-at)"),
              *[f"note: {n}" for n in inferred.notes], "",
              "next:",
              f"  deliver files to {inbox}/{spec.files.inbox[0]}   (e.g. {_copy_command(path, inbox, name, spec.files.inbox)})",

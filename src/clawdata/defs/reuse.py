@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from clawdata.settings import FULL_REFRESH_TAG
+from clawdata.warehouse.ledger import file_fingerprint
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster stores a materialization's data version
 
@@ -24,8 +25,7 @@ def fingerprint(*parts) -> str:
 
 
 def files_fingerprint(files: Iterable[Path], code_version: str) -> str:
-    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    return fingerprint(stats, code_version)
+    return fingerprint([(str(p), file_fingerprint(p)) for p in files], code_version)
 
 
 def latest_data_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:

@@ -3,6 +3,7 @@ of clawdata's component types. Read here without Dagster, for what needs every s
 inbox sensor, the dbt project's generated sources, `clawdata source list`); Dagster loads the same
 files as components (defs/ingest/component.py). A bad declaration is refused naming its file."""
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,10 @@ def read(path: Path) -> Declared | None:
         raise DeclarationError(f"{path}: not valid YAML: {e}") from None
     kind = document.get("type", "")
     if kind not in TYPES:
+        if isinstance(kind, str) and kind.startswith("clawdata.components."):  # Dagster's own error names no file
+            close = difflib.get_close_matches(kind, TYPES, n=1, cutoff=0.6)
+            raise DeclarationError(f"{path}: type {kind} is not a clawdata component"
+                                   + (f"; did you mean {close[0]}?" if close else f" (they are {', '.join(TYPES)})"))
         return None
     columns = (document.get("attributes") or {}).get("columns")
     cut = [f"{c}: {t}" for c, t in columns.items() if isinstance(t, str) and t.count("(") != t.count(")")] \

@@ -7,7 +7,9 @@ later file, then a later row). This module is Dagster-free: the component (defs/
 sensor, the dbt project's generated sources and `clawdata source add` all read it.
 """
 
+import difflib
 import fnmatch
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,27 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 BRONZE_ROWS = "{bronze}"
 # Bronze's own columns, beside the declared ones.
 LINEAGE_COLUMNS = ("_source_file", "_file_rank", "_row", "_loaded_at")
+
+
+@functools.lru_cache(maxsize=256)
+def type_problem(type_sql: str) -> str | None:
+    """Why `type_sql` is not a DuckDB type (a misspelling, with the closest names), or None."""
+    import duckdb
+
+    with duckdb.connect() as conn:
+        try:
+            conn.execute(f"SELECT CAST(NULL AS {type_sql})")
+            return None
+        except duckdb.Error as e:
+            said = str(e).splitlines()[0].removeprefix("Catalog Error: ").removeprefix("Parser Error: ")
+            names = [r[0] for r in conn.execute("SELECT DISTINCT type_name FROM duckdb_types() WHERE type_name NOT LIKE '%\\_%' ESCAPE '\\' "
+                                                "OR type_name LIKE 'timestamp%'").fetchall()]
+    word = re.match(r"\s*([A-Za-z_ ]+)", type_sql)
+    close = [c.upper() for c in difflib.get_close_matches(word[1].strip().lower(), names, n=2, cutoff=0.6)] if word else []
+    if word and word[1].strip().lower() in ("number", "money", "currency"):  # other databases' names for it
+        close = ["DECIMAL(p,s)", *close]
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"type {type_sql!r} is not a DuckDB type ({said.removesuffix('!')}){hint}"
 
 
 def reserved_among(names, reserved: Sequence[str]) -> list[str]:
@@ -133,6 +156,9 @@ class SourceSpec(_Strict):
                              "declared is not loaded)")
         if not self.key:
             raise ValueError("a source needs a key: one or more columns")
+        unknown = [f"column {name}: {problem}" for name in self.columns if (problem := type_problem(self.column(name).type))]
+        if unknown:  # (else the first file's read fails on it, and DuckDB's "did you mean" blames the file)
+            raise ValueError("; ".join(unknown))
         computed_keys = [k for k in self.key if self.column(k).computed]
         if computed_keys:
             raise ValueError(f"the key cannot be computed: {', '.join(computed_keys)}")
@@ -287,14 +313,26 @@ def _specificity(relative: Path, patterns: Sequence[str]) -> int:
 
 
 def file_rank(path: Path) -> str:
-    """A file's place in delivery order, from its own name and folder alone (so a file loaded on its
-    own ranks as it would in a full rebuild): the sample first, then inbox files by name, the numbers
-    in it compared as numbers (exporters number files: `subs_9` came before `subs_10`). Compared as
-    text in SQL, so each number is padded."""
-    return f"{0 if path.parent == settings.sample_dir() else 1}:{_DIGITS.sub(lambda m: m[0].rjust(_PADDED, '0'), path.name)}"
+    """A file's place in delivery order, from its own path alone (so a file loaded on its own ranks as
+    it would in a full rebuild): the sample first, then inbox files by their path in the inbox (a
+    folder per day, `2026-12-02/items.csv`, ranks by its folder), the numbers in it compared as
+    numbers (exporters number files: `subs_9` came before `subs_10`). Compared as text in SQL, so
+    each number is padded."""
+    roots = [(root, side) for root, side in ((settings.sample_dir(), 0), (settings.inbox_dir(), 1)) if path.is_relative_to(root)]
+    root, side = max(roots, key=lambda r: len(r[0].parts), default=(path.parent, 1))  # the nearer, if one holds the other
+    return f"{side}:{_DIGITS.sub(lambda m: m[0].rjust(_PADDED, '0'), path.relative_to(root).as_posix())}"
 
 
 _DIGITS, _PADDED = re.compile(r"\d+"), 20
+
+
+def outranked(arrivals: Sequence[Path], earlier: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(new file, the last of the earlier deliveries it ranks before), for each file just delivered
+    that loses to an earlier delivery where both hold a key: `vendors_03-12-2026.csv` after
+    `vendors_day1.csv`, a day-first date in a name. Arrival order is not kept (a rebuild reads files
+    alone), so such a name says "older" forever."""
+    last = max(earlier, key=file_rank, default=None)
+    return [(path, last) for path in sorted(arrivals, key=file_rank) if last is not None and file_rank(path) < file_rank(last)]
 
 
 def clean_text(sql: str) -> str:

@@ -21,15 +21,21 @@ from pathlib import Path
 
 import duckdb
 
+from clawdata import settings
+
 SCHEMA = "_clawdata"
 FILES = f"{SCHEMA}.files"
 LAYERS = f"{SCHEMA}.layers"
 
 
 def file_fingerprint(path: Path) -> str:
-    """A file's state as the inbox sensor and bronze's ledger compare it: size and modification time."""
+    """A file's state as the inbox sensor, bronze's ledger and its reuse compare it: size, modification
+    time and, for a delivery, the inode's change time. A correction copied over a file with its old
+    modification time (`cp -p`, `rsync -t`, an archive) is a change; so is a file made readable
+    after its run failed on it. The sample's files (in the image, a checkout) have no change time."""
     stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    delivered = not path.is_relative_to(settings.sample_dir())
+    return f"{stat.st_size}:{stat.st_mtime_ns}" + (f":{stat.st_ctime_ns}" if delivered else "")
 
 
 def ensure(conn: duckdb.DuckDBPyConnection) -> None:

@@ -34,13 +34,8 @@ INTERVAL_SECONDS = int(os.environ.get("CLAWDATA_SENSOR_INTERVAL_SECONDS", "30"))
 
 
 def _fingerprints(source: Source, declared: list) -> dict[str, str]:
-    """Each file's state: the ledger's fingerprint, and for a delivery its inode's change time too, so a
-    file made readable (chmod, chown) after its run failed on it is a change, taken in again."""
-    seen, inbox = {}, settings.inbox_dir()
-    for path in source.input_files(declared):
-        if path.is_file():
-            seen[str(path)] = file_fingerprint(path) + (f":{path.stat().st_ctime_ns}" if path.is_relative_to(inbox) else "")
-    return seen
+    """Each file's state, as bronze's ledger fingerprints it."""
+    return {str(path): file_fingerprint(path) for path in source.input_files(declared) if path.is_file()}
 
 
 def _restored_from(latest: dict) -> str | None:

@@ -15,7 +15,7 @@ from clawdata.sources import declarations
 from clawdata.sources.audits import before_first_rows, raw_audits, silver_audits
 from clawdata.sources.database import DatabaseSourceSpec, InspectionError, load_bronze_from_database
 from clawdata.sources.loads import load_bronze, merge_silver
-from clawdata.sources.spec import FileSourceSpec as Source, reserved_among, shown
+from clawdata.sources.spec import FileSourceSpec as Source, outranked, reserved_among, shown
 from clawdata.warehouse import ledger
 from clawdata.warehouse.connection import connect
 from clawdata.warehouse.files import BadInputFile, check_header
@@ -31,8 +31,10 @@ CODE_REVISION = 3  # 3: declared sources (any format, keys of several columns, d
 # 6, dlt's extract table made anew at a full load (it had kept its first types: a DOUBLE went on rounded).
 DATABASE_REVISION = 6
 # Files only (each bump: one rebuild of the files): 2, deliveries ranked with the numbers in their names
-# compared as numbers; 3, a time without zone in a TIMESTAMPTZ column read as UTC (it was the machine's zone).
-FILES_REVISION = 3
+# compared as numbers; 3, a time without zone in a TIMESTAMPTZ column read as UTC (it was the machine's zone);
+# 4, deliveries in folders ranked by their path in the inbox (the folder first), and a delivery's inode
+# change time in its fingerprint.
+FILES_REVISION = 4
 
 
 def build_ingest_assets(source: Source, declared_in: str | None = None) -> list[dg.AssetsDefinition]:
@@ -138,9 +140,20 @@ def _bronze_asset(source: Source, where: dict) -> dg.AssetsDefinition:
                 _no_file_yet(context, source, held)
             checks = audits if held else before_first_rows(audits)
             published, loaded = (unchanged and reuse_table(conn, source.bronze, checks)), []
+            before = set(ledger.loaded_files(conn, source.raw_table)) if ledger.exists(conn) else set()
             if not published:
                 published, loaded = load_bronze(conn, source, headers, code_version, checks, full)
             history = ledger.file_history(conn, source.raw_table) if ledger.exists(conn) else []
+        arrivals = [Path(f) for f, *_ in history if f not in before and Path(f).name in loaded]
+        late = outranked(arrivals, [Path(f) for f, *_ in history if f in before]) if not source.order_by else []
+        if late:  # said by the run that takes them in: the name decides for good, a rebuild included
+            new, old = (p.relative_to(settings.inbox_dir()).as_posix() if p.is_relative_to(settings.inbox_dir()) else p.name
+                        for p in late[0])
+            context.log.warning(f"source {source.name}: {new}, delivered now, ranks before {old}, delivered "
+                                f"earlier{f' (and {len(late) - 1} more)' if len(late) > 1 else ''}: where both hold a key, "
+                                f"{old}'s row wins, as without `order_by` the file last in name order wins (numbers "
+                                "compared as numbers). Name deliveries so that a later one sorts later "
+                                "(a date as YYYY-MM-DD), or declare `order_by`")
         empty = sorted(Path(f).name for f, rows, *_ in history if not rows and Path(f).name in loaded)
         if empty:  # taken (it removes nothing), but an export that wrote its header alone is worth a look
             context.log.warning(f"source {source.name}: no row in {', '.join(empty)} (a header alone)")
