@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from rich.console import Console
 
-from clawdata.cli import queries, remote
+from clawdata.cli import progress, queries, remote
 from clawdata.cli.errors import ClawdataError
 from clawdata.cli.graphql import HttpGraphQL
 from clawdata.cli.progress import RunEvent
@@ -395,3 +395,25 @@ def test_a_url_typed_without_its_scheme_is_http():
     """`CLAWDATA_DAGSTER_URL=localhost:3000` failed as `InvalidSchema`, read as "is the stack up?"."""
     assert HttpGraphQL("localhost:3000/").where == "http://localhost:3000"
     assert HttpGraphQL("https://dagster.example.org").where == "https://dagster.example.org"
+
+
+def test_what_a_run_or_an_error_says_is_printed_as_text_not_markup(monkeypatch, capsys):
+    """dbt's parse error quotes the YAML line (`data_tests: [not_null`): Rich took everything from `[`
+    to the next `]` for a style and dropped it, the line to fix with it."""
+    from click.testing import CliRunner
+
+    from clawdata.cli import main as cli_main
+
+    said = "dbt build: model m (models/m.yml)\n  6 | data_tests: [not_null\n  Raw Error: did not find expected ',' or ']'"
+    shown = io.StringIO()
+    monkeypatch.setattr(progress, "console", Console(file=shown, width=200))
+    progress.show(RunEvent("step_failure", "gold_models", said, ok=False))
+    assert "data_tests: [not_null" in shown.getvalue() and "or ']'" in shown.getvalue(), shown.getvalue()
+
+    def fail():
+        raise ClawdataError(f"the code location 'clawdata' failed to load:\n{said}")
+    monkeypatch.setattr(cli_main, "errors", Console(file=shown, width=200))
+    shown.truncate(0)
+    group = cli_main.FriendlyGroup(name="g", commands=[cli_main.click.Command("x", callback=fail)])
+    result = CliRunner().invoke(group, ["x"])
+    assert result.exit_code == 1 and "data_tests: [not_null" in shown.getvalue() and "or ']'" in shown.getvalue(), shown.getvalue()

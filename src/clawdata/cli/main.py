@@ -10,7 +10,7 @@ import click
 
 import clawdata.gc_tuning  # noqa: F401 (before Dagster and dbt are imported)
 from clawdata.cli.errors import INTERRUPTED, ClawdataError
-from clawdata.cli.progress import errors
+from clawdata.cli.progress import errors, escape
 
 URL_HELP = "The Dagster webserver of a deployment (e.g. http://127.0.0.1:3000). Default: the local instance."
 
@@ -28,12 +28,12 @@ class FriendlyGroup(click.Group):
             errors.print("interrupted")
             sys.exit(INTERRUPTED)
         except ClawdataError as e:
-            errors.print(f"[red]error:[/] {e}", markup=True)
+            errors.print(f"[red]error:[/] {escape(str(e))}")  # dbt's parse error quotes YAML: `[not_null` is text
             sys.exit(e.exit_code)
         except Exception as e:
             if os.environ.get("CLAWDATA_DEBUG"):
                 raise
-            errors.print(f"[red]error:[/] {_innermost(e)}\n(CLAWDATA_DEBUG=1 shows the traceback)")
+            errors.print(f"[red]error:[/] {escape(_innermost(e))}\n(CLAWDATA_DEBUG=1 shows the traceback)")
             sys.exit(1)
 
 

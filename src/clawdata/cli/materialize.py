@@ -5,7 +5,7 @@ import textwrap
 import time
 
 from clawdata.cli.errors import INTERRUPTED, USAGE_ERROR, ClawdataError
-from clawdata.cli.progress import Summary, console, report
+from clawdata.cli.progress import Summary, console, escape, report
 from clawdata.cli.target import Target
 from clawdata.listing import few
 from clawdata.settings import FULL_REFRESH_TAG, REPLICA_ASSET
@@ -38,8 +38,24 @@ def check_names(names: tuple[str, ...], known: list[str]) -> None:
 
 def run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str], checks=None) -> str:
     """Run, print progress and a summary; returns the run's final status. `checks`: (asset path, name)
-    of the checks to run (None: those of the assets)."""
-    return _run_and_report(target, job_name, asset_paths, tags, checks)[0]
+    of the checks to run (None: those of the assets). A failed run that left the read path behind is
+    followed by its publish, locally (publish_what_built)."""
+    status, summary, run_id = _run_and_report(target, job_name, asset_paths, tags, checks)
+    if status == "FAILURE":
+        publish_what_built(target, summary, run_id, tags)
+    return status
+
+
+def publish_what_built(target: Target, summary: Summary, run_id: str, tags: dict[str, str]) -> None:
+    """After a run that failed before publishing, the read path alone, as a deployment's replica_sensor
+    runs it (the daemon does there): its own check publishes what did build where it agrees with what
+    it reads (a model whose new code failed keeps its last table), and says why not otherwise. Without
+    it a laptop's readers stayed on the last publish, unsaid, after any failure."""
+    if REPLICA_ASSET not in summary.behind or target.where.startswith("http"):
+        return
+    console.print(f"publishing what did build to the read path (`clawdata sql`), as a deployment's replica_sensor does:")
+    _run_and_report(target, ASSET_JOB, [[REPLICA_ASSET]],
+                    {**tags, "clawdata/trigger": f"the read path after the failure of run {run_id[:8]}"})
 
 
 def _run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, str], checks=None) -> tuple[str, Summary, str]:
@@ -47,14 +63,11 @@ def _run_and_report(target: Target, job_name: str, asset_paths, tags: dict[str, 
     items = target.run(job_name, asset_paths, tags, checks)
     run_id = next(items)
     page = target.run_page(run_id)
-    console.print(f"run [bold]{run_id}[/] on {target.where}" + (f" (in the UI: {page})" if page else ""), soft_wrap=True)
+    console.print(f"run [bold]{run_id}[/] on {escape(target.where)}" + (f" (in the UI: {escape(page)})" if page else ""), soft_wrap=True)
     status, summary = report(items)
     colour = {"SUCCESS": "green", "CANCELED": "yellow"}.get(status, "red")
     console.print(f"[{colour}]{status}[/]: {summary.line(time.monotonic() - started)}")
     if status != "SUCCESS":
-        if REPLICA_ASSET in summary.behind:  # readers would otherwise not know they see an older warehouse
-            console.print(f"[dim]the read path (`clawdata sql`) stays on its last publish; `clawdata dagster materialize "
-                          f"{REPLICA_ASSET}` publishes what did build[/]")
         console.print(f"[dim]all events and output: {target.logs_command(run_id)}[/]")
     return status, summary, run_id
 
@@ -89,8 +102,8 @@ def _build_what_the_failure_left(target: Target, summary: Summary, run_id: str, 
     if not rest and not checks:
         return None
     failed = few(summary.failed_assets, 8)
-    console.print(f"building what does not read {failed}, as `dbt build` would:" if rest else
-                  f"running the checks that do not read {failed}, as `dbt build` would:")
+    console.print(escape(f"building what does not read {failed}, as `dbt build` would:" if rest else
+                         f"running the checks that do not read {failed}, as `dbt build` would:"))
     trigger = textwrap.shorten(f"what the failure of run {run_id[:8]} left behind that does not read {failed}",
                                300, placeholder=" ...")  # as the inbox sensor's trigger tag is cut
     # (no assets and some checks: those checks alone)
@@ -119,6 +132,8 @@ def materialize(target: Target, all_assets: bool, names: tuple[str, ...], full_r
             console.print(f"[dim]the read path (`clawdata sql`) serves the last publish: name {REPLICA_ASSET} with the "
                           f"assets to publish what this run built[/]")
     after = _build_what_the_failure_left(target, summary, run_id, tags) if status == "FAILURE" else None
+    if status == "FAILURE":
+        publish_what_built(target, summary, run_id, tags)
     if after:  # the command's result is the first run's: it did not build what the user asked for
         raise ClawdataError(f"run {run_id[:8]} failed (see its failures above); run {after[0][:8]}, of what does not "
                             f"read them, ended {after[1]}", exit_code=INTERRUPTED if after[1] == "CANCELED" else 1)

@@ -2,9 +2,10 @@
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rich.console import Console
+from rich.markup import escape
 
 from clawdata.listing import few
 
@@ -85,6 +86,9 @@ class Summary:
 
 
 def show(event: RunEvent) -> None:
+    # What a run says (dbt's and DuckDB's errors, file and model names) is text, not Rich markup: an
+    # error quoting `data_tests: [not_null` lost everything up to the next `]`.
+    event = replace(event, name=escape(event.name), detail=escape(event.detail))
     if event.kind == "step_start":
         console.print(f"  [dim]…[/] {event.name}")
     elif event.kind == "materialized":
@@ -141,7 +145,7 @@ def report(items) -> tuple[str | None, "Summary"]:
         # delivery) said nothing: their assets are said here, on one line (a dbt project's hundreds),
         # and counted.
         shown = few(behind, 8)
-        console.print(f"  [yellow]–[/] not built, upstream failed ({', '.join(dict.fromkeys(failed))}): [dim]{shown}[/]",
+        console.print(f"  [yellow]–[/] not built, upstream failed ({escape(', '.join(dict.fromkeys(failed)))}): [dim]{escape(shown)}[/]",
                       soft_wrap=True)
         summary.not_built += len(behind)
         summary.behind = behind

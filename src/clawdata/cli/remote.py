@@ -8,7 +8,7 @@ from typing import TypeVar
 from clawdata.cli import queries
 from clawdata.cli.errors import ClawdataError, CodeLocationNotReady
 from clawdata.cli.graphql import LOCATION, REPOSITORY, HttpGraphQL, expect
-from clawdata.cli.progress import FAILED_ROWS, RunEvent, check_detail, errors, failure_text, rows_detail
+from clawdata.cli.progress import FAILED_ROWS, RunEvent, check_detail, errors, escape, failure_text, rows_detail
 from clawdata.settings import FAILED_METADATA, NOT_BUILT_METADATA
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ def when_code_server_answers(attempt: Callable[[], T], wait_seconds: float = COD
                 raise ClawdataError(f"{e} (waited {wait_seconds:.0f} s). Is it up? `make ps`, "
                                     "`docker compose logs user_code`") from None
             if not said:
-                errors.print(f"[dim]{e}: waiting up to {wait_seconds:.0f} s for it[/]")
+                errors.print(f"[dim]{escape(str(e))}: waiting up to {wait_seconds:.0f} s for it[/]")
                 said = True
             time.sleep(poll_seconds)
 

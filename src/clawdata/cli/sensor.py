@@ -10,7 +10,7 @@ from clawdata.cli import queries, remote
 from clawdata.cli.errors import USAGE_ERROR, ClawdataError
 from clawdata.cli.graphql import LOCATION, REPOSITORY, expect
 from clawdata.cli.materialize import ASSET_JOB, raise_for, run_and_report
-from clawdata.cli.progress import console
+from clawdata.cli.progress import console, escape
 from clawdata.cli.target import Target
 
 
@@ -54,7 +54,7 @@ def tick(target: Target, name: str) -> None:
                             + "".join(f"\n  caused by: {c}" for c in causes))
     requests = result["runRequests"] or []
     if not requests:
-        console.print(f"sensor [bold]{name}[/] skipped: {result['skipReason'] or 'no run requested'}")
+        console.print(f"sensor [bold]{name}[/] skipped: {escape(result['skipReason'] or 'no run requested')}")
 
     statuses = []
     for request in requests:
@@ -64,8 +64,8 @@ def tick(target: Target, name: str) -> None:
         # (GraphQL says an empty selection as none; the daemon runs it as asked: tests/test_sensor.py.)
         assets = [a["path"] for a in request["assetSelection"]] if request["assetSelection"] else [] if checks else None
         requested = ", ".join("/".join(a) for a in assets) if assets else f"{len(checks or [])} check(s)" if assets == [] else "everything"
-        console.print(f"sensor [bold]{name}[/] requested {requested}"
-                      + (f"  [dim]({tags['clawdata/trigger']})[/]" if "clawdata/trigger" in tags else ""))
+        console.print(f"sensor [bold]{name}[/] requested {escape(requested)}"
+                      + (f"  [dim]({escape(tags['clawdata/trigger'])})[/]" if "clawdata/trigger" in tags else ""))
         tags.update({"dagster/sensor_name": name, "clawdata/launched_by": "cli sensor tick"})
         if request["runKey"]:
             tags["dagster/run_key"] = request["runKey"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from clawdata.cli.errors import USAGE_ERROR, ClawdataError
-from clawdata.cli.progress import console
+from clawdata.cli.progress import console, escape
 from clawdata.sources import declarations
 
 
@@ -33,7 +33,7 @@ def add(name: str, source: str, key: list[str], order_by: str | None, null_marke
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     declarations.read(target)  # what the code location will load: refused here rather than there
-    console.print(f"wrote [bold]{target}[/]\n{summary}")
+    console.print(f"wrote [bold]{escape(str(target))}[/]\n{escape(summary)}")  # (a header's names, a glob's [ ]: text)
     return target
 
 
@@ -92,7 +92,7 @@ def show(url: str | None) -> None:
         table.add_column(column, justify="right" if "rows" in column else "left")
     for spec in specs:
         bronze, silver = records.get(spec.raw_table), records.get(spec.silver_table)
-        table.add_row(spec.name, _origin(spec, False if url is None else (bronze[2] if bronze else None)), ", ".join(spec.key),
+        table.add_row(spec.name, escape(_origin(spec, False if url is None else (bronze[2] if bronze else None))), escape(", ".join(spec.key)),
                       f"{bronze[0]:,}" if bronze and bronze[0] is not None else "-",
                       f"{silver[0]:,}" if silver and silver[0] is not None else "-",
                       bronze[1] if bronze else "[yellow]never[/]")

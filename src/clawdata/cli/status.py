@@ -30,7 +30,7 @@ def _last_tick(ticks: list[dict]) -> str:
         return "-"
     tick = ticks[0]
     reason = tick["skipReason"] or ((tick["error"] or {}).get("message") or "").splitlines()[:1]
-    return f"{tick['status']} {_when(tick['timestamp'])}" + (f" ({''.join(reason)})" if reason else "")
+    return f"{tick['status']} {_when(tick['timestamp'])}" + (f" ({escape(''.join(reason))})" if reason else "")
 
 
 def _seconds(timestamp) -> float:
@@ -217,7 +217,7 @@ def status(target: Target, run_limit: int = 10) -> None:
         last = (node["assetMaterializations"] or [None])[0]
         rows = _rows(node, last)
         assets.add_row(
-            "/".join(node["assetKey"]["path"]),
+            escape("/".join(node["assetKey"]["path"])),
             node["groupName"] or "-",
             _when(last["timestamp"]) if last else "[yellow]never[/]",
             f"{rows:,}" if rows is not None else "-",
@@ -257,7 +257,7 @@ def status(target: Target, run_limit: int = 10) -> None:
             shown = f"[yellow]retried[/] as {retry['runId'][:8]}: {retry['status']}"
         elif run["status"] == "CANCELED" and CANCELED_BY_TAG in tags:  # its record went back to the backup's
             shown, took = f"[red]CANCELED[/] by {tags[CANCELED_BY_TAG]}", "-"
-        runs.add_row(run["runId"][:8], run["jobName"], shown, _when(run["startTime"]), took, trigger)
+        runs.add_row(run["runId"][:8], run["jobName"], shown, _when(run["startTime"]), took, escape(trigger))
     console.print(runs)
 
     automation = Table(title="Schedules and sensors", title_justify="left")
