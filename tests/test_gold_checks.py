@@ -95,6 +95,15 @@ def test_an_error_of_the_dbt_invocation_says_what_dbt_says_under_its_heading():
     assert _invocation_error(RuntimeError("one line")) == "one line"
 
 
+def test_a_failed_test_is_named_with_its_file_as_a_model_is():
+    from clawdata.defs.gold.assets import _failure
+
+    generic = {"resource_type": "test", "name": "accepted_values_dim_status", "original_file_path": "models/marts/dim.yml"}
+    singular = {"resource_type": "test", "name": "assert_sums", "original_file_path": "tests/assert_sums.sql"}
+    assert _failure(generic, {"data": {"num_failures": 1}}) == "test accepted_values_dim_status (models/marts/dim.yml): failed (1 failing row)"
+    assert _failure(singular, {"data": {"num_failures": 2607}}) == "test assert_sums (tests/assert_sums.sql): failed (2607 failing rows)"
+
+
 def test_a_python_models_error_is_its_exception_not_its_traceback():
     """A Python model's error is dbt-duckdb's traceback: its frames came first, and the exception (what
     to fix) was cut off at the line's length. The frames go; the exception stays whole."""

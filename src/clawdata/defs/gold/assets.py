@@ -406,7 +406,8 @@ def _failure(node: Mapping[str, Any], raw: dict) -> str:
     kind = node["resource_type"]
     if kind == "test":
         failures = raw["data"].get("num_failures")
-        return f"test {node['name']}: failed" + (f" ({failures} failing row{'s' if failures != 1 else ''})" if failures else "")
+        # named with its file, as a model is: a generic test's YAML, a singular test's SQL
+        return f"{_named(node)}: failed" + (f" ({failures} failing row{'s' if failures != 1 else ''})" if failures else "")
     message = raw["info"].get("msg", "")
     return f"{_named(node)}: {message.strip().splitlines()[0] if message.strip() else 'error'}"
 
