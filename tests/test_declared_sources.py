@@ -341,6 +341,23 @@ def test_a_bad_declaration_is_refused_naming_its_file(tmp_path):
     assert str(refused.value) == f"{bad}: type clawdata.components.FileSrc is not a clawdata component; did you mean {declarations.FILE_SOURCE}?"
 
 
+def test_the_type_names_taken_without_asking_duckdb_are_duckdbs():
+    """spec._PLAIN_TYPE spares a DuckDB connection at every load: each of its names, with parameters and
+    as a list, must be a type of the installed DuckDB (an upgrade that drops one fails here)."""
+    from clawdata.sources import spec as spec_module
+
+    names = re.search(r"\(\((BIGINT\|.*?)\)", spec_module._PLAIN_TYPE.pattern).group(1).split("|") + ["VARCHAR", "DECIMAL", "NUMERIC"]
+    assert len(names) > 20
+    assert not spec_module._PLAIN_TYPE.fullmatch("DATE(5)") and not spec_module._PLAIN_TYPE.fullmatch("INTEGR")
+    with duckdb.connect() as conn:
+        for name in names:
+            shapes = [name, f"{name}[]"] + ([f"{name}(12,2)", f"{name}(12, 2)[]"] if name in ("DECIMAL", "NUMERIC") else []) \
+                + ([f"{name}(10)"] if name == "VARCHAR" else [])
+            for shape in shapes:
+                assert spec_module._PLAIN_TYPE.fullmatch(shape), shape
+                conn.execute(f"SELECT CAST(NULL AS {shape})")  # raises if DuckDB does not know it
+
+
 def test_the_merge_row_count_audit_counts_the_merged_keys_of_bronze_alone():
     """row_count_sane on a merge: one merged row per merged key found in bronze (a three-column key),
     whatever else bronze holds; a merged key without its row fails, naming the counts."""

@@ -30,9 +30,19 @@ BRONZE_ROWS = "{bronze}"
 LINEAGE_COLUMNS = ("_source_file", "_file_rank", "_row", "_loaded_at")
 
 
+# DuckDB's everyday type names, with their parameters and lists: known good without asking DuckDB
+# (a connection costs 25-30 ms, paid at every load); any other spelling is asked (type_problem).
+_PLAIN_TYPE = re.compile(
+    r"\s*((BIGINT|INTEGER|INT|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|DOUBLE|FLOAT|REAL|BOOLEAN|BOOL|TEXT|"
+    r"STRING|DATE|TIME|TIMESTAMP|TIMESTAMPTZ|INTERVAL|BLOB|UUID|JSON)|VARCHAR\s*(\(\s*\d+\s*\))?|"
+    r"(DECIMAL|NUMERIC)\s*(\(\s*\d+\s*(,\s*\d+\s*)?\))?)\s*(\[\])*\s*", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=256)
 def type_problem(type_sql: str) -> str | None:
     """Why `type_sql` is not a DuckDB type (a misspelling, with the closest names), or None."""
+    if _PLAIN_TYPE.fullmatch(type_sql):
+        return None
     import duckdb
 
     with duckdb.connect() as conn:
