@@ -19,6 +19,7 @@ that fails. After each step, through `clawdata dagster materialize --all`:
   line is printed beside clawdata's).
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,11 +136,11 @@ SHOP = [
 ]
 
 
-def latest_run(home: Path) -> tuple[dict[str, dict], list[str]]:
-    """The latest run's gold materializations (key -> metadata) and its log messages."""
+def latest_run(home: Path, run_id: str) -> tuple[dict[str, dict], list[str]]:
+    """A run's gold materializations (key -> metadata) and its log messages (the run `materialize`
+    started first: a failed one is followed by the read path's publish)."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        run = instance.get_runs(limit=1)[0]
-        events = instance.all_logs(run.run_id)
+        events = instance.all_logs(run_id)
     materialized = {e.dagster_event.asset_key.to_user_string(): {k: v.value for k, v in
                                                   e.dagster_event.event_specific_data.materialization.metadata.items()}
                     for e in events if e.dagster_event and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
@@ -175,7 +176,7 @@ def test_an_outside_project_edit_by_edit_beside_plain_dbt(name, steps, tmp_path)
             for asset, says in step.status.items():
                 assert says in rows[asset], (reads, asset, shown.stdout)
 
-        materialized, messages = latest_run(paths["home"])
+        materialized, messages = latest_run(paths["home"], re.search(r"^run ([0-9a-f-]{36})", done.stdout, re.M).group(1))
         rebuilt = {key for key, metadata in materialized.items() if not metadata.get("reused")}
         assert rebuilt == step.rebuilt, context
         restarted = {key for key, metadata in materialized.items() if metadata.get("full_refresh") and key in rebuilt}
