@@ -258,3 +258,23 @@ def test_a_delivery_the_runs_user_cannot_read_says_how_to_make_it_readable(tmp_p
     monkeypatch.setattr(files.os, "access", lambda p, mode: not (str(p) == str(path) and mode == os_module.R_OK))
     with pytest.raises(files.BadInputFile, match=r"not readable by the user runs run as \(uid \d+\): make it readable \(chmod a\+r\)"):
         files.check_header(path, {"customer_id": "BIGINT"})
+
+
+def test_a_date_the_declared_format_cannot_read_names_that_format(tmp_path):
+    """DuckDB names the type alone (`Could not convert string "2026-06-07" to 'DATE'`): an ISO date is
+    a good date, so the source's own `date_format` is what the reader needs to see."""
+    import duckdb
+
+    from clawdata.sources.loads import _with_declared_format
+    from clawdata.sources.spec import FileSourceSpec
+    from clawdata.warehouse.files import check_header, explain_duckdb_error, select_file_sql
+
+    spec = FileSourceSpec.model_validate({"name": "sales", "key": ["id"], "columns": {"id": "BIGINT", "sold": "DATE"},
+                                          "date_format": "%m/%d/%Y"})
+    path = tmp_path / "sales_1.csv"
+    path.write_text("id,sold\n1,03/12/2026\n2,2026-06-07\n")
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.sql(select_file_sql(check_header(path, spec.types), spec.types, date_format=spec.date_format)).fetchall()
+    said = str(_with_declared_format(explain_duckdb_error(path, raised.value), spec))
+    assert said.startswith(f"{path} line 3: ") and "2026-06-07" in said, said
+    assert said.endswith("; the source reads dates as '%m/%d/%Y' (its date_format)"), said

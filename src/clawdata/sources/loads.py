@@ -12,6 +12,7 @@ A full build (no ledger yet, a code change, a full build upstream, or the `clawd
 run tag) writes the same tables from every file, and starts the ledger anew.
 """
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from duckdb import Error as DuckDBError
 from clawdata.sources.spec import FileSourceSpec as Source, file_rank
 from clawdata.warehouse import ledger
 from clawdata.warehouse.ledger import file_fingerprint
-from clawdata.warehouse.files import (FileHeader, explain_duckdb_error, name_the_json_column, no_file_sql, other_bad_lines,
-                                       select_file_sql)
+from clawdata.warehouse.files import (BadInputFile, FileHeader, explain_duckdb_error, name_the_json_column, no_file_sql,
+                                       other_bad_lines, select_file_sql)
 from clawdata.warehouse.publish import Audit, Published, publish, publish_changes
 from clawdata.warehouse.tables import Table, ident
 
@@ -170,6 +171,7 @@ def _read_file(conn: duckdb.DuckDBPyConnection, target: str, source: Source, hea
         if header is None:  # a declared type DuckDB does not know: the declaration's error, not a file's
             raise
         said = explain_duckdb_error(header.path, e, header.delimiter, header.encoding, header.format, source.types)
+        said = _with_declared_format(said, source)
         if header.format == "jsonl":
             said = name_the_json_column(header, source.types, said)
         if header.format == "csv":
@@ -177,6 +179,16 @@ def _read_file(conn: duckdb.DuckDBPyConnection, target: str, source: Source, hea
                 header, source.types, source.null_markers, date_format=source.date_format,
                 timestamp_format=source.timestamp_format, keep_going=True), said)
         raise said from None
+
+
+def _with_declared_format(said: BadInputFile, source: Source) -> BadInputFile:
+    """A date or time DuckDB could not convert, read with the source's own format: that format is named
+    (DuckDB's message names the type alone, and the value may be fine ISO in a %m/%d/%Y column)."""
+    text = str(said)
+    for kind, declared in (("DATE", source.date_format), ("TIMESTAMP", source.timestamp_format)):
+        if declared and re.search(rf"Could not convert string .* to '{kind}", text):
+            return BadInputFile(f"{text}; the source reads {kind.lower()}s as {declared!r} (its {kind.lower()}_format)")
+    return said
 
 
 def _record(conn: duckdb.DuckDBPyConnection, table: str, rows_from: str, files: dict, batch: int,
