@@ -6,7 +6,9 @@ does nothing else: no clawdata module beyond gc_tuning, no instance, no DuckDB d
 For each call it forks a child, which takes the call's environment, working directory, arguments and
 output files, then imports clawdata and runs its command as the console script does, and exits as
 that process would (atexit handlers, threads joined, exit status). What a child inherits is only the
-libraries' import-time state, which the real command builds the same way.
+libraries' import-time state, which the real command builds the same way (but for dagster-dbt,
+imported here with dbt-core, as for a project with selectors: gold/dbt_core.py; the in-process tests
+and the stack's run the path without).
 
 Protocol (one request at a time from each client thread, under the client's lock): a JSON line on
 stdin, {"args", "env", "cwd", "stdout", "stderr", "done"}; the reply is the child's pid on a line of

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from clawdata.gold import dbt_core
+
 ROOT = Path(__file__).resolve().parents[1]
+# The in-process tests load gold as a code location does: dagster-dbt imported without dbt-core
+# (gold/dbt_core.py), before any test module imports dbt. (The CLI's fork server, tests/cli_server.py,
+# imports it with dbt-core: the path of a project with selectors.)
+dbt_core.import_dagster_dbt(ROOT / "dbt")
 CLAWDATA = Path(sys.executable).parent / "clawdata"
 
 

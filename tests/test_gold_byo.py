@@ -2,6 +2,7 @@
 a warn test and a failing one) loaded through CLAWDATA_DBT_PROJECT_DIR, in-process, on silver tables
 built by the real bronze and silver assets."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -703,9 +704,20 @@ def test_a_default_selector_is_what_the_assets_are(tmp_path, monkeypatch):
     proj, _ = other_project(tmp_path, monkeypatch, {"expensive_adhoc.sql": "select * from range(10)\n"})
     (proj / "selectors.yml").write_text("selectors:\n  - name: nightly\n    default: true\n"
                                         "    definition: {method: fqn, value: customers_by_country, parents: true}\n")
-    keys = {k.to_user_string() for k in specs(gold.build_defs(gold_project.load(proj)))}
+    # In a process of its own, as a code location loads it: a project with selectors has dagster-dbt
+    # imported with dbt-core (gold/dbt_core.py), and this one imported it without, for the sample.
+    shown = subprocess.run(
+        [sys.executable, "-c", "import sys; from clawdata.defs import gold; from clawdata.gold import project; "
+         "defs = gold.build_defs(project.load()); "
+         "print(sorted(s.key.to_user_string() for a in defs.assets for s in a.specs))"],
+        env={**os.environ, "CLAWDATA_DBT_PROJECT_DIR": str(proj)}, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    keys = set(ast.literal_eval(shown.stdout.strip().splitlines()[-1]))
     assert "customers_by_country" in keys and "stg_customers" in keys, keys
     assert "expensive_adhoc" not in keys and "order_totals" not in keys, keys
+    # Here, it is refused by name, where dagster-dbt would ask for a dbt-core that is installed.
+    with pytest.raises(RuntimeError, match=r"default selector \(nightly\).*process of its own"):
+        gold.build_defs(gold_project.load(proj))
 
 
 def test_only_the_declared_sources_the_project_reads_are_generated_into_it(tmp_path):

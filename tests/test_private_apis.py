@@ -69,6 +69,8 @@ PRIVATE = [
      "defs/gold/assets.py: which check a dbt test reports to (dagster-dbt's own rule)"),
     ("dagster_dbt.core.dbt_cli_event", "DbtCoreCliEventMessage",
      "defs/gold/assets.py turns the events of dbt run in-process into dagster-dbt's own Dagster events"),
+    ("dagster_dbt.compat", "DBT_PYTHON_VERSION",
+     "gold/dbt_core.py: whether this process's dagster-dbt was imported without dbt-core (no selectors then)"),
 ]
 
 
@@ -322,3 +324,50 @@ def test_status_gives_the_next_tick_dagster_takes():
             assert ours == theirs, (cron, zone, ours, theirs)
     with at(datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc)), pytest.raises(files._Declined):
         files._next_tick({"name": "s", "cronSchedule": "30 2 * * *", "executionTimezone": "Europe/Berlin"})
+
+
+def test_dagster_dbt_loads_without_dbt_core_which_runs_dbt_later(tmp_path):
+    """gold/dbt_core.py: the definitions load with dagster-dbt on its path without dbt-core (1.3-1.5 s of
+    every process that loads them), dbt-core comes in when dbt runs, and the root logger keeps its
+    handlers. dagster-dbt's own copies of dbt's enums must be dbt-core's: an upgrade of either that
+    parts them fails here, by name."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import make_project
+
+    code = """if True:
+        import json, logging, sys
+        before = list(logging.getLogger().handlers)
+        import clawdata.definitions
+        loaded = sorted(m for m in sys.modules if m == "dbt" or m.startswith("dbt."))
+        from dagster_dbt import compat
+        from clawdata.gold import dbt_core
+        dbt_core.imported()
+        from dbt.contracts.results import NodeStatus, TestStatus
+        from dbt.node_types import REFABLE_NODE_TYPES, NodeType
+        pairs = {"NodeStatus": (compat.NodeStatus, NodeStatus), "TestStatus": (compat.TestStatus, TestStatus),
+                 "NodeType": (compat.NodeType, NodeType)}
+        print(json.dumps({
+            "loaded": loaded, "version": str(compat.DBT_PYTHON_VERSION), "selects": dbt_core.dagster_dbt_selects(),
+            "handlers_kept": logging.getLogger().handlers == before,
+            "enums": {k: [{m.name: m.value for m in ours}, {m.name: m.value for m in dbts}] for k, (ours, dbts) in pairs.items()},
+            "refable": [sorted(map(str, compat.REFABLE_NODE_TYPES)), sorted(map(str, REFABLE_NODE_TYPES))]}))
+    """
+    shown = subprocess.run([sys.executable, "-c", code], env=make_project(tmp_path)["env"],
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    found = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == [] and found["version"] == "None" and not found["selects"], found
+    assert found["handlers_kept"]
+    assert found["refable"][0] == found["refable"][1]
+    # What dbt-core has that dagster-dbt's copy has not: dbt 1.11's functions are not assets to dagster-dbt 0.29.
+    missing = {name: sorted(set(dbts.values()) - set(ours.values())) for name, (ours, dbts) in found["enums"].items()}
+    assert missing == {"NodeStatus": [], "TestStatus": [], "NodeType": ["function"]}, missing
+    for name, (ours, dbts) in found["enums"].items():
+        assert {k: v for k, v in ours.items() if k in dbts} == {k: v for k, v in dbts.items() if k in ours}, name
+    # The members dagster-dbt's event conversion compares with (core/dbt_cli_event.py).
+    used = {"NodeStatus": {"Success", "Skipped", "Warn", "Pass"}, "TestStatus": {"Pass", "Warn"}, "NodeType": {"Test", "Snapshot"}}
+    for name, members in used.items():
+        assert members <= set(found["enums"][name][0]) & set(found["enums"][name][1]), name

@@ -26,12 +26,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from clawdata import settings
+from clawdata.gold import dbt_core
 
 if TYPE_CHECKING:  # imported where used: the CLI reads this module without loading Dagster
     from dagster_dbt import DbtProject
@@ -196,9 +198,7 @@ def content_hash(project_dir: Path, config: dict, profiles: Path) -> str:
     """Over the parsed files' content and the values of the environment variables they read: the
     parse renders env_var() into the manifest (the profile's path names the catalog every node is
     in), so a changed value is a changed project, as a changed file is."""
-    from dbt.version import __version__ as dbt_version
-
-    digest = hashlib.sha256(f"dbt {dbt_version}\nclawdata's parse {PARSE_REVISION}\n".encode())
+    digest = hashlib.sha256(f"dbt {version('dbt-core')}\nclawdata's parse {PARSE_REVISION}\n".encode())
     read = set(_PARSE_ENV)
     for path in parsed_files(project_dir, config, profiles):
         name = path.relative_to(profiles) if path.is_relative_to(profiles) else \
@@ -284,6 +284,7 @@ def _parse(project: "DbtProject", target_path: Path) -> "Manifest":
     """`dbt parse` in this process, by dbt's programmatic runner: a `dbt` process spent 3-4 s starting
     and importing dbt (which this process has imported for dagster-dbt) before a parse of 1-2 s, at
     every edit. dbt's config schemas are kept as a build keeps them (gold/dbt_schemas.py)."""
+    dbt_core.imported()
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
@@ -319,9 +320,10 @@ def _parse(project: "DbtProject", target_path: Path) -> "Manifest":
 
 
 def load(project_dir: Path | None = None) -> "DbtProject":
+    project_dir = (project_dir or settings.dbt_project_dir()).resolve()
+    dbt_core.import_dagster_dbt(project_dir)
     from dagster_dbt import DbtProject
 
-    project_dir = (project_dir or settings.dbt_project_dir()).resolve()
     config = project_config(project_dir)
     profiles = profiles_dir(project_dir, config)
     return DbtProject(

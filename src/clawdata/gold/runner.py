@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clawdata import settings
-from clawdata.gold import dbt_schemas
+from clawdata.gold import dbt_core, dbt_schemas
 
 if TYPE_CHECKING:  # dbt's runner is imported by the step that runs it: loading the definitions does not need it
     from dagster_dbt import DbtProject
@@ -63,6 +63,7 @@ def load_manifest(project: "DbtProject") -> "Manifest":
     (relative to it, as dbt and DbtProject read it), whatever this process's working directory."""
     target_path = project.project_dir / project.target_path
     state = target_path / "partial_parse.msgpack"
+    dbt_core.imported()
     if state.is_file():
         from dbt.contracts.graph.manifest import Manifest
         # dbt's own reader of this file: dates and datetimes (a microbatch model's `begin`) are msgpack
@@ -83,6 +84,7 @@ def warm_schemas(project: "DbtProject") -> Path:
     """dbt's config schemas built and kept (gold/dbt_schemas.py) by a dbt command that loads the
     project and profile as a build does and runs nothing: the image build does it once, for every run
     container started from the image."""
+    dbt_core.imported()
     from dbt.cli.main import dbtRunner
 
     path = project.project_dir / project.target_path / dbt_schemas.FILE

@@ -13,12 +13,17 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_dbt import DbtProject
 
-from clawdata.defs.gold.assets import build_gold_assets
-from clawdata.defs.gold.translator import refuse_collisions
-from clawdata.gold import project
-from clawdata.sources.declarations import Declared
+from clawdata import settings
+from clawdata.gold import dbt_core
+
+dbt_core.import_dagster_dbt(settings.dbt_project_dir())  # first, before any module below imports dagster-dbt
+from dagster_dbt import DbtProject  # noqa: E402
+
+from clawdata.defs.gold.assets import build_gold_assets  # noqa: E402
+from clawdata.defs.gold.translator import refuse_collisions  # noqa: E402
+from clawdata.gold import project  # noqa: E402
+from clawdata.sources.declarations import Declared  # noqa: E402
 
 
 def build_defs(dbt_project: DbtProject, sources: Sequence[Declared] = ()) -> dg.Definitions:

@@ -27,7 +27,7 @@ from clawdata.defs.gold import increments
 from clawdata.defs.gold.plan import BASIS, CHECKED_ON, COVERS, Graph, Plan, SilverLog, make_plan
 from clawdata.defs.gold.translator import GoldTranslator, declared_source_keys
 from clawdata.defs.reuse import full_refresh
-from clawdata.gold import dbt_leftovers, dbt_schemas, failed_hooks, kept_seeds
+from clawdata.gold import dbt_core, dbt_leftovers, dbt_schemas, failed_hooks, kept_seeds
 from clawdata.gold import manifest as gold_manifest
 from clawdata.gold import project as gold_project
 from clawdata.gold import runner
@@ -58,6 +58,10 @@ def build_gold_assets(project: DbtProject, declared: Mapping[str, dg.AssetKey] |
 
     # A default selector (selectors.yml, `default: true`) is what a bare `dbt build` builds: the assets.
     default = next((name for name, selector in (manifest.get("selectors") or {}).items() if selector.get("default")), None)
+    if default and not dbt_core.dagster_dbt_selects():  # (only where one process loads several projects: tests)
+        raise RuntimeError(f"the dbt project at {project.project_dir} has a default selector ({default}), which "
+                           "dagster-dbt evaluates with dbt-core, and this process imported dagster-dbt without it "
+                           "for a project without selectors.yml (gold/dbt_core.py): load it in a process of its own")
     undeclared = _undeclared_silver(manifest, declared)
 
     def step(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator:
