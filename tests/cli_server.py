@@ -1,14 +1,14 @@
 """A fork server for `tests.conftest.run_cli`: the `clawdata` command without its imports' cost.
 
-Each `clawdata` process spends 3-5 s importing Dagster, dagster-dbt, dbt and DuckDB before it does
-anything, and the tests call it several hundred times. This process imports those libraries once and
-does nothing else: no clawdata module beyond gc_tuning, no instance, no DuckDB database, no thread.
-For each call it forks a child, which takes the call's environment, working directory, arguments and
-output files, then imports clawdata and runs its command as the console script does, and exits as
-that process would (atexit handlers, threads joined, exit status). What a child inherits is only the
-libraries' import-time state, which the real command builds the same way (but for dagster-dbt,
-imported here with dbt-core, as for a project with selectors: gold/dbt_core.py; the in-process tests
-and the stack's run the path without).
+Each `clawdata` process spends 2-5 s importing Dagster, dagster-dbt, dbt and DuckDB, and the tests
+call it several hundred times. This process imports those libraries once and does nothing else: no
+clawdata module beyond gc_tuning and gold/dbt_core (stdlib alone), no instance, no DuckDB database,
+no thread. For each call it forks a child, which takes the call's environment, working directory,
+arguments and output files, then imports clawdata and runs its command as the console script does,
+and exits as that process would (atexit handlers, threads joined, exit status). What a child
+inherits is only the libraries' import-time state, which the real command builds the same way:
+dagster-dbt imported without dbt-core (gold/dbt_core.py), and dbt-core as a gold step imports it.
+A call for a project with a selectors.yml (dagster-dbt with dbt-core) runs as a process of its own.
 
 Protocol (one request at a time from each client thread, under the client's lock): a JSON line on
 stdin, {"args", "env", "cwd", "stdout", "stderr", "done"}; the reply is the child's pid on a line of
@@ -20,6 +20,7 @@ import json
 import os
 import select
 import sys
+from pathlib import Path
 
 sys.path[0] = os.path.dirname(sys.executable)  # as for the console script: not this tests/ folder
 import clawdata.gc_tuning  # noqa: F401 (first, as the command imports it)
@@ -27,9 +28,11 @@ import clawdata.gc_tuning  # noqa: F401 (first, as the command imports it)
 # What every `clawdata dagster ...` command imports before it reads its arguments' files.
 import click  # noqa: F401,E402
 import dagster  # noqa: F401,E402
-import dagster_dbt  # noqa: F401,E402
 import dagster_duckdb  # noqa: F401,E402
-import dbt.cli.main  # noqa: F401,E402
+from clawdata.gold import dbt_core  # noqa: E402
+
+dbt_core.import_dagster_dbt(Path(__file__).resolve().parents[1] / "dbt")  # the sample: no selectors
+dbt_core.imported()
 import duckdb  # noqa: F401,E402
 import rich.console  # noqa: F401,E402
 import yaml  # noqa: F401,E402

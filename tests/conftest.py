@@ -19,8 +19,7 @@ from clawdata.gold import dbt_core
 
 ROOT = Path(__file__).resolve().parents[1]
 # The in-process tests load gold as a code location does: dagster-dbt imported without dbt-core
-# (gold/dbt_core.py), before any test module imports dbt. (The CLI's fork server, tests/cli_server.py,
-# imports it with dbt-core: the path of a project with selectors.)
+# (gold/dbt_core.py), before any test module imports dbt.
 dbt_core.import_dagster_dbt(ROOT / "dbt")
 CLAWDATA = Path(sys.executable).parent / "clawdata"
 
@@ -90,8 +89,8 @@ def run_cli(env: dict, *args: str, timeout: float = 300) -> subprocess.Completed
 class _CliServer:
     """The client of tests/cli_server.py, started at this process's first call. A call whose
     environment differs from the server's in a variable the libraries may read as they are imported
-    (DAGSTER_*, DBT_*, PYTHON*) runs as a new process instead; so does every call with
-    CLAWDATA_TESTS_FORK=0 in this process's environment."""
+    (DAGSTER_*, DBT_*, PYTHON*) runs as a new process instead; so does a call for a dbt project with
+    selectors, and every call with CLAWDATA_TESTS_FORK=0 in this process's environment."""
 
     OWN = ("CLAWDATA_", "DAGSTER_HOME", "NO_COLOR", "COLUMNS")  # read by the command, not at import
 
@@ -105,6 +104,9 @@ class _CliServer:
 
     def serves(self, env: dict) -> bool:
         if os.environ.get("CLAWDATA_TESTS_FORK") == "0":
+            return False
+        project = ROOT / env.get("CLAWDATA_DBT_PROJECT_DIR", "dbt")
+        if (project / dbt_core.SELECTORS).is_file():  # dagster-dbt with dbt-core there (gold/dbt_core.py)
             return False
         if self.process is None:
             return True
