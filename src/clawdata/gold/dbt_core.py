@@ -35,8 +35,7 @@ def import_dagster_dbt(project_dir: Path) -> None:
     selectors (see the module's docstring). Called before anything of clawdata imports dagster-dbt."""
     if "dagster_dbt" in sys.modules:
         return
-    if "dbt" in sys.modules or (project_dir / SELECTORS).is_file():
-        imported()
+    if "dbt" in sys.modules or (project_dir / SELECTORS).is_file():  # (dagster-dbt keeps the root handlers itself)
         import dagster_dbt  # noqa: F401
         return
     hidden = _DbtCoreHidden()
